@@ -1,0 +1,273 @@
+/*
+ * shmkv: one key/value table in System V shared memory, shared by every
+ * process on a host.  One process loads it; any number of processes read it in
+ * place, with no copy, no server and no lock on the read path.
+ *
+ * Installed as <shmkv/hashtable.h>.  Link with -lshmkv (pkg-config shmkv).
+ *
+ * CONTRACT
+ *  - Keys and values have fixed widths chosen when the table is created
+ *    (keys 1..HASHTABLE_MAX_KEY bytes, values 0..HASHTABLE_MAX_VALUE bytes).
+ *  - Two key patterns are reserved as sentinels: "empty" (default all 0x00)
+ *    and "deleted" (default all 0xFF).  They are never stored; passing one as
+ *    a key is an error (-EINVAL).
+ *  - Any number of readers run concurrently with one writer at a time.
+ *    Writers (update, delete) from any process or thread are serialised by a
+ *    robust lock stored in the segment; a writer killed while holding it is
+ *    recovered from by the next writer.  Readers (search, iterate, stats,
+ *    verify) take no lock and never write to the segment.
+ *  - A search returns a value that was the key's whole value at some instant
+ *    during the call, or "not found" only if the key was absent at some
+ *    instant during the call.  Once update or delete returns, every later
+ *    search in any process sees its effect.
+ *  - A handle may be shared by threads; hashtable_close() must not race with
+ *    other calls on the same handle.
+ *  - The library never prints.  The extended API returns 0 (or a count) on
+ *    success and a negative code on failure: -errno, or one of the
+ *    HASHTABLE_E* codes below.  hashtable_strerror() turns either into text.
+ *    The classic trio keeps MemKeyValue's historical codes, documented there.
+ *  - A failed call leaves the table as it was: nothing already stored is lost.
+ *
+ * NAMING A TABLE
+ *  A table lives in the SysV segment whose IPC key is ftok(path, 1) for an
+ *  existing file `path`, or a numeric key given directly.  `ipcs -m` shows the
+ *  key; `printf '0x%08x' ...` of ftok(path, 1) maps a row back to its table,
+ *  and `shmkv ls` does it for every table on the host.
+ *
+ * TOMBSTONES
+ *  Each bucket keeps an exact count of the keys that overflowed past it.  A
+ *  lookup stops at the first bucket whose count is zero and never at an empty
+ *  slot, so a deleted slot becomes empty at once: a delete leaves no
+ *  tombstone.  hashtable_stats().deleted counts slots that still hold the
+ *  deleted sentinel; it is 0 after every completed operation, so deleted
+ *  markers cannot pile up, lengthen misses or fill a table.  The deleted
+ *  sentinel stays reserved (never accepted as a key) so tables and programs
+ *  written for MemKeyValue keep their meaning.
+ */
+#ifndef SHMKV_HASHTABLE_H
+#define SHMKV_HASHTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMKV_VERSION_MAJOR 0
+#define SHMKV_VERSION_MINOR 1
+#define SHMKV_VERSION_PATCH 0
+#define SHMKV_VERSION_STRING "0.1.0"
+
+/* The library's version, e.g. "0.1.0"; may differ from the header's. */
+const char *shmkv_version(void);
+
+#define HASHTABLE_MAX_KEY 1024u          /* widest key, bytes */
+#define HASHTABLE_MAX_VALUE (1u << 20)   /* widest value, bytes */
+
+/* Library error codes: a range that no errno value reaches. */
+#define HASHTABLE_EDEADWRITER (-30701)
+/* A search met a bucket that a writer was changing when it died.  The table
+ * is intact: the next writer to take the lock (any update or delete, or
+ * `shmkv verify --repair`) completes the half-done change, and searches
+ * succeed again from then on.  Returned within about 10 ms; a writer that is
+ * alive, however slow, is waited out and never causes this code. */
+
+#define HASHTABLE_ECORRUPT (-30702)
+/* hashtable_verify() found an inconsistency; the thread's last-error text
+ * (hashtable_strerror) names the first one. */
+
+struct hashtable; /* opaque handle: one attachment of one table */
+
+/* ---- The classic MemKeyValue API (source-compatible) --------------------- */
+
+/* Creates the table named by ftok(path, 1), or attaches to it if it exists.
+ *   capacity            segment size in bytes, header included; the slot count
+ *                       is what fits.
+ *   max_usage_percent   load limit as a fraction (0.8) or, above 1, a percent
+ *                       (80).  Must be in (0, 1] or (1, 100].
+ *   key_size, value_size  widths in bytes (value_size may be 0).
+ *   stop_cond, del_cond key_size bytes marking an empty and a deleted slot;
+ *                       NULL means all 0x00 and all 0xFF.  They must differ.
+ * An existing segment is attached only if its header matches these arguments
+ * (widths, sentinels); its own capacity and load limit are kept.
+ * Returns a handle, or NULL with errno:
+ *   ENOENT  path does not exist;
+ *   EINVAL  bad argument, or the existing table has other widths/sentinels,
+ *           or the kernel refused the size (see hashtable_strerror(-EINVAL)
+ *           right after for the size asked and kernel.shmmax);
+ *   EPROTO  a segment exists at that key but is not a shmkv table (bad magic
+ *           or unknown format version); it is not read past its header;
+ *   EACCES  the segment's mode does not let this user attach it;
+ *   ENOSPC  kernel.shmmni or kernel.shmall reached;  ENOMEM  out of memory.
+ * The segment is created with mode 0600; use hashtable_create_config() for
+ * other modes, numeric keys or huge pages. */
+struct hashtable *hashtable_create(const char *path, long capacity,
+                                   float max_usage_percent, short key_size,
+                                   short value_size, void *stop_cond,
+                                   void *del_cond);
+
+/* Stores value d under key k, inserting or overwriting.
+ * Returns 0 if the key was inserted, 1 if an existing key was overwritten,
+ * -ENOMEM if a new key would pass the load limit (overwrites always succeed),
+ * -EINVAL for a NULL argument or a key equal to a sentinel, -EPERM on a
+ * read-only handle.  Safe to call from any process or thread. */
+int hashtable_update(struct hashtable *h, void *k, void *d);
+
+/* Looks up key k.  Returns 0 and copies the value to datum (value_size bytes)
+ * if found, -1 if not, -EINVAL for NULL arguments (datum may be NULL when
+ * value_size is 0), HASHTABLE_EDEADWRITER as described above.
+ * Lock-free; never writes to the segment. */
+int hashtable_search(struct hashtable *h, void *k, void *datum);
+
+/* ---- Extended API ------------------------------------------------------- */
+
+#define HASHTABLE_RDONLY  0x1 /* open/create: attach with SHM_RDONLY        */
+#define HASHTABLE_HUGETLB 0x2 /* create: back the segment with huge pages   */
+#define HASHTABLE_EXCL    0x4 /* create: fail with -EEXIST if it exists      */
+
+struct hashtable_config {
+	const char *path;     /* table name: ftok(path, 1); NULL: use ipc_key */
+	key_t ipc_key;        /* numeric IPC key, used when path is NULL      */
+	size_t capacity;      /* segment bytes, header included; 0: computed
+	                         from `entries` with hashtable_segment_size() */
+	uint64_t entries;     /* keys to hold at max_load, when capacity is 0 */
+	double max_load;      /* load limit, fraction or percent; 0: 0.8      */
+	uint32_t key_size;    /* 1..HASHTABLE_MAX_KEY                         */
+	uint32_t value_size;  /* 0..HASHTABLE_MAX_VALUE                       */
+	const void *empty_key;   /* key_size bytes or NULL (all 0x00)         */
+	const void *deleted_key; /* key_size bytes or NULL (all 0xFF)         */
+	unsigned mode;        /* permission bits; 0: 0600                     */
+	int flags;            /* HASHTABLE_RDONLY | HASHTABLE_HUGETLB | _EXCL */
+};
+
+/* The segment size that holds `entries` keys of the given widths at load
+ * limit max_load (fraction or percent).  Returns 0 if the arguments are out
+ * of range or the size would overflow. */
+size_t hashtable_segment_size(uint64_t entries, double max_load,
+                              uint32_t key_size, uint32_t value_size);
+
+/* Creates the table described by cfg, or attaches to it if it exists and its
+ * header matches cfg (widths and sentinels; capacity and load limit are the
+ * existing table's).  On success stores the handle in *out and returns 0;
+ * otherwise returns -ENOENT, -EINVAL, -EPROTO, -EACCES, -EEXIST (with
+ * HASHTABLE_EXCL), -ENOSPC or -ENOMEM as for hashtable_create(), and
+ * leaves *out unchanged.  A segment created by a failed call is removed. */
+int hashtable_create_config(const struct hashtable_config *cfg,
+                            struct hashtable **out);
+
+/* Attaches to an existing table, its geometry read from its header.
+ * flags: 0 or HASHTABLE_RDONLY (attach SHM_RDONLY: search works, update and
+ * delete return -EPERM, and the segment cannot be written through it).
+ * Returns a handle, or NULL with errno ENOENT (no file, or no segment at that
+ * key), EPROTO (not a shmkv table), EACCES, EINVAL, ENOMEM. */
+struct hashtable *hashtable_open(const char *path, int flags);
+struct hashtable *hashtable_open_key(key_t key, int flags);
+
+/* Removes key.  Returns 0 if it was deleted, -1 if it was not there,
+ * -EINVAL (NULL or sentinel key), -EPERM (read-only handle).  The slot is
+ * reusable at once. */
+int hashtable_delete(struct hashtable *h, const void *key);
+
+/* Looks up n keys (contiguous, key_size bytes each) at once, overlapping
+ * their cache misses.  Found values go to values + i * value_size and
+ * found[i] is set to 0; absent keys get found[i] = -1 and their value bytes
+ * are left alone.  Returns the number of keys found, or -EINVAL,
+ * HASHTABLE_EDEADWRITER (as hashtable_search; found[] is then partial).
+ * Per key it gives the same guarantee as hashtable_search. */
+long hashtable_search_batch(struct hashtable *h, size_t n, const void *keys,
+                            void *values, int *found);
+
+struct hashtable_stats {
+	uint32_t format_version;
+	uint32_t key_size, value_size;
+	uint32_t slot_size;        /* bytes per slot, padding included          */
+	uint32_t slots_per_bucket; /* slots scanned per probe                   */
+	uint64_t buckets;
+	uint64_t slots;            /* buckets * slots_per_bucket                */
+	uint64_t count;            /* live keys                                 */
+	uint64_t deleted;          /* tombstones (0 after every operation)      */
+	uint64_t max_count;        /* keys allowed by the load limit            */
+	double max_load;           /* the load limit, as a fraction             */
+	uint64_t segment_bytes;    /* whole segment                             */
+	uint64_t payload_bytes;    /* count * (key_size + value_size)           */
+	uint64_t collisions;       /* extra buckets probed, summed over keys    */
+	uint64_t max_probe;        /* most extra buckets any key needs          */
+	uint64_t overflowed_buckets; /* buckets some key has probed past        */
+	double hit_probes;         /* buckets read by an average hit            */
+	double miss_probes;        /* buckets read by an average miss (sampled) */
+	uint64_t inserts, updates, deletes; /* operations since creation        */
+	uint64_t recoveries;       /* dead writers recovered from               */
+	int shmid;
+	key_t ipc_key;
+	unsigned mode;             /* permission bits                           */
+	pid_t creator_pid;
+	int64_t created;           /* creation time, seconds since the epoch    */
+	uint64_t nattch;           /* processes attached (shmctl IPC_STAT)      */
+	int hugetlb;               /* 1 if backed by huge pages                 */
+};
+
+/* Fills *st.  Counters are read without the writer lock, each one atomically;
+ * under a concurrent writer they may be a few operations apart.
+ * miss_probes is estimated from a fixed sample of probe paths.
+ * Returns 0, or -EINVAL for NULL arguments. */
+int hashtable_stats(struct hashtable *h, struct hashtable_stats *st);
+
+/* Counts live keys by probe length: hist[i] = keys found i buckets past their
+ * home bucket, for i < n - 1; hist[n - 1] sums the rest.  Walks the table.
+ * Returns 0, -EINVAL, or HASHTABLE_EDEADWRITER. */
+int hashtable_probe_histogram(struct hashtable *h, uint64_t *hist, size_t n);
+
+/* Iterates over live entries.  Start with *cursor = 0; each call copies the
+ * next entry's key (key_size bytes) and value (value_size bytes; either
+ * pointer may be NULL) and advances *cursor.  Returns 1 when an entry was
+ * copied, 0 at the end, HASHTABLE_EDEADWRITER or -EINVAL.  Under a concurrent
+ * writer every entry present throughout the iteration is returned once;
+ * entries added or removed meanwhile may or may not be. */
+int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
+                      void *value);
+
+/* Walks the whole table and checks it: header geometry, every live key
+ * reachable on its probe path, overflow counts exact, header counters equal
+ * to what the walk finds, no bucket mid-update, no tombstone.  Returns 0 if
+ * consistent, HASHTABLE_ECORRUPT (the last-error text names the first
+ * problem), HASHTABLE_EDEADWRITER if a writer died mid-update and no writer
+ * has recovered yet. */
+int hashtable_verify(struct hashtable *h);
+
+/* Takes and releases the writer lock, which completes any change a dead
+ * writer left half done.  Returns 1 if a recovery was needed, 0 if not,
+ * -EPERM on a read-only handle. */
+int hashtable_recover(struct hashtable *h);
+
+/* Detaches.  The segment and its contents stay.  Returns 0, or -EINVAL for a
+ * NULL handle. */
+int hashtable_close(struct hashtable *h);
+
+/* Marks the segment of an attached table for removal (IPC_RMID by the
+ * handle's shmid).  Processes still attached keep working until they detach;
+ * the key is free at once.  Returns 0, -EPERM (not the owner or creator). */
+int hashtable_unlink(struct hashtable *h);
+
+/* Removes the table named by ftok(path, 1) or by key, after checking that the
+ * segment is a shmkv table.  Returns 0, -ENOENT (no such file or segment),
+ * -EPROTO (the segment is not a shmkv table: left alone), -EPERM, -EACCES. */
+int hashtable_remove(const char *path);
+int hashtable_remove_key(key_t key);
+
+/* The segment id (as `ipcs -m` shows it) of an attached table. */
+int hashtable_shmid(const struct hashtable *h);
+
+/* Text for a code returned by this library (negative or positive errno, or a
+ * HASHTABLE_E* code).  If err is the code of this thread's most recent
+ * failure, the text also names its specifics: the size asked and the kernel
+ * limit, the existing table's widths, the segment's owner and mode, and the
+ * command that fixes it.  The string is valid until the thread's next call
+ * into the library. */
+const char *hashtable_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMKV_HASHTABLE_H */
