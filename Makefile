@@ -14,8 +14,12 @@ VERSION      = 0.1.0
 
 SHMKV_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -fPIC -I.
 SHMKV_LDLIBS  = -pthread
-CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
-CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+# Deferred (=): `make deps check` installs Check before these are read.
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+
+# What the tests need on Debian: Check, and tinycdb for the cdb format tests.
+DEB_TEST_DEPS = check pkg-config tinycdb
 
 LIB_SRC   = hashtable.c
 LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
@@ -29,7 +33,7 @@ BENCH_LIBS ?= -llmdb -lcdb -lck
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(B)/%)
 DEMO_BIN  = $(B)/demo
 
-.PHONY: all lib tools tests check check-asan check-valgrind check-tsan demo \
+.PHONY: all lib tools tests deps check check-asan check-valgrind check-tsan demo \
         bench bench-quick bench-build install uninstall clean
 
 all: lib tools $(DEMO_BIN)
@@ -62,6 +66,16 @@ demo: $(DEMO_BIN)
 	$(DEMO_BIN) sample/cities.tsv
 
 tests: $(TEST_BIN)
+
+# Installs the test dependencies that are missing (apt-get; sudo when not root).
+deps:
+	@missing=""; for p in $(DEB_TEST_DEPS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing test dependencies:$$missing"; \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
 
 $(TEST_BIN): $(TEST_SRC) tests/*.h $(B)/libshmkv.a
 	$(CC) $(SHMKV_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_SRC) \

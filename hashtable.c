@@ -451,15 +451,15 @@ static bool widths_valid(uint64_t key_size, uint64_t value_size)
 size_t hashtable_segment_size(uint64_t entries, double max_load, uint32_t key_size,
                               uint32_t value_size)
 {
-	double f = load_fraction(max_load == 0 ? 0.8 : max_load);
+	double f = load_fraction(max_load);
 	if (f == 0 || !widths_valid(key_size, value_size) || entries > (UINT64_C(1) << 40))
 		return 0;
 	struct geometry g;
 	layout(key_size, value_size, 1u << 20, &g); /* for the per-bucket figures */
 	uint64_t want = entries ? entries : 1;
 	uint64_t buckets = (uint64_t)((double)want / f) / g.slots_per_bucket + 1;
-	uint64_t capacity = g.off_overflow + LINE + buckets * ((uint64_t)g.bucket_bytes + 1) +
-	                    MAX_STRIPES * sizeof(uint32_t);
+	uint64_t capacity = g.off_stripes + LINE + buckets * ((uint64_t)g.bucket_bytes + 1);
+	capacity += stripes_for(capacity) * sizeof(uint32_t);
 	/* grow past the prime rounding until the limit admits `want` keys */
 	while (!layout(key_size, value_size, capacity, &g) ||
 	       max_count_for(g.nbuckets * g.slots_per_bucket, f) < want)
@@ -529,31 +529,39 @@ static int check_key(const struct hashtable *h, const void *key)
 
 /* ---- dead writer detection ------------------------------------------------ */
 
-/* Start time of a process in clock ticks since boot (field 22 of
- * /proc/PID/stat), or 0 if it cannot be read. */
-static uint64_t process_start_time(pid_t pid)
+/* Reads a process's state letter and start time (clock ticks since boot,
+ * field 22) from /proc/PID/stat.  Returns false if it cannot. */
+static bool process_stat(pid_t pid, char *state, uint64_t *start)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	FILE *f = fopen(path, "re");
 	if (!f)
-		return 0;
+		return false;
 	size_t n = fread(buf, 1, sizeof buf - 1, f);
 	fclose(f);
 	buf[n] = 0;
 	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	unsigned long long start = 0;
+	unsigned long long st = 0;
 	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt
 	 * majflt cmajflt utime stime cutime cstime priority nice threads
 	 * itrealvalue starttime */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-	                  "%*d %*d %*d %*d %llu", &start) != 1)
-		return 0;
-	return start;
+	if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+	                        "%*d %*d %*d %*d %llu", state, &st) != 2)
+		return false;
+	*start = st;
+	return true;
 }
 
+static uint64_t process_start_time(pid_t pid)
+{
+	char state;
+	uint64_t start;
+	return process_stat(pid, &state, &start) ? start : 0;
+}
+
+/* Whether the recorded lock holder still runs.  A zombie (killed, not yet
+ * reaped) and a reused pid (other start time) count as dead. */
 static bool holder_alive(const struct hashtable *h)
 {
 	pid_t pid = atomic_load_explicit(&h->hdr->holder_pid, memory_order_acquire);
@@ -562,8 +570,13 @@ static bool holder_alive(const struct hashtable *h)
 		return false;
 	if (kill(pid, 0) != 0 && errno == ESRCH)
 		return false;
-	uint64_t now = process_start_time(pid);
-	return start == 0 || now == 0 || now == start; /* differs: pid reused */
+	char state;
+	uint64_t now;
+	if (!process_stat(pid, &state, &now))
+		return true; /* exists, but /proc hides it: assume alive */
+	if (state == 'Z' || state == 'X')
+		return false;
+	return start == 0 || now == start;
 }
 
 static void pause_cpu(void)
@@ -752,12 +765,15 @@ static inline int lookup_any(const struct hashtable *h, const void *key, uint64_
 
 static int search_general(struct hashtable *h, const void *k, void *datum)
 {
-	if (!h || !k || (!datum && h->g.value_size))
-		return fail(-EINVAL, "NULL table handle, key or value buffer");
+	int rc = check_key(h, k);
+	if (rc)
+		return rc;
+	if (!datum && h->g.value_size)
+		return fail(-EINVAL, "NULL value buffer");
 	if (h->g.value_size > SMALL_VALUE)
 		return lookup(h, k, key_hash(h, k), datum, NULL);
 	unsigned char staged[SMALL_VALUE]; /* a -1 leaves datum untouched */
-	int rc = lookup(h, k, key_hash(h, k), staged, NULL);
+	rc = lookup(h, k, key_hash(h, k), staged, NULL);
 	if (rc == 0)
 		memcpy(datum, staged, h->g.value_size);
 	return rc;
@@ -771,6 +787,8 @@ int hashtable_search(struct hashtable *h, void *k, void *datum)
 	if (__builtin_expect(h && k && datum && h->k8v8, 1)) {
 		uint64_t key, value;
 		memcpy(&key, k, 8);
+		if (key == h->empty_u64 || key == h->deleted_u64)
+			return search_general(h, k, datum); /* reports the sentinel */
 		int rc = lookup_k8v8(h, key, hash_u64(key, h->seed), &value);
 		if (rc == 0)
 			memcpy(datum, &value, 8);
@@ -806,6 +824,8 @@ long hashtable_search_batch(struct hashtable *h, size_t n, const void *keys, voi
 			hashes[ahead % BATCH_WINDOW] = ha;
 			__builtin_prefetch(bucket_at(h, home_bucket(ha, h->g.nbuckets)));
 		}
+		if (is_sentinel(h, kp + i * ks))
+			return fail(-EINVAL, "key %zu of the batch equals a sentinel", i);
 		unsigned char staged[SMALL_VALUE];
 		void *out = vs > SMALL_VALUE ? vp + i * vs : staged;
 		int rc = lookup_any(h, kp + i * ks, hash, out);
@@ -1590,9 +1610,10 @@ struct hashtable *hashtable_create(const char *path, long capacity, float max_us
                                    short key_size, short value_size, void *stop_cond,
                                    void *del_cond)
 {
-	if (!path || capacity <= 0 || key_size <= 0 || value_size < 0) {
-		fail(-EINVAL, "hashtable_create needs a path, a positive capacity and key size, and a "
-		              "value size of at least 0");
+	if (!path || capacity <= 0 || key_size <= 0 || value_size < 0 ||
+	    load_fraction(max_usage_percent) == 0) {
+		fail(-EINVAL, "hashtable_create needs a path, a positive capacity and key size, a "
+		              "value size of at least 0, and a load limit in (0, 1] or (1, 100]");
 		errno = EINVAL;
 		return NULL;
 	}

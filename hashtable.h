@@ -14,8 +14,9 @@
  *  - Any number of readers run concurrently with one writer at a time.
  *    Writers (update, delete) from any process or thread are serialised by a
  *    robust lock stored in the segment; a writer killed while holding it is
- *    recovered from by the next writer.  Readers (search, iterate, stats,
- *    verify) take no lock and never write to the segment.
+ *    recovered from by the next writer.  Readers (search, search_batch,
+ *    iterate, stats, probe_histogram) take no lock and never write to the
+ *    segment; so does verify on a read-only handle.
  *  - A search returns a value that was the key's whole value at some instant
  *    during the call, or "not found" only if the key was absent at some
  *    instant during the call.  Once update or delete returns, every later
@@ -230,7 +231,11 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
 
 /* Walks the whole table and checks it: header geometry, every live key
  * reachable on its probe path, overflow counts exact, header counters equal
- * to what the walk finds, no bucket mid-update, no tombstone.  Returns 0 if
+ * to what the walk finds, no bucket mid-update, no tombstone.  On a
+ * read-write handle it holds the writer lock for the walk (so it sees a still
+ * table, and first completes a dead writer's change); on a read-only handle
+ * it writes nothing and must run while no writer is active, or it may report
+ * a concurrent change as an inconsistency.  Returns 0 if
  * consistent, HASHTABLE_ECORRUPT (the last-error text names the first
  * problem), HASHTABLE_EDEADWRITER if a writer died mid-update and no writer
  * has recovered yet. */

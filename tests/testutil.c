@@ -9,7 +9,7 @@
 #include <sys/shm.h>
 #include <unistd.h>
 
-static char registry_path[256];
+static char registry_path[300];
 static char tempdir_path[256];
 
 static void registry_append(const char *line)
