@@ -102,13 +102,15 @@
 #define OVERFLOW_STICKY 255u
 #define SMALL_VALUE 256u /* values up to this size are staged on the stack */
 
-enum journal_op { J_IDLE = 0, J_INSERT = 1, J_OVERWRITE = 2, J_DELETE = 3 };
+enum journal_op { J_IDLE = 0, J_INSERT = 1, J_OVERWRITE = 2, J_DELETE = 3, J_MOVE = 4 };
 
 struct journal {
 	_Atomic uint32_t op;
 	uint32_t reserved;
-	uint64_t slot;      /* global slot index */
-	uint64_t home, step, probe; /* the key's path: probe buckets before its own */
+	uint64_t slot;      /* global slot index (J_MOVE: the destination) */
+	uint64_t from_slot; /* J_MOVE: the slot the key leaves */
+	uint64_t home, step; /* the key's path */
+	uint64_t first, probe; /* path indices [first, probe) get their counts changed */
 	_Atomic uint64_t progress; /* (index + 1) << 8 | old count; 0: none yet */
 	uint64_t count_after, collisions_after, max_probe_after;
 };
@@ -137,7 +139,12 @@ struct shm_header {
 	_Atomic int32_t holder_pid;
 	_Atomic uint64_t holder_start;
 	_Atomic uint64_t count, deleted, collisions, max_probe;
-	_Atomic uint64_t inserts, updates, deletes, recoveries;
+	_Atomic uint64_t inserts, updates, deletes, recoveries, relocations;
+	uint64_t sweep_cursor;     /* next bucket reclaim_step() examines */
+	/* Odd while a key is being moved back along its path: a miss that
+	 * overlapped a move is retried (see reclaim_step).  Own line: written
+	 * only by moves, so readers keep it cached. */
+	_Alignas(64) _Atomic uint32_t moves;
 	_Alignas(64) struct journal journal;
 };
 
@@ -680,8 +687,28 @@ static inline void value_load(const struct hashtable *h, void *out, const unsign
 /* The search proper.  Copies the value into out (value_size bytes) and
  * returns 0, or returns -1, or HASHTABLE_EDEADWRITER.  *probes, if given,
  * receives the number of buckets read. */
+static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash, void *out,
+                       uint64_t *probes);
+
+/* A miss counts only if no key moved meanwhile (see reclaim_step): a key
+ * moving back along its path could pass behind the search. */
 static int lookup(const struct hashtable *h, const void *key, uint64_t hash, void *out,
                   uint64_t *probes)
+{
+	_Atomic uint32_t *moves = &h->hdr->moves;
+	for (;;) {
+		uint32_t m;
+		int rc = read_begin(h, moves, &m);
+		if (rc)
+			return rc;
+		rc = lookup_once(h, key, hash, out, probes);
+		if (rc != -1 || read_valid(moves, m))
+			return rc;
+	}
+}
+
+static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash, void *out,
+                       uint64_t *probes)
 {
 	const uint64_t n = h->g.nbuckets;
 	uint64_t b = home_bucket(hash, n), step = 0;
@@ -727,6 +754,7 @@ static inline int lookup_k8v8(const struct hashtable *h, uint64_t k, uint64_t ha
 	uint64_t b = home_bucket(hash, h->g.nbuckets);
 	_Atomic uint32_t *stripe = &h->stripes[b & h->stripe_mask];
 	const unsigned char *bucket = h->buckets + b * 64;
+	uint32_t m = atomic_load_explicit(&h->hdr->moves, memory_order_acquire);
 	uint32_t v = atomic_load_explicit(stripe, memory_order_acquire);
 	unsigned mask = (unsigned)(load_u64(bucket) == k) |
 	                (unsigned)(load_u64(bucket + 16) == k) << 1 |
@@ -741,7 +769,8 @@ static inline int lookup_k8v8(const struct hashtable *h, uint64_t k, uint64_t ha
 		return 0;
 	}
 	uint8_t more = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
-	if (!read_valid(stripe, v) || (v & 1) || more)
+	if (!read_valid(stripe, v) || (v & 1) || more || (m & 1) ||
+	    atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) != m)
 		return LOOKUP_SLOW;
 	return -1;
 }
@@ -934,6 +963,8 @@ struct location {
 	uint64_t slot;   /* the key's slot, or the first free slot on its path */
 	uint64_t probe;  /* buckets on the path before the slot's own */
 	uint64_t home, step;
+	uint64_t first;     /* J_MOVE: path index of the destination, else 0 */
+	uint64_t from_slot; /* J_MOVE: the key's current slot */
 };
 
 static inline bool slot_is_free(const struct hashtable *h, const unsigned char *p)
@@ -954,6 +985,8 @@ static void locate(const struct hashtable *h, const void *key, uint64_t hash,
 	bool have_free = false, searching = true;
 	uint64_t b = home_bucket(hash, n);
 	loc->found = false;
+	loc->first = 0;
+	loc->from_slot = 0;
 	loc->home = b;
 	loc->step = probe_step(hash, n);
 	for (uint64_t probe = 0; probe < n && (searching || !have_free); probe++) {
@@ -992,7 +1025,7 @@ static inline uint8_t overflow_lowered(uint8_t c)
 static void path_counts_apply(struct hashtable *h, bool raise)
 {
 	struct journal *j = &h->hdr->journal;
-	uint64_t b = j->home, from = 0;
+	uint64_t b = j->home, from = j->first;
 	uint64_t p = atomic_load_explicit(&j->progress, memory_order_relaxed);
 	if (p) {
 		uint64_t done = (p >> 8) - 1;
@@ -1004,6 +1037,9 @@ static void path_counts_apply(struct hashtable *h, bool raise)
 		                      memory_order_release);
 		b = next_bucket(b, j->step, h->g.nbuckets);
 		from = done + 1;
+	} else {
+		for (uint64_t i = 0; i < from; i++)
+			b = next_bucket(b, j->step, h->g.nbuckets);
 	}
 	for (uint64_t i = from; i < j->probe; i++) {
 		uint8_t old = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
@@ -1032,8 +1068,10 @@ static void journal_begin(struct hashtable *h, enum journal_op op, const struct 
 	if (value)
 		memcpy(journal_value(h), value, h->g.value_size);
 	j->slot = loc->slot;
+	j->from_slot = loc->from_slot;
 	j->home = loc->home;
 	j->step = loc->step;
+	j->first = loc->first;
 	j->probe = loc->probe;
 	j->count_after = count;
 	j->collisions_after = coll;
@@ -1045,6 +1083,8 @@ static void journal_begin(struct hashtable *h, enum journal_op op, const struct 
 	} else if (op == J_DELETE) {
 		j->count_after = count - 1;
 		j->collisions_after = coll - loc->probe;
+	} else if (op == J_MOVE) {
+		j->collisions_after = coll - (loc->probe - loc->first);
 	}
 	atomic_store_explicit(&j->progress, 0, memory_order_relaxed);
 	/* release: the journal's fields are complete before it is marked busy */
@@ -1079,6 +1119,14 @@ static void journal_run(struct hashtable *h)
 		slot_write(h, j->slot, h->empty, NULL); /* Invariant C: slot first */
 		path_counts_apply(h, false);
 		break;
+	case J_MOVE:
+		if (!(atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) & 1))
+			version_odd(&h->hdr->moves); /* odd already: a redo */
+		slot_write(h, j->slot, journal_key(h), journal_value(h)); /* copy first, */
+		slot_write(h, j->from_slot, h->empty, NULL);             /* then leave */
+		path_counts_apply(h, false);
+		version_even(&h->hdr->moves);
+		break;
 	default:
 		return;
 	}
@@ -1091,6 +1139,8 @@ static void recover(struct hashtable *h)
 	for (uint64_t s = 0; s < h->g.nstripes; s++) /* a version left odd */
 		if (atomic_load_explicit(&h->stripes[s], memory_order_relaxed) & 1)
 			version_even(&h->stripes[s]);
+	if (atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) & 1)
+		version_even(&h->hdr->moves);
 	atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
 }
 
@@ -1143,6 +1193,62 @@ int hashtable_update(struct hashtable *h, void *k, void *d)
 	return upsert(h, k, d);
 }
 
+/* Moves the key in slot `slot` of bucket c back to the first free slot on
+ * its path, if one lies before c.  Returns true if it moved. */
+static bool reclaim_key(struct hashtable *h, uint64_t c, uint64_t slot)
+{
+	unsigned char *p = slot_at(h, slot);
+	if (slot_is_free(h, p))
+		return false;
+	memcpy(journal_key(h), p, h->g.key_size); /* writer: no concurrent store */
+	uint64_t hash = key_hash(h, journal_key(h)), n = h->g.nbuckets;
+	struct location loc = {.home = home_bucket(hash, n), .step = probe_step(hash, n),
+	                       .from_slot = slot};
+	bool have_free = false;
+	uint64_t b = loc.home, d;
+	for (d = 0; b != c && d < n; d++, b = next_bucket(b, loc.step, n)) {
+		const unsigned char *bucket = bucket_at(h, b);
+		for (uint32_t i = 0; !have_free && i < h->g.slots_per_bucket; i++)
+			if (slot_is_free(h, bucket + i * h->g.slot_size)) {
+				have_free = true;
+				loc.slot = b * h->g.slots_per_bucket + i;
+				loc.first = d;
+			}
+	}
+	if (!have_free || b != c)
+		return false;
+	loc.probe = d;
+	memcpy(journal_value(h), p + h->g.value_offset, h->g.value_size);
+	journal_begin(h, J_MOVE, &loc, NULL, NULL); /* key and value already staged */
+	journal_run(h);
+	bump(&h->hdr->relocations);
+	return true;
+}
+
+/* Reclaims as it goes.  With no tombstones a delete needs no clean-up, but
+ * keys that overflowed stay displaced after their home bucket frees up: under
+ * steady churn every insert lands at the load limit, and hits drift from the
+ * cost of a fresh fill towards the cost of a miss.  So each delete also
+ * sweeps one bucket, moving its displaced keys back to free slots earlier on
+ * their paths.  A move copies the key forward before it leaves its slot, and
+ * makes `moves` odd for its duration: a reader that missed while a move ran
+ * retries, so a key present throughout a search is never missed. */
+static void reclaim_step(struct hashtable *h)
+{
+	/* Buckets swept per delete: enough to hold hits at a fresh fill's cost
+	 * (measured with tests/test_churn.c); more near a full table, where
+	 * displaced keys are common.  Sequential bucket reads, so cheap. */
+	int sweep = h->max_count * 100 > h->g.nbuckets * h->g.slots_per_bucket * 85 ? 16 : 4;
+	for (int k = 0; k < sweep; k++) {
+		uint64_t c = h->hdr->sweep_cursor;
+		if (c >= h->g.nbuckets)
+			c = 0;
+		h->hdr->sweep_cursor = c + 1 == h->g.nbuckets ? 0 : c + 1;
+		for (uint32_t i = 0; i < h->g.slots_per_bucket; i++)
+			reclaim_key(h, c, c * h->g.slots_per_bucket + i);
+	}
+}
+
 int hashtable_delete(struct hashtable *h, const void *key)
 {
 	int rc = check_key(h, key);
@@ -1157,6 +1263,7 @@ int hashtable_delete(struct hashtable *h, const void *key)
 		journal_begin(h, J_DELETE, &loc, NULL, NULL);
 		journal_run(h);
 		bump(&h->hdr->deletes);
+		reclaim_step(h);
 		rc = 0;
 	} else {
 		rc = -1;
@@ -1865,6 +1972,7 @@ int hashtable_stats(struct hashtable *h, struct hashtable_stats *st)
 	st->updates = atomic_load_explicit(&hd->updates, memory_order_relaxed);
 	st->deletes = atomic_load_explicit(&hd->deletes, memory_order_relaxed);
 	st->recoveries = atomic_load_explicit(&hd->recoveries, memory_order_relaxed);
+	st->relocations = atomic_load_explicit(&hd->relocations, memory_order_relaxed);
 	st->shmid = h->shmid;
 	st->ipc_key = h->ipc_key;
 	st->creator_pid = hd->creator_pid;
@@ -1943,7 +2051,7 @@ static int verify_totals(struct hashtable *h, const uint8_t *counts, const uint3
 		return fail(HASHTABLE_ECORRUPT, "header max_probe %llu is below a key's probe length %llu",
 		            (unsigned long long)atomic_load(&hd->max_probe),
 		            (unsigned long long)t->max_probe);
-	if (atomic_load(&hd->journal.op) != J_IDLE)
+	if (atomic_load(&hd->journal.op) != J_IDLE || (atomic_load(&hd->moves) & 1))
 		return fail(HASHTABLE_ECORRUPT, "the journal holds an unfinished operation");
 	return 0;
 }

@@ -41,7 +41,10 @@
  *  slot, so a deleted slot becomes empty at once: a delete leaves no
  *  tombstone.  hashtable_stats().deleted counts slots that still hold the
  *  deleted sentinel; it is 0 after every completed operation, so deleted
- *  markers cannot pile up, lengthen misses or fill a table.  The deleted
+ *  markers cannot pile up, lengthen misses or fill a table.  Each delete also
+ *  moves the displaced keys of one bucket (a sweep around the table) back to
+ *  free slots earlier on their paths, so steady churn keeps hits as short as
+ *  in a freshly filled table.  The deleted
  *  sentinel stays reserved (never accepted as a key) so tables and programs
  *  written for MemKeyValue keep their meaning.
  */
@@ -200,6 +203,7 @@ struct hashtable_stats {
 	double miss_probes;        /* buckets read by an average miss (sampled) */
 	uint64_t inserts, updates, deletes; /* operations since creation        */
 	uint64_t recoveries;       /* dead writers recovered from               */
+	uint64_t relocations;      /* keys moved back towards home by deletes   */
 	int shmid;
 	key_t ipc_key;
 	unsigned mode;             /* permission bits                           */
