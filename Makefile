@@ -88,7 +88,8 @@ check: $(TEST_BIN) $(TOOLS)
 	    SHMKV_BUILD=$(B) sh tests/tools/run.sh; fi
 
 check-asan:
-	$(MAKE) B=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	ASAN_OPTIONS=handle_segv=0:detect_leaks=1 $(MAKE) B=build/asan \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" check
 
 # Check forks each test; valgrind follows the children.

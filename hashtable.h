@@ -197,7 +197,8 @@ struct hashtable_stats {
 	uint64_t segment_bytes;    /* whole segment                             */
 	uint64_t payload_bytes;    /* count * (key_size + value_size)           */
 	uint64_t collisions;       /* extra buckets probed, summed over keys    */
-	uint64_t max_probe;        /* most extra buckets any key needs          */
+	uint64_t max_probe;        /* most extra buckets a key has needed: a
+	                              high-water mark since creation          */
 	uint64_t overflowed_buckets; /* buckets some key has probed past        */
 	double hit_probes;         /* buckets read by an average hit            */
 	double miss_probes;        /* buckets read by an average miss (sampled) */
@@ -238,8 +239,8 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
  * to what the walk finds, no bucket mid-update, no tombstone.  On a
  * read-write handle it holds the writer lock for the walk (so it sees a still
  * table, and first completes a dead writer's change); on a read-only handle
- * it writes nothing and must run while no writer is active, or it may report
- * a concurrent change as an inconsistency.  Returns 0 if
+ * it writes nothing, and repeats the walk while writers change the table, so
+ * that only a problem seen in a still table is reported.  Returns 0 if
  * consistent, HASHTABLE_ECORRUPT (the last-error text names the first
  * problem), HASHTABLE_EDEADWRITER if a writer died mid-update and no writer
  * has recovered yet. */
