@@ -5,7 +5,7 @@
  *
  *   [header][empty key][deleted key][journal key][journal value]   pad to 64
  *   [stripes: nstripes x u32 version counters]
- *   [overflow: nbuckets x u8]                                      pad to 64
+ *   [overflow: nbuckets x u16]                                     pad to 64
  *   [buckets: nbuckets x bucket_bytes, each slots_per_bucket slots]
  *
  * A slot is [key][pad][value][pad]; widths are padded only to their natural
@@ -18,13 +18,17 @@
  *
  * A key's 64-bit hash picks its home bucket (high bits, by multiply-shift)
  * and its step (low 32 bits).  Its probe path is home, home + step, ...  (mod
- * nbuckets).  overflow[b] counts the live keys whose path passes through b
- * without ending there: the keys that found b full.  A lookup scans a bucket
- * and stops at the first one whose count is zero, never at an empty slot, so
- * a delete can leave the slot empty at once (it decrements the counts on the
- * key's path) and the table never holds tombstones.  Counts saturate at 255
- * and then stay there (a conservative count only lengthens misses).
- * Invariant C: overflow[b] >= the exact count, at every instant, for every b.
+ * nbuckets).  The low byte of overflow[b] counts the live keys whose path
+ * passes through b without ending there: the keys that found b full.  Its
+ * high byte is a filter: each passing key sets one of its 8 bits, chosen by
+ * the key's hash, and the filter clears when the count returns to zero.  A
+ * lookup scans a bucket and goes on only if the bucket's filter has its own
+ * bit, never stopping at an empty slot; so a miss usually ends at the first
+ * bucket, and a delete can leave its slot empty at once (it lowers the counts
+ * on the key's path): the table never holds tombstones.  Counts saturate at
+ * 255 and then stay there (a conservative count only lengthens misses).
+ * Invariant C: at every instant, for every b, the count is >= the number of
+ * keys passing b and the filter holds the bit of each of them.
  *
  * CONCURRENCY PROTOCOL
  *
@@ -106,7 +110,8 @@ enum journal_op { J_IDLE = 0, J_INSERT = 1, J_OVERWRITE = 2, J_DELETE = 3, J_MOV
 
 struct journal {
 	_Atomic uint32_t op;
-	uint32_t reserved;
+	uint16_t bit;       /* the key's filter bit */
+	uint16_t reserved;
 	uint64_t slot;      /* global slot index (J_MOVE: the destination) */
 	uint64_t from_slot; /* J_MOVE: the slot the key leaves */
 	uint64_t home, step; /* the key's path */
@@ -170,7 +175,7 @@ struct hashtable {
 	uint64_t seed, max_count;
 	enum key_class key_class;
 	_Atomic uint32_t *stripes;
-	_Atomic uint8_t *overflow;
+	_Atomic uint16_t *overflow;
 	unsigned char *buckets;
 	unsigned char *empty, *deleted; /* private copies of the sentinels */
 	uint64_t empty_u64, deleted_u64;
@@ -361,6 +366,15 @@ static inline uint64_t next_bucket(uint64_t b, uint64_t step, uint64_t nbuckets)
 	return b >= nbuckets ? b - nbuckets : b;
 }
 
+/* An overflow word's filter bit for a key: one of the high byte's 8. */
+static inline uint16_t filter_bit(uint64_t hash)
+{
+	return (uint16_t)(0x100u << ((hash >> 32) & 7));
+}
+
+/* Whether a search for the key must go on past a bucket with word o. */
+static inline bool passes(uint16_t o, uint64_t hash) { return (o & filter_bit(hash)) != 0; }
+
 /* ---- geometry ----------------------------------------------------------- */
 
 static uint32_t natural_alignment(uint32_t width)
@@ -425,11 +439,11 @@ static bool layout(uint32_t key_size, uint32_t value_size, uint64_t capacity,
 	uint64_t fixed = g->off_overflow + LINE; /* + alignment slack before buckets */
 	if (capacity <= fixed)
 		return false;
-	uint64_t most = (capacity - fixed) / ((uint64_t)g->bucket_bytes + 1);
+	uint64_t most = (capacity - fixed) / ((uint64_t)g->bucket_bytes + sizeof(uint16_t));
 	g->nbuckets = prime_at_most(most);
 	if (g->nbuckets == 0)
 		return false;
-	g->off_buckets = round_up(g->off_overflow + g->nbuckets, LINE);
+	g->off_buckets = round_up(g->off_overflow + g->nbuckets * sizeof(uint16_t), LINE);
 	g->end = g->off_buckets + g->nbuckets * g->bucket_bytes;
 	return g->end <= capacity;
 }
@@ -465,12 +479,12 @@ size_t hashtable_segment_size(uint64_t entries, double max_load, uint32_t key_si
 	layout(key_size, value_size, 1u << 20, &g); /* for the per-bucket figures */
 	uint64_t want = entries ? entries : 1;
 	uint64_t buckets = (uint64_t)((double)want / f) / g.slots_per_bucket + 1;
-	uint64_t capacity = g.off_stripes + LINE + buckets * ((uint64_t)g.bucket_bytes + 1);
+	uint64_t capacity = g.off_stripes + LINE + buckets * ((uint64_t)g.bucket_bytes + 2);
 	capacity += stripes_for(capacity) * sizeof(uint32_t);
 	/* grow past the prime rounding until the limit admits `want` keys */
 	while (!layout(key_size, value_size, capacity, &g) ||
 	       max_count_for(g.nbuckets * g.slots_per_bucket, f) < want)
-		capacity += (uint64_t)g.bucket_bytes + 1;
+		capacity += (uint64_t)g.bucket_bytes + 2;
 	return (size_t)capacity;
 }
 
@@ -501,7 +515,7 @@ static void bind_handle(struct hashtable *h, const struct geometry *g)
 {
 	h->g = *g;
 	h->stripes = (_Atomic uint32_t *)(h->base + g->off_stripes);
-	h->overflow = (_Atomic uint8_t *)(h->base + g->off_overflow);
+	h->overflow = (_Atomic uint16_t *)(h->base + g->off_overflow);
 	h->buckets = h->base + g->off_buckets;
 	h->seed = h->hdr->seed;
 	h->max_count = h->hdr->max_count;
@@ -723,10 +737,10 @@ static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash
 			int i = bucket_find(h, bucket, key);
 			if (i >= 0 && out)
 				value_load(h, out, bucket + (uint32_t)i * h->g.slot_size);
-			uint8_t more = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
+			uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
 			if (!read_valid(stripe, v))
 				continue;
-			if (i >= 0 || more == 0) {
+			if (i >= 0 || !passes(ov, hash)) {
 				if (probes)
 					*probes = probe + 1;
 				return i >= 0 ? 0 : -1;
@@ -768,8 +782,8 @@ static inline int lookup_k8v8(const struct hashtable *h, uint64_t k, uint64_t ha
 		*out = value;
 		return 0;
 	}
-	uint8_t more = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
-	if (!read_valid(stripe, v) || (v & 1) || more || (m & 1) ||
+	uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
+	if (!read_valid(stripe, v) || (v & 1) || passes(ov, hash) || (m & 1) ||
 	    atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) != m)
 		return LOOKUP_SLOW;
 	return -1;
@@ -965,6 +979,7 @@ struct location {
 	uint64_t probe;  /* buckets on the path before the slot's own */
 	uint64_t home, step;
 	uint64_t first;     /* J_MOVE: path index of the destination, else 0 */
+	uint16_t bit;       /* the key's filter bit */
 	uint64_t from_slot; /* J_MOVE: the key's current slot */
 };
 
@@ -986,6 +1001,7 @@ static void locate(const struct hashtable *h, const void *key, uint64_t hash,
 	bool have_free = false, searching = true;
 	uint64_t b = home_bucket(hash, n);
 	loc->found = false;
+	loc->bit = filter_bit(hash);
 	loc->first = 0;
 	loc->from_slot = 0;
 	loc->home = b;
@@ -1000,7 +1016,7 @@ static void locate(const struct hashtable *h, const void *key, uint64_t hash,
 				loc->probe = probe;
 				return;
 			}
-			if (atomic_load_explicit(&h->overflow[b], memory_order_relaxed) == 0)
+			if (!passes(atomic_load_explicit(&h->overflow[b], memory_order_relaxed), hash))
 				searching = false;
 		}
 		for (uint32_t i = 0; !have_free && i < spb; i++) {
@@ -1014,27 +1030,43 @@ static void locate(const struct hashtable *h, const void *key, uint64_t hash,
 	}
 }
 
-static inline uint8_t overflow_raised(uint8_t c) { return c == OVERFLOW_STICKY ? c : c + 1; }
-static inline uint8_t overflow_lowered(uint8_t c)
+/* A key joins the keys passing a bucket: count up (sticky at 255), its
+ * filter bit set. */
+static inline uint16_t overflow_raised(uint16_t o, uint16_t bit)
 {
-	return (c == OVERFLOW_STICKY || c == 0) ? c : c - 1;
+	uint16_t count = o & 0xff;
+	return (uint16_t)((o & 0xff00) | bit | (count == OVERFLOW_STICKY ? count : count + 1));
 }
 
-/* Applies +1 (raise) or -1 to the counts of the journalled path, from the
- * step after the one journal.progress records (redoing that one exactly).
- * Safe to repeat after a crash at any point. */
+/* A key leaves them: count down; at zero nobody passes, so the filter
+ * clears too.  A sticky count stays, filter and all. */
+static inline uint16_t overflow_lowered(uint16_t o)
+{
+	uint16_t count = o & 0xff;
+	if (count == OVERFLOW_STICKY || count == 0)
+		return o;
+	return count == 1 ? 0 : (uint16_t)((o & 0xff00) | (count - 1));
+}
+
+static inline uint16_t overflow_changed(uint16_t o, bool raise, uint16_t bit)
+{
+	return raise ? overflow_raised(o, bit) : overflow_lowered(o);
+}
+
+/* Applies a raise (+1 and the key's filter bit) or a lowering to the words
+ * of the journalled path, from the step after the one journal.progress
+ * records (redoing that one exactly, from its recorded old word).  Safe to
+ * repeat after a crash at any point. */
 static void path_counts_apply(struct hashtable *h, bool raise)
 {
 	struct journal *j = &h->hdr->journal;
 	uint64_t b = j->home, from = j->first;
 	uint64_t p = atomic_load_explicit(&j->progress, memory_order_relaxed);
 	if (p) {
-		uint64_t done = (p >> 8) - 1;
-		uint8_t old = (uint8_t)p;
+		uint64_t done = (p >> 16) - 1;
 		for (uint64_t i = 0; i < done; i++)
 			b = next_bucket(b, j->step, h->g.nbuckets);
-		atomic_store_explicit(&h->overflow[b],
-		                      raise ? overflow_raised(old) : overflow_lowered(old),
+		atomic_store_explicit(&h->overflow[b], overflow_changed((uint16_t)p, raise, j->bit),
 		                      memory_order_release);
 		b = next_bucket(b, j->step, h->g.nbuckets);
 		from = done + 1;
@@ -1043,11 +1075,10 @@ static void path_counts_apply(struct hashtable *h, bool raise)
 			b = next_bucket(b, j->step, h->g.nbuckets);
 	}
 	for (uint64_t i = from; i < j->probe; i++) {
-		uint8_t old = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
-		atomic_store_explicit(&j->progress, ((i + 1) << 8) | old, memory_order_relaxed);
-		/* release: the progress record is stored before the count changes */
-		atomic_store_explicit(&h->overflow[b],
-		                      raise ? overflow_raised(old) : overflow_lowered(old),
+		uint16_t old = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
+		atomic_store_explicit(&j->progress, ((i + 1) << 16) | old, memory_order_relaxed);
+		/* release: the progress record is stored before the word changes */
+		atomic_store_explicit(&h->overflow[b], overflow_changed(old, raise, j->bit),
 		                      memory_order_release);
 		b = next_bucket(b, j->step, h->g.nbuckets);
 	}
@@ -1069,6 +1100,7 @@ static void journal_begin(struct hashtable *h, enum journal_op op, const struct 
 	if (value)
 		memcpy(journal_value(h), value, h->g.value_size);
 	j->slot = loc->slot;
+	j->bit = loc->bit;
 	j->from_slot = loc->from_slot;
 	j->home = loc->home;
 	j->step = loc->step;
@@ -1204,7 +1236,7 @@ static bool reclaim_key(struct hashtable *h, uint64_t c, uint64_t slot)
 	memcpy(journal_key(h), p, h->g.key_size); /* writer: no concurrent store */
 	uint64_t hash = key_hash(h, journal_key(h)), n = h->g.nbuckets;
 	struct location loc = {.home = home_bucket(hash, n), .step = probe_step(hash, n),
-	                       .from_slot = slot};
+	                       .from_slot = slot, .bit = filter_bit(hash)};
 	bool have_free = false;
 	uint64_t b = loc.home, d;
 	for (d = 0; b != c && d < n; d++, b = next_bucket(b, loc.step, n)) {
@@ -1239,7 +1271,8 @@ static void reclaim_step(struct hashtable *h)
 	/* Buckets swept per delete: enough to hold hits at a fresh fill's cost
 	 * (measured with tests/test_churn.c); more near a full table, where
 	 * displaced keys are common.  Sequential bucket reads, so cheap. */
-	int sweep = h->max_count * 100 > h->g.nbuckets * h->g.slots_per_bucket * 85 ? 16 : 4;
+	uint64_t slots = h->g.nbuckets * h->g.slots_per_bucket;
+	int sweep = h->max_count * 10 > slots * 9 ? 32 : h->max_count * 100 > slots * 85 ? 16 : 4;
 	for (int k = 0; k < sweep; k++) {
 		uint64_t c = h->hdr->sweep_cursor;
 		if (c >= h->g.nbuckets)
@@ -1833,7 +1866,7 @@ static bool slot_live(const struct hashtable *h, const unsigned char *key_copy)
 /* A consistent copy of bucket b into buf (bucket_bytes) and its overflow
  * count.  Returns 0 or HASHTABLE_EDEADWRITER. */
 static int bucket_snapshot(const struct hashtable *h, uint64_t b, unsigned char *buf,
-                           uint8_t *overflow)
+                           uint16_t *overflow)
 {
 	_Atomic uint32_t *stripe = stripe_of(h, b);
 	for (;;) {
@@ -1885,16 +1918,16 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key, void *va
  * UINT64_MAX if its path does not reach `at` through overflowed buckets
  * (then a lookup could not find it). */
 static uint64_t probe_distance(const struct hashtable *h, const unsigned char *key, uint64_t at,
-                               const uint8_t *counts)
+                               const uint16_t *counts)
 {
 	uint64_t hash = key_hash(h, key), n = h->g.nbuckets;
 	uint64_t b = home_bucket(hash, n), step = probe_step(hash, n);
 	for (uint64_t j = 0; j < n; j++) {
 		if (b == at)
 			return j;
-		uint8_t c = counts ? counts[b]
-		                   : atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
-		if (c == 0)
+		uint16_t o = counts ? counts[b]
+		                    : atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
+		if (!passes(o, hash))
 			return UINT64_MAX;
 		b = next_bucket(b, step, n);
 	}
@@ -1935,7 +1968,8 @@ static double sample_miss_probes(const struct hashtable *h)
 		x += UINT64_C(0x9e3779b97f4a7c15);
 		uint64_t hash = hash_u64(x, 0);
 		uint64_t b = home_bucket(hash, n), step = probe_step(hash, n), len = 1;
-		while (len < n && atomic_load_explicit(&h->overflow[b], memory_order_relaxed)) {
+		while (len < n && passes(atomic_load_explicit(&h->overflow[b], memory_order_relaxed),
+		                         hash)) {
 			b = next_bucket(b, step, n);
 			len++;
 		}
@@ -1966,7 +2000,8 @@ int hashtable_stats(struct hashtable *h, struct hashtable_stats *st)
 	st->collisions = atomic_load_explicit(&hd->collisions, memory_order_relaxed);
 	st->max_probe = atomic_load_explicit(&hd->max_probe, memory_order_relaxed);
 	for (uint64_t b = 0; b < h->g.nbuckets; b++)
-		st->overflowed_buckets += atomic_load_explicit(&h->overflow[b], memory_order_relaxed) != 0;
+		st->overflowed_buckets +=
+			(atomic_load_explicit(&h->overflow[b], memory_order_relaxed) & 0xff) != 0;
 	st->hit_probes = st->count ? 1.0 + (double)st->collisions / (double)st->count : 1.0;
 	st->miss_probes = sample_miss_probes(h);
 	st->inserts = atomic_load_explicit(&hd->inserts, memory_order_relaxed);
@@ -1997,7 +2032,8 @@ struct walk_totals {
  * path through overflowed buckets, found there first by a lookup; adds it
  * to the exact counts. */
 static int verify_bucket(struct hashtable *h, uint64_t b, const unsigned char *buf,
-                         const uint8_t *counts, uint32_t *exact, struct walk_totals *t)
+                         const uint16_t *counts, uint32_t *exact, uint8_t *bits,
+                         struct walk_totals *t)
 {
 	for (uint32_t i = 0; i < h->g.slots_per_bucket; i++) {
 		const unsigned char *p = buf + i * h->g.slot_size;
@@ -2016,6 +2052,7 @@ static int verify_bucket(struct hashtable *h, uint64_t b, const unsigned char *b
 		uint64_t pb = home_bucket(hash, n), step = probe_step(hash, n);
 		for (uint64_t j = 0; j < d; j++) {
 			exact[pb]++;
+			bits[pb] |= (uint8_t)(filter_bit(hash) >> 8);
 			pb = next_bucket(pb, step, n);
 		}
 		t->live++;
@@ -2026,17 +2063,21 @@ static int verify_bucket(struct hashtable *h, uint64_t b, const unsigned char *b
 	return 0;
 }
 
-static int verify_totals(struct hashtable *h, const uint8_t *counts, const uint32_t *exact,
-                         const struct walk_totals *t)
+static int verify_totals(struct hashtable *h, const uint16_t *counts, const uint32_t *exact,
+                         const uint8_t *bits, const struct walk_totals *t)
 {
 	const struct shm_header *hd = h->hdr;
 	for (uint64_t b = 0; b < h->g.nbuckets; b++) {
-		bool sticky_ok = counts[b] == OVERFLOW_STICKY && exact[b] <= OVERFLOW_STICKY;
-		bool saturated = exact[b] >= OVERFLOW_STICKY && counts[b] == OVERFLOW_STICKY;
-		if (counts[b] != exact[b] && !sticky_ok && !saturated)
+		unsigned count = counts[b] & 0xff, filter = counts[b] >> 8;
+		bool sticky = count == OVERFLOW_STICKY; /* >= exact, however many */
+		if (count != exact[b] && !sticky)
 			return fail(HASHTABLE_ECORRUPT, "bucket %llu has overflow count %u, but %u keys "
 			                               "probe past it", (unsigned long long)b,
-			            counts[b], exact[b]);
+			            count, exact[b]);
+		if ((filter & bits[b]) != bits[b] || (count == 0 && filter != 0))
+			return fail(HASHTABLE_ECORRUPT, "bucket %llu has overflow filter %02x, but the keys "
+			                               "probing past it need %02x", (unsigned long long)b,
+			            filter, bits[b]);
 	}
 	uint64_t count = atomic_load(&hd->count), coll = atomic_load(&hd->collisions);
 	if (count != t->live || coll != t->collisions || atomic_load(&hd->deleted) != t->tombstones)
@@ -2066,11 +2107,12 @@ static int verify_walk(struct hashtable *h)
 		if (rc)
 			return rc;
 	}
-	uint8_t *counts = malloc(n);
+	uint16_t *counts = malloc(n * sizeof *counts);
 	uint32_t *exact = calloc(n, sizeof *exact);
+	uint8_t *bits = calloc(n, 1);
 	unsigned char *buf = malloc(h->g.bucket_bytes);
 	int rc = 0;
-	if (!counts || !exact || !buf)
+	if (!counts || !exact || !bits || !buf)
 		rc = fail(-ENOMEM, "out of memory");
 	for (uint64_t b = 0; b < n && !rc; b++)
 		counts[b] = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
@@ -2078,10 +2120,11 @@ static int verify_walk(struct hashtable *h)
 	for (uint64_t b = 0; b < n && !rc; b++) {
 		rc = bucket_snapshot(h, b, buf, NULL);
 		if (!rc)
-			rc = verify_bucket(h, b, buf, counts, exact, &t);
+			rc = verify_bucket(h, b, buf, counts, exact, bits, &t);
 	}
 	if (!rc)
-		rc = verify_totals(h, counts, exact, &t);
+		rc = verify_totals(h, counts, exact, bits, &t);
+	free(bits);
 	free(counts);
 	free(exact);
 	free(buf);
