@@ -102,7 +102,15 @@ check-tsan:
 	$(MAKE) B=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" tests
 	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests threads
 
-bench-build: $(BENCH_BIN)
+bench-build: $(BENCH_BIN) $(B)/shmkv-bench-noversions
+
+# The same benchmark over a library whose readers skip the version checks,
+# to measure what the concurrency protocol costs.  Never installed.
+$(B)/hashtable-noversions.o: hashtable.c hashtable.h
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) -DSHMKV_BENCH_NO_VERSIONS -c -o $@ $<
+
+$(B)/shmkv-bench-noversions: bench/shmkv-bench.c $(B)/hashtable-noversions.o
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
 
 $(B)/%: bench/%.c $(B)/libshmkv.a
 	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libshmkv.a $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
