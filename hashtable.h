@@ -225,12 +225,17 @@ int hashtable_stats(struct hashtable *h, struct hashtable_stats *st);
  * Returns 0, -EINVAL, or HASHTABLE_EDEADWRITER. */
 int hashtable_probe_histogram(struct hashtable *h, uint64_t *hist, size_t n);
 
-/* Iterates over live entries.  Start with *cursor = 0; each call copies the
- * next entry's key (key_size bytes) and value (value_size bytes; either
- * pointer may be NULL) and advances *cursor.  Returns 1 when an entry was
- * copied, 0 at the end, HASHTABLE_EDEADWRITER or -EINVAL.  Under a concurrent
- * writer every entry present throughout the iteration is returned once;
- * entries added or removed meanwhile may or may not be. */
+/* Iterates over live entries in slot order.  Start with *cursor = 0; each
+ * call copies the next entry's key (key_size bytes) and value (value_size
+ * bytes; either pointer may be NULL) and advances *cursor.  Returns 1 when an
+ * entry was copied, 0 at the end, HASHTABLE_EDEADWRITER or -EINVAL.
+ * Under concurrent updates and inserts every entry present throughout the
+ * iteration is returned exactly once; entries added or removed meanwhile may
+ * or may not be.  A concurrent delete may also move a few other keys back
+ * along their probe paths (see TOMBSTONES), and a moved key can be returned
+ * twice or missed: stats.relocations tells whether any moved.  For an exact
+ * copy beside writers, compare it before and after, and repeat if it grew
+ * (`shmkv dump` does). */
 int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
                       void *value);
 
