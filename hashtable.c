@@ -1388,20 +1388,22 @@ static int explain_access(key_t key)
 	            (unsigned)key);
 }
 
-static uint64_t segments_total_pages(long page)
+/* Segments on the host and the pages they use, from /proc/sysvipc/shm. */
+static void segments_in_use(long page, uint64_t *segments, uint64_t *pages)
 {
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
 	char line[512];
-	uint64_t pages = 0;
+	*segments = *pages = 0;
 	if (!f)
-		return 0;
+		return;
 	while (fgets(line, sizeof line, f)) {
 		unsigned long long size;
-		if (sscanf(line, "%*d %*d %*o %llu", &size) == 1)
-			pages += (size + (uint64_t)page - 1) / (uint64_t)page;
+		if (sscanf(line, "%*d %*d %*o %llu", &size) == 1) {
+			*pages += (size + (uint64_t)page - 1) / (uint64_t)page;
+			(*segments)++;
+		}
 	}
 	fclose(f);
-	return pages;
 }
 
 static int explain_shmget(int err, size_t size, bool huge)
@@ -1419,13 +1421,21 @@ static int explain_shmget(int err, size_t size, bool huge)
 		return fail(-EINVAL, "the kernel refused a segment of %zu bytes (kernel.shmmax is %lu)",
 		            size, shmmax);
 	if (err == ENOSPC) {
-		uint64_t used = segments_total_pages(page);
+		uint64_t segments, used;
+		segments_in_use(page, &segments, &used);
 		uint64_t need = used + (size + (uint64_t)page - 1) / (uint64_t)page;
-		return fail(-ENOSPC, "the host's shared memory limits are reached: kernel.shmmni is %lu "
-		                     "segments, kernel.shmall is %lu pages of %ld bytes and %llu are in "
-		                     "use; raise with: sysctl -w kernel.shmall=%llu (or kernel.shmmni), "
-		                     "or free segments listed by ipcs -m",
-		            shmmni, shmall, page, (unsigned long long)used, (unsigned long long)need);
+		if (segments >= shmmni)
+			return fail(-ENOSPC, "the host has %llu shared memory segments, the most "
+			                     "kernel.shmmni (%lu) allows; raise it with: sysctl -w "
+			                     "kernel.shmmni=%llu, or remove unused segments (ipcs -m, "
+			                     "ipcrm -m ID)",
+			            (unsigned long long)segments, shmmni,
+			            (unsigned long long)segments + 1);
+		return fail(-ENOSPC, "a segment of %zu bytes would pass kernel.shmall: %llu of its %lu "
+		                     "pages of %ld bytes are in use; raise it with: sysctl -w "
+		                     "kernel.shmall=%llu, or remove unused segments (ipcs -m, "
+		                     "ipcrm -m ID)",
+		            size, (unsigned long long)used, shmall, page, (unsigned long long)need);
 	}
 	if (huge && (err == ENOMEM || err == EPERM)) {
 		unsigned long hp_kb = 2048;
@@ -1740,13 +1750,17 @@ int hashtable_create_config(const struct hashtable_config *cfg, struct hashtable
 	if (!out)
 		return fail(-EINVAL, "NULL output handle");
 	for (int tries = 0; tries < 3; tries++) {
-		rc = create_segment(key, cfg, fraction, out);
+		/* a read-only handle could not fill a new table: attach only */
+		rc = cfg->flags & HASHTABLE_RDONLY ? -EEXIST : create_segment(key, cfg, fraction, out);
 		if (rc != -EEXIST)
 			return rc;
 		if (cfg->flags & HASHTABLE_EXCL)
 			return fail(-EEXIST, "a segment already exists at key 0x%08x", (unsigned)key);
 		int shmid = shmget(key, 0, 0);
 		if (shmid < 0) {
+			if (errno == ENOENT && (cfg->flags & HASHTABLE_RDONLY))
+				return fail(-ENOENT, "no table at key 0x%08x (a read-only create only "
+				                     "attaches)", (unsigned)key);
 			if (errno == ENOENT)
 				continue; /* removed meanwhile: create again */
 			return errno == EACCES ? explain_access(key)
@@ -1844,6 +1858,17 @@ int hashtable_close(struct hashtable *h)
 }
 
 int hashtable_shmid(const struct hashtable *h) { return h ? h->shmid : -1; }
+
+int hashtable_sentinels(const struct hashtable *h, void *empty_key, void *deleted_key)
+{
+	if (!h)
+		return fail(-EINVAL, "NULL table handle");
+	if (empty_key)
+		memcpy(empty_key, h->empty, h->g.key_size);
+	if (deleted_key)
+		memcpy(deleted_key, h->deleted, h->g.key_size);
+	return 0;
+}
 
 int hashtable_unlink(struct hashtable *h)
 {

@@ -127,7 +127,8 @@ int hashtable_search(struct hashtable *h, void *k, void *datum);
 
 /* ---- Extended API ------------------------------------------------------- */
 
-#define HASHTABLE_RDONLY  0x1 /* open/create: attach with SHM_RDONLY        */
+#define HASHTABLE_RDONLY  0x1 /* open/create: attach with SHM_RDONLY; a
+                                 create with it only attaches (-ENOENT) */
 #define HASHTABLE_HUGETLB 0x2 /* create: back the segment with huge pages   */
 #define HASHTABLE_EXCL    0x4 /* create: fail with -EEXIST if it exists      */
 
@@ -271,8 +272,13 @@ int hashtable_unlink(struct hashtable *h);
 int hashtable_remove(const char *path);
 int hashtable_remove_key(key_t key);
 
-/* The segment id (as `ipcs -m` shows it) of an attached table. */
+/* The segment id (as `ipcs -m` shows it) of an attached table, or -1 for a
+ * NULL handle. */
 int hashtable_shmid(const struct hashtable *h);
+
+/* Copies the table's empty and deleted sentinels (key_size bytes each;
+ * either pointer may be NULL).  Returns 0, or -EINVAL for a NULL handle. */
+int hashtable_sentinels(const struct hashtable *h, void *empty_key, void *deleted_key);
 
 /* Text for a code returned by this library (negative or positive errno, or a
  * HASHTABLE_E* code).  If err is the code of this thread's most recent

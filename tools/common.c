@@ -1,0 +1,779 @@
+/* Shared code of the shmkv tools: see common.h.
+ *
+ * The advice functions run right after a library call failed: they read
+ * hashtable_strerror() first (it describes the thread's latest failure and
+ * is overwritten by the next library call), then look at the kernel's own
+ * view (/proc/sys/kernel, /proc/sysvipc/shm, /proc/meminfo, SHM_INFO) to
+ * print the one command that removes the obstacle.  They never change
+ * anything themselves. */
+#include "common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *tool_name = "shmkv";
+
+void vmsg(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", tool_name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void msg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void advise(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s:   ", tool_name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void option_error(int c, int optopt_char, const char *arg)
+{
+	if (c == ':')
+		msg("option '%s' needs an argument", arg);
+	else if (optopt_char && optopt_char < 256)
+		msg("unknown option '-%c'", optopt_char);
+	else
+		msg("unknown option '%s'", arg);
+}
+
+void print_version(void)
+{
+	printf("%s (shmkv) %s, library %s\n", tool_name, SHMKV_VERSION_STRING,
+	       shmkv_version());
+}
+
+double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- Numbers ---------------------------------------------------------- */
+
+int parse_u64(const char *s, uint64_t *out)
+{
+	int base = 10;
+	uint64_t v = 0;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		int d;
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (base == 16 && isxdigit((unsigned char)*s))
+			d = tolower((unsigned char)*s) - 'a' + 10;
+		else
+			return -1;
+		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+			return -1;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t n = strspn(s, "0123456789");
+	unsigned shift = 0;
+	if (n == 0 || n >= sizeof num)
+		return -1;
+	memcpy(num, s, n);
+	num[n] = 0;
+	const char *suf = s + n;
+	switch (toupper((unsigned char)*suf)) {
+	case 0: break;
+	case 'K': shift = 10; break;
+	case 'M': shift = 20; break;
+	case 'G': shift = 30; break;
+	case 'T': shift = 40; break;
+	default: return -1;
+	}
+	if (*suf) {
+		suf++;
+		if (*suf == 'i')
+			suf++;
+		if (*suf == 'B' || *suf == 'b')
+			suf++;
+		if (*suf)
+			return -1;
+	}
+	uint64_t v;
+	if (parse_u64(num, &v) < 0 || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+int parse_load(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 100)
+		return -1;
+	*out = v > 1 ? v / 100 : v;
+	return 0;
+}
+
+int parse_mode(const char *s, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 8);
+	if (errno || end == s || *end || v > 0777)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int parse_hex_key(const char *s, unsigned char **out, uint32_t *len)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n % 2 || n / 2 > HASHTABLE_MAX_KEY)
+		return -1;
+	unsigned char *p = malloc(n / 2);
+	if (!p)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			free(p);
+			return -1;
+		}
+		p[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*out = p;
+	*len = (uint32_t)(n / 2);
+	return 0;
+}
+
+/* ---- Encodings -------------------------------------------------------- */
+
+static const char *const enc_names[] = {
+	[ENC_DEFAULT] = "default", [ENC_RAW] = "raw", [ENC_TEXT] = "text",
+	[ENC_HEX] = "hex", [ENC_U32] = "u32", [ENC_U64] = "u64",
+};
+
+int enc_parse(const char *s, enum enc *e)
+{
+	for (int i = ENC_RAW; i <= ENC_U64; i++)
+		if (strcmp(s, enc_names[i]) == 0) {
+			*e = (enum enc)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *enc_name(enum enc e) { return enc_names[e]; }
+
+uint32_t enc_width(enum enc e)
+{
+	return e == ENC_U32 ? 4 : e == ENC_U64 ? 8 : 0;
+}
+
+int enc_check_width(enum enc e, uint32_t width, const char *what)
+{
+	uint32_t w = enc_width(e);
+	if (w && width != w) {
+		msg("%s encoding %s needs a width of %u bytes, not %u", what,
+		    enc_name(e), w, width);
+		return RC_USAGE;
+	}
+	return RC_OK;
+}
+
+/* Decimal (or 0x hex) without a division per digit: the overflow checks
+ * are the compiler's carry flags.  Loading text numbers spends most of its
+ * parse time here. */
+static int decode_uint(const unsigned char *s, size_t len, uint64_t max,
+                       uint64_t *out, char *err, size_t errlen)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	unsigned base = 10;
+	if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		i = 2;
+	}
+	if (i == len) {
+		snprintf(err, errlen, "empty number");
+		return -1;
+	}
+	int over = 0;
+	if (base == 10 && len <= 19) { /* cannot overflow 64 bits */
+		for (; i < len; i++) {
+			unsigned d = (unsigned)s[i] - '0';
+			if (d > 9)
+				break; /* reported below */
+			v = v * 10 + d;
+		}
+	}
+	for (; i < len; i++) {
+		unsigned d = base == 10 ? (unsigned)s[i] - '0' : (unsigned)hexval(s[i]);
+		if (d >= base) {
+			if (isprint(s[i]))
+				snprintf(err, errlen, "'%c' at byte %zu is not a %s digit",
+				         s[i], i + 1, base == 10 ? "decimal" : "hex");
+			else
+				snprintf(err, errlen, "byte 0x%02x at byte %zu is not a %s digit",
+				         s[i], i + 1, base == 10 ? "decimal" : "hex");
+			return -1;
+		}
+		over |= __builtin_mul_overflow(v, base, &v);
+		over |= __builtin_add_overflow(v, d, &v);
+	}
+	if (over || v > max) {
+		snprintf(err, errlen, "number %.*s%s is larger than %" PRIu64,
+		         (int)(len > 24 ? 24 : len), (const char *)s, len > 24 ? "..." : "", max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int enc_decode(enum enc e, const unsigned char *src, size_t len,
+               unsigned char *dst, size_t width, char *err, size_t errlen)
+{
+	uint64_t v;
+	switch (e) {
+	case ENC_U32:
+	case ENC_U64:
+		if (decode_uint(src, len, e == ENC_U32 ? UINT32_MAX : UINT64_MAX, &v,
+		                err, errlen) < 0)
+			return -1;
+		for (size_t i = 0; i < width; i++)
+			dst[i] = (unsigned char)(v >> (8 * i));
+		return 0;
+	case ENC_HEX:
+		if (len % 2) {
+			snprintf(err, errlen, "odd number of hex digits (%zu)", len);
+			return -1;
+		}
+		if (len / 2 > width) {
+			snprintf(err, errlen, "%zu bytes (%zu hex digits), wider than the width %zu",
+			         len / 2, len, width);
+			return -1;
+		}
+		for (size_t i = 0; i < len / 2; i++) {
+			int hi = hexval(src[2 * i]), lo = hexval(src[2 * i + 1]);
+			if (hi < 0 || lo < 0) {
+				size_t at = hi < 0 ? 2 * i : 2 * i + 1;
+				snprintf(err, errlen, "byte %zu is not a hex digit", at + 1);
+				return -1;
+			}
+			dst[i] = (unsigned char)(hi << 4 | lo);
+		}
+		memset(dst + len / 2, 0, width - len / 2);
+		return 0;
+	default: /* raw, text */
+		if (len > width) {
+			snprintf(err, errlen, "%zu bytes, wider than the width %zu", len, width);
+			return -1;
+		}
+		memcpy(dst, src, len);
+		memset(dst + len, 0, width - len);
+		return 0;
+	}
+}
+
+size_t enc_max_len(enum enc e, size_t width)
+{
+	switch (e) {
+	case ENC_HEX: return 2 * width;
+	case ENC_U32:
+	case ENC_U64: return 24;
+	default: return width;
+	}
+}
+
+long enc_encode(enum enc e, const unsigned char *src, size_t width, char *out,
+                const char *forbidden)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t n = width;
+	uint64_t v = 0;
+	switch (e) {
+	case ENC_HEX:
+		for (size_t i = 0; i < width; i++) {
+			out[2 * i] = digits[src[i] >> 4];
+			out[2 * i + 1] = digits[src[i] & 15];
+		}
+		return (long)(2 * width);
+	case ENC_U32:
+	case ENC_U64:
+		for (size_t i = 0; i < width; i++)
+			v |= (uint64_t)src[i] << (8 * i);
+		return snprintf(out, 24, "%" PRIu64, v);
+	case ENC_TEXT:
+		while (n > 0 && src[n - 1] == 0)
+			n--;
+		if (memchr(src, 0, n))
+			return -1;
+		if (forbidden)
+			for (const char *f = forbidden; *f; f++)
+				if (memchr(src, *f, n))
+					return -1;
+		memcpy(out, src, n);
+		return (long)n;
+	default:
+		memcpy(out, src, width);
+		return (long)width;
+	}
+}
+
+const char *fmt_field(const void *p, size_t len, char *buf, size_t buflen)
+{
+	const unsigned char *s = p;
+	size_t n = len, i;
+	while (n > 0 && s[n - 1] == 0)
+		n--;
+	for (i = 0; i < n && s[i] >= 0x20 && s[i] < 0x7f; i++)
+		;
+	if (n > 0 && i == n) {
+		snprintf(buf, buflen, "\"%.*s%s\"", (int)(n > 40 ? 40 : n),
+		         (const char *)s, n > 40 ? "..." : "");
+		return buf;
+	}
+	size_t show = len > 32 ? 32 : len, o = 2;
+	if (buflen < 2 * show + 6)
+		show = (buflen - 6) / 2;
+	snprintf(buf, buflen, "0x");
+	for (i = 0; i < show; i++, o += 2)
+		snprintf(buf + o, buflen - o, "%02x", s[i]);
+	if (show < len)
+		snprintf(buf + o, buflen - o, "...");
+	return buf;
+}
+
+/* ---- /proc/sysvipc/shm ------------------------------------------------ */
+
+long shm_rows_read(struct shm_row **rows)
+{
+	FILE *f = fopen("/proc/sysvipc/shm", "r");
+	char line[512];
+	size_t n = 0, cap = 16;
+	struct shm_row *r = malloc(cap * sizeof *r);
+	if (!f || !r) {
+		int e = f ? ENOMEM : errno;
+		if (f)
+			fclose(f);
+		free(r);
+		return -e;
+	}
+	if (!fgets(line, sizeof line, f)) /* header */
+		line[0] = 0;
+	while (fgets(line, sizeof line, f)) {
+		struct shm_row x;
+		long long key, at, dt, ct;
+		unsigned long long size, nattch;
+		int cpid, lpid;
+		unsigned uid, gid, cuid, cgid;
+		if (sscanf(line, "%lld %d %o %llu %d %d %llu %u %u %u %u %lld %lld %lld",
+		           &key, &x.id, &x.perms, &size, &cpid, &lpid, &nattch, &uid,
+		           &gid, &cuid, &cgid, &at, &dt, &ct) != 14)
+			continue;
+		x.key = (key_t)key;
+		x.size = size;
+		x.cpid = cpid;
+		x.lpid = lpid;
+		x.nattch = nattch;
+		x.uid = uid;
+		x.gid = gid;
+		x.cuid = cuid;
+		x.cgid = cgid;
+		x.atime = at;
+		x.dtime = dt;
+		x.ctime = ct;
+		if (n == cap) {
+			struct shm_row *g = realloc(r, 2 * cap * sizeof *r);
+			if (!g)
+				break;
+			r = g;
+			cap *= 2;
+		}
+		r[n++] = x;
+	}
+	fclose(f);
+	*rows = r;
+	return (long)n;
+}
+
+static int shm_row_find(int by_id, long want, struct shm_row *row)
+{
+	struct shm_row *rows;
+	long n = shm_rows_read(&rows), i;
+	int found = -1;
+	for (i = 0; i < n; i++)
+		if (by_id ? rows[i].id == want : rows[i].key == (key_t)want) {
+			*row = rows[i];
+			found = 0;
+			break;
+		}
+	if (n >= 0)
+		free(rows);
+	return found;
+}
+
+int shm_row_by_id(int id, struct shm_row *row) { return shm_row_find(1, id, row); }
+int shm_row_by_key(key_t key, struct shm_row *row) { return shm_row_find(0, key, row); }
+
+const char *user_name(uid_t uid)
+{
+	static char buf[96];
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, sizeof buf, "%s (uid %u)", pw->pw_name, (unsigned)uid);
+	else
+		snprintf(buf, sizeof buf, "uid %u", (unsigned)uid);
+	return buf;
+}
+
+const char *group_name(gid_t gid)
+{
+	static char buf[96];
+	struct group *gr = getgrgid(gid);
+	if (gr)
+		snprintf(buf, sizeof buf, "%s (gid %u)", gr->gr_name, (unsigned)gid);
+	else
+		snprintf(buf, sizeof buf, "gid %u", (unsigned)gid);
+	return buf;
+}
+
+int shmid_of_key(key_t key)
+{
+	struct shm_row row;
+	int id = shmget(key, 0, 0);
+	if (id >= 0)
+		return id;
+	return shm_row_by_key(key, &row) == 0 ? row.id : -1;
+}
+
+/* ---- Table names ------------------------------------------------------ */
+
+int table_name_parse(const char *arg, struct table_name *tn)
+{
+	memset(tn, 0, sizeof *tn);
+	tn->arg = arg;
+	if (arg[0] == '0' && (arg[1] == 'x' || arg[1] == 'X')) {
+		uint64_t v;
+		if (parse_u64(arg, &v) < 0 || v > UINT32_MAX) {
+			msg("%s: not a valid IPC key (0x followed by up to 8 hex digits)", arg);
+			return RC_USAGE;
+		}
+		tn->key = (key_t)(uint32_t)v;
+		if (tn->key == IPC_PRIVATE) {
+			msg("%s: key 0 is IPC_PRIVATE and cannot name a table", arg);
+			return RC_USAGE;
+		}
+		return RC_OK;
+	}
+	if (!*arg) {
+		msg("empty table name");
+		return RC_USAGE;
+	}
+	tn->path = arg;
+	tn->key = ftok(arg, 1);
+	if (tn->key == (key_t)-1)
+		tn->ftok_errno = errno;
+	return RC_OK;
+}
+
+int exit_code_for(int rc)
+{
+	switch (rc) {
+	case -ENOENT: return RC_NOTFOUND;
+	case HASHTABLE_ECORRUPT: return RC_DATA;
+	default: return RC_REFUSED;
+	}
+}
+
+/* Reports a path that ftok() could not name.  Returns the exit code. */
+static int explain_ftok(const struct table_name *tn)
+{
+	if (tn->ftok_errno == ENOENT) {
+		msg("%s: no such file; a table is named by ftok(PATH, 1) of an existing "
+		    "file, or by a numeric key 0x...", tn->path);
+		return RC_NOTFOUND;
+	}
+	msg("%s: cannot name a table after it: %s", tn->path, strerror(tn->ftok_errno));
+	return RC_REFUSED;
+}
+
+/* ---- Advice ----------------------------------------------------------- */
+
+/* A number from a /proc file; `dflt` when it cannot be read. */
+static uint64_t read_proc_u64(const char *path, uint64_t dflt)
+{
+	FILE *f = fopen(path, "r");
+	unsigned long long v = dflt;
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = dflt;
+		fclose(f);
+	}
+	return v;
+}
+
+/* A value from /proc/meminfo (kB for sizes), or 0. */
+static uint64_t meminfo(const char *field)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	size_t n = strlen(field);
+	unsigned long long v = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			if (sscanf(line + n + 1, "%llu", &v) != 1)
+				v = 0;
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Prints `lead` and then `cmd` as advice, unless the library's text already
+ * gave that exact command. */
+static void advise_cmd(const char *libtext, const char *lead, const char *cmd)
+{
+	if (strstr(libtext, cmd))
+		return;
+	advise("%s", lead);
+	advise("  %s", cmd);
+}
+
+static void explain_owner(const struct table_name *tn)
+{
+	struct shm_row row;
+	if (shm_row_by_key(tn->key, &row) < 0)
+		return;
+	char owner[96];
+	snprintf(owner, sizeof owner, "%s", user_name(row.uid));
+	advise("segment id %d: owner %s, group %s, mode %04o; you are %s;",
+	       row.id, owner, group_name(row.gid), row.perms & 0777, user_name(geteuid()));
+	advise("run as the owner or root, or have the table recreated with a wider --mode "
+	       "(reading needs r, writing rw)");
+}
+
+static void explain_shmmax(const char *libtext, uint64_t size)
+{
+	char lead[160], cmd[64];
+	snprintf(lead, sizeof lead, "the segment needs %" PRIu64 " bytes but kernel.shmmax is %"
+	         PRIu64 "; as root run:", size, read_proc_u64("/proc/sys/kernel/shmmax", 0));
+	snprintf(cmd, sizeof cmd, "sysctl -w kernel.shmmax=%" PRIu64, size);
+	advise_cmd(libtext, lead, cmd);
+}
+
+static void explain_nospc(const char *libtext, uint64_t size)
+{
+	struct shm_info info;
+	char lead[256], cmd[64];
+	uint64_t shmmni = read_proc_u64("/proc/sys/kernel/shmmni", UINT64_MAX);
+	uint64_t shmall = read_proc_u64("/proc/sys/kernel/shmall", 0);
+	long page = sysconf(_SC_PAGESIZE);
+	if (shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info) < 0)
+		memset(&info, 0, sizeof info);
+	if ((uint64_t)info.used_ids >= shmmni) {
+		snprintf(lead, sizeof lead, "all %" PRIu64 " segments that kernel.shmmni allows "
+		         "are in use (ipcs -m lists them); as root run:", shmmni);
+		snprintf(cmd, sizeof cmd, "sysctl -w kernel.shmmni=%" PRIu64,
+		         (uint64_t)info.used_ids + 1);
+		advise_cmd(libtext, lead, cmd);
+		return;
+	}
+	uint64_t pages = (size + (uint64_t)page - 1) / (uint64_t)page;
+	uint64_t need = (uint64_t)info.shm_tot + pages;
+	snprintf(lead, sizeof lead, "kernel.shmall is %" PRIu64 " pages of %ld bytes; segments "
+	         "use %" PRIu64 " and this one needs %" PRIu64 " more; as root run:",
+	         shmall, page, (uint64_t)info.shm_tot, pages);
+	snprintf(cmd, sizeof cmd, "sysctl -w kernel.shmall=%" PRIu64, need);
+	advise_cmd(libtext, lead, cmd);
+}
+
+static void explain_hugepages(const char *libtext, uint64_t size)
+{
+	char lead[256], cmd[64];
+	uint64_t hps_kb = meminfo("Hugepagesize");
+	if (!hps_kb) {
+		advise("this kernel offers no huge pages: create the table without --hugepages");
+		return;
+	}
+	uint64_t hps = hps_kb * 1024, need = (size + hps - 1) / hps;
+	uint64_t total = meminfo("HugePages_Total"), freep = meminfo("HugePages_Free");
+	uint64_t want = total + (need > freep ? need - freep : 0);
+	snprintf(lead, sizeof lead, "the segment needs %" PRIu64 " huge pages of %" PRIu64
+	         " kB; %" PRIu64 " of %" PRIu64 " are free; as root run:",
+	         need, hps_kb, freep, total);
+	snprintf(cmd, sizeof cmd, "sysctl -w vm.nr_hugepages=%" PRIu64, want);
+	advise_cmd(libtext, lead, cmd);
+	advise("(or create the table without --hugepages)");
+}
+
+static void explain_hugetlb_group(const char *libtext)
+{
+	char lead[160], cmd[64];
+	snprintf(lead, sizeof lead, "huge page segments need root or membership of group "
+	         "vm.hugetlb_shm_group (now %" PRIu64 "); as root run:",
+	         read_proc_u64("/proc/sys/vm/hugetlb_shm_group", 0));
+	snprintf(cmd, sizeof cmd, "sysctl -w vm.hugetlb_shm_group=%u", (unsigned)getegid());
+	advise_cmd(libtext, lead, cmd);
+}
+
+static void explain_exists(const struct table_name *tn)
+{
+	int id = shmid_of_key(tn->key);
+	advise("use the existing table (id %d), or remove it first:", id);
+	advise("  shmkv rm %s   (or: ipcrm -m %d)", tn->arg, id);
+}
+
+static void explain_not_shmkv(const struct table_name *tn)
+{
+	struct shm_row row;
+	if (shm_row_by_key(tn->key, &row) < 0)
+		return;
+	advise("segment id %d at key 0x%08x (%" PRIu64 " bytes, owner %s) is not a shmkv "
+	       "table; name the table differently, or, only if that segment is unused, "
+	       "ipcrm -m %d", row.id, (unsigned)tn->key, row.size, user_name(row.uid), row.id);
+}
+
+/* req_size: bytes asked for when creating, 0 when opening. */
+static int explain(const char *verb, const struct table_name *tn, int rc,
+                   uint64_t req_size, int hugetlb)
+{
+	char libtext[1024];
+	snprintf(libtext, sizeof libtext, "%s", hashtable_strerror(rc));
+	if (tn->path)
+		msg("%s: cannot %s table (key 0x%08x): %s", tn->arg, verb,
+		    (unsigned)tn->key, libtext);
+	else
+		msg("%s: cannot %s table: %s", tn->arg, verb, libtext);
+	switch (rc) {
+	case -ENOENT:
+		advise("no table at key 0x%08x; `shmkv ls` lists the tables on this host",
+		       (unsigned)tn->key);
+		break;
+	case -EACCES:
+		explain_owner(tn);
+		break;
+	case -EPERM:
+		if (hugetlb)
+			explain_hugetlb_group(libtext);
+		else
+			explain_owner(tn);
+		break;
+	case -EPROTO:
+		explain_not_shmkv(tn);
+		break;
+	case -EEXIST:
+		explain_exists(tn);
+		break;
+	case -ENOSPC:
+		if (req_size)
+			explain_nospc(libtext, req_size);
+		break;
+	case -ENOMEM:
+		if (req_size && hugetlb)
+			explain_hugepages(libtext, req_size);
+		break;
+	case -EINVAL:
+		if (req_size && req_size > read_proc_u64("/proc/sys/kernel/shmmax", UINT64_MAX))
+			explain_shmmax(libtext, req_size);
+		break;
+	case HASHTABLE_EDEADWRITER:
+		advise("a writer died mid-update; `shmkv verify --repair %s` completes its "
+		       "change", tn->arg);
+		break;
+	default:
+		break;
+	}
+	return exit_code_for(rc);
+}
+
+int table_open(const struct table_name *tn, int flags, struct hashtable **out)
+{
+	if (tn->key == (key_t)-1)
+		return explain_ftok(tn);
+	struct hashtable *h = tn->path ? hashtable_open(tn->path, flags)
+	                               : hashtable_open_key(tn->key, flags);
+	if (!h)
+		return explain("open", tn, -errno, 0, 0);
+	*out = h;
+	return RC_OK;
+}
+
+int table_create(const struct table_name *tn, struct hashtable_config *cfg,
+                 struct hashtable **out)
+{
+	if (tn->key == (key_t)-1)
+		return explain_ftok(tn);
+	cfg->path = tn->path;
+	cfg->ipc_key = tn->path ? 0 : tn->key;
+	cfg->flags |= HASHTABLE_EXCL;
+	uint64_t size = cfg->capacity;
+	if (!size)
+		size = hashtable_segment_size(cfg->entries, cfg->max_load ? cfg->max_load : 0.8,
+		                              cfg->key_size, cfg->value_size);
+	if (!size) {
+		msg("%s: a table of %" PRIu64 " entries of %u+%u bytes at load %g is too large",
+		    tn->arg, cfg->entries, cfg->key_size, cfg->value_size, cfg->max_load);
+		return RC_USAGE;
+	}
+	int rc = hashtable_create_config(cfg, out);
+	if (rc < 0)
+		return explain("create", tn, rc, size, !!(cfg->flags & HASHTABLE_HUGETLB));
+	return RC_OK;
+}
+
+int explain_widths(const struct table_name *tn, struct hashtable *h,
+                   uint32_t want_key, uint32_t want_value)
+{
+	struct hashtable_stats st;
+	hashtable_stats(h, &st);
+	msg("%s: the table exists with key width %u and value width %u, not %u and %u",
+	    tn->arg, st.key_size, st.value_size, want_key, want_value);
+	advise("use those widths, or remove the table first (its contents are lost):");
+	advise("  shmkv rm %s   (or: ipcrm -m %d)", tn->arg, st.shmid);
+	return RC_REFUSED;
+}

@@ -1,0 +1,168 @@
+/* Shared code of the shmkv command-line tools (shmkv, shmkv-load).
+ *
+ * Messages: every line a tool prints on stderr starts with its name; advice
+ * lines that follow a failure are indented under it.  Exit codes are the
+ * same across tools (RC_* below) and are documented in --help and the man
+ * pages.  Table names, field encodings, number parsing and the advice that
+ * turns a kernel or library refusal into the command that fixes it live
+ * here, so both tools say the same thing about the same problem. */
+#ifndef SHMKV_TOOLS_COMMON_H
+#define SHMKV_TOOLS_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hashtable.h"
+
+/* Exit codes shared by every tool. */
+enum {
+	RC_OK = 0,       /* success                                           */
+	RC_NOTFOUND = 1, /* no such table, file or key                        */
+	RC_USAGE = 2,    /* bad command line                                  */
+	RC_DATA = 3,     /* bad input data (or a table that fails verify)     */
+	RC_REFUSED = 4,  /* refused by the kernel or the table: limits,
+	                    permissions, a table full or of other widths     */
+};
+
+#define EXIT_CODES_HELP                                                       \
+	"Exit status:\n"                                                      \
+	"  0  success\n"                                                      \
+	"  1  not found (no such table, file or key)\n"                       \
+	"  2  usage error\n"                                                  \
+	"  3  bad input data (or a table that fails verification)\n"          \
+	"  4  refused by the kernel or the table (size limits, permissions,\n" \
+	"     huge pages, a table full or existing with other widths)\n"
+
+extern const char *tool_name;
+
+/* "tool: message\n" on stderr. */
+void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "tool:   message\n": an advice line under the previous message. */
+void advise(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vmsg(const char *fmt, va_list ap);
+
+/* Reports what getopt_long() returned for a bad option (it is told to be
+ * silent: its own messages start with argv[0], not the tool's name). */
+void option_error(int c, int optopt_char, const char *arg);
+
+/* Prints the tool's name and version, library version included. */
+void print_version(void);
+
+/* ---- Table names ------------------------------------------------------ */
+
+/* A table is named by a path (its IPC key is ftok(path, 1)) or by a numeric
+ * IPC key written 0x... (hexadecimal).  "./0x12" is a path. */
+struct table_name {
+	const char *arg;  /* as the user wrote it                             */
+	const char *path; /* NULL for a numeric key                           */
+	key_t key;        /* ftok(path, 1) or the number; -1 if ftok failed    */
+	int ftok_errno;   /* why ftok failed (ENOENT: no such file), else 0   */
+};
+
+/* Fills *tn.  Returns RC_OK, RC_USAGE (malformed or IPC_PRIVATE key).  A
+ * missing file is not an error here: tn->key is then -1, and table_open()
+ * or table_create() report it. */
+int table_name_parse(const char *arg, struct table_name *tn);
+
+/* Attaches to an existing table (flags: 0 or HASHTABLE_RDONLY).  On failure
+ * prints why, with advice, and returns the exit code (RC_NOTFOUND when there
+ * is no such file or segment). */
+int table_open(const struct table_name *tn, int flags, struct hashtable **out);
+
+/* Creates the table described by cfg (path or ipc_key are set from tn),
+ * always with HASHTABLE_EXCL.  On failure prints why, with the command that
+ * fixes it, and returns the exit code. */
+int table_create(const struct table_name *tn, struct hashtable_config *cfg,
+                 struct hashtable **out);
+
+/* Prints that the existing table has other widths than asked, with the
+ * commands that remove it.  Returns RC_REFUSED. */
+int explain_widths(const struct table_name *tn, struct hashtable *h,
+                   uint32_t want_key, uint32_t want_value);
+
+/* The segment id at an IPC key, or -1. */
+int shmid_of_key(key_t key);
+
+/* Maps a library or errno code to an exit code. */
+int exit_code_for(int rc);
+
+/* One row of /proc/sysvipc/shm: every segment on the host, readable by
+ * anyone, whatever the segment's own mode. */
+struct shm_row {
+	key_t key;
+	int id;
+	unsigned perms; /* mode bits, SHM_DEST and SHM_LOCKED included */
+	uint64_t size;
+	pid_t cpid, lpid;
+	uint64_t nattch;
+	uid_t uid, cuid;
+	gid_t gid, cgid;
+	int64_t atime, dtime, ctime;
+};
+
+/* Reads every row into a malloc'd array.  Returns the count, or -errno. */
+long shm_rows_read(struct shm_row **rows);
+/* The row of a segment id or key: returns 0 and fills *row, or -1. */
+int shm_row_by_id(int id, struct shm_row *row);
+int shm_row_by_key(key_t key, struct shm_row *row);
+/* "name (uid N)" for a uid, in a static buffer. */
+const char *user_name(uid_t uid);
+const char *group_name(gid_t gid);
+
+/* ---- Field encodings -------------------------------------------------- */
+
+/* How a key or value is written in text input and output.
+ *   raw   bytes as they are; shorter input is NUL-padded to the width; output
+ *         is the full width (cdb and bin only: the default there)
+ *   text  bytes as they are, NUL-padded; output drops trailing NULs
+ *   hex   two hex digits a byte, NUL-padded when shorter
+ *   u32, u64  unsigned decimal (or 0x hex) stored little-endian; the width
+ *         must be 4 or 8 */
+enum enc { ENC_DEFAULT, ENC_RAW, ENC_TEXT, ENC_HEX, ENC_U32, ENC_U64 };
+
+int enc_parse(const char *s, enum enc *e);
+const char *enc_name(enum enc e);
+/* The width an encoding implies (4, 8), or 0 when any width will do. */
+uint32_t enc_width(enum enc e);
+/* Checks that encoding e can hold a field of this width; else prints why
+ * and returns RC_USAGE. */
+int enc_check_width(enum enc e, uint32_t width, const char *what);
+
+/* Decodes src[0..len) into dst[0..width).  Returns 0, or -1 with a reason
+ * in err (errlen bytes). */
+int enc_decode(enum enc e, const unsigned char *src, size_t len,
+               unsigned char *dst, size_t width, char *err, size_t errlen);
+
+/* The number of bytes a field of `width` needs at most once encoded; the
+ * buffer given to enc_encode must hold that many. */
+size_t enc_max_len(enum enc e, size_t width);
+
+/* Encodes src[0..width) into out.  Returns the length, or -1 if the field
+ * cannot be written in this encoding and still read back (text holding a
+ * NUL before its end, or a byte in `forbidden`, e.g. "\t\n"). */
+long enc_encode(enum enc e, const unsigned char *src, size_t width, char *out,
+                const char *forbidden);
+
+/* A short printable form of a field for messages: "abc" when printable
+ * (NUL padding dropped), else 0x0102... (cut at 32 bytes). */
+const char *fmt_field(const void *p, size_t len, char *buf, size_t buflen);
+
+/* ---- Numbers ---------------------------------------------------------- */
+
+/* Unsigned integer with an optional K, M, G, T suffix (powers of 1024). */
+int parse_size(const char *s, uint64_t *out);
+/* Unsigned integer, decimal or 0x hex, no suffix. */
+int parse_u64(const char *s, uint64_t *out);
+/* Load: a fraction in (0, 1] or a percent in (1, 100]; returned as a fraction. */
+int parse_load(const char *s, double *out);
+/* Octal permission bits 0..0777. */
+int parse_mode(const char *s, unsigned *out);
+/* Key of key_size bytes written in hex (for --empty-key, --deleted-key). */
+int parse_hex_key(const char *s, unsigned char **out, uint32_t *len);
+
+/* Seconds since an arbitrary start, monotonic. */
+double now_seconds(void);
+
+#endif

@@ -1,0 +1,1452 @@
+/* shmkv-load: fills a shmkv table from tsv, cdb or fixed-width binary input.
+ *
+ * All or nothing.  The whole input is parsed and checked before the first
+ * write: encodings, field widths, keys equal to a sentinel, and whether the
+ * keys not yet in the table fit under its load limit.  Only then is the
+ * table created (when absent) and written with upserts; the library's writer
+ * lock serialises them with other writers.  Bad input therefore leaves the
+ * table exactly as it was, and a segment this run created is removed on any
+ * later failure or interruption.  What cannot be promised: a concurrent
+ * writer filling the table between the check and the writes (reported, with
+ * the number of records already written).
+ *
+ * Memory.  Regular files are mapped, pipes are read into one growing buffer.
+ * Binary input is already fixed-width: it is validated and written in place.
+ * Text input (tsv, cdb) is parsed into a compact array of fixed-width records
+ * when, at every point of the input, that array is no longer than the text
+ * it replaces (plus ARRAY_SLACK): the text already parsed is then released as
+ * the parse goes, so the text and the array together never hold much more
+ * than the input's size.  Otherwise (short lines, wide fields) the text is
+ * kept and parsed again by each later pass.  A prescan that counts lines (or
+ * cdb record headers) decides between the two before parsing starts. */
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum fmt { FMT_AUTO, FMT_TSV, FMT_CDB, FMT_BIN };
+static const char *const fmt_names[] = { "auto", "tsv", "cdb", "bin" };
+
+#define MAX_REASONS 5            /* bad records described in messages       */
+#define ARRAY_SLACK (1u << 20)   /* how far the array may outgrow the text  */
+#define DROP_STEP (8u << 20)     /* parsed text is released in such steps   */
+#define TICK 8192                /* records between looks at clock, signals */
+#define BATCH_BYTES (4u << 20)   /* keys and values per search_batch call   */
+
+struct input {
+	const char *name;
+	unsigned char *data;
+	size_t len;
+	void *base;      /* what to munmap: base, base_len (NULL if nothing) */
+	size_t base_len;
+	size_t dropped;  /* data[0, dropped) has been released               */
+};
+
+struct opts {
+	enum fmt fmt;
+	enum enc kenc, venc;
+	uint32_t ks, vs;
+	int ks_set, vs_set;
+	double load, max_load;
+	int load_set, max_load_set;
+	uint64_t entries, capacity;
+	unsigned mode;
+	int hugetlb, excl;
+	unsigned char *empty_key, *deleted_key;
+	uint32_t empty_len, deleted_len;
+	int skip_bad, quiet, progress, verbose;
+};
+
+/* Where a record came from, for messages. */
+struct where {
+	const struct input *in;
+	uint64_t line;  /* tsv: its line; 0 for cdb and bin   */
+	uint64_t recno; /* 1-based, within its input           */
+	size_t off;     /* byte offset of the record's start   */
+};
+
+struct cursor {
+	size_t off;
+	uint64_t line, recno;
+	int ended; /* cdb: the empty line that closes the records was read */
+};
+
+struct loader {
+	struct opts o;
+	struct table_name tn;
+	struct input *in;
+	size_t nin;
+	uint64_t in_bytes;
+	enum fmt fmt;
+	uint32_t ks, vs;
+	size_t rs;                     /* ks + vs: one record                */
+	unsigned char *empty, *deleted; /* sentinels, ks bytes each          */
+	int sentinels_known;           /* else search() tells, key by key    */
+	/* prescan */
+	uint64_t bound;                /* records, at most                    */
+	size_t max_klen, max_vlen;     /* longest fields, in input bytes      */
+	int prescan_ok;
+	/* parse */
+	uint64_t nread, good, bad;
+	int stopped;                   /* parse gave up: fatal or too many bad */
+	char *reasons[MAX_REASONS];
+	unsigned char *arr;            /* array mode: the good records        */
+	size_t arr_len;
+	uint64_t arr_n;
+	int array_mode;
+	/* table */
+	struct hashtable *h;
+	int created;
+	uint64_t count0, max_count, newkeys, inserted, updated, late_bad;
+	/* progress */
+	int show_progress, show_summary;
+	int progress_shown;
+	const char *phase;
+	uint64_t total;
+	char phases[256];              /* "reading 1.20 s, writing 3.40 s" */
+	double t0, phase_t0, last_print;
+	unsigned char *scratch;        /* one record                          */
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+/* ---- Messages and progress ---------------------------------------------- */
+
+static void where_text(const struct loader *L, const struct where *w, char *buf, size_t len)
+{
+	if (L->fmt == FMT_TSV)
+		snprintf(buf, len, "%s:%" PRIu64, w->in->name, w->line);
+	else
+		snprintf(buf, len, "%s: record %" PRIu64 " (byte offset %zu)", w->in->name,
+		         w->recno, w->off);
+}
+
+/* Counts a bad record and keeps the first few reasons. */
+static void bad_record(struct loader *L, const struct where *w, const char *why)
+{
+	char at[600];
+	L->bad++;
+	if (L->bad > MAX_REASONS)
+		return;
+	where_text(L, w, at, sizeof at);
+	size_t n = strlen(at) + strlen(why) + 3;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "%s: %s", at, why);
+	L->reasons[L->bad - 1] = s;
+}
+
+static void progress_clear(struct loader *L)
+{
+	if (L->progress_shown) {
+		fputs("\r\033[K", stderr);
+		L->progress_shown = 0;
+	}
+}
+
+static void phase_start(struct loader *L, const char *phase, uint64_t total)
+{
+	double t = now_seconds();
+	progress_clear(L);
+	if (L->phase) {
+		size_t n = strlen(L->phases);
+		snprintf(L->phases + n, sizeof L->phases - n, "%s%s %.2f s", n ? ", " : "",
+		         L->phase, t - L->phase_t0);
+	}
+	L->phase = phase;
+	L->total = total;
+	L->phase_t0 = L->last_print = now_seconds();
+}
+
+static void progress(struct loader *L, uint64_t done)
+{
+	if (!L->show_progress)
+		return;
+	double t = now_seconds();
+	if (t - L->last_print < 0.25)
+		return;
+	L->last_print = t;
+	double el = t - L->phase_t0, rate = el > 0 ? (double)done / el : 0;
+	double pct = L->total ? 100.0 * (double)done / (double)L->total : 0;
+	char eta[32] = "?";
+	if (rate > 0 && L->total >= done)
+		snprintf(eta, sizeof eta, "%.0fs", (double)(L->total - done) / rate);
+	fprintf(stderr, "\r%s: %s %5.1f%%  %" PRIu64 "/%" PRIu64 "  %.2fM records/s  ETA %s\033[K",
+	        tool_name, L->phase, pct > 100 ? 100 : pct, done, L->total, rate / 1e6, eta);
+	L->progress_shown = 1;
+}
+
+/* ---- Input ---------------------------------------------------------------- */
+
+/* Reads a pipe into one growing anonymous mapping (released page by page
+ * later, like a file mapping). */
+static int read_stream(int fd, struct input *in)
+{
+	size_t cap = 16u << 20, len = 0;
+	unsigned char *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+	                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return -errno;
+	for (;;) {
+		if (len == cap) {
+			void *g = mremap(buf, cap, 2 * cap, MREMAP_MAYMOVE);
+			if (g == MAP_FAILED) {
+				int e = errno;
+				munmap(buf, cap);
+				return -e;
+			}
+			buf = g;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR && !stop_signal)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			munmap(buf, cap);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	in->data = buf;
+	in->len = len;
+	in->base = buf;
+	in->base_len = cap;
+	return 0;
+}
+
+static int open_input(const char *name, struct input *in)
+{
+	int fd = strcmp(name, "-") == 0 ? 0 : open(name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int rc = 0;
+	in->name = fd == 0 ? "<stdin>" : name;
+	if (fd < 0) {
+		msg("%s: %s", name, strerror(errno));
+		return errno == ENOENT ? RC_NOTFOUND : RC_REFUSED;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+	} else if (S_ISREG(st.st_mode)) {
+		off_t pos = fd == 0 ? lseek(fd, 0, SEEK_CUR) : 0;
+		if (pos < 0)
+			pos = 0;
+		if (st.st_size > pos) {
+			void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+			if (m == MAP_FAILED) {
+				rc = -errno;
+			} else {
+				madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+				in->base = m;
+				in->base_len = (size_t)st.st_size;
+				in->data = (unsigned char *)m + pos;
+				in->len = (size_t)(st.st_size - pos);
+			}
+		}
+	} else {
+		rc = read_stream(fd, in);
+	}
+	if (fd != 0)
+		close(fd);
+	if (rc < 0) {
+		msg("%s: cannot read: %s", in->name, strerror(-rc));
+		return RC_REFUSED;
+	}
+	return RC_OK;
+}
+
+/* Releases the pages of in->data[0, upto): the text is no longer needed. */
+static void input_drop(struct input *in, size_t upto)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t from = ((uintptr_t)(in->data + in->dropped) + (uintptr_t)page - 1) &
+	                 ~((uintptr_t)page - 1);
+	uintptr_t to = (uintptr_t)(in->data + upto) & ~((uintptr_t)page - 1);
+	if (to > from)
+		madvise((void *)from, to - from, MADV_DONTNEED);
+	in->dropped = upto;
+}
+
+static void inputs_free(struct loader *L)
+{
+	for (size_t i = 0; i < L->nin; i++)
+		if (L->in[i].base)
+			munmap(L->in[i].base, L->in[i].base_len);
+	free(L->in);
+	L->in = NULL;
+	L->nin = 0;
+}
+
+/* ---- Parsing ------------------------------------------------------------- */
+
+static int is_sentinel(const struct loader *L, const unsigned char *key, const char **which)
+{
+	if (!L->sentinels_known || (key[0] != L->empty[0] && key[0] != L->deleted[0]))
+		return 0;
+	if (memcmp(key, L->empty, L->ks) == 0) {
+		*which = "the table's empty-slot marker";
+		return 1;
+	}
+	if (memcmp(key, L->deleted, L->ks) == 0) {
+		*which = "the table's deleted-slot marker";
+		return 1;
+	}
+	return 0;
+}
+
+/* Decodes one field; on failure fills why with "key: reason". */
+static int decode(enum enc e, const char *what, const unsigned char *src, size_t len,
+                  unsigned char *dst, size_t width, char *why, size_t whylen)
+{
+	char err[200];
+	if (enc_decode(e, src, len, dst, width, err, sizeof err) == 0)
+		return 0;
+	snprintf(why, whylen, "%s: %s", what, err);
+	return -1;
+}
+
+static int check_key(const struct loader *L, const unsigned char *rec, char *why, size_t whylen)
+{
+	const char *which;
+	char f[128];
+	if (!is_sentinel(L, rec, &which))
+		return 0;
+	snprintf(why, whylen, "key %s is %s and cannot be stored",
+	         fmt_field(rec, L->ks, f, sizeof f), which);
+	return -1;
+}
+
+/* Record results: 1 one record decoded into rec, 0 end of input, -1 a bad
+ * record (skipped: cursor past it), -2 malformed input that cannot be read
+ * on (cdb framing). */
+
+static int parse_tsv(struct loader *L, const struct input *in, struct cursor *c,
+                     struct where *w, unsigned char *rec, char *why, size_t whylen)
+{
+	const unsigned char *d = in->data;
+	for (;;) {
+		if (c->off >= in->len)
+			return 0;
+		const unsigned char *s = d + c->off;
+		const unsigned char *nl = memchr(s, '\n', in->len - c->off);
+		size_t end = nl ? (size_t)(nl - d) : in->len;
+		w->off = c->off;
+		c->off = nl ? end + 1 : in->len;
+		c->line++;
+		if (end == w->off)
+			continue; /* empty line */
+		c->recno++;
+		w->line = c->line;
+		w->recno = c->recno;
+		size_t n = end - w->off;
+		const unsigned char *tab = memchr(s, '\t', n);
+		size_t klen = tab ? (size_t)(tab - s) : n;
+		if (!tab && L->vs) {
+			snprintf(why, whylen, "no TAB between key and value");
+			return -1;
+		}
+		if (decode(L->o.kenc, "key", s, klen, rec, L->ks, why, whylen) < 0)
+			return -1;
+		if (tab && decode(L->o.venc, "value", tab + 1, n - klen - 1, rec + L->ks, L->vs,
+		                  why, whylen) < 0)
+			return -1;
+		return check_key(L, rec, why, whylen) < 0 ? -1 : 1;
+	}
+}
+
+/* Reads a decimal length ended by `stop`; 0 on success. */
+static int cdb_len(const unsigned char *d, size_t len, size_t *off, int stop, uint32_t *out)
+{
+	uint64_t v = 0;
+	size_t i = *off, start = i;
+	while (i < len && d[i] >= '0' && d[i] <= '9' && i - start < 10)
+		v = v * 10 + (uint64_t)(d[i++] - '0');
+	if (i == start || i >= len || d[i] != stop || v > 0x7fffffff)
+		return -1;
+	*off = i + 1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Frames one cdb record: returns 1 with key and value located, 0 at the
+ * end, -2 with why filled. */
+static int cdb_frame(const struct input *in, struct cursor *c, struct where *w,
+                     size_t *koff, uint32_t *klen, size_t *voff, uint32_t *vlen,
+                     char *why, size_t whylen)
+{
+	const unsigned char *d = in->data;
+	for (;;) {
+		w->off = c->off;
+		w->recno = c->recno + 1;
+		if (c->off >= in->len) {
+			if (c->ended || in->len == 0)
+				return 0;
+			snprintf(why, whylen, "the input ends without the empty line that closes "
+			         "cdb records (truncated?)");
+			return -2;
+		}
+		if (d[c->off] == '\n') {
+			c->ended = 1;
+			c->off++;
+			continue;
+		}
+		if (d[c->off] != '+') {
+			snprintf(why, whylen, c->ended ? "data after the empty line that ends the records"
+			                               : "expected '+' at the start of a record");
+			return -2;
+		}
+		c->ended = 0;
+		size_t o = c->off + 1;
+		if (cdb_len(d, in->len, &o, ',', klen) < 0 || cdb_len(d, in->len, &o, ':', vlen) < 0) {
+			snprintf(why, whylen, "malformed record header (expected +KLEN,VLEN:)");
+			return -2;
+		}
+		if ((uint64_t)o + *klen + 2 + *vlen + 1 > in->len) {
+			snprintf(why, whylen, "the record (%u-byte key, %u-byte value) runs past the "
+			         "end of the input (truncated?)", *klen, *vlen);
+			return -2;
+		}
+		*koff = o;
+		o += *klen;
+		if (d[o] != '-' || d[o + 1] != '>') {
+			snprintf(why, whylen, "expected \"->\" after the %u-byte key", *klen);
+			return -2;
+		}
+		*voff = o + 2;
+		o = *voff + *vlen;
+		if (d[o] != '\n') {
+			snprintf(why, whylen, "expected a newline after the %u-byte value", *vlen);
+			return -2;
+		}
+		c->off = o + 1;
+		c->recno++;
+		return 1;
+	}
+}
+
+static int parse_cdb(struct loader *L, const struct input *in, struct cursor *c,
+                     struct where *w, unsigned char *rec, char *why, size_t whylen)
+{
+	size_t koff, voff;
+	uint32_t klen, vlen;
+	int r = cdb_frame(in, c, w, &koff, &klen, &voff, &vlen, why, whylen);
+	if (r <= 0)
+		return r;
+	if (decode(L->o.kenc, "key", in->data + koff, klen, rec, L->ks, why, whylen) < 0 ||
+	    decode(L->o.venc, "value", in->data + voff, vlen, rec + L->ks, L->vs, why, whylen) < 0)
+		return -1;
+	return check_key(L, rec, why, whylen) < 0 ? -1 : 1;
+}
+
+/* Binary records are used in place: *recp points into the input. */
+static int parse_bin(struct loader *L, const struct input *in, struct cursor *c,
+                     struct where *w, const unsigned char **recp, char *why, size_t whylen)
+{
+	if (c->off >= in->len)
+		return 0;
+	w->off = c->off;
+	w->recno = ++c->recno;
+	if (in->len - c->off < L->rs) {
+		snprintf(why, whylen, "%zu trailing bytes do not make a whole %zu-byte record "
+		         "(key %u + value %u)", in->len - c->off, L->rs, L->ks, L->vs);
+		c->off = in->len;
+		return -1;
+	}
+	*recp = in->data + c->off;
+	c->off += L->rs;
+	return check_key(L, *recp, why, whylen) < 0 ? -1 : 1;
+}
+
+/* Next record of any format: rec points at ks + vs bytes (into the input
+ * for bin, else into `buf`). */
+static int parse_next(struct loader *L, const struct input *in, struct cursor *c,
+                      struct where *w, unsigned char *buf, const unsigned char **rec,
+                      char *why, size_t whylen)
+{
+	w->in = in;
+	*rec = buf;
+	switch (L->fmt) {
+	case FMT_TSV: return parse_tsv(L, in, c, w, buf, why, whylen);
+	case FMT_CDB: return parse_cdb(L, in, c, w, buf, why, whylen);
+	default: return parse_bin(L, in, c, w, rec, why, whylen);
+	}
+}
+
+/* ---- Prescan: record count, field lengths, array or not ------------------ */
+
+static void prescan_tsv(struct loader *L, int lengths)
+{
+	uint64_t recs = 0, base = 0;
+	int64_t max_excess = 0;
+	for (size_t i = 0; i < L->nin; i++) {
+		const unsigned char *d = L->in[i].data;
+		size_t len = L->in[i].len, off = 0;
+		while (off < len) {
+			const unsigned char *nl = memchr(d + off, '\n', len - off);
+			size_t end = nl ? (size_t)(nl - d) : len;
+			if (end > off) {
+				recs++;
+				if (lengths) {
+					const unsigned char *tab = memchr(d + off, '\t', end - off);
+					size_t kl = tab ? (size_t)(tab - d) - off : end - off;
+					size_t vl = tab ? end - (size_t)(tab - d) - 1 : 0;
+					if (kl > L->max_klen)
+						L->max_klen = kl;
+					if (vl > L->max_vlen)
+						L->max_vlen = vl;
+				}
+			}
+			off = nl ? end + 1 : len;
+			int64_t ex = (int64_t)(recs * L->rs) - (int64_t)(base + off);
+			if (ex > max_excess)
+				max_excess = ex;
+		}
+		base += len;
+	}
+	L->bound = recs;
+	L->prescan_ok = max_excess <= (int64_t)ARRAY_SLACK;
+}
+
+static void prescan_cdb(struct loader *L)
+{
+	uint64_t recs = 0, base = 0;
+	int64_t max_excess = 0;
+	char why[256];
+	L->prescan_ok = 1;
+	for (size_t i = 0; i < L->nin; i++) {
+		struct cursor c = {0};
+		struct where w = {0};
+		size_t ko, vo;
+		uint32_t kl, vl;
+		int r;
+		while ((r = cdb_frame(&L->in[i], &c, &w, &ko, &kl, &vo, &vl, why, sizeof why)) == 1) {
+			recs++;
+			if (kl > L->max_klen)
+				L->max_klen = kl;
+			if (vl > L->max_vlen)
+				L->max_vlen = vl;
+			int64_t ex = (int64_t)(recs * L->rs) - (int64_t)(base + c.off);
+			if (ex > max_excess)
+				max_excess = ex;
+		}
+		if (r < 0)
+			L->prescan_ok = 0; /* the parse will say what is wrong */
+		base += L->in[i].len;
+	}
+	L->bound = recs;
+	if (max_excess > (int64_t)ARRAY_SLACK)
+		L->prescan_ok = 0;
+}
+
+/* ---- Pass 1: parse and check every record ----------------------------------- */
+
+static void parse_pass(struct loader *L)
+{
+	char why[512];
+	phase_start(L, "reading", L->fmt == FMT_BIN ? L->in_bytes / (L->rs ? L->rs : 1) : L->bound);
+	for (size_t i = 0; i < L->nin && !L->stopped; i++) {
+		struct input *in = &L->in[i];
+		struct cursor c = {0};
+		struct where w = {0};
+		const unsigned char *rec;
+		for (;;) {
+			unsigned char *dst = L->array_mode ? L->arr + L->arr_n * L->rs : L->scratch;
+			int r = parse_next(L, in, &c, &w, dst, &rec, why, sizeof why);
+			if (r == 0)
+				break;
+			L->nread += r != -2;
+			if (r == 1) {
+				L->good++;
+				L->arr_n += L->array_mode;
+			} else {
+				bad_record(L, &w, why);
+				if (r == -2 || (!L->o.skip_bad && L->bad >= MAX_REASONS)) {
+					L->stopped = 1 + (r == -2);
+					break;
+				}
+			}
+			if (L->nread % TICK == 0) {
+				progress(L, L->nread);
+				if (stop_signal)
+					return;
+				if (L->array_mode && c.off - in->dropped >= DROP_STEP)
+					input_drop(in, c.off);
+			}
+		}
+		if (L->array_mode)
+			input_drop(in, in->len);
+	}
+	progress_clear(L);
+}
+
+/* ---- Iterating over the good records --------------------------------------- */
+
+typedef int (*rec_fn)(struct loader *L, const unsigned char *rec, const struct where *w,
+                      void *ctx);
+
+/* Calls fn for every good record in input order (w is NULL in array mode).
+ * Stops when fn returns non-zero, and returns that. */
+static int for_each_good(struct loader *L, rec_fn fn, void *ctx)
+{
+	char why[512];
+	uint64_t n = 0;
+	int r;
+	if (L->array_mode) {
+		for (uint64_t i = 0; i < L->arr_n; i++) {
+			if ((r = fn(L, L->arr + i * L->rs, NULL, ctx)) != 0)
+				return r;
+			if (++n % TICK == 0) {
+				progress(L, n);
+				if (stop_signal)
+					return -EINTR;
+			}
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < L->nin; i++) {
+		struct cursor c = {0};
+		struct where w = {0};
+		const unsigned char *rec;
+		int p;
+		while ((p = parse_next(L, &L->in[i], &c, &w, L->scratch, &rec, why, sizeof why)) != 0) {
+			if (p != 1)
+				continue; /* reported by the parse pass */
+			if ((r = fn(L, rec, &w, ctx)) != 0)
+				return r;
+			if (++n % TICK == 0) {
+				progress(L, n);
+				if (stop_signal)
+					return -EINTR;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- Pass 2: how many keys are new --------------------------------------- */
+
+/* Keys not in the table, met twice in the input, are counted once with this
+ * set.  Needed only when a simpler bound does not settle the question. */
+struct keyset {
+	unsigned char *keys;
+	unsigned char *used;
+	size_t cap, n, ks;
+};
+
+static uint64_t hash_bytes(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+/* Returns 1 if key was added, 0 if it was there, -1 out of memory. */
+static int keyset_add(struct keyset *s, const unsigned char *key)
+{
+	if (2 * (s->n + 1) > s->cap) {
+		struct keyset g = { 0, 0, s->cap ? 2 * s->cap : 1024, 0, s->ks };
+		g.keys = malloc(g.cap * g.ks);
+		g.used = calloc(g.cap, 1);
+		if (!g.keys || !g.used) {
+			free(g.keys);
+			free(g.used);
+			return -1;
+		}
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->used[i])
+				keyset_add(&g, s->keys + i * s->ks);
+		free(s->keys);
+		free(s->used);
+		*s = g;
+	}
+	size_t i = (size_t)hash_bytes(key, s->ks) & (s->cap - 1);
+	for (; s->used[i]; i = (i + 1) & (s->cap - 1))
+		if (memcmp(s->keys + i * s->ks, key, s->ks) == 0)
+			return 0;
+	memcpy(s->keys + i * s->ks, key, s->ks);
+	s->used[i] = 1;
+	s->n++;
+	return 1;
+}
+
+struct checker {
+	size_t cap, n;
+	unsigned char *keys, *vals;
+	int *found;
+	struct where *w;      /* per key, when known                     */
+	uint64_t notfound;
+	struct keyset *set;   /* when set: not-found keys counted once    */
+	int err;
+};
+
+/* Runs one batch of lookups.  A key the table rejects as a sentinel (when
+ * its sentinels are not the defaults) is looked up alone and reported. */
+static int check_flush(struct loader *L, struct checker *ck)
+{
+	if (!ck->n)
+		return 0;
+	long r = hashtable_search_batch(L->h, ck->n, ck->keys, ck->vals, ck->found);
+	if (r == -EINVAL) {
+		for (size_t i = 0; i < ck->n; i++) {
+			int s = hashtable_search(L->h, ck->keys + i * L->ks, ck->vals);
+			if (s == -EINVAL && ck->w[i].in) {
+				char why[256], f[128];
+				snprintf(why, sizeof why, "key %s is one of the table's sentinels and "
+				         "cannot be stored", fmt_field(ck->keys + i * L->ks, L->ks, f, sizeof f));
+				bad_record(L, &ck->w[i], why);
+				L->good--;
+				L->late_bad++;
+				ck->found[i] = 0;
+			} else if (s < -1) {
+				ck->err = s;
+				return s;
+			} else {
+				ck->found[i] = s == 0 ? 0 : -1;
+			}
+		}
+	} else if (r < 0) {
+		ck->err = (int)r;
+		return (int)r;
+	}
+	for (size_t i = 0; i < ck->n; i++) {
+		if (ck->found[i] == 0)
+			continue;
+		if (!ck->set) {
+			ck->notfound++;
+		} else {
+			int a = keyset_add(ck->set, ck->keys + i * L->ks);
+			if (a < 0) {
+				ck->err = -ENOMEM;
+				return -ENOMEM;
+			}
+			ck->notfound += (uint64_t)a;
+		}
+	}
+	ck->n = 0;
+	return 0;
+}
+
+static int check_one(struct loader *L, const unsigned char *rec, const struct where *w, void *ctx)
+{
+	struct checker *ck = ctx;
+	memcpy(ck->keys + ck->n * L->ks, rec, L->ks);
+	if (w)
+		ck->w[ck->n] = *w;
+	else
+		ck->w[ck->n].in = NULL;
+	if (++ck->n == ck->cap)
+		return check_flush(L, ck);
+	return 0;
+}
+
+/* Counts the records whose key is not in the table (once per key when
+ * `distinct`).  Returns 0 or a negative code. */
+static int count_new(struct loader *L, int distinct, uint64_t *out)
+{
+	struct checker ck = {0};
+	struct keyset set = { 0, 0, 0, 0, L->ks };
+	size_t per = L->ks + (L->vs ? L->vs : 1);
+	ck.cap = BATCH_BYTES / per;
+	if (ck.cap > 1024)
+		ck.cap = 1024;
+	if (ck.cap < 1)
+		ck.cap = 1;
+	ck.keys = malloc(ck.cap * L->ks);
+	ck.vals = malloc(ck.cap * (L->vs ? L->vs : 1));
+	ck.found = malloc(ck.cap * sizeof *ck.found);
+	ck.w = malloc(ck.cap * sizeof *ck.w);
+	ck.set = distinct ? &set : NULL;
+	int rc = -ENOMEM;
+	if (ck.keys && ck.vals && ck.found && ck.w) {
+		phase_start(L, distinct ? "counting new keys" : "checking", L->good);
+		rc = for_each_good(L, check_one, &ck);
+		if (rc == 0)
+			rc = check_flush(L, &ck);
+		progress_clear(L);
+	}
+	*out = ck.notfound;
+	free(ck.keys);
+	free(ck.vals);
+	free(ck.found);
+	free(ck.w);
+	free(set.keys);
+	free(set.used);
+	return rc;
+}
+
+/* ---- Pass 3: writing -------------------------------------------------------- */
+
+static int write_one(struct loader *L, const unsigned char *rec, const struct where *w, void *ctx)
+{
+	int *err = ctx;
+	int r = hashtable_update(L->h, (void *)rec, (void *)(rec + L->ks));
+	if (r == 0)
+		L->inserted++;
+	else if (r == 1)
+		L->updated++;
+	else if (r == -EINVAL && L->late_bad && L->o.skip_bad && !L->sentinels_known && w)
+		return 0; /* a sentinel key found by the check pass, skipped */
+	else {
+		*err = r;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- Options ------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: %s [OPTION]... TABLE [FILE]...\n"
+"Load key/value records into the shmkv table TABLE, creating it if absent.\n"
+"TABLE is an existing file (the table's IPC key is ftok(TABLE, 1)) or a numeric\n"
+"IPC key written 0x....  Records come from the FILEs, or standard input when\n"
+"there are none or FILE is -.  The whole input is checked before the first\n"
+"write: on bad input nothing is written and a table this run created is removed.\n"
+"\n"
+"Input:\n"
+"  -f, --format=FMT        auto (default: cdb if the input starts with +N,N:,\n"
+"                          else tsv), tsv, cdb or bin\n"
+"                            tsv  KEY<TAB>VALUE per line\n"
+"                            cdb  +KLEN,VLEN:KEY->VALUE lines, then an empty\n"
+"                                 line (cdb -d output, cdb -c input)\n"
+"                            bin  fixed-width records: key bytes, value bytes\n"
+"  -E, --encoding=KEY[,VALUE]  field encodings (tsv, cdb): text, raw, hex, u32,\n"
+"                          u64; one name sets both\n"
+"      --key-enc=ENC, --value-enc=ENC  the same, one field at a time\n"
+"                            text/raw  bytes, NUL-padded to the width (tsv\n"
+"                                      default text, cdb default raw)\n"
+"                            hex       two hex digits a byte, NUL-padded\n"
+"                            u32, u64  unsigned decimal (or 0x hex) stored\n"
+"                                      little-endian in 4 or 8 bytes\n"
+"  -b, --skip-bad          load the good records, skip and report the bad ones\n"
+"\n"
+"Creating a table (ignored, with a warning, when TABLE exists):\n"
+"  -K, --key-size=BYTES    key width (default: from the encoding or the input)\n"
+"  -V, --value-size=BYTES  value width (default: from the encoding or the input)\n"
+"  -l, --load=F            size the table so the input fills it to load F\n"
+"                          (fraction or percent; default: the --max-load)\n"
+"  -m, --max-load=F        the table's load limit (default 0.8, or --load if\n"
+"                          higher)\n"
+"  -n, --entries=N         size for N keys at --load instead of the record count\n"
+"  -c, --capacity=BYTES    segment size (K, M, G, T suffixes) instead\n"
+"  -M, --mode=OCTAL        permission bits (default 0600)\n"
+"  -H, --hugepages         back the segment with huge pages\n"
+"      --empty-key=HEX, --deleted-key=HEX  sentinel keys (default all 00, all ff)\n"
+"  -x, --excl              fail if the table already exists\n"
+"\n"
+"Output (on standard error):\n"
+"  -p, --progress          show progress and a summary even when stderr is not\n"
+"                          a terminal (default: only when it is)\n"
+"  -q, --quiet             no progress, no summary, no skip report\n"
+"  -v, --verbose           print the summary and notes even when not a terminal\n"
+"  -h, --help              print this help and exit\n"
+"      --version           print the version and exit\n"
+"\n" EXIT_CODES_HELP
+"\nSee shmkv-load(1).\n", tool_name);
+}
+
+enum { OPT_KEY_ENC = 256, OPT_VALUE_ENC, OPT_EMPTY, OPT_DELETED, OPT_VERSION };
+
+static int parse_encodings(const char *s, struct opts *o)
+{
+	char buf[64];
+	snprintf(buf, sizeof buf, "%s", s);
+	char *comma = strchr(buf, ',');
+	if (comma)
+		*comma++ = 0;
+	if (enc_parse(buf, &o->kenc) < 0 || enc_parse(comma ? comma : buf, &o->venc) < 0) {
+		msg("bad encoding '%s' (text, raw, hex, u32, u64, or KEY,VALUE)", s);
+		return RC_USAGE;
+	}
+	return RC_OK;
+}
+
+static int parse_width(const char *s, uint32_t max, uint32_t *out, const char *what)
+{
+	uint64_t v;
+	if (parse_size(s, &v) < 0 || v > max) {
+		msg("bad %s '%s' (at most %u bytes)", what, s, max);
+		return RC_USAGE;
+	}
+	*out = (uint32_t)v;
+	return RC_OK;
+}
+
+/* Returns RC_OK, an exit code, or -1 after --help / --version. */
+static int parse_args(struct opts *o, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "format", required_argument, 0, 'f' },
+		{ "encoding", required_argument, 0, 'E' },
+		{ "key-enc", required_argument, 0, OPT_KEY_ENC },
+		{ "value-enc", required_argument, 0, OPT_VALUE_ENC },
+		{ "skip-bad", no_argument, 0, 'b' },
+		{ "key-size", required_argument, 0, 'K' },
+		{ "value-size", required_argument, 0, 'V' },
+		{ "load", required_argument, 0, 'l' },
+		{ "max-load", required_argument, 0, 'm' },
+		{ "entries", required_argument, 0, 'n' },
+		{ "capacity", required_argument, 0, 'c' },
+		{ "mode", required_argument, 0, 'M' },
+		{ "hugepages", no_argument, 0, 'H' },
+		{ "empty-key", required_argument, 0, OPT_EMPTY },
+		{ "deleted-key", required_argument, 0, OPT_DELETED },
+		{ "excl", no_argument, 0, 'x' },
+		{ "progress", no_argument, 0, 'p' },
+		{ "quiet", no_argument, 0, 'q' },
+		{ "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, OPT_VERSION },
+		{ 0, 0, 0, 0 },
+	};
+	int c, rc = RC_OK;
+	o->mode = 0600;
+	opterr = 0;
+	while (rc == RC_OK &&
+	       (c = getopt_long(argc, argv, ":f:E:bK:V:l:m:n:c:M:Hxpqvh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			o->fmt = FMT_AUTO;
+			while (o->fmt <= FMT_BIN && strcmp(optarg, fmt_names[o->fmt]))
+				o->fmt++;
+			if (o->fmt > FMT_BIN) {
+				msg("bad format '%s' (auto, tsv, cdb, bin)", optarg);
+				rc = RC_USAGE;
+			}
+			break;
+		case 'E': rc = parse_encodings(optarg, o); break;
+		case OPT_KEY_ENC:
+		case OPT_VALUE_ENC:
+			if (enc_parse(optarg, c == OPT_KEY_ENC ? &o->kenc : &o->venc) < 0) {
+				msg("bad encoding '%s' (text, raw, hex, u32, u64)", optarg);
+				rc = RC_USAGE;
+			}
+			break;
+		case 'b': o->skip_bad = 1; break;
+		case 'K':
+			rc = parse_width(optarg, HASHTABLE_MAX_KEY, &o->ks, "key size");
+			if (rc == RC_OK && o->ks == 0) {
+				msg("the key size must be at least 1 byte");
+				rc = RC_USAGE;
+			}
+			o->ks_set = 1;
+			break;
+		case 'V':
+			rc = parse_width(optarg, HASHTABLE_MAX_VALUE, &o->vs, "value size");
+			o->vs_set = 1;
+			break;
+		case 'l':
+		case 'm':
+			if (parse_load(optarg, c == 'l' ? &o->load : &o->max_load) < 0) {
+				msg("bad load '%s' (a fraction in (0, 1] or a percent in (1, 100])", optarg);
+				rc = RC_USAGE;
+			}
+			*(c == 'l' ? &o->load_set : &o->max_load_set) = 1;
+			break;
+		case 'n':
+			if (parse_size(optarg, &o->entries) < 0 || !o->entries) {
+				msg("bad entry count '%s'", optarg);
+				rc = RC_USAGE;
+			}
+			break;
+		case 'c':
+			if (parse_size(optarg, &o->capacity) < 0 || !o->capacity) {
+				msg("bad capacity '%s' (bytes, with an optional K, M, G, T suffix)", optarg);
+				rc = RC_USAGE;
+			}
+			break;
+		case 'M':
+			if (parse_mode(optarg, &o->mode) < 0) {
+				msg("bad mode '%s' (octal permission bits, e.g. 0640)", optarg);
+				rc = RC_USAGE;
+			}
+			break;
+		case 'H': o->hugetlb = 1; break;
+		case OPT_EMPTY:
+		case OPT_DELETED:
+			if (parse_hex_key(optarg, c == OPT_EMPTY ? &o->empty_key : &o->deleted_key,
+			                  c == OPT_EMPTY ? &o->empty_len : &o->deleted_len) < 0) {
+				msg("bad sentinel key '%s' (hex digits, two per byte)", optarg);
+				rc = RC_USAGE;
+			}
+			break;
+		case 'x': o->excl = 1; break;
+		case 'p': o->progress = 1; o->quiet = 0; break;
+		case 'q': o->quiet = 1; o->progress = 0; o->verbose = 0; break;
+		case 'v': o->verbose = 1; o->quiet = 0; break;
+		case 'h': usage(stdout); return -1;
+		case OPT_VERSION: print_version(); return -1;
+		default:
+			option_error(c, optopt, argv[optind - 1]);
+			msg("try '%s --help' for more information", tool_name);
+			return RC_USAGE;
+		}
+	}
+	if (rc != RC_OK)
+		return rc;
+	if (optind >= argc) {
+		msg("missing TABLE; try '%s --help' for more information", tool_name);
+		return RC_USAGE;
+	}
+	if (o->entries && o->capacity) {
+		msg("--entries and --capacity both size the table: give one");
+		return RC_USAGE;
+	}
+	if (!o->max_load_set)
+		o->max_load = o->load_set && o->load > 0.8 ? o->load : 0.8;
+	if (!o->load_set)
+		o->load = o->max_load;
+	if (o->load > o->max_load) {
+		msg("--load %g is above the load limit --max-load %g", o->load, o->max_load);
+		return RC_USAGE;
+	}
+	return RC_OK;
+}
+
+/* ---- Setting up ------------------------------------------------------------ */
+
+/* Opens TABLE if it exists.  Returns RC_OK with L->h set or NULL (absent). */
+static int open_existing(struct loader *L)
+{
+	struct hashtable_stats st;
+	if (L->tn.key == (key_t)-1)
+		return table_open(&L->tn, 0, &L->h); /* says why the path names no table */
+	if (shmid_of_key(L->tn.key) < 0)
+		return RC_OK;
+	int rc = table_open(&L->tn, 0, &L->h);
+	if (rc != RC_OK)
+		return rc;
+	hashtable_stats(L->h, &st);
+	if ((L->o.ks_set && L->o.ks != st.key_size) || (L->o.vs_set && L->o.vs != st.value_size))
+		return explain_widths(&L->tn, L->h, L->o.ks_set ? L->o.ks : st.key_size,
+		                      L->o.vs_set ? L->o.vs : st.value_size);
+	if (L->o.excl) {
+		msg("%s: the table exists (id %d) and --excl was given", L->tn.arg, st.shmid);
+		return RC_REFUSED;
+	}
+	const struct opts *o = &L->o;
+	if (o->load_set || o->max_load_set || o->entries || o->capacity || o->mode != 0600 ||
+	    o->hugetlb || o->empty_key || o->deleted_key)
+		if (!o->quiet)
+			msg("%s: the table exists: its own capacity, load limit, mode and sentinels "
+			    "are kept (creation options ignored)", L->tn.arg);
+	L->ks = st.key_size;
+	L->vs = st.value_size;
+	L->count0 = st.count;
+	L->max_count = st.max_count;
+	return RC_OK;
+}
+
+static enum fmt detect_format(const struct loader *L)
+{
+	for (size_t i = 0; i < L->nin; i++) {
+		const unsigned char *d = L->in[i].data;
+		size_t n = L->in[i].len, o = 1;
+		if (!n)
+			continue;
+		if (d[0] != '+')
+			return FMT_TSV;
+		uint32_t kl, vl;
+		return cdb_len(d, n, &o, ',', &kl) == 0 && cdb_len(d, n, &o, ':', &vl) == 0
+		       ? FMT_CDB : FMT_TSV;
+	}
+	return FMT_TSV;
+}
+
+/* A field width the input implies: from the encoding, else the longest
+ * field.  0 when unknown. */
+static uint32_t implied_width(enum enc e, size_t maxlen)
+{
+	if (enc_width(e))
+		return enc_width(e);
+	return (uint32_t)(e == ENC_HEX ? (maxlen + 1) / 2 : maxlen);
+}
+
+static int setup_widths(struct loader *L)
+{
+	struct opts *o = &L->o;
+	if (!L->h) {
+		int need_k = !o->ks_set && !enc_width(o->kenc);
+		int need_v = !o->vs_set && !enc_width(o->venc);
+		if ((need_k || need_v) && L->fmt == FMT_BIN) {
+			msg("creating %s from bin input needs --key-size and --value-size", L->tn.arg);
+			return RC_USAGE;
+		}
+		if (need_k || need_v) {
+			/* Lengths from a prescan that does not know the widths yet. */
+			L->rs = 0;
+			if (L->fmt == FMT_TSV)
+				prescan_tsv(L, 1);
+			else
+				prescan_cdb(L);
+			if (!L->bound) {
+				msg("%s: the input is empty, so the widths of the new table cannot be "
+				    "told from it: give --key-size and --value-size", L->tn.arg);
+				return RC_USAGE;
+			}
+		}
+		L->ks = o->ks_set ? o->ks : implied_width(o->kenc, L->max_klen);
+		L->vs = o->vs_set ? o->vs : implied_width(o->venc, L->max_vlen);
+		if (L->ks == 0 || L->ks > HASHTABLE_MAX_KEY || L->vs > HASHTABLE_MAX_VALUE) {
+			msg("%s: the input's keys are %u bytes and values %u: a table holds keys of "
+			    "1..%u bytes and values of 0..%u; give --key-size and --value-size",
+			    L->tn.arg, L->ks, L->vs, HASHTABLE_MAX_KEY, HASHTABLE_MAX_VALUE);
+			return RC_USAGE;
+		}
+		if ((need_k || need_v) && (o->verbose || isatty(2)) && !o->quiet)
+			msg("%s: widths from the input: key %u bytes, value %u bytes", L->tn.arg,
+			    L->ks, L->vs);
+	}
+	L->rs = (size_t)L->ks + L->vs;
+	if (enc_check_width(o->kenc, L->ks, "key") || enc_check_width(o->venc, L->vs, "value"))
+		return RC_USAGE;
+	return RC_OK;
+}
+
+/* The API does not tell an existing table's sentinels.  Attaching again
+ * with the default ones succeeds only if the table uses them (the library
+ * checks sentinels on attach); a read-only probe changes nothing.  Should
+ * the table vanish meanwhile, the probe's fresh segment is removed.  When
+ * this says no, the check pass asks hashtable_search() about each key. */
+static int has_default_sentinels(struct loader *L)
+{
+	struct hashtable_config cfg = {0};
+	struct hashtable *probe;
+	cfg.path = L->tn.path;
+	cfg.ipc_key = L->tn.path ? 0 : L->tn.key;
+	cfg.key_size = L->ks;
+	cfg.value_size = L->vs;
+	cfg.entries = 1;
+	cfg.flags = HASHTABLE_RDONLY;
+	if (hashtable_create_config(&cfg, &probe) != 0)
+		return 0;
+	int same = hashtable_shmid(probe) == hashtable_shmid(L->h);
+	if (!same)
+		hashtable_unlink(probe);
+	hashtable_close(probe);
+	return same;
+}
+
+/* The sentinels new keys are checked against, when they can be known. */
+static int setup_sentinels(struct loader *L)
+{
+	L->empty = calloc(1, L->ks);
+	L->deleted = malloc(L->ks);
+	if (!L->empty || !L->deleted)
+		return RC_REFUSED;
+	memset(L->deleted, 0xff, L->ks);
+	L->sentinels_known = 1;
+	if (!L->h) {
+		const struct opts *o = &L->o;
+		if ((o->empty_key && o->empty_len != L->ks) ||
+		    (o->deleted_key && o->deleted_len != L->ks)) {
+			msg("--empty-key and --deleted-key need %u bytes (%u hex digits)", L->ks,
+			    2 * L->ks);
+			return RC_USAGE;
+		}
+		if (o->empty_key)
+			memcpy(L->empty, o->empty_key, L->ks);
+		if (o->deleted_key)
+			memcpy(L->deleted, o->deleted_key, L->ks);
+		if (memcmp(L->empty, L->deleted, L->ks) == 0) {
+			msg("the empty and deleted sentinel keys must differ");
+			return RC_USAGE;
+		}
+		return RC_OK;
+	}
+	L->sentinels_known = has_default_sentinels(L);
+	return RC_OK;
+}
+
+static void choose_mode(struct loader *L)
+{
+	if (L->fmt == FMT_BIN || !L->sentinels_known)
+		return;
+	L->max_klen = L->max_vlen = 0;
+	if (L->fmt == FMT_TSV)
+		prescan_tsv(L, 0);
+	else
+		prescan_cdb(L);
+	if (!L->prescan_ok || !L->bound)
+		return;
+	L->arr_len = L->bound * L->rs;
+	L->arr = mmap(NULL, L->arr_len, PROT_READ | PROT_WRITE,
+	              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (L->arr == MAP_FAILED) {
+		L->arr = NULL;
+		return;
+	}
+	L->array_mode = 1;
+}
+
+/* ---- Reporting ----------------------------------------------------------- */
+
+static void print_reasons(struct loader *L)
+{
+	for (int i = 0; i < MAX_REASONS && (uint64_t)i < L->bad; i++)
+		if (L->reasons[i])
+			msg("%s", L->reasons[i]);
+}
+
+static void report_bad_input(struct loader *L)
+{
+	print_reasons(L);
+	if (L->stopped == 2)
+		msg("%s: the input cannot be read past this point; nothing was written",
+		    L->tn.arg);
+	else if (L->stopped)
+		msg("%s: stopped after %" PRIu64 " bad records; nothing was written "
+		    "(--skip-bad loads the good ones)", L->tn.arg, L->bad);
+	else
+		msg("%s: %" PRIu64 " bad record%s of %" PRIu64 "; nothing was written "
+		    "(--skip-bad loads the good ones)", L->tn.arg, L->bad, L->bad == 1 ? "" : "s",
+		    L->nread);
+}
+
+static void report_skipped(struct loader *L)
+{
+	if (!L->bad || L->o.quiet)
+		return;
+	msg("%s: skipped %" PRIu64 " bad record%s of %" PRIu64 "%s:", L->tn.arg, L->bad,
+	    L->bad == 1 ? "" : "s", L->nread, L->bad > MAX_REASONS ? "; the first ones" : "");
+	print_reasons(L);
+}
+
+static void summary(struct loader *L)
+{
+	struct hashtable_stats st;
+	double el = now_seconds() - L->t0;
+	hashtable_stats(L->h, &st);
+	msg("%s: read %" PRIu64 ", inserted %" PRIu64 ", updated %" PRIu64 ", skipped %" PRIu64
+	    ", load %.3f (%" PRIu64 " of %" PRIu64 " keys), %.2f s, %.0f records/s",
+	    L->tn.arg, L->nread, L->inserted, L->updated, L->bad,
+	    st.slots ? (double)st.count / (double)st.slots : 0.0, st.count, st.max_count, el,
+	    el > 0 ? (double)L->nread / el : 0.0);
+}
+
+/* ---- Creating, checking room, writing -------------------------------------- */
+
+static int create_table(struct loader *L)
+{
+	const struct opts *o = &L->o;
+	struct hashtable_config cfg = {0};
+	uint64_t n = o->entries ? o->entries : (L->good ? L->good : 1);
+	cfg.key_size = L->ks;
+	cfg.value_size = L->vs;
+	cfg.max_load = o->max_load;
+	cfg.capacity = o->capacity ? o->capacity
+	                           : hashtable_segment_size(n, o->load, L->ks, L->vs);
+	if (!cfg.capacity) {
+		msg("%s: %" PRIu64 " entries of %u+%u bytes at load %g make a segment too large "
+		    "to describe", L->tn.arg, n, L->ks, L->vs, o->load);
+		return RC_USAGE;
+	}
+	cfg.empty_key = L->empty;
+	cfg.deleted_key = L->deleted;
+	cfg.mode = o->mode;
+	cfg.flags = o->hugetlb ? HASHTABLE_HUGETLB : 0;
+	int rc = table_create(&L->tn, &cfg, &L->h);
+	if (rc != RC_OK)
+		return rc;
+	L->created = 1;
+	struct hashtable_stats st;
+	hashtable_stats(L->h, &st);
+	L->max_count = st.max_count;
+	if (o->verbose)
+		msg("%s: created table: key 0x%08x, id %d, %" PRIu64 " bytes, key %u + value %u "
+		    "bytes, room for %" PRIu64 " keys (load limit %g)", L->tn.arg,
+		    (unsigned)st.ipc_key, st.shmid, st.segment_bytes, L->ks, L->vs, st.max_count,
+		    st.max_load);
+	return RC_OK;
+}
+
+/* Checks that the keys not yet in the table fit under its load limit. */
+static int check_room(struct loader *L)
+{
+	uint64_t room = L->max_count > L->count0 ? L->max_count - L->count0 : 0;
+	int rc = 0;
+	L->newkeys = L->good;
+	if (L->good > room || !L->sentinels_known)
+		rc = count_new(L, 0, &L->newkeys);
+	if (rc == 0 && L->newkeys > room)
+		rc = count_new(L, 1, &L->newkeys);
+	if (rc == -EINTR)
+		return RC_REFUSED;
+	if (rc < 0) {
+		msg("%s: cannot check the input against the table: %s", L->tn.arg,
+		    hashtable_strerror(rc));
+		return exit_code_for(rc);
+	}
+	if (L->late_bad && !L->o.skip_bad) {
+		report_bad_input(L);
+		return RC_DATA;
+	}
+	if (L->newkeys <= room)
+		return RC_OK;
+	msg("%s: the input has %" PRIu64 " keys that are not in the table, but its load limit "
+	    "leaves room for %" PRIu64 " (%" PRIu64 " of %" PRIu64 " keys used); nothing was "
+	    "written", L->tn.arg, L->newkeys, room, L->count0, L->max_count);
+	if (L->created)
+		advise("size the new table from the input: leave out --capacity/--entries, "
+		       "or raise them");
+	else
+		advise("load into a bigger table: create one with `shmkv create` (or "
+		       "shmkv-load --entries into a new name) and load both inputs there");
+	return RC_REFUSED;
+}
+
+static int write_pass(struct loader *L)
+{
+	int err = 0;
+	phase_start(L, "writing", L->good);
+	int r = for_each_good(L, write_one, &err);
+	progress_clear(L);
+	if (r == 0)
+		return RC_OK;
+	if (r == -EINTR) {
+		msg("%s: interrupted after writing %" PRIu64 " records (%" PRIu64 " inserted, %"
+		    PRIu64 " updated)%s", L->tn.arg, L->inserted + L->updated, L->inserted,
+		    L->updated, L->created ? "; the new table is removed" : "");
+		return RC_REFUSED;
+	}
+	msg("%s: writing failed after %" PRIu64 " records (%" PRIu64 " inserted, %" PRIu64
+	    " updated): %s", L->tn.arg, L->inserted + L->updated, L->inserted, L->updated,
+	    hashtable_strerror(err));
+	if (err == -ENOMEM)
+		advise("another writer filled the table while this load ran");
+	if (L->created)
+		advise("the new table is removed");
+	else
+		advise("the records before that one are in the table");
+	return exit_code_for(err);
+}
+
+/* ---- Main ------------------------------------------------------------------- */
+
+static void cleanup(struct loader *L, int failed)
+{
+	if (L->h) {
+		if (failed && L->created)
+			hashtable_unlink(L->h);
+		hashtable_close(L->h);
+		L->h = NULL;
+	}
+	if (L->arr)
+		munmap(L->arr, L->arr_len);
+	inputs_free(L);
+	for (int i = 0; i < MAX_REASONS; i++)
+		free(L->reasons[i]);
+	free(L->empty);
+	free(L->deleted);
+	free(L->scratch);
+	free(L->o.empty_key);
+	free(L->o.deleted_key);
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static int load(struct loader *L, int nfiles, char **files)
+{
+	static char *dash[] = { "-" };
+	int rc;
+	if ((rc = open_existing(L)) != RC_OK)
+		return rc;
+	if (nfiles == 0) {
+		nfiles = 1;
+		files = dash;
+	}
+	L->in = calloc((size_t)nfiles, sizeof *L->in);
+	if (!L->in)
+		return RC_REFUSED;
+	for (int i = 0; i < nfiles; i++) {
+		if ((rc = open_input(files[i], &L->in[L->nin])) != RC_OK)
+			return rc;
+		L->in_bytes += L->in[L->nin++].len;
+	}
+	L->fmt = L->o.fmt != FMT_AUTO ? L->o.fmt : detect_format(L);
+	if (L->o.kenc == ENC_DEFAULT)
+		L->o.kenc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
+	if (L->o.venc == ENC_DEFAULT)
+		L->o.venc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
+	if (L->fmt == FMT_BIN && (L->o.kenc != ENC_RAW || L->o.venc != ENC_RAW)) {
+		msg("bin records are used as they are: encodings apply to tsv and cdb only");
+		return RC_USAGE;
+	}
+	if ((rc = setup_widths(L)) != RC_OK || (rc = setup_sentinels(L)) != RC_OK)
+		return rc;
+	L->scratch = malloc(L->rs ? L->rs : 1);
+	if (!L->scratch)
+		return RC_REFUSED;
+	choose_mode(L);
+	catch_signals();
+	parse_pass(L);
+	if (stop_signal)
+		return RC_REFUSED;
+	if (L->bad && (!L->o.skip_bad || L->stopped)) {
+		report_bad_input(L);
+		return RC_DATA;
+	}
+	if (!L->h && (rc = create_table(L)) != RC_OK)
+		return rc;
+	if ((rc = check_room(L)) != RC_OK || (rc = write_pass(L)) != RC_OK)
+		return rc;
+	report_skipped(L);
+	phase_start(L, NULL, 0);
+	if (L->o.verbose)
+		msg("%s: %s (%s)", L->tn.arg, L->phases,
+		    L->array_mode ? "text parsed once into an array"
+		    : L->fmt == FMT_BIN ? "records used in place" : "text parsed for each pass");
+	if (L->show_summary)
+		summary(L);
+	return RC_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct loader L;
+	memset(&L, 0, sizeof L);
+	tool_name = "shmkv-load";
+	L.t0 = now_seconds();
+	int rc = parse_args(&L.o, argc, argv);
+	if (rc != RC_OK) {
+		cleanup(&L, 0);
+		return rc < 0 ? RC_OK : rc;
+	}
+	if ((rc = table_name_parse(argv[optind], &L.tn)) != RC_OK)
+		return rc;
+	int tty = isatty(2);
+	L.show_progress = !L.o.quiet && (L.o.progress || tty);
+	L.show_summary = !L.o.quiet && (L.o.progress || L.o.verbose || tty);
+	rc = load(&L, argc - optind - 1, argv + optind + 1);
+	cleanup(&L, rc != RC_OK);
+	if (stop_signal) {
+		signal(stop_signal, SIG_DFL);
+		raise(stop_signal);
+	}
+	return rc;
+}
