@@ -744,6 +744,15 @@ static int cmd_dump(int argc, char **argv)
 		static char buf[1 << 20];
 		setvbuf(d.out, buf, _IOFBF, sizeof buf);
 		rc = dump_all(h, &tn, &d);
+		struct hashtable_stats after;
+		if (rc == RC_OK && hashtable_stats(h, &after) == 0 &&
+		    after.relocations != st.relocations) {
+			/* a concurrent delete moved keys: the copy may miss or repeat them */
+			msg("%s: %llu keys were moved by deletes while dumping, so the dump may miss "
+			    "or repeat them; dump again while no process deletes",
+			    tn.arg, (unsigned long long)(after.relocations - st.relocations));
+			rc = RC_REFUSED;
+		}
 		if (fflush(d.out) != 0 || ferror(d.out)) {
 			msg("writing %s: %s", o.output ? o.output : "the output", strerror(errno));
 			if (rc == RC_OK)
