@@ -1519,8 +1519,9 @@ static int validate_header(struct hashtable *h, size_t segsz)
 }
 
 /* Waits for a concurrent creator to publish the header (magic is stored
- * last, with release). */
-static bool wait_for_magic(const struct shm_header *hd, size_t segsz)
+ * last, with release), as long as the creator runs in another process: up
+ * to 2 s, ample for initialising even a table with non-zero empty keys. */
+static bool wait_for_magic(const struct shm_header *hd, size_t segsz, pid_t creator)
 {
 	if (segsz < sizeof *hd)
 		return true; /* validate_header reports it */
@@ -1529,6 +1530,12 @@ static bool wait_for_magic(const struct shm_header *hd, size_t segsz)
 		                                  memory_order_acquire);
 		if (m != 0)
 			return true;
+		char state;
+		uint64_t start;
+		if (creator == getpid() || (kill(creator, 0) != 0 && errno == ESRCH))
+			return false;
+		if (process_stat(creator, &state, &start) && (state == 'Z' || state == 'X'))
+			return false;
 		struct timespec ts = {0, 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
@@ -1570,7 +1577,7 @@ static int attach(int shmid, key_t key, bool readonly, struct hashtable **out)
 	h->base = p;
 	h->hdr = p;
 	int rc;
-	if (!wait_for_magic(h->hdr, ds.shm_segsz))
+	if (!wait_for_magic(h->hdr, ds.shm_segsz, ds.shm_cpid))
 		rc = fail(-EPROTO, "segment %d (key 0x%08x) has no shmkv header (its creator may have "
 		                   "died while initialising it); remove it with: ipcrm -m %d",
 		          shmid, (unsigned)key, shmid);

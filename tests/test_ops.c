@@ -145,6 +145,11 @@ START_TEST(classic_invalid_args)
 	ck_assert_int_eq(hashtable_delete(h, NULL), -EINVAL);
 	ck_assert_int_eq(hashtable_delete(h, zero), -EINVAL);
 	ck_assert_int_eq(hashtable_delete(h, ones), -EINVAL);
+	/* the defaults: all 0x00 and all 0xFF */
+	unsigned char e[8], d[8];
+	ck_assert_int_eq(hashtable_sentinels(h, e, d), 0);
+	ck_assert_mem_eq(e, zero, 8);
+	ck_assert_mem_eq(d, ones, 8);
 	/* None of that stored anything; the sentinels are not findable via
 	 * iteration either. */
 	struct hashtable_stats st = stats_of(h);
@@ -618,6 +623,12 @@ START_TEST(custom_sentinels)
 	cfg.empty_key = "AAA";
 	cfg.deleted_key = "ZZZ";
 	struct hashtable *h = test_table_create(&cfg);
+	char e[3] = {0}, d[3] = {0};
+	ck_assert_int_eq(hashtable_sentinels(h, e, d), 0);
+	ck_assert_mem_eq(e, "AAA", 3);
+	ck_assert_mem_eq(d, "ZZZ", 3);
+	ck_assert_int_eq(hashtable_sentinels(h, NULL, d), 0);
+	ck_assert_int_eq(hashtable_sentinels(NULL, e, d), -EINVAL);
 	ck_assert_int_eq(hashtable_update(h, "AAA", "12345"), -EINVAL);
 	ck_assert_int_eq(hashtable_update(h, "ZZZ", "12345"), -EINVAL);
 	ck_assert_int_eq(hashtable_delete(h, "AAA"), -EINVAL);
