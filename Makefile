@@ -94,7 +94,7 @@ check-asan:
 
 # Check forks each test; valgrind follows the children.
 check-valgrind: $(TEST_BIN)
-	SHMKV_BUILD=$(B) SHMKV_SLOW=1 valgrind --trace-children=yes --error-exitcode=99 --leak-check=full \
+	SHMKV_BUILD=$(B) SHMKV_SLOW=1 valgrind --trace-children=yes --vgdb=no --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite -q $(TEST_BIN)
 
 # ThreadSanitizer over the threaded suites (no fork: TSan and fork mix badly).

@@ -246,7 +246,8 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
  * read-write handle it holds the writer lock for the walk (so it sees a still
  * table, and first completes a dead writer's change); on a read-only handle
  * it writes nothing, and repeats the walk while writers change the table, so
- * that only a problem seen in a still table is reported.  Returns 0 if
+ * that only a problem seen in a still table is reported (-EAGAIN if the table
+ * changed during each of 20 walks).  Returns 0 if
  * consistent, HASHTABLE_ECORRUPT (the last-error text names the first
  * problem), HASHTABLE_EDEADWRITER if a writer died mid-update and no writer
  * has recovered yet. */
