@@ -772,39 +772,59 @@ static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash
 }
 
 /* The fast path for 8-byte keys in 4-slot buckets with 8-byte values (the
- * common shape): the home bucket only, every width a constant, no branch on
- * which slot matched.  Returns 0 (found), -1 (absent), or LOOKUP_SLOW when
- * anything needs the general path: a version odd or changed, or a miss in a
- * bucket that keys overflowed from. */
+ * common shape): every width a constant, no branch on which slot matched,
+ * a few dozen instructions a bucket.  Throughput of independent lookups
+ * depends on how many fit in the CPU's reorder window at once, so every
+ * instruction here counts.  Returns 0 (found), -1 (absent), or LOOKUP_SLOW
+ * when anything needs the general path: a version odd or changed, a key
+ * moved meanwhile. */
 #define LOOKUP_SLOW 1
-static inline int lookup_k8v8(const struct hashtable *h, uint64_t k, uint64_t hash,
-                              uint64_t *out)
+static inline __attribute__((always_inline)) int
+lookup_k8v8(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t *out)
 {
-	uint64_t b = home_bucket(hash, h->g.nbuckets);
-	_Atomic uint32_t *stripe = &h->stripes[b & h->stripe_mask];
-	const unsigned char *bucket = h->buckets + b * 64;
-	uint32_t m = 0, v = 0;
-	if (VERSIONS_CHECKED) {
-		m = atomic_load_explicit(&h->hdr->moves, memory_order_acquire);
-		v = atomic_load_explicit(stripe, memory_order_acquire);
-	}
-	unsigned mask = (unsigned)(load_u64(bucket) == k) |
-	                (unsigned)(load_u64(bucket + 16) == k) << 1 |
-	                (unsigned)(load_u64(bucket + 32) == k) << 2 |
-	                (unsigned)(load_u64(bucket + 48) == k) << 3;
-	unsigned i = (unsigned)__builtin_ctz(mask | 8u); /* 3 when none: harmless */
-	uint64_t value = load_u64(bucket + i * 16 + 8);
-	if (__builtin_expect(mask != 0, 1)) {
+	/* Locals, loaded before the first acquire: the compiler may not reuse
+	 * a load of h->... across one, and each reload is an instruction. */
+	const uint64_t n = h->g.nbuckets, stripe_mask = h->stripe_mask;
+	_Atomic uint32_t *const stripes = h->stripes;
+	_Atomic uint16_t *const overflow = h->overflow;
+	_Atomic uint32_t *const moves = &h->hdr->moves;
+	const unsigned char *const buckets = h->buckets;
+	uint64_t b = home_bucket(hash, n), step = 0;
+	uint32_t m = 0;
+	if (VERSIONS_CHECKED)
+		m = atomic_load_explicit(moves, memory_order_acquire);
+	for (uint64_t probe = 0; probe < n; probe++) {
+		_Atomic uint32_t *stripe = &stripes[b & stripe_mask];
+		const unsigned char *bucket = buckets + b * 64;
+		uint32_t v = 0;
+		if (VERSIONS_CHECKED)
+			v = atomic_load_explicit(stripe, memory_order_acquire);
+		unsigned mask = (unsigned)(load_u64(bucket) == k) |
+		                (unsigned)(load_u64(bucket + 16) == k) << 1 |
+		                (unsigned)(load_u64(bucket + 32) == k) << 2 |
+		                (unsigned)(load_u64(bucket + 48) == k) << 3;
+		unsigned i = (unsigned)__builtin_ctz(mask | 8u); /* 3 when none: harmless */
+		uint64_t value = load_u64(bucket + i * 16 + 8);
+		if (__builtin_expect(mask != 0, 1)) {
+			if (!read_valid(stripe, v) || (v & 1))
+				return LOOKUP_SLOW;
+			*out = value;
+			return 0;
+		}
+		uint16_t ov = atomic_load_explicit(&overflow[b], memory_order_relaxed);
 		if (!read_valid(stripe, v) || (v & 1))
 			return LOOKUP_SLOW;
-		*out = value;
-		return 0;
+		if (!passes(ov, hash)) {
+			if (VERSIONS_CHECKED &&
+			    ((m & 1) || atomic_load_explicit(moves, memory_order_relaxed) != m))
+				return LOOKUP_SLOW;
+			return -1;
+		}
+		if (!step)
+			step = probe_step(hash, n);
+		b = next_bucket(b, step, n);
 	}
-	uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
-	if (!read_valid(stripe, v) || (v & 1) || passes(ov, hash) || (m & 1) ||
-	    (VERSIONS_CHECKED && atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) != m))
-		return LOOKUP_SLOW;
-	return -1;
+	return LOOKUP_SLOW;
 }
 
 /* One key's lookup, by the fast path where the table's shape allows. */
