@@ -534,6 +534,11 @@ static void bind_handle(struct hashtable *h, const struct geometry *g)
 
 static bool is_sentinel(const struct hashtable *h, const void *key)
 {
+	if (h->g.key_size == 8) {
+		uint64_t k;
+		memcpy(&k, key, 8);
+		return k == h->empty_u64 || k == h->deleted_u64;
+	}
 	return memcmp(key, h->empty, h->g.key_size) == 0 ||
 	       memcmp(key, h->deleted, h->g.key_size) == 0;
 }
@@ -1077,6 +1082,24 @@ static inline bool slot_is_free(const struct hashtable *h, const unsigned char *
 	       shared_equal(p, h->deleted, h->g.key_size);
 }
 
+/* Index of the bucket's first free slot, or -1.  Writer only. */
+static int bucket_free_slot(const struct hashtable *h, const unsigned char *bucket)
+{
+	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size;
+	if (h->key_class == KEY_U64) {
+		for (uint32_t i = 0; i < spb; i++) {
+			uint64_t k = load_u64(bucket + i * ss);
+			if (k == h->empty_u64 || k == h->deleted_u64)
+				return (int)i;
+		}
+		return -1;
+	}
+	for (uint32_t i = 0; i < spb; i++)
+		if (slot_is_free(h, bucket + i * ss))
+			return (int)i;
+	return -1;
+}
+
 static void locate(const struct hashtable *h, const void *key, uint64_t hash,
                    struct location *loc)
 {
@@ -1103,10 +1126,11 @@ static void locate(const struct hashtable *h, const void *key, uint64_t hash,
 			if (!passes(atomic_load_explicit(&h->overflow[b], memory_order_relaxed), hash))
 				searching = false;
 		}
-		for (uint32_t i = 0; !have_free && i < spb; i++) {
-			if (slot_is_free(h, bucket + i * h->g.slot_size)) {
+		if (!have_free) {
+			int i = bucket_free_slot(h, bucket);
+			if (i >= 0) {
 				have_free = true;
-				loc->slot = b * spb + i;
+				loc->slot = b * spb + (uint32_t)i;
 				loc->probe = probe;
 			}
 		}
