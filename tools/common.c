@@ -188,6 +188,59 @@ int parse_hex_key(const char *s, unsigned char **out, uint32_t *len)
 	return 0;
 }
 
+/* ---- Creation options ------------------------------------------------- */
+
+int create_opt_parse(int c, const char *arg, struct create_opts *co)
+{
+	switch (c) {
+	case 'l':
+	case 'm':
+		*(c == 'l' ? &co->load_set : &co->max_load_set) = 1;
+		if (parse_load(arg, c == 'l' ? &co->load : &co->max_load) < 0) {
+			msg("bad load '%s' (a fraction in (0, 1] or a percent in (1, 100])", arg);
+			return -1;
+		}
+		return 1;
+	case 'n':
+		if (parse_size(arg, &co->entries) < 0 || !co->entries) {
+			msg("bad entry count '%s'", arg);
+			return -1;
+		}
+		return 1;
+	case 'c':
+		if (parse_size(arg, &co->capacity) < 0 || !co->capacity) {
+			msg("bad capacity '%s' (bytes, with an optional K, M, G, T suffix)", arg);
+			return -1;
+		}
+		return 1;
+	case 'M':
+		if (parse_mode(arg, &co->mode) < 0) {
+			msg("bad mode '%s' (octal permission bits, e.g. 0640)", arg);
+			return -1;
+		}
+		return 1;
+	case 'H':
+		co->hugetlb = 1;
+		return 1;
+	case OPT_EMPTY_KEY:
+	case OPT_DELETED_KEY:
+		if (parse_hex_key(arg, c == OPT_EMPTY_KEY ? &co->empty_key : &co->deleted_key,
+		                  c == OPT_EMPTY_KEY ? &co->empty_len : &co->deleted_len) < 0) {
+			msg("bad sentinel key '%s' (hex digits, two per byte)", arg);
+			return -1;
+		}
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void create_opts_free(struct create_opts *co)
+{
+	free(co->empty_key);
+	free(co->deleted_key);
+}
+
 /* ---- Encodings -------------------------------------------------------- */
 
 static const char *const enc_names[] = {

@@ -149,6 +149,34 @@ long enc_encode(enum enc e, const unsigned char *src, size_t width, char *out,
  * (NUL padding dropped), else 0x0102... (cut at 32 bytes). */
 const char *fmt_field(const void *p, size_t len, char *buf, size_t buflen);
 
+/* ---- Creation options ------------------------------------------------- */
+
+/* getopt_long() values of --empty-key and --deleted-key (above every tool's
+ * own option values). */
+enum { OPT_EMPTY_KEY = 512, OPT_DELETED_KEY };
+
+/* What the options that size and shape a new table ask for:
+ *   -n, --entries   -c, --capacity   -M, --mode   -H, --hugepages
+ *   -m, --max-load  -l, --load   --empty-key   --deleted-key
+ * Each tool sets its own defaults (mode, load limit) before parsing. */
+struct create_opts {
+	double load, max_load;
+	int load_set, max_load_set;
+	uint64_t entries, capacity;
+	unsigned mode;
+	int hugetlb;
+	unsigned char *empty_key, *deleted_key;
+	uint32_t empty_len, deleted_len;
+};
+
+/* Parses option c (as getopt_long() returned it) with argument arg if it is
+ * a creation option.  Returns 0 if c is not one, 1 once it is stored, -1
+ * after printing why its value is bad (the caller exits with RC_USAGE). */
+int create_opt_parse(int c, const char *arg, struct create_opts *co);
+
+/* Frees the sentinel keys. */
+void create_opts_free(struct create_opts *co);
+
 /* ---- Numbers ---------------------------------------------------------- */
 
 /* Unsigned integer with an optional K, M, G, T suffix (powers of 1024). */

@@ -56,13 +56,8 @@ struct opts {
 	enum enc kenc, venc;
 	uint32_t ks, vs;
 	int ks_set, vs_set;
-	double load, max_load;
-	int load_set, max_load_set;
-	uint64_t entries, capacity;
-	unsigned mode;
-	int hugetlb, excl;
-	unsigned char *empty_key, *deleted_key;
-	uint32_t empty_len, deleted_len;
+	struct create_opts co;
+	int excl;
 	int skip_bad, quiet, progress, verbose;
 };
 
@@ -861,7 +856,7 @@ static void usage(FILE *f)
 "\nSee shmkv-load(1).\n", tool_name);
 }
 
-enum { OPT_KEY_ENC = 256, OPT_VALUE_ENC, OPT_EMPTY, OPT_DELETED, OPT_VERSION };
+enum { OPT_KEY_ENC = 256, OPT_VALUE_ENC, OPT_VERSION };
 
 static int parse_encodings(const char *s, struct opts *o)
 {
@@ -905,8 +900,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ "capacity", required_argument, 0, 'c' },
 		{ "mode", required_argument, 0, 'M' },
 		{ "hugepages", no_argument, 0, 'H' },
-		{ "empty-key", required_argument, 0, OPT_EMPTY },
-		{ "deleted-key", required_argument, 0, OPT_DELETED },
+		{ "empty-key", required_argument, 0, OPT_EMPTY_KEY },
+		{ "deleted-key", required_argument, 0, OPT_DELETED_KEY },
 		{ "excl", no_argument, 0, 'x' },
 		{ "progress", no_argument, 0, 'p' },
 		{ "quiet", no_argument, 0, 'q' },
@@ -916,10 +911,16 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	int c, rc = RC_OK;
-	o->mode = 0600;
+	o->co.mode = 0600;
 	opterr = 0;
 	while (rc == RC_OK &&
 	       (c = getopt_long(argc, argv, ":f:E:bK:V:l:m:n:c:M:Hxpqvh", lo, NULL)) != -1) {
+		int r = create_opt_parse(c, optarg, &o->co);
+		if (r) {
+			if (r < 0)
+				rc = RC_USAGE;
+			continue;
+		}
 		switch (c) {
 		case 'f':
 			o->fmt = FMT_AUTO;
@@ -951,41 +952,6 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			rc = parse_width(optarg, HASHTABLE_MAX_VALUE, &o->vs, "value size");
 			o->vs_set = 1;
 			break;
-		case 'l':
-		case 'm':
-			if (parse_load(optarg, c == 'l' ? &o->load : &o->max_load) < 0) {
-				msg("bad load '%s' (a fraction in (0, 1] or a percent in (1, 100])", optarg);
-				rc = RC_USAGE;
-			}
-			*(c == 'l' ? &o->load_set : &o->max_load_set) = 1;
-			break;
-		case 'n':
-			if (parse_size(optarg, &o->entries) < 0 || !o->entries) {
-				msg("bad entry count '%s'", optarg);
-				rc = RC_USAGE;
-			}
-			break;
-		case 'c':
-			if (parse_size(optarg, &o->capacity) < 0 || !o->capacity) {
-				msg("bad capacity '%s' (bytes, with an optional K, M, G, T suffix)", optarg);
-				rc = RC_USAGE;
-			}
-			break;
-		case 'M':
-			if (parse_mode(optarg, &o->mode) < 0) {
-				msg("bad mode '%s' (octal permission bits, e.g. 0640)", optarg);
-				rc = RC_USAGE;
-			}
-			break;
-		case 'H': o->hugetlb = 1; break;
-		case OPT_EMPTY:
-		case OPT_DELETED:
-			if (parse_hex_key(optarg, c == OPT_EMPTY ? &o->empty_key : &o->deleted_key,
-			                  c == OPT_EMPTY ? &o->empty_len : &o->deleted_len) < 0) {
-				msg("bad sentinel key '%s' (hex digits, two per byte)", optarg);
-				rc = RC_USAGE;
-			}
-			break;
 		case 'x': o->excl = 1; break;
 		case 'p': o->progress = 1; o->quiet = 0; break;
 		case 'q': o->quiet = 1; o->progress = 0; o->verbose = 0; break;
@@ -1004,16 +970,16 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		msg("missing TABLE; try '%s --help' for more information", tool_name);
 		return RC_USAGE;
 	}
-	if (o->entries && o->capacity) {
+	if (o->co.entries && o->co.capacity) {
 		msg("--entries and --capacity both size the table: give one");
 		return RC_USAGE;
 	}
-	if (!o->max_load_set)
-		o->max_load = o->load_set && o->load > 0.8 ? o->load : 0.8;
-	if (!o->load_set)
-		o->load = o->max_load;
-	if (o->load > o->max_load) {
-		msg("--load %g is above the load limit --max-load %g", o->load, o->max_load);
+	if (!o->co.max_load_set)
+		o->co.max_load = o->co.load_set && o->co.load > 0.8 ? o->co.load : 0.8;
+	if (!o->co.load_set)
+		o->co.load = o->co.max_load;
+	if (o->co.load > o->co.max_load) {
+		msg("--load %g is above the load limit --max-load %g", o->co.load, o->co.max_load);
 		return RC_USAGE;
 	}
 	return RC_OK;
@@ -1041,8 +1007,9 @@ static int open_existing(struct loader *L)
 		return RC_REFUSED;
 	}
 	const struct opts *o = &L->o;
-	if (o->load_set || o->max_load_set || o->entries || o->capacity || o->mode != 0600 ||
-	    o->hugetlb || o->empty_key || o->deleted_key)
+	const struct create_opts *co = &L->o.co;
+	if (co->load_set || co->max_load_set || co->entries || co->capacity || co->mode != 0600 ||
+	    co->hugetlb || co->empty_key || co->deleted_key)
 		if (!o->quiet)
 			msg("%s: the table exists: its own capacity, load limit, mode and sentinels "
 			    "are kept (creation options ignored)", L->tn.arg);
@@ -1154,16 +1121,16 @@ static int setup_sentinels(struct loader *L)
 	L->sentinels_known = 1;
 	if (!L->h) {
 		const struct opts *o = &L->o;
-		if ((o->empty_key && o->empty_len != L->ks) ||
-		    (o->deleted_key && o->deleted_len != L->ks)) {
+		if ((o->co.empty_key && o->co.empty_len != L->ks) ||
+		    (o->co.deleted_key && o->co.deleted_len != L->ks)) {
 			msg("--empty-key and --deleted-key need %u bytes (%u hex digits)", L->ks,
 			    2 * L->ks);
 			return RC_USAGE;
 		}
-		if (o->empty_key)
-			memcpy(L->empty, o->empty_key, L->ks);
-		if (o->deleted_key)
-			memcpy(L->deleted, o->deleted_key, L->ks);
+		if (o->co.empty_key)
+			memcpy(L->empty, o->co.empty_key, L->ks);
+		if (o->co.deleted_key)
+			memcpy(L->deleted, o->co.deleted_key, L->ks);
 		if (memcmp(L->empty, L->deleted, L->ks) == 0) {
 			msg("the empty and deleted sentinel keys must differ");
 			return RC_USAGE;
@@ -1246,21 +1213,21 @@ static int create_table(struct loader *L)
 {
 	const struct opts *o = &L->o;
 	struct hashtable_config cfg = {0};
-	uint64_t n = o->entries ? o->entries : (L->good ? L->good : 1);
+	uint64_t n = o->co.entries ? o->co.entries : (L->good ? L->good : 1);
 	cfg.key_size = L->ks;
 	cfg.value_size = L->vs;
-	cfg.max_load = o->max_load;
-	cfg.capacity = o->capacity ? o->capacity
-	                           : hashtable_segment_size(n, o->load, L->ks, L->vs);
+	cfg.max_load = o->co.max_load;
+	cfg.capacity = o->co.capacity ? o->co.capacity
+	                              : hashtable_segment_size(n, o->co.load, L->ks, L->vs);
 	if (!cfg.capacity) {
 		msg("%s: %" PRIu64 " entries of %u+%u bytes at load %g make a segment too large "
-		    "to describe", L->tn.arg, n, L->ks, L->vs, o->load);
+		    "to describe", L->tn.arg, n, L->ks, L->vs, o->co.load);
 		return RC_USAGE;
 	}
 	cfg.empty_key = L->empty;
 	cfg.deleted_key = L->deleted;
-	cfg.mode = o->mode;
-	cfg.flags = o->hugetlb ? HASHTABLE_HUGETLB : 0;
+	cfg.mode = o->co.mode;
+	cfg.flags = o->co.hugetlb ? HASHTABLE_HUGETLB : 0;
 	int rc = table_create(&L->tn, &cfg, &L->h);
 	if (rc != RC_OK)
 		return rc;
@@ -1355,8 +1322,7 @@ static void cleanup(struct loader *L, int failed)
 	free(L->empty);
 	free(L->deleted);
 	free(L->scratch);
-	free(L->o.empty_key);
-	free(L->o.deleted_key);
+	create_opts_free(&L->o.co);
 }
 
 static void catch_signals(void)

@@ -39,16 +39,11 @@ struct copts {
 	/* create */
 	uint32_t ks, vs;
 	int ks_set, vs_set;
-	double max_load;
-	uint64_t entries, capacity;
-	unsigned mode;
-	int hugetlb;
-	unsigned char *empty_key, *deleted_key;
-	uint32_t empty_len, deleted_len;
+	struct create_opts co;
 };
 
 enum {
-	OPT_KEY_ENC = 256, OPT_VALUE_ENC, OPT_EMPTY, OPT_DELETED, OPT_REPAIR, OPT_JSON,
+	OPT_KEY_ENC = 256, OPT_VALUE_ENC, OPT_REPAIR, OPT_JSON,
 };
 
 static void cmd_usage(FILE *f, const struct cmd *c);
@@ -102,25 +97,31 @@ static int parse_opts(int argc, char **argv, const char *accept, struct copts *o
 		{ "capacity", required_argument, 0, 'c' },
 		{ "mode", required_argument, 0, 'M' },
 		{ "hugepages", no_argument, 0, 'H' },
-		{ "empty-key", required_argument, 0, OPT_EMPTY },
-		{ "deleted-key", required_argument, 0, OPT_DELETED },
+		{ "empty-key", required_argument, 0, OPT_EMPTY_KEY },
+		{ "deleted-key", required_argument, 0, OPT_DELETED_KEY },
 		{ 0, 0, 0, 0 },
 	};
 	int c, rc = RC_OK;
-	o->mode = 0600;
-	o->max_load = 0.8;
+	o->co.mode = 0600;
+	o->co.max_load = 0.8;
 	optind = 1;
 	opterr = 0;
 	while (rc == RC_OK &&
 	       (c = getopt_long(argc, argv, ":vhjrf:o:E:K:V:m:n:c:M:H", lo, NULL)) != -1) {
 		int opt = c == OPT_JSON ? 'j' : c == OPT_REPAIR ? 'r'
 		        : c == OPT_KEY_ENC || c == OPT_VALUE_ENC || c == 'E' ? 'k'
-		        : c == OPT_EMPTY || c == OPT_DELETED ? 'n' : c;
+		        : c == OPT_EMPTY_KEY || c == OPT_DELETED_KEY ? 'n' : c;
 		if (c != '?' && c != ':' && c != 'h' && !strchr(accept, opt)) {
 			msg("%s: option '%s' does not apply to this command", current->name,
 			    argv[optind - 1]);
 			rc = RC_USAGE;
 			break;
+		}
+		int r = create_opt_parse(c, optarg, &o->co);
+		if (r) {
+			if (r < 0)
+				rc = RC_USAGE;
+			continue;
 		}
 		switch (c) {
 		case 'v': o->verbose = 1; break;
@@ -144,39 +145,6 @@ static int parse_opts(int argc, char **argv, const char *accept, struct copts *o
 		case 'V':
 			rc = opt_width(optarg, 0, HASHTABLE_MAX_VALUE, &o->vs, "value size");
 			o->vs_set = 1;
-			break;
-		case 'm':
-			if (parse_load(optarg, &o->max_load) < 0) {
-				msg("bad load '%s' (a fraction in (0, 1] or a percent in (1, 100])", optarg);
-				rc = RC_USAGE;
-			}
-			break;
-		case 'n':
-			if (parse_size(optarg, &o->entries) < 0 || !o->entries) {
-				msg("bad entry count '%s'", optarg);
-				rc = RC_USAGE;
-			}
-			break;
-		case 'c':
-			if (parse_size(optarg, &o->capacity) < 0 || !o->capacity) {
-				msg("bad capacity '%s' (bytes, with an optional K, M, G, T suffix)", optarg);
-				rc = RC_USAGE;
-			}
-			break;
-		case 'M':
-			if (parse_mode(optarg, &o->mode) < 0) {
-				msg("bad mode '%s' (octal permission bits, e.g. 0640)", optarg);
-				rc = RC_USAGE;
-			}
-			break;
-		case 'H': o->hugetlb = 1; break;
-		case OPT_EMPTY:
-		case OPT_DELETED:
-			if (parse_hex_key(optarg, c == OPT_EMPTY ? &o->empty_key : &o->deleted_key,
-			                  c == OPT_EMPTY ? &o->empty_len : &o->deleted_len) < 0) {
-				msg("bad sentinel key '%s' (hex digits, two per byte)", optarg);
-				rc = RC_USAGE;
-			}
 			break;
 		default:
 			option_error(c, optopt, argv[optind - 1]);
@@ -202,8 +170,7 @@ static int operands(int argc, int min, int max)
 
 static void free_opts(struct copts *o)
 {
-	free(o->empty_key);
-	free(o->deleted_key);
+	create_opts_free(&o->co);
 }
 
 /* Opens the table named by the operand at argv[optind]. */
@@ -227,12 +194,12 @@ static int cmd_create(int argc, char **argv)
 		msg("create: --key-size and --value-size are needed");
 		rc = RC_USAGE;
 	}
-	if (rc == RC_OK && !o.entries == !o.capacity) {
+	if (rc == RC_OK && !o.co.entries == !o.co.capacity) {
 		msg("create: give one of --entries and --capacity");
 		rc = RC_USAGE;
 	}
-	if (rc == RC_OK && ((o.empty_key && o.empty_len != o.ks) ||
-	                    (o.deleted_key && o.deleted_len != o.ks))) {
+	if (rc == RC_OK && ((o.co.empty_key && o.co.empty_len != o.ks) ||
+	                    (o.co.deleted_key && o.co.deleted_len != o.ks))) {
 		msg("create: --empty-key and --deleted-key need %u bytes (%u hex digits)", o.ks,
 		    2 * o.ks);
 		rc = RC_USAGE;
@@ -243,13 +210,13 @@ static int cmd_create(int argc, char **argv)
 		struct hashtable_config cfg = {0};
 		cfg.key_size = o.ks;
 		cfg.value_size = o.vs;
-		cfg.entries = o.entries;
-		cfg.capacity = o.capacity;
-		cfg.max_load = o.max_load;
-		cfg.mode = o.mode;
-		cfg.empty_key = o.empty_key;
-		cfg.deleted_key = o.deleted_key;
-		cfg.flags = o.hugetlb ? HASHTABLE_HUGETLB : 0;
+		cfg.entries = o.co.entries;
+		cfg.capacity = o.co.capacity;
+		cfg.max_load = o.co.max_load;
+		cfg.mode = o.co.mode;
+		cfg.empty_key = o.co.empty_key;
+		cfg.deleted_key = o.co.deleted_key;
+		cfg.flags = o.co.hugetlb ? HASHTABLE_HUGETLB : 0;
 		rc = table_create(&tn, &cfg, &h);
 		if (rc == RC_OK) {
 			struct hashtable_stats st;
@@ -462,17 +429,42 @@ static int open_for_keys(char **argv, int flags, struct copts *o, struct table_n
 	return RC_OK;
 }
 
+/* The start of get and del (TABLE KEY...): parses their options and
+ * operands, then opens the table with flags. */
+static int open_keys_cmd(int argc, char **argv, int flags, struct copts *o,
+                         struct table_name *tn, struct hashtable **h,
+                         struct hashtable_stats *st)
+{
+	int rc = parse_opts(argc, argv, "vk", o);
+	if (rc == RC_OK)
+		rc = operands(argc, 2, -1);
+	if (rc == RC_OK)
+		rc = open_for_keys(argv, flags, o, tn, h, st);
+	return rc;
+}
+
+/* Reports a get or del of one key that failed with r (-1: not found).
+ * Returns the command's exit code so far: `result` raised to RC_NOTFOUND
+ * for a missing key, else `code`. */
+static int key_failed(const struct table_name *tn, const unsigned char *key, uint32_t ks,
+                      int r, int result, int code)
+{
+	char f[128];
+	if (r == -1) {
+		msg("%s: key %s: not found", tn->arg, fmt_field(key, ks, f, sizeof f));
+		return result == RC_OK ? RC_NOTFOUND : result;
+	}
+	msg("%s: key %s: %s", tn->arg, fmt_field(key, ks, f, sizeof f), hashtable_strerror(r));
+	return code;
+}
+
 static int cmd_get(int argc, char **argv)
 {
 	struct copts o = {0};
 	struct table_name tn;
 	struct hashtable *h;
 	struct hashtable_stats st;
-	int rc = parse_opts(argc, argv, "vk", &o);
-	if (rc == RC_OK)
-		rc = operands(argc, 2, -1);
-	if (rc == RC_OK)
-		rc = open_for_keys(argv, HASHTABLE_RDONLY, &o, &tn, &h, &st);
+	int rc = open_keys_cmd(argc, argv, HASHTABLE_RDONLY, &o, &tn, &h, &st);
 	if (rc != RC_OK)
 		return rc < 0 ? RC_OK : rc;
 	unsigned char *key = malloc(st.key_size), *val = malloc(st.value_size + 1);
@@ -485,16 +477,10 @@ static int cmd_get(int argc, char **argv)
 			continue;
 		}
 		int r = hashtable_search(h, key, val);
-		if (r == -1) {
-			msg("%s: key %s: not found", tn.arg, fmt_field(key, st.key_size, f, sizeof f));
-			if (result == RC_OK)
-				result = RC_NOTFOUND;
-			continue;
-		}
 		if (r < 0) {
-			msg("%s: key %s: %s", tn.arg, fmt_field(key, st.key_size, f, sizeof f),
-			    hashtable_strerror(r));
-			result = exit_code_for(r) == RC_NOTFOUND ? RC_REFUSED : exit_code_for(r);
+			result = key_failed(&tn, key, st.key_size, r, result,
+			                    exit_code_for(r) == RC_NOTFOUND ? RC_REFUSED
+			                                                    : exit_code_for(r));
 			continue;
 		}
 		long n = enc_encode(o.venc, val, st.value_size, out, NULL);
@@ -584,11 +570,7 @@ static int cmd_del(int argc, char **argv)
 	struct table_name tn;
 	struct hashtable *h;
 	struct hashtable_stats st;
-	int rc = parse_opts(argc, argv, "vk", &o);
-	if (rc == RC_OK)
-		rc = operands(argc, 2, -1);
-	if (rc == RC_OK)
-		rc = open_for_keys(argv, 0, &o, &tn, &h, &st);
+	int rc = open_keys_cmd(argc, argv, 0, &o, &tn, &h, &st);
 	if (rc != RC_OK)
 		return rc < 0 ? RC_OK : rc;
 	unsigned char *key = malloc(st.key_size);
@@ -605,15 +587,8 @@ static int cmd_del(int argc, char **argv)
 				msg("%s: key %s deleted", tn.arg, fmt_field(key, st.key_size, f, sizeof f));
 			continue;
 		}
-		if (r == -1) {
-			msg("%s: key %s: not found", tn.arg, fmt_field(key, st.key_size, f, sizeof f));
-			if (result == RC_OK)
-				result = RC_NOTFOUND;
-			continue;
-		}
-		msg("%s: key %s: %s", tn.arg, fmt_field(key, st.key_size, f, sizeof f),
-		    hashtable_strerror(r));
-		result = r == -EINVAL ? RC_DATA : exit_code_for(r);
+		result = key_failed(&tn, key, st.key_size, r, result,
+		                    r == -EINVAL ? RC_DATA : exit_code_for(r));
 	}
 	free(key);
 	hashtable_close(h);
