@@ -828,8 +828,11 @@ static inline unsigned k8v8_match(const unsigned char *bucket, uint64_t k)
 #endif
 }
 
+#define LOOKUP_FURTHER 2 /* the key may lie past the buckets read so far */
+
 static inline __attribute__((always_inline)) int
-lookup_k8v8(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t *out)
+lookup_k8v8_upto(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t *out,
+                 uint64_t limit)
 {
 	/* Locals, loaded before the first acquire: the compiler may not reuse
 	 * a load of h->... across one, and each reload is an instruction. */
@@ -866,11 +869,19 @@ lookup_k8v8(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t *out)
 				return LOOKUP_SLOW;
 			return -1;
 		}
+		if (probe + 1 == limit)
+			return LOOKUP_FURTHER;
 		if (!step)
 			step = probe_step(hash, n);
 		b = next_bucket(b, step, n);
 	}
 	return LOOKUP_SLOW;
+}
+
+static inline __attribute__((always_inline)) int
+lookup_k8v8(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t *out)
+{
+	return lookup_k8v8_upto(h, k, hash, out, UINT64_MAX);
 }
 
 static int search_general(struct hashtable *h, const void *k, void *datum)
@@ -921,39 +932,70 @@ static inline __attribute__((always_inline)) void prefetch_home(const struct has
 	__builtin_prefetch(bucket_at(h, home_bucket(hash, h->g.nbuckets)));
 }
 
-/* The batch loop for the common shape: hashes computed once, a window of
- * BATCH_WINDOW lookups' misses in flight ahead of the one being answered. */
-static long search_batch_k8v8(const struct hashtable *h, size_t n, const unsigned char *kp,
-                              unsigned char *vp, int *found)
+/* Starts the cache misses of the two words a batched lookup reads first:
+ * the home bucket, and the overflow word that says whether to go on. */
+static inline __attribute__((always_inline)) void prefetch_home_and_word(
+	const struct hashtable *h, uint64_t hash)
 {
-	uint64_t hashes[BATCH_WINDOW];
-	long hits = 0;
-	for (size_t i = 0; i < n && i < BATCH_WINDOW; i++) {
+	uint64_t b = home_bucket(hash, h->g.nbuckets);
+	__builtin_prefetch(bucket_at(h, b));
+	__builtin_prefetch(&h->overflow[b]);
+}
+
+static inline void batch_prefetch(const struct hashtable *h, const unsigned char *kp,
+                                  size_t count, uint64_t *hashes)
+{
+	for (size_t i = 0; i < count; i++) {
 		uint64_t k;
 		memcpy(&k, kp + i * 8, 8);
 		hashes[i] = hash_u64(k, h->seed);
-		prefetch_home(h, hashes[i]);
+		prefetch_home_and_word(h, hashes[i]);
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t k, value, hash = hashes[i % BATCH_WINDOW];
-		if (i + BATCH_WINDOW < n) {
-			uint64_t ka;
-			memcpy(&ka, kp + (i + BATCH_WINDOW) * 8, 8);
-			hashes[i % BATCH_WINDOW] = hash_u64(ka, h->seed);
-			prefetch_home(h, hashes[i % BATCH_WINDOW]);
-		}
-		memcpy(&k, kp + i * 8, 8);
-		if (k == h->empty_u64 || k == h->deleted_u64)
-			return fail(-EINVAL, "key %zu of the batch equals a sentinel", i);
-		int rc = lookup_k8v8(h, k, hash, &value);
-		if (rc == LOOKUP_SLOW)
-			rc = lookup(h, kp + i * 8, hash, &value, NULL);
-		if (rc < -1)
-			return rc;
-		found[i] = rc;
-		if (rc == 0) {
-			memcpy(vp + i * 8, &value, 8);
-			hits++;
+}
+
+/* The batch loop for the common shape, in chunks of BATCH_WINDOW keys,
+ * software-pipelined: while a chunk is answered from its home buckets, the
+ * next chunk's lines are on their way.  Keys that must go past their home
+ * bucket (a fifth of hits at load 0.8) are set aside with their second
+ * bucket prefetched and answered at the end of the chunk, so their second
+ * misses overlap too instead of stalling the loop one by one. */
+static long search_batch_k8v8(const struct hashtable *h, size_t n, const unsigned char *kp,
+                              unsigned char *vp, int *found)
+{
+	uint64_t hashes[2][BATCH_WINDOW];
+	uint32_t later[BATCH_WINDOW];
+	long hits = 0;
+	batch_prefetch(h, kp, n < BATCH_WINDOW ? n : BATCH_WINDOW, hashes[0]);
+	for (size_t base = 0, c = 0; base < n; base += BATCH_WINDOW, c ^= 1) {
+		size_t m = n - base < BATCH_WINDOW ? n - base : BATCH_WINDOW, nlater = 0;
+		size_t next = base + m;
+		if (next < n)
+			batch_prefetch(h, kp + next * 8, n - next < BATCH_WINDOW ? n - next : BATCH_WINDOW,
+			               hashes[c ^ 1]);
+		for (size_t j = 0; j < m + nlater; j++) {
+			bool second_pass = j >= m;
+			size_t i = second_pass ? later[j - m] : j;
+			uint64_t k, value, hash = hashes[c][i];
+			memcpy(&k, kp + (base + i) * 8, 8);
+			if (k == h->empty_u64 || k == h->deleted_u64)
+				return fail(-EINVAL, "key %zu of the batch equals a sentinel", base + i);
+			int rc = lookup_k8v8_upto(h, k, hash, &value, second_pass ? UINT64_MAX : 1);
+			if (rc == LOOKUP_FURTHER) {
+				uint64_t b = home_bucket(hash, h->g.nbuckets);
+				__builtin_prefetch(bucket_at(h, next_bucket(b, probe_step(hash, h->g.nbuckets),
+				                                            h->g.nbuckets)));
+				later[nlater++] = (uint32_t)i;
+				continue;
+			}
+			if (rc == LOOKUP_SLOW)
+				rc = lookup(h, kp + (base + i) * 8, hash, &value, NULL);
+			if (rc < -1)
+				return rc;
+			found[base + i] = rc;
+			if (rc == 0) {
+				memcpy(vp + (base + i) * 8, &value, 8);
+				hits++;
+			}
 		}
 	}
 	return hits;
@@ -1404,7 +1446,7 @@ static void reclaim_step(struct hashtable *h)
 	 * (measured with tests/test_churn.c); more near a full table, where
 	 * displaced keys are common.  Sequential bucket reads, so cheap. */
 	uint64_t slots = h->g.nbuckets * h->g.slots_per_bucket;
-	int sweep = h->max_count * 10 > slots * 9 ? 32 : h->max_count * 100 > slots * 85 ? 16 : 4;
+	int sweep = h->max_count * 10 > slots * 9 ? 48 : h->max_count * 100 > slots * 85 ? 16 : 4;
 	for (int k = 0; k < sweep; k++) {
 		uint64_t c = h->hdr->sweep_cursor;
 		if (c >= h->g.nbuckets)
