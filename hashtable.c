@@ -734,16 +734,11 @@ static inline void value_load(const struct hashtable *h, void *out, const unsign
 	shared_load(out, src, h->g.value_size);
 }
 
-/* The search proper.  Copies the value into out (value_size bytes) and
- * returns 0, or returns -1, or HASHTABLE_EDEADWRITER.  *probes, if given,
- * receives the number of buckets read. */
-static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash, void *out,
-                       uint64_t *probes);
+static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash, void *out);
 
 /* A miss counts only if no key moved meanwhile (see reclaim_step): a key
  * moving back along its path could pass behind the search. */
-static int lookup(const struct hashtable *h, const void *key, uint64_t hash, void *out,
-                  uint64_t *probes)
+static int lookup(const struct hashtable *h, const void *key, uint64_t hash, void *out)
 {
 	_Atomic uint32_t *moves = &h->hdr->moves;
 	for (;;) {
@@ -751,14 +746,16 @@ static int lookup(const struct hashtable *h, const void *key, uint64_t hash, voi
 		int rc = read_begin(h, moves, &m);
 		if (rc)
 			return rc;
-		rc = lookup_once(h, key, hash, out, probes);
+		rc = lookup_once(h, key, hash, out);
 		if (rc != -1 || read_valid(moves, m))
 			return rc;
 	}
 }
 
-static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash, void *out,
-                       uint64_t *probes)
+/* The general search: any widths, one probe path walked bucket by bucket.
+ * Copies the value into out (value_size bytes) and returns 0, or returns -1,
+ * or HASHTABLE_EDEADWRITER. */
+static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash, void *out)
 {
 	const uint64_t n = h->g.nbuckets;
 	uint64_t b = home_bucket(hash, n), step = 0;
@@ -776,19 +773,14 @@ static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash
 			uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
 			if (!read_valid(stripe, v))
 				continue;
-			if (i >= 0 || !passes(ov, hash)) {
-				if (probes)
-					*probes = probe + 1;
+			if (i >= 0 || !passes(ov, hash))
 				return i >= 0 ? 0 : -1;
-			}
 			break;
 		}
 		if (!step)
 			step = probe_step(hash, n);
 		b = next_bucket(b, step, n);
 	}
-	if (probes)
-		*probes = n;
 	return -1; /* every bucket overflowed and none held it */
 }
 
@@ -892,9 +884,9 @@ static int search_general(struct hashtable *h, const void *k, void *datum)
 	if (!datum && h->g.value_size)
 		return fail(-EINVAL, "NULL value buffer");
 	if (h->g.value_size > SMALL_VALUE)
-		return lookup(h, k, key_hash(h, k), datum, NULL);
+		return lookup(h, k, key_hash(h, k), datum);
 	unsigned char staged[SMALL_VALUE]; /* a -1 leaves datum untouched */
-	rc = lookup(h, k, key_hash(h, k), staged, NULL);
+	rc = lookup(h, k, key_hash(h, k), staged);
 	if (rc == 0 && h->g.value_size)
 		memcpy(datum, staged, h->g.value_size);
 	return rc;
@@ -988,7 +980,7 @@ static long search_batch_k8v8(const struct hashtable *h, size_t n, const unsigne
 				continue;
 			}
 			if (rc == LOOKUP_SLOW)
-				rc = lookup(h, kp + (base + i) * 8, hash, &value, NULL);
+				rc = lookup(h, kp + (base + i) * 8, hash, &value);
 			if (rc < -1)
 				return rc;
 			found[base + i] = rc;
@@ -1027,7 +1019,7 @@ long hashtable_search_batch(struct hashtable *h, size_t n, const void *keys, voi
 			return fail(-EINVAL, "key %zu of the batch equals a sentinel", i);
 		unsigned char staged[SMALL_VALUE];
 		void *out = vs > SMALL_VALUE ? vp + i * vs : staged;
-		int rc = lookup(h, kp + i * ks, hash, out, NULL);
+		int rc = lookup(h, kp + i * ks, hash, out);
 		if (rc < -1)
 			return rc;
 		found[i] = rc;
@@ -2069,10 +2061,9 @@ static bool slot_live(const struct hashtable *h, const unsigned char *key_copy)
 	       memcmp(key_copy, h->deleted, h->g.key_size) != 0;
 }
 
-/* A consistent copy of bucket b into buf (bucket_bytes) and its overflow
- * count.  Returns 0 or HASHTABLE_EDEADWRITER. */
-static int bucket_snapshot(const struct hashtable *h, uint64_t b, unsigned char *buf,
-                           uint16_t *overflow)
+/* A consistent copy of bucket b into buf (bucket_bytes).  Returns 0 or
+ * HASHTABLE_EDEADWRITER. */
+static int bucket_snapshot(const struct hashtable *h, uint64_t b, unsigned char *buf)
 {
 	_Atomic uint32_t *stripe = stripe_of(h, b);
 	for (;;) {
@@ -2081,8 +2072,6 @@ static int bucket_snapshot(const struct hashtable *h, uint64_t b, unsigned char 
 		if (rc)
 			return rc;
 		shared_load(buf, bucket_at(h, b), h->g.bucket_bytes);
-		if (overflow)
-			*overflow = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
 		if (read_valid(stripe, v))
 			return 0;
 	}
@@ -2099,7 +2088,7 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key, void *va
 	int rc = 0;
 	for (uint64_t s = *cursor; s < h->g.nbuckets * spb && rc == 0;) {
 		uint64_t b = s / spb;
-		if ((rc = bucket_snapshot(h, b, buf, NULL)))
+		if ((rc = bucket_snapshot(h, b, buf)))
 			break;
 		for (uint32_t i = (uint32_t)(s % spb); i < spb; i++, s++) {
 			const unsigned char *p = buf + i * ss;
@@ -2150,7 +2139,7 @@ int hashtable_probe_histogram(struct hashtable *h, uint64_t *hist, size_t n)
 		return fail(-ENOMEM, "out of memory");
 	int rc = 0;
 	for (uint64_t b = 0; b < h->g.nbuckets && !rc; b++) {
-		if ((rc = bucket_snapshot(h, b, buf, NULL)))
+		if ((rc = bucket_snapshot(h, b, buf)))
 			break;
 		for (uint32_t i = 0; i < h->g.slots_per_bucket; i++) {
 			const unsigned char *p = buf + i * h->g.slot_size;
@@ -2324,7 +2313,7 @@ static int verify_walk(struct hashtable *h)
 		counts[b] = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
 	struct walk_totals t = {0};
 	for (uint64_t b = 0; b < n && !rc; b++) {
-		rc = bucket_snapshot(h, b, buf, NULL);
+		rc = bucket_snapshot(h, b, buf);
 		if (!rc)
 			rc = verify_bucket(h, b, buf, counts, exact, bits, &t);
 	}
