@@ -36,17 +36,19 @@
  *  and `shmkv ls` does it for every table on the host.
  *
  * TOMBSTONES
- *  Each bucket keeps an exact count of the keys that overflowed past it.  A
- *  lookup stops at the first bucket whose count is zero and never at an empty
- *  slot, so a deleted slot becomes empty at once: a delete leaves no
- *  tombstone.  hashtable_stats().deleted counts slots that still hold the
- *  deleted sentinel; it is 0 after every completed operation, so deleted
+ *  Each bucket keeps an exact count of the keys that overflowed past it (and
+ *  a filter of their hash bits).  A lookup stops at the first bucket nothing
+ *  relevant overflowed from and never at an empty slot, so a deleted slot
+ *  becomes empty at once: a delete leaves no tombstone.
+ *  hashtable_stats().deleted counts slots that still hold the deleted
+ *  sentinel; it is 0 after every completed operation (the bound), so deleted
  *  markers cannot pile up, lengthen misses or fill a table.  Each delete also
- *  moves the displaced keys of one bucket (a sweep around the table) back to
- *  free slots earlier on their paths, so steady churn keeps hits as short as
- *  in a freshly filled table.  The deleted
- *  sentinel stays reserved (never accepted as a key) so tables and programs
- *  written for MemKeyValue keep their meaning.
+ *  sweeps a few buckets (4; 16 above load limit 0.85; 48 above 0.9) around
+ *  the table and moves their displaced keys back to free slots earlier on
+ *  their paths, so steady churn keeps hits as short as in a freshly filled
+ *  table; stats.relocations counts the moves.  The deleted sentinel stays
+ *  reserved (never accepted as a key) so tables and programs written for
+ *  MemKeyValue keep their meaning.
  */
 #ifndef SHMKV_HASHTABLE_H
 #define SHMKV_HASHTABLE_H
