@@ -835,6 +835,15 @@ lookup_k8v8_upto(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t 
 	const unsigned char *const buckets = h->buckets;
 	uint64_t b = home_bucket(hash, n), step = 0;
 	uint32_t m = 0;
+	/* A quarter of hits at load 0.8 lie in the second bucket.  Starting its
+	 * miss now, beside the home bucket's, costs a line of bandwidth and
+	 * saves a whole dependent miss on those: a chain of lookups (each key
+	 * from the last value) drops from 1.33 to 1.09 dependent reads a hit
+	 * at 16M entries; independent lookups barely change. */
+	if (limit > 1 && n > 1) {
+		step = probe_step(hash, n);
+		__builtin_prefetch(buckets + next_bucket(b, step, n) * 64);
+	}
 	if (VERSIONS_CHECKED)
 		m = atomic_load_explicit(moves, memory_order_acquire);
 	for (uint64_t probe = 0; probe < n; probe++) {
