@@ -870,11 +870,13 @@ lookup_k8v8_upto(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t 
 				return LOOKUP_SLOW;
 			return -1;
 		}
-		if (probe + 1 == limit)
-			return LOOKUP_FURTHER;
 		if (!step)
 			step = probe_step(hash, n);
 		b = next_bucket(b, step, n);
+		if (probe + 1 == limit) { /* the caller comes back: start that miss */
+			__builtin_prefetch(buckets + b * 64);
+			return LOOKUP_FURTHER;
+		}
 	}
 	return LOOKUP_SLOW;
 }
@@ -911,11 +913,13 @@ int hashtable_search(struct hashtable *h, void *k, void *datum)
 		memcpy(&key, k, 8);
 		if (key == h->empty_u64 || key == h->deleted_u64)
 			return search_general(h, k, datum); /* reports the sentinel */
-		int rc = lookup_k8v8(h, key, hash_u64(key, h->seed), &value);
+		uint64_t hash = hash_u64(key, h->seed);
+		int rc = lookup_k8v8(h, key, hash, &value);
+		if (rc == LOOKUP_SLOW) /* a version changed: the general path, same hash */
+			rc = lookup(h, k, hash, &value);
 		if (rc == 0)
 			memcpy(datum, &value, 8);
-		if (rc != LOOKUP_SLOW)
-			return rc;
+		return rc;
 	}
 	return search_general(h, k, datum);
 }
@@ -924,19 +928,12 @@ int hashtable_search(struct hashtable *h, void *k, void *datum)
  * memory latency, few enough that the lines stay in L1. */
 #define BATCH_WINDOW 16
 
-/* Starts the cache miss of a key's home bucket.  always_inline: GCC 12
- * deems a function that only prefetches free of effects and deletes its
- * calls, prefetches and all. */
+/* Starts the cache misses of the two words a batched lookup reads first:
+ * the home bucket, and the overflow word that says whether to go on.
+ * always_inline: GCC 12 deems a function that only prefetches free of
+ * effects and deletes its calls, prefetches and all. */
 static inline __attribute__((always_inline)) void prefetch_home(const struct hashtable *h,
                                                                 uint64_t hash)
-{
-	__builtin_prefetch(bucket_at(h, home_bucket(hash, h->g.nbuckets)));
-}
-
-/* Starts the cache misses of the two words a batched lookup reads first:
- * the home bucket, and the overflow word that says whether to go on. */
-static inline __attribute__((always_inline)) void prefetch_home_and_word(
-	const struct hashtable *h, uint64_t hash)
 {
 	uint64_t b = home_bucket(hash, h->g.nbuckets);
 	__builtin_prefetch(bucket_at(h, b));
@@ -950,7 +947,7 @@ static inline void batch_prefetch(const struct hashtable *h, const unsigned char
 		uint64_t k;
 		memcpy(&k, kp + i * 8, 8);
 		hashes[i] = hash_u64(k, h->seed);
-		prefetch_home_and_word(h, hashes[i]);
+		prefetch_home(h, hashes[i]);
 	}
 }
 
@@ -981,10 +978,7 @@ static long search_batch_k8v8(const struct hashtable *h, size_t n, const unsigne
 			if (k == h->empty_u64 || k == h->deleted_u64)
 				return fail(-EINVAL, "key %zu of the batch equals a sentinel", base + i);
 			int rc = lookup_k8v8_upto(h, k, hash, &value, second_pass ? UINT64_MAX : 1);
-			if (rc == LOOKUP_FURTHER) {
-				uint64_t b = home_bucket(hash, h->g.nbuckets);
-				__builtin_prefetch(bucket_at(h, next_bucket(b, probe_step(hash, h->g.nbuckets),
-				                                            h->g.nbuckets)));
+			if (rc == LOOKUP_FURTHER) { /* its second bucket is on its way */
 				later[nlater++] = (uint32_t)i;
 				continue;
 			}
@@ -1563,6 +1557,19 @@ static void segments_in_use(long page, uint64_t *segments, uint64_t *pages)
 	fclose(f);
 }
 
+/* The huge page size, from /proc/meminfo (2 MiB if unreadable). */
+static uint64_t hugepage_bytes(void)
+{
+	unsigned long kb = 2048;
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	while (f && fgets(line, sizeof line, f))
+		sscanf(line, "Hugepagesize: %lu kB", &kb);
+	if (f)
+		fclose(f);
+	return (uint64_t)kb * 1024;
+}
+
 static int explain_shmget(int err, size_t size, bool huge)
 {
 	unsigned long shmmax = 0, shmall = 0, shmmni = 0;
@@ -1595,13 +1602,7 @@ static int explain_shmget(int err, size_t size, bool huge)
 		            size, (unsigned long long)used, shmall, page, (unsigned long long)need);
 	}
 	if (huge && (err == ENOMEM || err == EPERM)) {
-		unsigned long hp_kb = 2048;
-		FILE *f = fopen("/proc/meminfo", "re");
-		char line[128];
-		while (f && fgets(line, sizeof line, f))
-			sscanf(line, "Hugepagesize: %lu kB", &hp_kb);
-		if (f)
-			fclose(f);
+		unsigned long hp_kb = (unsigned long)(hugepage_bytes() / 1024);
 		uint64_t pages = (size + hp_kb * 1024 - 1) / (hp_kb * 1024);
 		if (err == EPERM)
 			return fail(-EPERM, "this user may not use huge pages for shared memory: add its "
@@ -1856,17 +1857,6 @@ static int check_match(struct hashtable *h, const struct hashtable_config *cfg)
 	return 0;
 }
 
-static uint64_t hugepage_bytes(void)
-{
-	unsigned long kb = 2048;
-	FILE *f = fopen("/proc/meminfo", "re");
-	char line[128];
-	while (f && fgets(line, sizeof line, f))
-		sscanf(line, "Hugepagesize: %lu kB", &kb);
-	if (f)
-		fclose(f);
-	return (uint64_t)kb * 1024;
-}
 
 static int create_segment(key_t key, const struct hashtable_config *cfg, double fraction,
                           struct hashtable **out)
