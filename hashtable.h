@@ -182,7 +182,9 @@ int hashtable_delete(struct hashtable *h, const void *key);
  * found[i] is set to 0; absent keys get found[i] = -1 and their value bytes
  * are left alone.  Returns the number of keys found, or -EINVAL,
  * HASHTABLE_EDEADWRITER (as hashtable_search; found[] is then partial).
- * Per key it gives the same guarantee as hashtable_search. */
+ * Per key it gives the same guarantee as hashtable_search, each answer
+ * current at some instant of the call; keys are not answered in array order,
+ * so a key given twice may get a newer value at its earlier position. */
 long hashtable_search_batch(struct hashtable *h, size_t n, const void *keys,
                             void *values, int *found);
 

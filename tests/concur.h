@@ -378,10 +378,14 @@ struct sk_rstat {
 	uint64_t window_waits; /* searches that took longer than slow_ns in a window */
 };
 
-/* Checks one search result for key idx; lastgen holds this reader's history. */
-static inline void sk_judge(const struct sk_plan *p, struct sk_shared *sh,
-                            const struct sk_ropts *o, uint32_t idx, int rc, int held,
-                            const uint64_t *v, uint64_t *lastgen, struct sk_rstat *s)
+/* Checks one search result for key idx.  floor is the newest gen this
+ * reader saw for the key in earlier calls: a result may not go below it.
+ * Results of one batch are not compared with each other: each is current at
+ * some instant of the call, in no promised order.  Returns the gen read, or
+ * 0. */
+static inline uint64_t sk_judge(const struct sk_plan *p, struct sk_shared *sh,
+                                const struct sk_ropts *o, uint32_t idx, int rc, int held,
+                                const uint64_t *v, uint64_t floor, struct sk_rstat *s)
 {
 	uint64_t k = sk_key(idx), g = 0;
 	s->reads++;
@@ -391,35 +395,34 @@ static inline void sk_judge(const struct sk_plan *p, struct sk_shared *sh,
 			s->first_bad_key = k;
 		if (held && !s->present_miss++ && !s->first_bad_key)
 			s->first_bad_key = k;
-		return;
+		return 0;
 	}
 	if (rc == HASHTABLE_EDEADWRITER) {
 		s->deadwriter++;
 		if (!o->dead_ok && !s->errors++)
 			s->first_error = rc;
-		return;
+		return 0;
 	}
 	if (rc != 0) {
 		if (!s->errors++)
 			s->first_error = rc;
-		return;
+		return 0;
 	}
 	s->found++;
 	enum sk_verdict vd = sk_check(v, p->vwords, k, &g);
 	uint64_t *bad = vd == SK_TORN ? &s->torn : vd == SK_WRONG ? &s->wrong : NULL;
 	if (!bad && g >= atomic_load(&sh->gen))
 		bad = &s->future;
-	if (!bad && o->check_regress && g < lastgen[idx])
+	if (!bad && o->check_regress && g < floor)
 		bad = &s->regress;
 	if (bad) {
 		if (!(*bad)++ && !s->first_bad_key)
 			s->first_bad_key = k;
-		return;
+		return 0;
 	}
-	if (lastgen[idx] && g > lastgen[idx])
+	if (floor && g > floor)
 		s->advanced++;
-	if (g > lastgen[idx])
-		lastgen[idx] = g;
+	return g;
 }
 
 /* Searches random keys of the whole plan until sh->stop (or o->max_reads),
@@ -478,11 +481,17 @@ static inline void sk_reader(struct hashtable *h, const struct sk_plan *p, struc
 		}
 		if (rc < 0) /* the call failed as a whole: judge it once */
 			n = 1;
+		uint64_t floor[BATCH], g[BATCH];
+		for (int i = 0; i < n; i++)
+			floor[i] = lastgen[idx[i]];
 		for (int i = 0; i < n; i++) {
 			int held = !(seq[i] & 1) && atomic_load(&sh->kseq[idx[i]]) == seq[i];
-			sk_judge(p, sh, o, idx[i], rc < 0 ? rc : found[i], held,
-			         vals + i * p->vwords, lastgen, s);
+			g[i] = sk_judge(p, sh, o, idx[i], rc < 0 ? rc : found[i], held,
+			                vals + i * p->vwords, floor[i], s);
 		}
+		for (int i = 0; i < n; i++)
+			if (g[i] > lastgen[idx[i]])
+				lastgen[idx[i]] = g[i];
 		if ((s->reads & 1023) < (uint64_t)n)
 			atomic_store_explicit(&sh->rreads[slot], s->reads, memory_order_relaxed);
 	}
