@@ -1355,7 +1355,8 @@ static void bump(_Atomic uint64_t *counter)
 static int writable(const struct hashtable *h)
 {
 	if (h->readonly)
-		return fail(-EPERM, "the table was opened read-only (HASHTABLE_RDONLY)");
+		return fail(-EROFS, "the table was opened read-only (HASHTABLE_RDONLY); writes "
+		                    "need a handle opened without it");
 	return 0;
 }
 

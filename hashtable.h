@@ -117,7 +117,7 @@ struct hashtable *hashtable_create(const char *path, long capacity,
 /* Stores value d under key k, inserting or overwriting.
  * Returns 0 if the key was inserted, 1 if an existing key was overwritten,
  * -ENOMEM if a new key would pass the load limit (overwrites always succeed),
- * -EINVAL for a NULL argument or a key equal to a sentinel, -EPERM on a
+ * -EINVAL for a NULL argument or a key equal to a sentinel, -EROFS on a
  * read-only handle.  Safe to call from any process or thread. */
 int hashtable_update(struct hashtable *h, void *k, void *d);
 
@@ -166,14 +166,14 @@ int hashtable_create_config(const struct hashtable_config *cfg,
 
 /* Attaches to an existing table, its geometry read from its header.
  * flags: 0 or HASHTABLE_RDONLY (attach SHM_RDONLY: search works, update and
- * delete return -EPERM, and the segment cannot be written through it).
+ * delete return -EROFS, and the segment cannot be written through it).
  * Returns a handle, or NULL with errno ENOENT (no file, or no segment at that
  * key), EPROTO (not a shmkv table), EACCES, EINVAL, ENOMEM. */
 struct hashtable *hashtable_open(const char *path, int flags);
 struct hashtable *hashtable_open_key(key_t key, int flags);
 
 /* Removes key.  Returns 0 if it was deleted, -1 if it was not there,
- * -EINVAL (NULL or sentinel key), -EPERM (read-only handle).  The slot is
+ * -EINVAL (NULL or sentinel key), -EROFS (read-only handle).  The slot is
  * reusable at once. */
 int hashtable_delete(struct hashtable *h, const void *key);
 
@@ -259,7 +259,7 @@ int hashtable_verify(struct hashtable *h);
 
 /* Takes and releases the writer lock, which completes any change a dead
  * writer left half done.  Returns 1 if a recovery was needed, 0 if not,
- * -EPERM on a read-only handle. */
+ * -EROFS on a read-only handle. */
 int hashtable_recover(struct hashtable *h);
 
 /* Detaches.  The segment and its contents stay.  Returns 0, or -EINVAL for a

@@ -452,12 +452,12 @@ START_TEST(rdonly_handle)
 	ck_assert(all_found(r, 8, 8, 500));
 	unsigned char k[8], v[8] = {0};
 	mk_key(k, 8, 1);
-	ck_assert_int_eq(hashtable_update(r, k, v), -EPERM);
+	ck_assert_int_eq(hashtable_update(r, k, v), -EROFS);
 	mk_key(k, 8, 100000);
-	ck_assert_int_eq(hashtable_update(r, k, v), -EPERM);
+	ck_assert_int_eq(hashtable_update(r, k, v), -EROFS);
 	mk_key(k, 8, 2);
-	ck_assert_int_eq(hashtable_delete(r, k), -EPERM);
-	ck_assert_int_eq(hashtable_recover(r), -EPERM);
+	ck_assert_int_eq(hashtable_delete(r, k), -EROFS);
+	ck_assert_int_eq(hashtable_recover(r), -EROFS);
 	ck_assert(all_found(r, 8, 8, 500));
 	struct hashtable_stats st = stats_of(r);
 	ck_assert_uint_eq(st.count, 500);
@@ -501,7 +501,7 @@ START_TEST(rdonly_handle)
 	struct hashtable *r2 = NULL;
 	ck_assert_int_eq(hashtable_create_config(&cfg, &r2), 0);
 	mk_key(k, 8, 1);
-	ck_assert_int_eq(hashtable_update(r2, k, v), -EPERM);
+	ck_assert_int_eq(hashtable_update(r2, k, v), -EROFS);
 	ck_assert_int_eq(hashtable_search(r2, k, v), 0);
 	hashtable_close(r2);
 

@@ -30,7 +30,7 @@ enum {
 	CHILD_MISSING = 11, /* a key was not found */
 	CHILD_VALUE = 12,   /* a key had the wrong value */
 	CHILD_COUNT = 13,   /* stats count differs */
-	CHILD_EPERM = 14,   /* a read-only handle accepted a write */
+	CHILD_EROFS = 14,   /* a read-only handle accepted a write */
 	CHILD_PIPE = 15,    /* lost the parent */
 	CHILD_PRESENT = 16, /* a deleted key was found */
 	CHILD_VERIFY = 17,  /* verify failed */
@@ -43,7 +43,7 @@ static const char *reason(int code)
 	case CHILD_MISSING: return "a key was not found";
 	case CHILD_VALUE: return "a key had the wrong value";
 	case CHILD_COUNT: return "stats.count was wrong";
-	case CHILD_EPERM: return "a read-only handle accepted a write";
+	case CHILD_EROFS: return "a read-only handle accepted a write";
 	case CHILD_PIPE: return "lost contact with the parent";
 	case CHILD_PRESENT: return "a deleted key was still found";
 	case CHILD_VERIFY: return "verify failed";
@@ -151,11 +151,11 @@ static int reader_checks(struct hashtable *h, enum attach_mode mode, uint64_t n)
 	if (mode == BY_OPEN_RDONLY) {
 		uint64_t k = 1;
 		unsigned char v[VS] = {0};
-		if (hashtable_update(h, &k, v) != -EPERM || hashtable_delete(h, &k) != -EPERM)
-			return CHILD_EPERM;
+		if (hashtable_update(h, &k, v) != -EROFS || hashtable_delete(h, &k) != -EROFS)
+			return CHILD_EROFS;
 		k = n + 5;
-		if (hashtable_update(h, &k, v) != -EPERM)
-			return CHILD_EPERM;
+		if (hashtable_update(h, &k, v) != -EROFS)
+			return CHILD_EROFS;
 	}
 	return CHILD_OK;
 }
