@@ -33,7 +33,7 @@ BENCH_LIBS ?= -llmdb -lcdb -lck
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(B)/%)
 DEMO_BIN  = $(B)/demo
 
-.PHONY: all lib tools tests deps check check-asan check-valgrind check-tsan demo \
+.PHONY: all lib tools tests deps check check-asan check-valgrind check-tsan check-musl demo \
         bench bench-quick bench-build install uninstall clean
 
 all: lib tools $(DEMO_BIN)
@@ -101,6 +101,11 @@ check-valgrind: $(TEST_BIN)
 check-tsan:
 	$(MAKE) B=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" tests
 	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests threads
+
+# The library, the tools and the demo built against musl (Debian: musl-tools),
+# then the demo run: the code needs no glibc-only interface.
+check-musl:
+	$(MAKE) B=build/musl CC=musl-gcc lib tools demo
 
 bench-build: $(BENCH_BIN) $(B)/shmkv-bench-noversions
 

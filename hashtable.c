@@ -204,9 +204,8 @@ struct hashtable {
 
 /* ---- errors ------------------------------------------------------------ */
 
-static _Thread_local int last_err;
+/* This thread's last failure, with its specifics (hashtable_last_error). */
 static _Thread_local char last_detail[768];
-static _Thread_local char strerror_buf[128];
 
 static int fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -215,43 +214,75 @@ static int fail(int err, const char *fmt, ...)
 static int fail(int err, const char *fmt, ...)
 {
 	va_list ap;
-	last_err = err;
 	va_start(ap, fmt);
 	vsnprintf(last_detail, sizeof last_detail, fmt, ap);
 	va_end(ap);
 	return err;
 }
 
-static const char *base_text(int err)
-{
-	switch (err) {
-	case HASHTABLE_EDEADWRITER:
-		return "a writer died while changing this bucket; the next update, "
-		       "delete or `shmkv verify --repair` recovers the table";
-	case HASHTABLE_ECORRUPT:
-		return "the table is inconsistent";
-	case -ENOMEM:
-		return "the table is at its load limit (or out of memory)";
-	case -EPROTO:
-		return "the segment is not a shmkv table of a known format";
-	case -EPERM:
-		return "operation not permitted (read-only handle, or not the owner)";
-	default:
-		break;
-	}
-	const char *s = strerror_r(-err, strerror_buf, sizeof strerror_buf);
-	return s ? s : "unknown error";
-}
+const char *hashtable_last_error(void) { return last_detail; }
+
+/* The one list of texts, so codes and messages cannot drift apart.  Own
+ * wording, static strings: hashtable_strerror() depends on nothing but its
+ * argument (no strerror_r, whose GNU and POSIX forms differ, no buffer). */
+static const struct {
+	int code; /* positive errno */
+	const char *text;
+} errno_texts[] = {
+	{EINVAL, "invalid argument: a width, size, key or setting the table cannot take"},
+	{ENOENT, "no such file, or no table at that key"},
+	{EACCES, "permission denied by the segment's owner and mode"},
+	{EEXIST, "a segment already exists at that key"},
+	{ENOSPC, "a kernel limit on shared memory segments (kernel.shmmni or kernel.shmall) "
+	         "is reached"},
+	{ENOMEM, "the table is at its load limit, or the system is out of memory"},
+	{EPROTO, "the segment is not a shmkv table of a known format"},
+	{EROFS, "the handle is read-only (HASHTABLE_RDONLY)"},
+	{EAGAIN, "the table kept changing; try again"},
+	{EPERM, "operation not permitted"},
+	{EIDRM, "the segment was removed"},
+	{EFAULT, "bad address"},
+	{ENFILE, "too many segments or files open on the system"},
+	{EMFILE, "too many segments attached or files open by this process"},
+	{ENAMETOOLONG, "file name too long"},
+	{ENOTDIR, "a component of the path is not a directory"},
+	{ELOOP, "too many symbolic links in the path"},
+	{EOVERFLOW, "value too large for its type"},
+	{EIO, "input/output error"},
+	{EINTR, "interrupted by a signal"},
+	{EBUSY, "resource busy"},
+	{EDEADLK, "the writer lock would deadlock"},
+	{ENOTRECOVERABLE, "the writer lock is not recoverable"},
+	{EOWNERDEAD, "the writer lock's holder died"},
+	{ENOSYS, "function not implemented by this system"},
+	{ERANGE, "result out of range"},
+	{E2BIG, "argument list too long"},
+	{EBADF, "bad file descriptor"},
+	{ESRCH, "no such process"},
+};
 
 const char *hashtable_strerror(int err)
 {
-	if (err > 0)
-		err = -err;
-	if (err == 0)
+	switch (err) {
+	case 0:
 		return "success";
-	if (err == last_err && last_detail[0])
-		return last_detail;
-	return base_text(err);
+	case -1: /* the same value as -EPERM, which the library never returns */
+		return "not found";
+	case HASHTABLE_EDEADWRITER:
+		return "a writer died while changing the table; the next update, delete, "
+		       "hashtable_recover() or `shmkv verify --repair` completes its change";
+	case HASHTABLE_ECORRUPT:
+		return "the table is inconsistent";
+	case INT_MIN:
+		return "unknown error code";
+	default:
+		break;
+	}
+	int e = err < 0 ? -err : err;
+	for (size_t i = 0; i < sizeof errno_texts / sizeof errno_texts[0]; i++)
+		if (errno_texts[i].code == e)
+			return errno_texts[i].text;
+	return "unknown error code";
 }
 
 const char *shmkv_version(void) { return SHMKV_VERSION_STRING; }

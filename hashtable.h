@@ -25,8 +25,12 @@
  *    other calls on the same handle.
  *  - The library never prints.  The extended API returns 0 (or a count) on
  *    success and a negative code on failure: -errno, or one of the
- *    HASHTABLE_E* codes below.  hashtable_strerror() turns either into text.
- *    The classic trio keeps MemKeyValue's historical codes, documented there.
+ *    HASHTABLE_E* codes below.  -1 has one meaning everywhere, "not found"
+ *    (so -EPERM, equal to -1 on Linux, is never returned).
+ *    hashtable_strerror() turns a code into fixed text;
+ *    hashtable_last_error() says what this thread's last failure was, with
+ *    its specifics and the command that fixes it.  The classic trio keeps
+ *    MemKeyValue's historical codes, documented there.
  *  - A failed call leaves the table as it was: nothing already stored is lost.
  *
  * NAMING A TABLE
@@ -81,8 +85,8 @@ const char *shmkv_version(void);
  * alive, however slow, is waited out and never causes this code. */
 
 #define HASHTABLE_ECORRUPT (-30702)
-/* hashtable_verify() found an inconsistency; the thread's last-error text
- * (hashtable_strerror) names the first one. */
+/* hashtable_verify() found an inconsistency; hashtable_last_error() names
+ * the first one. */
 
 struct hashtable; /* opaque handle: one attachment of one table */
 
@@ -101,8 +105,8 @@ struct hashtable; /* opaque handle: one attachment of one table */
  * Returns a handle, or NULL with errno:
  *   ENOENT  path does not exist;
  *   EINVAL  bad argument, or the existing table has other widths/sentinels,
- *           or the kernel refused the size (see hashtable_strerror(-EINVAL)
- *           right after for the size asked and kernel.shmmax);
+ *           or the kernel refused the size (hashtable_last_error() right
+ *           after names the size asked and kernel.shmmax);
  *   EPROTO  a segment exists at that key but is not a shmkv table (bad magic
  *           or unknown format version); it is not read past its header;
  *   EACCES  the segment's mode does not let this user attach it;
@@ -252,7 +256,7 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
  * it writes nothing, and repeats the walk while writers change the table, so
  * that only a problem seen in a still table is reported (-EAGAIN if the table
  * changed during each of 20 walks).  Returns 0 if
- * consistent, HASHTABLE_ECORRUPT (the last-error text names the first
+ * consistent, HASHTABLE_ECORRUPT (hashtable_last_error() names the first
  * problem), HASHTABLE_EDEADWRITER if a writer died mid-update and no writer
  * has recovered yet. */
 int hashtable_verify(struct hashtable *h);
@@ -285,13 +289,23 @@ int hashtable_shmid(const struct hashtable *h);
  * either pointer may be NULL).  Returns 0, or -EINVAL for a NULL handle. */
 int hashtable_sentinels(const struct hashtable *h, void *empty_key, void *deleted_key);
 
-/* Text for a code returned by this library (negative or positive errno, or a
- * HASHTABLE_E* code).  If err is the code of this thread's most recent
- * failure, the text also names its specifics: the size asked and the kernel
- * limit, the existing table's widths, the segment's owner and mode, and the
- * command that fixes it.  The string is valid until the thread's next call
- * into the library. */
+/* Text for a code returned by this library: 0, -1 ("not found"), a negative
+ * or positive errno value, or a HASHTABLE_E* code; unknown codes get
+ * "unknown error code".  A pure function of err, like strerror() in the C
+ * locale but thread-safe: the same code always gives the same static string,
+ * whatever happened before, and the string is never overwritten or freed. */
 const char *hashtable_strerror(int err);
+
+/* This thread's last failure, with its specifics: the size asked and the
+ * kernel limit, the existing table's widths, the segment's owner and mode,
+ * and the command that fixes it (a `sysctl -w`, `ipcrm -m ID`,
+ * `shmkv chmod MODE TABLE`...).  One line, no trailing newline.
+ * Set by every call that fails: one returning NULL, or a negative code other
+ * than -1 ("not found").  Not changed by calls that succeed or return -1, so,
+ * like errno, it is meaningful right after a failure and stale otherwise.
+ * "" before the thread's first failure.  The string belongs to the thread
+ * and is overwritten by its next failure; copy it to keep it. */
+const char *hashtable_last_error(void);
 
 #ifdef __cplusplus
 }
