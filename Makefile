@@ -33,7 +33,7 @@ BENCH_LIBS ?= -llmdb -lcdb -lck
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(B)/%)
 DEMO_BIN  = $(B)/demo
 
-.PHONY: all lib tools tests deps check check-asan check-valgrind check-tsan check-musl demo \
+.PHONY: all lib tools tests deps check check-asan check-valgrind check-tsan check-musl check-header demo \
         bench bench-quick bench-build install uninstall clean
 
 all: lib tools $(DEMO_BIN)
@@ -81,8 +81,24 @@ $(TEST_BIN): $(TEST_SRC) tests/*.h $(B)/libshmkv.a
 	$(CC) $(SHMKV_CFLAGS) $(CHECK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_SRC) \
 	    $(B)/libshmkv.a $(CHECK_LIBS) $(SHMKV_LDLIBS)
 
+# The public header compiles alone, as installed (<shmkv/hashtable.h>), under
+# strict C99, C11 and C17 and as C++11: it declares everything it uses.
+HEADER_CHECK_CC  ?= $(CC)
+HEADER_CHECK_CXX ?= c++
+check-header:
+	@mkdir -p $(B)/include/shmkv
+	cp hashtable.h $(B)/include/shmkv/hashtable.h
+	printf '#include <shmkv/hashtable.h>\nint main(void) { return hashtable_strerror(0) == 0; }\n' \
+	    > $(B)/include/header-check.c
+	cp $(B)/include/header-check.c $(B)/include/header-check.cc
+	for std in c99 c11 c17; do \
+	    $(HEADER_CHECK_CC) -std=$$std -pedantic -Wall -Wextra -Werror -I$(B)/include \
+	        -fsyntax-only $(B)/include/header-check.c || exit 1; done
+	$(HEADER_CHECK_CXX) -std=c++11 -pedantic -Wall -Wextra -Werror -I$(B)/include \
+	    -fsyntax-only $(B)/include/header-check.cc
+
 # Check suites, then the tool tests.  Every test removes the segments it made.
-check: $(TEST_BIN) $(TOOLS)
+check: check-header $(TEST_BIN) $(TOOLS)
 	SHMKV_BUILD=$(B) $(TEST_BIN)
 	@if ls tests/tools/*.sh >/dev/null 2>&1; then \
 	    SHMKV_BUILD=$(B) sh tests/tools/run.sh; fi

@@ -59,7 +59,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
+#include <sys/types.h> /* pid_t */
+#include <sys/ipc.h>   /* key_t: <sys/types.h> declares it only with
+                          _XOPEN_SOURCE or _DEFAULT_SOURCE, not under -std=c99 */
 
 #ifdef __cplusplus
 extern "C" {
