@@ -1520,6 +1520,78 @@ int hashtable_recover(struct hashtable *h)
 	return rc;
 }
 
+/* ---- length-taking calls ------------------------------------------------ */
+
+/* Widths up to this are padded on the stack; wider values are padded in a
+ * heap copy (keys never need one: HASHTABLE_MAX_KEY is 1024). */
+#define PAD_ON_STACK 1024u
+
+/* Makes `len` bytes at src into a `width`-byte field padded with NUL bytes:
+ * *out is src itself when len == width, else buf (of `width` bytes, or
+ * NULL to allocate; the caller frees *alloc).  Reads no byte of src past
+ * len. */
+static int pad_field(const char *what, const void *src, size_t len, uint32_t width,
+                     unsigned char *buf, const void **out, unsigned char **alloc)
+{
+	*alloc = NULL;
+	if (len > width)
+		return fail(-EINVAL, "a %s of %zu bytes is wider than the table's %u-byte %ss; "
+		                     "shorter ones are padded with NUL bytes, longer ones need a "
+		                     "table created with wider %ss", what, len, width, what, what);
+	if (len && !src)
+		return fail(-EINVAL, "NULL %s with a length of %zu bytes", what, len);
+	if (len == width) {
+		*out = src;
+		return 0;
+	}
+	if (!buf && !(buf = *alloc = malloc(width)))
+		return fail(-ENOMEM, "out of memory padding a %s to %u bytes", what, width);
+	if (len)
+		memcpy(buf, src, len);
+	memset(buf + len, 0, width - len);
+	*out = buf;
+	return 0;
+}
+
+int hashtable_get(struct hashtable *h, const void *key, size_t key_len, void *value)
+{
+	if (!h || !key)
+		return fail(-EINVAL, "NULL table handle or key");
+	unsigned char kbuf[HASHTABLE_MAX_KEY], *unused;
+	const void *k = NULL;
+	int rc = pad_field("key", key, key_len, h->g.key_size, kbuf, &k, &unused);
+	return rc ? rc : hashtable_search(h, (void *)(uintptr_t)k, value);
+}
+
+int hashtable_put(struct hashtable *h, const void *key, size_t key_len, const void *value,
+                  size_t value_len)
+{
+	if (!h || !key)
+		return fail(-EINVAL, "NULL table handle or key");
+	unsigned char kbuf[HASHTABLE_MAX_KEY], vbuf[PAD_ON_STACK], *unused, *valloc;
+	const void *k = NULL, *v = NULL;
+	int rc = pad_field("key", key, key_len, h->g.key_size, kbuf, &k, &unused);
+	if (rc)
+		return rc;
+	rc = pad_field("value", value, value_len, h->g.value_size,
+	               h->g.value_size <= PAD_ON_STACK ? vbuf : NULL, &v, &valloc);
+	if (rc)
+		return rc;
+	rc = upsert(h, k, v ? v : vbuf); /* a 0-byte value: any non-NULL pointer */
+	free(valloc);
+	return rc;
+}
+
+int hashtable_del(struct hashtable *h, const void *key, size_t key_len)
+{
+	if (!h || !key)
+		return fail(-EINVAL, "NULL table handle or key");
+	unsigned char kbuf[HASHTABLE_MAX_KEY], *unused;
+	const void *k = NULL;
+	int rc = pad_field("key", key, key_len, h->g.key_size, kbuf, &k, &unused);
+	return rc ? rc : hashtable_delete(h, k);
+}
+
 /* ---- creating and attaching ------------------------------------------------ */
 
 static void read_proc_ulong(const char *path, unsigned long *out)

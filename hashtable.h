@@ -183,6 +183,41 @@ struct hashtable *hashtable_open_key(key_t key, int flags);
  * reusable at once. */
 int hashtable_delete(struct hashtable *h, const void *key);
 
+/* ---- Length-taking calls ------------------------------------------------
+ * For keys and values shorter than the table's widths, such as strings: a
+ * key of key_len <= key_size bytes stands for that key padded with NUL bytes
+ * to key_size (so "Tokyo" with key_len 5 in a 24-byte table is "Tokyo" and
+ * 19 NUL bytes; pass strlen(s) and the table holds it as a C string).  No
+ * byte past key_len (value_len) is read.  Longer keys or values are refused
+ * with -EINVAL, and hashtable_last_error() names the table's width.  Same
+ * concurrency guarantees as the calls they wrap. */
+
+/* Looks up key[0..key_len) padded with NUL bytes.  Returns 0 and copies the
+ * value (value_size bytes, the full width) to value; -1 if the key is
+ * absent (value untouched); -EINVAL for a NULL handle or key, a NULL value
+ * buffer when value_size > 0, key_len > key_size, or a padded key equal to
+ * a sentinel (with the default sentinels, key_len 0 is the empty key);
+ * HASHTABLE_EDEADWRITER as hashtable_search.  Lock-free. */
+int hashtable_get(struct hashtable *h, const void *key, size_t key_len, void *value);
+
+/* Stores value[0..value_len) padded with NUL bytes to value_size under
+ * key[0..key_len) padded to key_size, inserting or overwriting.  value may
+ * be NULL when value_len is 0 (an all-NUL value).  Returns 0 if the key was
+ * inserted, 1 if it was overwritten; -ENOMEM if a new key would pass the
+ * load limit (or, for values wider than 1 KiB that need padding, no memory
+ * for the padded copy); -EINVAL for a NULL handle or key, key_len >
+ * key_size, value_len > value_size, or a sentinel key; -EROFS on a
+ * read-only handle; or a writer lock failure as hashtable_update.  On
+ * failure the table is unchanged. */
+int hashtable_put(struct hashtable *h, const void *key, size_t key_len, const void *value,
+                  size_t value_len);
+
+/* Removes key[0..key_len) padded with NUL bytes.  Returns 0 if it was
+ * deleted, -1 if it was not there, -EINVAL (NULL handle or key, key_len >
+ * key_size, a sentinel key), -EROFS (read-only handle), or a writer lock
+ * failure as hashtable_update. */
+int hashtable_del(struct hashtable *h, const void *key, size_t key_len);
+
 /* Looks up n keys (contiguous, key_size bytes each) at once, overlapping
  * their cache misses.  Found values go to values + i * value_size and
  * found[i] is set to 0; absent keys get found[i] = -1 and their value bytes
