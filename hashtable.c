@@ -89,8 +89,10 @@
 #include "hashtable.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1594,19 +1596,57 @@ int hashtable_del(struct hashtable *h, const void *key, size_t key_len)
 
 /* ---- creating and attaching ------------------------------------------------ */
 
-static void read_proc_ulong(const char *path, unsigned long *out)
+/* ---- diagnosis: why the kernel refused, and the command that fixes it ----
+ * The one place that reads the kernel's limits and the segment table
+ * (/proc/sys/kernel/shm*, /proc/sysvipc/shm, /proc/meminfo) to turn a
+ * refusal into a hashtable_last_error() text naming the limit, its value,
+ * what was asked, and the exact command that removes the obstacle.  The
+ * tools print that text rather than redo the diagnosis. */
+
+/* A number from a /proc file, or `dflt` if it cannot be read. */
+static uint64_t read_proc_u64(const char *path, uint64_t dflt)
 {
+	unsigned long long v = dflt;
 	FILE *f = fopen(path, "re");
 	if (f) {
-		if (fscanf(f, "%lu", out) != 1)
-			*out = 0;
+		if (fscanf(f, "%llu", &v) != 1)
+			v = dflt;
 		fclose(f);
 	}
+	return v;
 }
 
-/* Owner and mode of the segment at key, from /proc/sysvipc/shm (readable by
- * anyone, unlike IPC_STAT on a segment we may not read). */
-static bool segment_owner(key_t key, int *shmid, unsigned *uid, unsigned *mode)
+/* A field of /proc/meminfo ("HugePages_Free", in pages, or "Hugepagesize",
+ * in kB), or `dflt`. */
+static uint64_t meminfo_u64(const char *field, uint64_t dflt)
+{
+	char line[128];
+	size_t n = strlen(field);
+	unsigned long long v = dflt;
+	FILE *f = fopen("/proc/meminfo", "re");
+	if (!f)
+		return dflt;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			if (sscanf(line + n + 1, "%llu", &v) != 1)
+				v = dflt;
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* The huge page size in bytes (2 MiB if unreadable). */
+static uint64_t hugepage_bytes(void) { return meminfo_u64("Hugepagesize", 2048) * 1024; }
+
+/* One row of /proc/sysvipc/shm (readable by anyone, unlike IPC_STAT on a
+ * segment we may not read). */
+struct segment_row {
+	int shmid;
+	unsigned mode, uid, gid;
+};
+
+static bool segment_row_of(key_t key, struct segment_row *r)
 {
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
 	char line[512];
@@ -1615,13 +1655,11 @@ static bool segment_owner(key_t key, int *shmid, unsigned *uid, unsigned *mode)
 		return false;
 	while (!found && fgets(line, sizeof line, f)) {
 		int k, id;
-		unsigned perms, u;
+		unsigned perms, uid, gid;
 		/* key shmid perms size cpid lpid nattch uid gid ... */
-		if (sscanf(line, "%d %d %o %*u %*d %*d %*u %u", &k, &id, &perms, &u) == 4 &&
+		if (sscanf(line, "%d %d %o %*u %*d %*d %*u %u %u", &k, &id, &perms, &uid, &gid) == 5 &&
 		    (key_t)k == key) {
-			*shmid = id;
-			*uid = u;
-			*mode = perms & 0777;
+			*r = (struct segment_row){.shmid = id, .mode = perms & 0777, .uid = uid, .gid = gid};
 			found = true;
 		}
 	}
@@ -1629,22 +1667,77 @@ static bool segment_owner(key_t key, int *shmid, unsigned *uid, unsigned *mode)
 	return found;
 }
 
-static int explain_access(key_t key)
+/* "name (uid N)", or "uid N" for a user with no name. */
+static const char *user_text(unsigned uid, char *buf, size_t n)
 {
-	int id = -1;
-	unsigned uid = 0, mode = 0;
-	if (segment_owner(key, &id, &uid, &mode))
-		return fail(-EACCES, "segment %d (key 0x%08x) belongs to uid %u with mode %03o, "
-		                     "which does not let uid %u attach it%s",
-		            id, (unsigned)key, uid, mode, (unsigned)geteuid(),
-		            " (its owner can widen it with `ipcs`/`shmctl`, or recreate it with "
-		            "the mode the readers need)");
-	return fail(-EACCES, "permission denied attaching the segment at key 0x%08x",
-	            (unsigned)key);
+	struct passwd pw, *res = NULL;
+	char scratch[1024];
+	if (getpwuid_r((uid_t)uid, &pw, scratch, sizeof scratch, &res) == 0 && res)
+		snprintf(buf, n, "%s (uid %u)", res->pw_name, uid);
+	else
+		snprintf(buf, n, "uid %u", uid);
+	return buf;
 }
 
-/* Segments on the host and the pages they use, from /proc/sysvipc/shm. */
-static void segments_in_use(long page, uint64_t *segments, uint64_t *pages)
+static const char *group_text(unsigned gid, char *buf, size_t n)
+{
+	struct group gr, *res = NULL;
+	char scratch[1024];
+	if (getgrgid_r((gid_t)gid, &gr, scratch, sizeof scratch, &res) == 0 && res)
+		snprintf(buf, n, "%s (gid %u)", res->gr_name, gid);
+	else
+		snprintf(buf, n, "gid %u", gid);
+	return buf;
+}
+
+static bool in_group(unsigned gid)
+{
+	gid_t groups[256];
+	if ((unsigned)getegid() == gid)
+		return true;
+	int n = getgroups(256, groups);
+	for (int i = 0; i < n; i++)
+		if ((unsigned)groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* The segment at key refused this user: name its owner, group and mode,
+ * the permission class (owner, group, others) this user falls in, and the
+ * way out.  A mode that allows reading gets "open it read-only" for a
+ * refused read-write attach. */
+static int explain_access(key_t key, bool readonly)
+{
+	struct segment_row r;
+	if (!segment_row_of(key, &r))
+		return fail(-EACCES, "permission denied attaching the segment at key 0x%08x",
+		            (unsigned)key);
+	unsigned me = (unsigned)geteuid(), shift = me == r.uid ? 6 : in_group(r.gid) ? 3 : 0;
+	unsigned bits = (r.mode >> shift) & 06; /* 04 read, 02 write */
+	const char *who = shift == 6 ? "its owner" : shift == 3 ? "its group" : "others";
+	char owner[128], group[128], you[128];
+	user_text(r.uid, owner, sizeof owner);
+	group_text(r.gid, group, sizeof group);
+	user_text(me, you, sizeof you);
+	if (!readonly && (bits & 04))
+		return fail(-EACCES, "segment %d (key 0x%08x): owner %s, group %s, mode %04o; you are "
+		                     "%s, and the mode lets %s read it but not write it: a read-only "
+		                     "open works (HASHTABLE_RDONLY; the tools' get, stat and dump); "
+		                     "to write, its owner or root can run `shmkv chmod %04o 0x%08x`",
+		            r.shmid, (unsigned)key, owner, group, r.mode, you, who,
+		            r.mode | (06u << shift), (unsigned)key);
+	unsigned want = readonly ? 04u : 06u;
+	return fail(-EACCES, "segment %d (key 0x%08x): owner %s, group %s, mode %04o; you are %s, "
+	                     "and the mode does not let %s %s it; its owner or root can run "
+	                     "`shmkv chmod %04o 0x%08x`, or `ipcrm -m %d` and recreate the table "
+	                     "with that mode", r.shmid, (unsigned)key, owner, group, r.mode, you,
+	            who, readonly ? "read" : "write", r.mode | (want << shift), (unsigned)key,
+	            r.shmid);
+}
+
+/* Segments on the host (this IPC namespace) and the pages they use, as the
+ * kernel counts them against kernel.shmall. */
+static void segments_in_use(uint64_t page, uint64_t *segments, uint64_t *pages)
 {
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
 	char line[512];
@@ -1654,70 +1747,75 @@ static void segments_in_use(long page, uint64_t *segments, uint64_t *pages)
 	while (fgets(line, sizeof line, f)) {
 		unsigned long long size;
 		if (sscanf(line, "%*d %*d %*o %llu", &size) == 1) {
-			*pages += (size + (uint64_t)page - 1) / (uint64_t)page;
+			*pages += (size + page - 1) / page;
 			(*segments)++;
 		}
 	}
 	fclose(f);
 }
 
-/* The huge page size, from /proc/meminfo (2 MiB if unreadable). */
-static uint64_t hugepage_bytes(void)
+static int explain_nospc(size_t size)
 {
-	unsigned long kb = 2048;
-	FILE *f = fopen("/proc/meminfo", "re");
-	char line[128];
-	while (f && fgets(line, sizeof line, f))
-		sscanf(line, "Hugepagesize: %lu kB", &kb);
-	if (f)
-		fclose(f);
-	return (uint64_t)kb * 1024;
+	uint64_t shmall = read_proc_u64("/proc/sys/kernel/shmall", 0);
+	uint64_t shmmni = read_proc_u64("/proc/sys/kernel/shmmni", UINT64_MAX);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), segments, used;
+	segments_in_use(page, &segments, &used);
+	if (segments >= shmmni)
+		return fail(-ENOSPC, "the host has %llu shared memory segments, the most "
+		                     "kernel.shmmni (%llu) allows; raise it with: sysctl -w "
+		                     "kernel.shmmni=%llu, or remove unused segments (ipcs -m, "
+		                     "ipcrm -m ID)", (unsigned long long)segments,
+		            (unsigned long long)shmmni, (unsigned long long)segments + 1);
+	uint64_t need = used + (size + page - 1) / page;
+	return fail(-ENOSPC, "a segment of %zu bytes would pass kernel.shmall: %llu of its %llu "
+	                     "pages of %llu bytes are in use; raise it with: sysctl -w "
+	                     "kernel.shmall=%llu, or remove unused segments (ipcs -m, ipcrm -m ID)",
+	            size, (unsigned long long)used, (unsigned long long)shmall,
+	            (unsigned long long)page, (unsigned long long)need);
 }
 
+static int explain_hugepages(int err, size_t size)
+{
+	if (err == EPERM) /* reported as -EACCES: -EPERM is -1, "not found" */
+		return fail(-EACCES, "this user may not back shared memory with huge pages: it "
+		                     "needs root or membership of group vm.hugetlb_shm_group (now "
+		                     "%llu); as root run: sysctl -w vm.hugetlb_shm_group=%u, or create "
+		                     "the table without huge pages",
+		            (unsigned long long)read_proc_u64("/proc/sys/vm/hugetlb_shm_group", 0),
+		            (unsigned)getegid());
+	uint64_t page_kb = meminfo_u64("Hugepagesize", 0);
+	if (!page_kb)
+		return fail(-ENOMEM, "this kernel offers no huge pages: create the table without "
+		                     "huge pages");
+	uint64_t need = (size + page_kb * 1024 - 1) / (page_kb * 1024);
+	uint64_t total = meminfo_u64("HugePages_Total", 0), free_pages = meminfo_u64("HugePages_Free", 0);
+	return fail(-ENOMEM, "a segment of %zu bytes needs %llu huge pages of %llu kB; %llu of "
+	                     "%llu are free; reserve more with: sysctl -w vm.nr_hugepages=%llu, or "
+	                     "create the table without huge pages", size, (unsigned long long)need,
+	            (unsigned long long)page_kb, (unsigned long long)free_pages,
+	            (unsigned long long)total,
+	            (unsigned long long)(total + (need > free_pages ? need - free_pages : 0)));
+}
+
+/* shmget() refused a new segment of `size` bytes with errno err. */
 static int explain_shmget(int err, size_t size, bool huge)
 {
-	unsigned long shmmax = 0, shmall = 0, shmmni = 0;
-	read_proc_ulong("/proc/sys/kernel/shmmax", &shmmax);
-	read_proc_ulong("/proc/sys/kernel/shmall", &shmall);
-	read_proc_ulong("/proc/sys/kernel/shmmni", &shmmni);
-	long page = sysconf(_SC_PAGESIZE);
+	uint64_t shmmax = read_proc_u64("/proc/sys/kernel/shmmax", UINT64_MAX);
 	if (err == EINVAL && size > shmmax)
-		return fail(-EINVAL, "a segment of %zu bytes exceeds kernel.shmmax (%lu bytes); "
+		return fail(-EINVAL, "a segment of %zu bytes exceeds kernel.shmmax (%llu bytes); "
 		                     "raise it with: sysctl -w kernel.shmmax=%zu",
-		            size, shmmax, size);
+		            size, (unsigned long long)shmmax, size);
 	if (err == EINVAL)
-		return fail(-EINVAL, "the kernel refused a segment of %zu bytes (kernel.shmmax is %lu)",
-		            size, shmmax);
-	if (err == ENOSPC) {
-		uint64_t segments, used;
-		segments_in_use(page, &segments, &used);
-		uint64_t need = used + (size + (uint64_t)page - 1) / (uint64_t)page;
-		if (segments >= shmmni)
-			return fail(-ENOSPC, "the host has %llu shared memory segments, the most "
-			                     "kernel.shmmni (%lu) allows; raise it with: sysctl -w "
-			                     "kernel.shmmni=%llu, or remove unused segments (ipcs -m, "
-			                     "ipcrm -m ID)",
-			            (unsigned long long)segments, shmmni,
-			            (unsigned long long)segments + 1);
-		return fail(-ENOSPC, "a segment of %zu bytes would pass kernel.shmall: %llu of its %lu "
-		                     "pages of %ld bytes are in use; raise it with: sysctl -w "
-		                     "kernel.shmall=%llu, or remove unused segments (ipcs -m, "
-		                     "ipcrm -m ID)",
-		            size, (unsigned long long)used, shmall, page, (unsigned long long)need);
-	}
-	if (huge && (err == ENOMEM || err == EPERM)) {
-		unsigned long hp_kb = (unsigned long)(hugepage_bytes() / 1024);
-		uint64_t pages = (size + hp_kb * 1024 - 1) / (hp_kb * 1024);
-		if (err == EPERM)
-			return fail(-EPERM, "this user may not use huge pages for shared memory: add its "
-			                    "group to vm.hugetlb_shm_group (sysctl -w vm.hugetlb_shm_group=GID)");
-		return fail(-ENOMEM, "not enough huge pages reserved for %zu bytes: %llu pages of %lu kB "
-		                     "are needed; reserve them with: sysctl -w vm.nr_hugepages=N "
-		                     "(N = the current count plus %llu)",
-		            size, (unsigned long long)pages, hp_kb, (unsigned long long)pages);
-	}
+		return fail(-EINVAL, "the kernel refused a segment of %zu bytes (kernel.shmmax is "
+		                     "%llu bytes)", size, (unsigned long long)shmmax);
+	if (err == ENOSPC)
+		return explain_nospc(size);
+	if (huge && (err == ENOMEM || err == EPERM))
+		return explain_hugepages(err, size);
 	if (err == ENOMEM)
 		return fail(-ENOMEM, "the kernel has no memory for a segment of %zu bytes", size);
+	if (err == EPERM)
+		err = EACCES;
 	return fail(-err, "shmget failed for %zu bytes: %s", size, strerror(err));
 }
 
@@ -1820,7 +1918,7 @@ static int attach(int shmid, key_t key, bool readonly, struct hashtable **out)
 {
 	struct shmid_ds ds;
 	if (shmctl(shmid, IPC_STAT, &ds) != 0)
-		return errno == EACCES ? explain_access(key)
+		return errno == EACCES ? explain_access(key, readonly)
 		                       : fail(-errno, "cannot stat segment %d: %s", shmid, strerror(errno));
 	struct hashtable *h = calloc(1, sizeof *h);
 	if (!h)
@@ -1833,7 +1931,7 @@ static int attach(int shmid, key_t key, bool readonly, struct hashtable **out)
 	if (p == (void *)-1) {
 		int e = errno;
 		free(h);
-		return e == EACCES ? explain_access(key)
+		return e == EACCES ? explain_access(key, readonly)
 		                   : fail(-e, "cannot attach segment %d: %s", shmid, strerror(e));
 	}
 	h->base = p;
@@ -2021,7 +2119,7 @@ int hashtable_create_config(const struct hashtable_config *cfg, struct hashtable
 				                     "attaches)", (unsigned)key);
 			if (errno == ENOENT)
 				continue; /* removed meanwhile: create again */
-			return errno == EACCES ? explain_access(key)
+			return errno == EACCES ? explain_access(key, cfg->flags & HASHTABLE_RDONLY)
 			                       : fail(-errno, "shmget: %s", strerror(errno));
 		}
 		struct hashtable *h;
@@ -2074,7 +2172,7 @@ static struct hashtable *open_key(key_t key, int flags)
 		if (e == ENOENT)
 			fail(-ENOENT, "no shared memory segment at key 0x%08x", (unsigned)key);
 		else if (e == EACCES)
-			explain_access(key);
+			explain_access(key, flags & HASHTABLE_RDONLY);
 		else
 			fail(-e, "shmget: %s", strerror(e));
 		errno = e;
@@ -2132,9 +2230,18 @@ int hashtable_unlink(struct hashtable *h)
 {
 	if (!h)
 		return fail(-EINVAL, "NULL table handle");
-	if (shmctl(h->shmid, IPC_RMID, NULL) != 0)
+	if (shmctl(h->shmid, IPC_RMID, NULL) == 0)
+		return 0;
+	if (errno != EPERM)
 		return fail(-errno, "cannot remove segment %d: %s", h->shmid, strerror(errno));
-	return 0;
+	/* -EACCES, not -EPERM: -EPERM is -1, which means "not found" */
+	struct segment_row r;
+	char owner[128] = "", you[128];
+	if (segment_row_of(h->ipc_key, &r) && r.shmid == h->shmid)
+		user_text(r.uid, owner, sizeof owner);
+	return fail(-EACCES, "cannot remove segment %d: only its owner%s%s, its creator or root may "
+	                     "remove it, and you are %s", h->shmid, owner[0] ? " " : "", owner,
+	            user_text((unsigned)geteuid(), you, sizeof you));
 }
 
 int hashtable_remove_key(key_t key)

@@ -111,8 +111,15 @@ struct hashtable; /* opaque handle: one attachment of one table */
  *           after names the size asked and kernel.shmmax);
  *   EPROTO  a segment exists at that key but is not a shmkv table (bad magic
  *           or unknown format version); it is not read past its header;
- *   EACCES  the segment's mode does not let this user attach it;
- *   ENOSPC  kernel.shmmni or kernel.shmall reached;  ENOMEM  out of memory.
+ *   EACCES  the segment's mode does not let this user attach it (the last
+ *           error names its owner, group and mode, and says whether a
+ *           read-only open would work), or huge pages were asked for by a
+ *           user outside vm.hugetlb_shm_group;
+ *   ENOSPC  kernel.shmmni or kernel.shmall reached;
+ *   ENOMEM  out of memory, or not enough huge pages reserved;
+ *   EAGAIN  the segment at that key kept appearing and vanishing.
+ * After any of these, hashtable_last_error() names the limit and its value,
+ * or the owner and mode, and the command that fixes it.
  * The segment is created with mode 0600; use hashtable_create_config() for
  * other modes, numeric keys or huge pages. */
 struct hashtable *hashtable_create(const char *path, long capacity,
@@ -165,7 +172,8 @@ size_t hashtable_segment_size(uint64_t entries, double max_load,
  * header matches cfg (widths and sentinels; capacity and load limit are the
  * existing table's).  On success stores the handle in *out and returns 0;
  * otherwise returns -ENOENT, -EINVAL, -EPROTO, -EACCES, -EEXIST (with
- * HASHTABLE_EXCL), -ENOSPC or -ENOMEM as for hashtable_create(), and
+ * HASHTABLE_EXCL), -ENOSPC, -ENOMEM or -EAGAIN as for hashtable_create(),
+ * or another -errno from shmget/shmat/ftok (the last error names it), and
  * leaves *out unchanged.  A segment created by a failed call is removed. */
 int hashtable_create_config(const struct hashtable_config *cfg,
                             struct hashtable **out);
@@ -174,7 +182,10 @@ int hashtable_create_config(const struct hashtable_config *cfg,
  * flags: 0 or HASHTABLE_RDONLY (attach SHM_RDONLY: search works, update and
  * delete return -EROFS, and the segment cannot be written through it).
  * Returns a handle, or NULL with errno ENOENT (no file, or no segment at that
- * key), EPROTO (not a shmkv table), EACCES, EINVAL, ENOMEM. */
+ * key), EPROTO (not a shmkv table), EACCES (as for hashtable_create; a
+ * read-write open of a table this user may only read says so), EINVAL,
+ * ENOMEM, or another errno from ftok/shmget/shmat, named by
+ * hashtable_last_error(). */
 struct hashtable *hashtable_open(const char *path, int flags);
 struct hashtable *hashtable_open_key(key_t key, int flags);
 
@@ -309,12 +320,17 @@ int hashtable_close(struct hashtable *h);
 
 /* Marks the segment of an attached table for removal (IPC_RMID by the
  * handle's shmid).  Processes still attached keep working until they detach;
- * the key is free at once.  Returns 0, -EPERM (not the owner or creator). */
+ * the key is free at once.  Returns 0; -EINVAL for a NULL handle, or a
+ * segment already removed; -EACCES when this user is not its owner, its
+ * creator or root (the kernel's EPERM: -EPERM would read as -1, "not
+ * found"); the last error names the owner. */
 int hashtable_unlink(struct hashtable *h);
 
 /* Removes the table named by ftok(path, 1) or by key, after checking that the
  * segment is a shmkv table.  Returns 0, -ENOENT (no such file or segment),
- * -EPROTO (the segment is not a shmkv table: left alone), -EPERM, -EACCES. */
+ * -EPROTO (the segment is not a shmkv table: left alone), -EACCES (may not
+ * read it, or not its owner, creator or root), -EINVAL, or another errno as
+ * hashtable_open. */
 int hashtable_remove(const char *path);
 int hashtable_remove_key(key_t key);
 

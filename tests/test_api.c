@@ -5,6 +5,10 @@
  * host check. */
 #include "testutil.h"
 
+#include <grp.h>
+#include <sched.h>
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -258,6 +262,136 @@ START_TEST(put_get_wide_values_and_fast_path)
 }
 END_TEST
 
+/* ---- the library's diagnosis of kernel refusals --------------------------- */
+
+/* Runs fn in a child and returns its exit status (fn's return), so a
+ * namespace or a uid change stays in the child, and the child's last error
+ * (written to `text`) can be checked by the parent. */
+static int in_child(int (*fn)(key_t, char *), key_t key, char *text, size_t n)
+{
+	int fds[2];
+	ck_assert_int_eq(pipe(fds), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char buf[768] = "";
+		close(fds[0]);
+		int rc = fn(key, buf);
+		ssize_t w = write(fds[1], buf, strlen(buf));
+		(void)w;
+		_exit(rc);
+	}
+	close(fds[1]);
+	size_t got = 0;
+	ssize_t r;
+	while (got + 1 < n && (r = read(fds[0], text + got, n - 1 - got)) > 0)
+		got += (size_t)r;
+	text[got] = 0;
+	close(fds[0]);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* In a private IPC namespace (its limits and segments are its own): lowers
+ * kernel.shmmax and asks for more. */
+static int shmmax_refusal(key_t key, char *text)
+{
+	if (unshare(CLONE_NEWIPC) != 0)
+		return 77;
+	FILE *f = fopen("/proc/sys/kernel/shmmax", "w");
+	if (!f || fprintf(f, "1048576\n") < 0 || fclose(f) != 0)
+		return 77;
+	struct hashtable_config cfg = {0};
+	cfg.ipc_key = key;
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = 200000;
+	struct hashtable *h = NULL;
+	int rc = hashtable_create_config(&cfg, &h);
+	snprintf(text, 768, "%s", hashtable_last_error());
+	if (rc == 0)
+		hashtable_unlink(h); /* vanishes with the namespace anyway */
+	return rc == -EINVAL ? 0 : 1;
+}
+
+START_TEST(last_error_names_shmmax)
+{
+	if (!test_is_root()) {
+		printf("api: shmmax diagnosis skipped: needs root for a private IPC namespace\n");
+		return;
+	}
+	char text[768];
+	int rc = in_child(shmmax_refusal, test_unique_key(), text, sizeof text);
+	if (rc == 77) {
+		printf("api: shmmax diagnosis skipped: no private IPC namespace here\n");
+		return;
+	}
+	ck_assert_msg(rc == 0, "create past kernel.shmmax did not fail with -EINVAL: %s", text);
+	size_t want = hashtable_segment_size(200000, 0.8, 8, 8);
+	char cmd[64];
+	snprintf(cmd, sizeof cmd, "sysctl -w kernel.shmmax=%zu", want);
+	ck_assert_msg(strstr(text, "kernel.shmmax (1048576 bytes)") && strstr(text, cmd),
+	              "shmmax diagnosis: %s", text);
+}
+END_TEST
+
+/* As user nobody: a read-write open, then a read-only one. */
+static int open_as_nobody(key_t key, char *text)
+{
+	if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+		return 77;
+	struct hashtable *h = hashtable_open_key(key, 0);
+	int rw_errno = errno;
+	snprintf(text, 768, "%s", hashtable_last_error());
+	if (h)
+		return 1;
+	if (rw_errno != EACCES)
+		return 2;
+	h = hashtable_open_key(key, HASHTABLE_RDONLY);
+	if (h) {
+		hashtable_close(h);
+		return 10; /* a read-only open worked */
+	}
+	return errno == EACCES ? 11 : 3;
+}
+
+START_TEST(last_error_names_owner_and_mode)
+{
+	if (!test_is_root()) {
+		printf("api: EACCES diagnosis skipped: needs root to open as another user\n");
+		return;
+	}
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = 10;
+	cfg.mode = 0600;
+	struct hashtable *h = test_table_create(&cfg);
+	char text[768], want[96];
+	int rc = in_child(open_as_nobody, cfg.ipc_key, text, sizeof text);
+	ck_assert_msg(rc == 11, "0600 as nobody: %d: %s", rc, text);
+	snprintf(want, sizeof want, "segment %d", hashtable_shmid(h));
+	ck_assert_msg(strstr(text, want) && strstr(text, "(uid 0)") && strstr(text, "mode 0600") &&
+	              strstr(text, "(uid 65534)") && strstr(text, "shmkv chmod 0606") &&
+	              strstr(text, "ipcrm -m") && !strstr(text, "ipcs"),
+	              "EACCES diagnosis: %s", text);
+	test_table_destroy(h);
+
+	/* a mode that lets others read: the advice is a read-only open */
+	cfg.ipc_key = 0;
+	cfg.mode = 0644;
+	h = test_table_create(&cfg);
+	rc = in_child(open_as_nobody, cfg.ipc_key, text, sizeof text);
+	ck_assert_msg(rc == 10, "0644 as nobody: %d: %s", rc, text);
+	ck_assert_msg(strstr(text, "mode 0644") && strstr(text, "read-only open works") &&
+	              strstr(text, "HASHTABLE_RDONLY") && !strstr(text, "does not let"),
+	              "EACCES diagnosis of a readable table: %s", text);
+	test_table_destroy(h);
+}
+END_TEST
+
 Suite *suite_api(void)
 {
 	Suite *s = suite_create("api");
@@ -268,6 +402,8 @@ Suite *suite_api(void)
 	tcase_add_test(tc, put_get_del_pad_with_nul);
 	tcase_add_test(tc, short_keys_read_no_byte_past_their_length);
 	tcase_add_test(tc, put_get_wide_values_and_fast_path);
+	tcase_add_test(tc, last_error_names_shmmax);
+	tcase_add_test(tc, last_error_names_owner_and_mode);
 	suite_add_tcase(s, tc);
 	return s;
 }
