@@ -1,10 +1,9 @@
 /* Shared code of the shmkv tools: see common.h.
  *
- * The advice functions run right after a library call failed: they read
- * hashtable_strerror() first (it describes the thread's latest failure and
- * is overwritten by the next library call), then look at the kernel's own
- * view (/proc/sys/kernel, /proc/sysvipc/shm, /proc/meminfo, SHM_INFO) to
- * print the one command that removes the obstacle.  They never change
+ * The advice functions run right after a library call failed: they print
+ * hashtable_last_error() (the library's diagnosis of kernel limits and
+ * permissions, with the command that removes the obstacle) and add only
+ * what the tool knows, such as its own commands.  They never change
  * anything themselves. */
 #include "common.h"
 
@@ -595,125 +594,6 @@ static int explain_ftok(const struct table_name *tn)
 
 /* ---- Advice ----------------------------------------------------------- */
 
-/* A number from a /proc file; `dflt` when it cannot be read. */
-static uint64_t read_proc_u64(const char *path, uint64_t dflt)
-{
-	FILE *f = fopen(path, "r");
-	unsigned long long v = dflt;
-	if (f) {
-		if (fscanf(f, "%llu", &v) != 1)
-			v = dflt;
-		fclose(f);
-	}
-	return v;
-}
-
-/* A value from /proc/meminfo (kB for sizes), or 0. */
-static uint64_t meminfo(const char *field)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[256];
-	size_t n = strlen(field);
-	unsigned long long v = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (strncmp(line, field, n) == 0 && line[n] == ':') {
-			if (sscanf(line + n + 1, "%llu", &v) != 1)
-				v = 0;
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-/* Prints `lead` and then `cmd` as advice, unless the library's text already
- * gave that exact command. */
-static void advise_cmd(const char *libtext, const char *lead, const char *cmd)
-{
-	if (strstr(libtext, cmd))
-		return;
-	advise("%s", lead);
-	advise("  %s", cmd);
-}
-
-static void explain_owner(const struct table_name *tn)
-{
-	struct shm_row row;
-	if (shm_row_by_key(tn->key, &row) < 0)
-		return;
-	char owner[96];
-	snprintf(owner, sizeof owner, "%s", user_name(row.uid));
-	advise("segment id %d: owner %s, group %s, mode %04o; you are %s;",
-	       row.id, owner, group_name(row.gid), row.perms & 0777, user_name(geteuid()));
-	advise("run as the owner or root, or have the table recreated with a wider --mode "
-	       "(reading needs r, writing rw)");
-}
-
-static void explain_shmmax(const char *libtext, uint64_t size)
-{
-	char lead[160], cmd[64];
-	snprintf(lead, sizeof lead, "the segment needs %" PRIu64 " bytes but kernel.shmmax is %"
-	         PRIu64 "; as root run:", size, read_proc_u64("/proc/sys/kernel/shmmax", 0));
-	snprintf(cmd, sizeof cmd, "sysctl -w kernel.shmmax=%" PRIu64, size);
-	advise_cmd(libtext, lead, cmd);
-}
-
-static void explain_nospc(const char *libtext, uint64_t size)
-{
-	struct shm_info info;
-	char lead[256], cmd[64];
-	uint64_t shmmni = read_proc_u64("/proc/sys/kernel/shmmni", UINT64_MAX);
-	uint64_t shmall = read_proc_u64("/proc/sys/kernel/shmall", 0);
-	long page = sysconf(_SC_PAGESIZE);
-	if (shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info) < 0)
-		memset(&info, 0, sizeof info);
-	if ((uint64_t)info.used_ids >= shmmni) {
-		snprintf(lead, sizeof lead, "all %" PRIu64 " segments that kernel.shmmni allows "
-		         "are in use (ipcs -m lists them); as root run:", shmmni);
-		snprintf(cmd, sizeof cmd, "sysctl -w kernel.shmmni=%" PRIu64,
-		         (uint64_t)info.used_ids + 1);
-		advise_cmd(libtext, lead, cmd);
-		return;
-	}
-	uint64_t pages = (size + (uint64_t)page - 1) / (uint64_t)page;
-	uint64_t need = (uint64_t)info.shm_tot + pages;
-	snprintf(lead, sizeof lead, "kernel.shmall is %" PRIu64 " pages of %ld bytes; segments "
-	         "use %" PRIu64 " and this one needs %" PRIu64 " more; as root run:",
-	         shmall, page, (uint64_t)info.shm_tot, pages);
-	snprintf(cmd, sizeof cmd, "sysctl -w kernel.shmall=%" PRIu64, need);
-	advise_cmd(libtext, lead, cmd);
-}
-
-static void explain_hugepages(const char *libtext, uint64_t size)
-{
-	char lead[256], cmd[64];
-	uint64_t hps_kb = meminfo("Hugepagesize");
-	if (!hps_kb) {
-		advise("this kernel offers no huge pages: create the table without --hugepages");
-		return;
-	}
-	uint64_t hps = hps_kb * 1024, need = (size + hps - 1) / hps;
-	uint64_t total = meminfo("HugePages_Total"), freep = meminfo("HugePages_Free");
-	uint64_t want = total + (need > freep ? need - freep : 0);
-	snprintf(lead, sizeof lead, "the segment needs %" PRIu64 " huge pages of %" PRIu64
-	         " kB; %" PRIu64 " of %" PRIu64 " are free; as root run:",
-	         need, hps_kb, freep, total);
-	snprintf(cmd, sizeof cmd, "sysctl -w vm.nr_hugepages=%" PRIu64, want);
-	advise_cmd(libtext, lead, cmd);
-	advise("(or create the table without --hugepages)");
-}
-
-static void explain_hugetlb_group(const char *libtext)
-{
-	char lead[160], cmd[64];
-	snprintf(lead, sizeof lead, "huge page segments need root or membership of group "
-	         "vm.hugetlb_shm_group (now %" PRIu64 "); as root run:",
-	         read_proc_u64("/proc/sys/vm/hugetlb_shm_group", 0));
-	snprintf(cmd, sizeof cmd, "sysctl -w vm.hugetlb_shm_group=%u", (unsigned)getegid());
-	advise_cmd(libtext, lead, cmd);
-}
-
 static void explain_exists(const struct table_name *tn)
 {
 	int id = shmid_of_key(tn->key);
@@ -731,12 +611,12 @@ static void explain_not_shmkv(const struct table_name *tn)
 	       "ipcrm -m %d", row.id, (unsigned)tn->key, row.size, user_name(row.uid), row.id);
 }
 
-/* req_size: bytes asked for when creating, 0 when opening. */
-static int explain(const char *verb, const struct table_name *tn, int rc,
-                   uint64_t req_size, int hugetlb)
+/* Reports a failed open or create: the library's own diagnosis
+ * (hashtable_last_error: the limit or the owner and mode, and the command
+ * that fixes it), then what only the tool knows. */
+static int explain(const char *verb, const struct table_name *tn, int rc)
 {
-	char libtext[1024];
-	snprintf(libtext, sizeof libtext, "%s", hashtable_strerror(rc));
+	const char *libtext = hashtable_last_error();
 	if (tn->path)
 		msg("%s: cannot %s table (key 0x%08x): %s", tn->arg, verb,
 		    (unsigned)tn->key, libtext);
@@ -747,32 +627,11 @@ static int explain(const char *verb, const struct table_name *tn, int rc,
 		advise("no table at key 0x%08x; `shmkv ls` lists the tables on this host",
 		       (unsigned)tn->key);
 		break;
-	case -EACCES:
-		explain_owner(tn);
-		break;
-	case -EPERM:
-		if (hugetlb)
-			explain_hugetlb_group(libtext);
-		else
-			explain_owner(tn);
-		break;
 	case -EPROTO:
 		explain_not_shmkv(tn);
 		break;
 	case -EEXIST:
 		explain_exists(tn);
-		break;
-	case -ENOSPC:
-		if (req_size)
-			explain_nospc(libtext, req_size);
-		break;
-	case -ENOMEM:
-		if (req_size && hugetlb)
-			explain_hugepages(libtext, req_size);
-		break;
-	case -EINVAL:
-		if (req_size && req_size > read_proc_u64("/proc/sys/kernel/shmmax", UINT64_MAX))
-			explain_shmmax(libtext, req_size);
 		break;
 	case HASHTABLE_EDEADWRITER:
 		advise("a writer died mid-update; `shmkv verify --repair %s` completes its "
@@ -791,7 +650,7 @@ int table_open(const struct table_name *tn, int flags, struct hashtable **out)
 	struct hashtable *h = tn->path ? hashtable_open(tn->path, flags)
 	                               : hashtable_open_key(tn->key, flags);
 	if (!h)
-		return explain("open", tn, -errno, 0, 0);
+		return explain("open", tn, -errno);
 	*out = h;
 	return RC_OK;
 }
@@ -815,7 +674,7 @@ int table_create(const struct table_name *tn, struct hashtable_config *cfg,
 	}
 	int rc = hashtable_create_config(cfg, out);
 	if (rc < 0)
-		return explain("create", tn, rc, size, !!(cfg->flags & HASHTABLE_HUGETLB));
+		return explain("create", tn, rc);
 	return RC_OK;
 }
 
