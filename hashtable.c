@@ -63,23 +63,36 @@
  * that Invariant C holds at every instant: an insert raises the counts on its
  * path before it writes the slot; a delete empties the slot before it lowers
  * them.  So a reader that stops at a zero count has seen the key's absence at
- * the instant of that load.  A key never changes slot while it is present
- * (nothing relocates keys), so a reader cannot miss a key that stayed present
+ * the instant of that load.
+ *
+ * Deletes do move keys: each one sweeps a few buckets (reclaim_step) and
+ * moves displaced keys back to free slots earlier on their paths (J_MOVE).
+ * A move copies the key to its new slot before it empties the old one, so
+ * the key is in some slot at every instant; but a reader walking the path
+ * could pass the new slot before the copy and reach the old one after it
+ * was emptied, and miss a key that stayed present.  So the header's `moves`
+ * counter is a seqlock of its own, odd for the duration of a move: a lookup
+ * reads it before it starts, and a lookup that ends in a miss counts only
+ * if `moves` was even and unchanged throughout (lookup(); the fast path
+ * checks it before returning -1), else it starts again.  A hit needs no
+ * such check.  So a reader never misses a key that stayed present
  * throughout its call, and a value it returns is one that was whole at the
- * instant its version was validated.
+ * instant its bucket's version was validated.
  *
  * A version stays odd only while a writer is inside a slot write.  A reader
- * that finds it odd spins briefly, then checks whether the recorded holder is
- * alive (kill(pid, 0) and its start time, against pid reuse): alive, it keeps
- * waiting, however long; dead, it returns HASHTABLE_EDEADWRITER.
+ * that finds it odd spins READER_SPINS times, then checks whether the
+ * recorded holder is alive (kill(pid, 0) and its start time, against pid
+ * reuse): alive, it keeps waiting, however long; dead, it returns
+ * HASHTABLE_EDEADWRITER.
  *
  * CRASH RECOVERY
  *
  * Before changing anything a writer fills the journal in the header: the
  * operation, its slot, the key's path, the key and value bytes and the
- * counters' final values; then it publishes journal.op.  Each count on the
- * path is changed after recording (index, old count) in journal.progress, so
- * that step can be redone exactly.  A writer that gets the lock with
+ * counters' final values; then it publishes journal.op.  Each overflow word
+ * on the path is changed after recording (index + 1, old word) in
+ * journal.progress, as (index + 1) << 16 | old 16-bit word (count and
+ * filter), so that step can be redone exactly.  A writer that gets the lock with
  * EOWNERDEAD (its holder died, at any instruction) redoes the journalled
  * operation to its end: the remaining path counts, the slot write, the
  * counters; then makes every odd version even, marks the mutex consistent and
@@ -119,10 +132,51 @@
 
 #define SHMKV_MAGIC UINT64_C(0x31564b4d48537f00) /* "\0\177SHMKV1" */
 #define SHMKV_FORMAT 1u
-#define LINE 64u
-#define MAX_STRIPES 4096u
-#define OVERFLOW_STICKY 255u
+#define LINE 64u                 /* cache line: buckets and hot fields align to it */
+#define MAX_STRIPES 4096u        /* version counters at most: 16 KiB, enough that two
+                                    writes rarely share one, few enough to stay cached */
+#define STRIPE_BYTES 2048u       /* one stripe per 2 KiB of segment below that: small
+                                    tables keep a small header */
+#define MAX_ENTRIES (UINT64_C(1) << 40) /* hashtable_segment_size's limit: past any
+                                    host's memory, and entries times the widest slot
+                                    (2^20 bytes) stays within 64 bits */
+#define OVERFLOW_COUNT 0x00ffu   /* low byte of an overflow word: keys passing */
+#define OVERFLOW_FILTER 0xff00u  /* high byte: one filter bit per passing key's hash */
+#define OVERFLOW_STICKY 255u     /* a count this high stays: exact counts would need
+                                    a wider word for a case that only lengthens misses */
 #define SMALL_VALUE 256u /* values up to this size are staged on the stack */
+
+/* Buckets each delete sweeps for displaced keys (reclaim_step): enough to
+ * hold hits at a fresh fill's cost under steady churn, measured with
+ * tests/test_churn.c; more near a full table, where displaced keys are
+ * common.  Sequential bucket reads, so cheap. */
+#define SWEEP_BUCKETS 4u
+#define SWEEP_BUCKETS_FULL 16u      /* load limit above SWEEP_FULL_PERCENT */
+#define SWEEP_FULL_PERCENT 85u
+#define SWEEP_BUCKETS_FULLER 48u    /* load limit above SWEEP_FULLER_PERCENT */
+#define SWEEP_FULLER_PERCENT 90u
+
+/* A reader meeting an odd version spins this many pause instructions (tens
+ * to hundreds of microseconds: longer than any slot write) before it looks
+ * at /proc to see whether the writer died, then sleeps READER_SLEEP_NS
+ * between looks so a stopped writer costs no CPU. */
+#define READER_SPINS 4096
+#define READER_SLEEP_NS (200 * 1000)
+
+/* How long an attach waits for a live creator in another process to
+ * publish the header: 2 s in 1 ms steps, ample for initialising even a
+ * table with non-zero empty keys. */
+#define CREATOR_WAIT_STEPS 2000
+#define CREATOR_WAIT_STEP_NS (1000 * 1000)
+
+/* A read-only verify retries a walk that a concurrent writer may have
+ * disturbed this many times, 1 ms apart, before it gives up with -EAGAIN. */
+#define VERIFY_WALKS 20
+#define VERIFY_RETRY_NS (1000 * 1000)
+
+/* Probe paths sampled to estimate stats.miss_probes: enough for two
+ * significant digits at usual loads, cheap enough for every `shmkv stat`. */
+#define MISS_SAMPLES 4096u
 
 enum journal_op { J_IDLE = 0, J_INSERT = 1, J_OVERWRITE = 2, J_DELETE = 3, J_MOVE = 4 };
 
@@ -134,7 +188,7 @@ struct journal {
 	uint64_t from_slot; /* J_MOVE: the slot the key leaves */
 	uint64_t home, step; /* the key's path */
 	uint64_t first, probe; /* path indices [first, probe) get their counts changed */
-	_Atomic uint64_t progress; /* (index + 1) << 8 | old count; 0: none yet */
+	_Atomic uint64_t progress; /* (index + 1) << 16 | old overflow word; 0: none yet */
 	uint64_t count_after, collisions_after, max_probe_after;
 };
 
@@ -459,7 +513,7 @@ static uint64_t prime_at_most(uint64_t n)
 static uint64_t stripes_for(uint64_t capacity)
 {
 	uint64_t s = 1;
-	while (s < MAX_STRIPES && s * 2 * 1024 <= capacity)
+	while (s < MAX_STRIPES && s * 2 * STRIPE_BYTES <= capacity)
 		s *= 2;
 	return s;
 }
@@ -522,7 +576,7 @@ size_t hashtable_segment_size(uint64_t entries, double max_load, uint32_t key_si
                               uint32_t value_size)
 {
 	double f = load_fraction(max_load);
-	if (f == 0 || !widths_valid(key_size, value_size) || entries > (UINT64_C(1) << 40))
+	if (f == 0 || !widths_valid(key_size, value_size) || entries > MAX_ENTRIES)
 		return 0;
 	struct geometry g;
 	layout(key_size, value_size, 1u << 20, &g); /* for the per-bucket figures */
@@ -663,10 +717,11 @@ static void pause_cpu(void)
 
 /* Waits until the stripe's version is even and returns it in *v.  A live
  * writer is waited out however long it takes; a dead one makes this return
- * HASHTABLE_EDEADWRITER within about a millisecond of the check. */
+ * HASHTABLE_EDEADWRITER after READER_SPINS spins and one look at /proc:
+ * well under a millisecond on an idle machine (see hashtable.h). */
 static int wait_even(const struct hashtable *h, _Atomic uint32_t *stripe, uint32_t *v)
 {
-	for (int i = 0; i < 4096; i++) {
+	for (int i = 0; i < READER_SPINS; i++) {
 		pause_cpu();
 		*v = atomic_load_explicit(stripe, memory_order_acquire);
 		if (!(*v & 1))
@@ -682,7 +737,7 @@ static int wait_even(const struct hashtable *h, _Atomic uint32_t *stripe, uint32
 			            "a writer (pid %d) died while changing a bucket; run any "
 			            "update or `shmkv verify --repair` to recover the table",
 			            (int)atomic_load(&h->hdr->holder_pid));
-		struct timespec ts = {0, 200 * 1000};
+		struct timespec ts = {0, READER_SLEEP_NS};
 		nanosleep(&ts, NULL);
 	}
 }
@@ -829,7 +884,7 @@ static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash
 /* Bit i set when slot i of a 4 x (8-byte key, 8-byte value) bucket holds k. */
 static inline unsigned k8v8_match(const unsigned char *bucket, uint64_t k)
 {
-#if defined(__SSE2__) && !defined(SHMKV_SCALAR_MATCH) && !defined(SHMKV_TSAN)
+#if defined(__SSE2__) && !defined(SHMKV_TSAN)
 	/* Two SSE2 compares instead of four scalar ones: fewer instructions
 	 * waiting on the bucket's miss, so more lookups overlap.  Plain vector
 	 * loads of shared bytes: the seqlock re-check decides whether they
@@ -1236,18 +1291,19 @@ static void locate(const struct hashtable *h, const void *key, uint64_t hash,
  * filter bit set. */
 static inline uint16_t overflow_raised(uint16_t o, uint16_t bit)
 {
-	uint16_t count = o & 0xff;
-	return (uint16_t)((o & 0xff00) | bit | (count == OVERFLOW_STICKY ? count : count + 1));
+	uint16_t count = o & OVERFLOW_COUNT;
+	return (uint16_t)((o & OVERFLOW_FILTER) | bit |
+	                  (count == OVERFLOW_STICKY ? count : count + 1));
 }
 
 /* A key leaves them: count down; at zero nobody passes, so the filter
  * clears too.  A sticky count stays, filter and all. */
 static inline uint16_t overflow_lowered(uint16_t o)
 {
-	uint16_t count = o & 0xff;
+	uint16_t count = o & OVERFLOW_COUNT;
 	if (count == OVERFLOW_STICKY || count == 0)
 		return o;
-	return count == 1 ? 0 : (uint16_t)((o & 0xff00) | (count - 1));
+	return count == 1 ? 0 : (uint16_t)((o & OVERFLOW_FILTER) | (count - 1));
 }
 
 static inline uint16_t overflow_changed(uint16_t o, bool raise, uint16_t bit)
@@ -1471,12 +1527,11 @@ static bool reclaim_key(struct hashtable *h, uint64_t c, uint64_t slot)
  * retries, so a key present throughout a search is never missed. */
 static void reclaim_step(struct hashtable *h)
 {
-	/* Buckets swept per delete: enough to hold hits at a fresh fill's cost
-	 * (measured with tests/test_churn.c); more near a full table, where
-	 * displaced keys are common.  Sequential bucket reads, so cheap. */
 	uint64_t slots = h->g.nbuckets * h->g.slots_per_bucket;
-	int sweep = h->max_count * 10 > slots * 9 ? 48 : h->max_count * 100 > slots * 85 ? 16 : 4;
-	for (int k = 0; k < sweep; k++) {
+	unsigned sweep = h->max_count * 100 > slots * SWEEP_FULLER_PERCENT ? SWEEP_BUCKETS_FULLER
+	               : h->max_count * 100 > slots * SWEEP_FULL_PERCENT   ? SWEEP_BUCKETS_FULL
+	                                                                   : SWEEP_BUCKETS;
+	for (unsigned k = 0; k < sweep; k++) {
 		uint64_t c = h->hdr->sweep_cursor;
 		if (c >= h->g.nbuckets)
 			c = 0;
@@ -1885,7 +1940,7 @@ static bool wait_for_magic(const struct shm_header *hd, size_t segsz, pid_t crea
 {
 	if (segsz < sizeof *hd)
 		return true; /* validate_header reports it */
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < CREATOR_WAIT_STEPS; i++) {
 		uint64_t m = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic,
 		                                  memory_order_acquire);
 		if (m != 0)
@@ -1896,7 +1951,7 @@ static bool wait_for_magic(const struct shm_header *hd, size_t segsz, pid_t crea
 			return false;
 		if (process_stat(creator, &state, &start) && (state == 'Z' || state == 'X'))
 			return false;
-		struct timespec ts = {0, 1000 * 1000};
+		struct timespec ts = {0, CREATOR_WAIT_STEP_NS};
 		nanosleep(&ts, NULL);
 	}
 	return false;
@@ -2367,7 +2422,7 @@ int hashtable_probe_histogram(struct hashtable *h, uint64_t *hist, size_t n)
  * (home, step) pairs: walks until the first bucket with a zero count. */
 static double sample_miss_probes(const struct hashtable *h)
 {
-	const uint64_t n = h->g.nbuckets, samples = 4096;
+	const uint64_t n = h->g.nbuckets, samples = MISS_SAMPLES;
 	uint64_t x = UINT64_C(0x853c49e6748fea9b), total = 0;
 	for (uint64_t s = 0; s < samples; s++) {
 		x += UINT64_C(0x9e3779b97f4a7c15);
@@ -2406,7 +2461,7 @@ int hashtable_stats(struct hashtable *h, struct hashtable_stats *st)
 	st->max_probe = atomic_load_explicit(&hd->max_probe, memory_order_relaxed);
 	for (uint64_t b = 0; b < h->g.nbuckets; b++)
 		st->overflowed_buckets +=
-			(atomic_load_explicit(&h->overflow[b], memory_order_relaxed) & 0xff) != 0;
+			(atomic_load_explicit(&h->overflow[b], memory_order_relaxed) & OVERFLOW_COUNT) != 0;
 	st->hit_probes = st->count ? 1.0 + (double)st->collisions / (double)st->count : 1.0;
 	st->miss_probes = sample_miss_probes(h);
 	st->inserts = atomic_load_explicit(&hd->inserts, memory_order_relaxed);
@@ -2473,7 +2528,7 @@ static int verify_totals(struct hashtable *h, const uint16_t *counts, const uint
 {
 	const struct shm_header *hd = h->hdr;
 	for (uint64_t b = 0; b < h->g.nbuckets; b++) {
-		unsigned count = counts[b] & 0xff, filter = counts[b] >> 8;
+		unsigned count = counts[b] & OVERFLOW_COUNT, filter = counts[b] >> 8;
 		bool sticky = count == OVERFLOW_STICKY; /* >= exact, however many */
 		if (count != exact[b] && !sticky)
 			return fail(HASHTABLE_ECORRUPT, "bucket %llu has overflow count %u, but %u keys "
@@ -2553,7 +2608,7 @@ static uint64_t write_generation(const struct hashtable *h)
 static int verify_unlocked(struct hashtable *h)
 {
 	int rc = 0;
-	for (int attempt = 0; attempt < 20; attempt++) {
+	for (int attempt = 0; attempt < VERIFY_WALKS; attempt++) {
 		uint64_t gen = write_generation(h);
 		uint32_t op = atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire);
 		rc = verify_walk(h);
@@ -2567,11 +2622,12 @@ static int verify_unlocked(struct hashtable *h)
 		if (op == J_IDLE && write_generation(h) == gen &&
 		    atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == J_IDLE)
 			return rc; /* a still table, and still wrong */
-		struct timespec ts = {0, 1000 * 1000};
+		struct timespec ts = {0, VERIFY_RETRY_NS};
 		nanosleep(&ts, NULL);
 	}
-	return fail(-EAGAIN, "the table changed during each of 20 walks; verify through a "
-	                     "read-write handle (it holds the writer lock) or while writers pause");
+	return fail(-EAGAIN, "the table changed during each of %d walks; verify through a "
+	                     "read-write handle (it holds the writer lock) or while writers pause",
+	            VERIFY_WALKS);
 }
 
 int hashtable_verify(struct hashtable *h)

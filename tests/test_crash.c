@@ -24,8 +24,9 @@
 
 #include "concur.h"
 
-/* Bounds, before scaling: the header promises HASHTABLE_EDEADWRITER "within
- * about 10 ms"; these leave room for a loaded two-core machine. */
+/* Bounds, before scaling: the header promises HASHTABLE_EDEADWRITER within a
+ * millisecond on an idle machine; these leave room for a loaded two-core
+ * machine. */
 #define SEARCH_BOUND_MS 50.0  /* any search by the test process after a kill */
 #define READER_BOUND_MS 250.0 /* any search by the reader child, which also
                                  waits out live writers and the reaping */
@@ -368,7 +369,7 @@ START_TEST(test_crash_verify_before_recovery)
 	       corrupt ? ")" : "", (double)slowest / 1e6);
 	fflush(stdout);
 	ck_assert_int_eq(hashtable_close(ro), 0);
-	test_table_destroy(h); /* first: the failure below is a known one */
+	test_table_destroy(h); /* first, so that a failed assertion below leaves no segment */
 	sk_shared_free(sh);
 	ck_assert_msg(slowest <= sk_bound_ns(SEARCH_BOUND_MS * 4), "a read-only verify after a "
 	              "kill took %.1f ms", (double)slowest / 1e6);

@@ -229,7 +229,7 @@ START_TEST(fraction_equals_percent)
 			char *p = test_temp_path();
 			struct hashtable *h = hashtable_create(p, 300000, pairs[i][j], 8, 8, NULL, NULL);
 			ck_assert_msg(h != NULL, "load %g: %s", (double)pairs[i][j],
-			              hashtable_strerror(-errno));
+			              hashtable_last_error());
 			test_register_shmid(hashtable_shmid(h));
 			struct hashtable_stats st = stats_of(h);
 			mc[j] = st.max_count;
@@ -437,7 +437,7 @@ static void oversize_child(int fd, char *path, long cap)
 	struct hashtable *h = hashtable_create(path, cap, 0.8, 8, 8, NULL, NULL);
 	r.classic_null = h == NULL;
 	r.classic_errno = errno;
-	snprintf(r.classic_text, sizeof r.classic_text, "%s", hashtable_strerror(-EINVAL));
+	snprintf(r.classic_text, sizeof r.classic_text, "%s", hashtable_last_error());
 	if (h)
 		test_register_shmid(hashtable_shmid(h));
 	struct hashtable_config cfg = {0};
@@ -447,7 +447,7 @@ static void oversize_child(int fd, char *path, long cap)
 	cfg.value_size = 8;
 	struct hashtable *h2 = NULL;
 	r.config_rc = hashtable_create_config(&cfg, &h2);
-	snprintf(r.config_text, sizeof r.config_text, "%s", hashtable_strerror(r.config_rc));
+	snprintf(r.config_text, sizeof r.config_text, "%s", hashtable_last_error());
 	if (h2)
 		test_register_shmid(hashtable_shmid(h2));
 	int id = shmget(ftok(path, 1), 0, 0);

@@ -100,7 +100,7 @@ static void put_range(struct hashtable *h, uint64_t first, uint64_t n, unsigned 
 static struct hashtable *make_table(const char *path)
 {
 	struct hashtable *h = hashtable_create(path, CAP, 0.8, KS, VS, NULL, NULL);
-	ck_assert_msg(h != NULL, "create: %s", hashtable_strerror(-errno));
+	ck_assert_msg(h != NULL, "create: %s", hashtable_last_error());
 	test_register_shmid(hashtable_shmid(h));
 	return h;
 }
@@ -362,7 +362,7 @@ START_TEST(readers_during_writes)
 	long cap = (long)hashtable_segment_size(60000, 0.95, KS, VS);
 	ck_assert_int_gt(cap, 0);
 	struct hashtable *h = hashtable_create(path, cap, 0.95, KS, VS, NULL, NULL);
-	ck_assert_msg(h != NULL, "create: %s", hashtable_strerror(-errno));
+	ck_assert_msg(h != NULL, "create: %s", hashtable_last_error());
 	test_register_shmid(hashtable_shmid(h));
 	struct hashtable_stats st;
 	ck_assert_int_eq(hashtable_stats(h, &st), 0);

@@ -43,7 +43,7 @@ START_TEST(classic_program)
 {
 	char *path = test_temp_path();
 	struct hashtable *h = hashtable_create(path, 1 << 20, 0.8, 16, 32, NULL, NULL);
-	ck_assert_msg(h != NULL, "hashtable_create: %s", hashtable_strerror(-errno));
+	ck_assert_msg(h != NULL, "hashtable_create: %s", hashtable_last_error());
 	test_register_shmid(hashtable_shmid(h));
 
 	char key[16], val[32], out[32];
@@ -98,7 +98,7 @@ START_TEST(classic_percent_and_sentinels)
 	memset(stop, 0xAB, sizeof stop);
 	memset(del, 0xCD, sizeof del);
 	struct hashtable *h = hashtable_create(path, 256 * 1024, 80, 8, 8, stop, del);
-	ck_assert_msg(h != NULL, "hashtable_create: %s", hashtable_strerror(-errno));
+	ck_assert_msg(h != NULL, "hashtable_create: %s", hashtable_last_error());
 	test_register_shmid(hashtable_shmid(h));
 	struct hashtable_stats st = stats_of(h);
 	ck_assert_double_eq_tol(st.max_load, 0.8, 1e-6);
@@ -215,7 +215,7 @@ START_TEST(classic_full_table)
 {
 	char *path = test_temp_path();
 	struct hashtable *h = hashtable_create(path, 64 * 1024, 0.8, 8, 8, NULL, NULL);
-	ck_assert_msg(h != NULL, "hashtable_create: %s", hashtable_strerror(-errno));
+	ck_assert_msg(h != NULL, "hashtable_create: %s", hashtable_last_error());
 	test_register_shmid(hashtable_shmid(h));
 	struct hashtable_stats st = stats_of(h);
 	ck_assert_uint_gt(st.max_count, 100);
