@@ -208,6 +208,11 @@ struct shm_header {
 	int64_t created;
 	int32_t creator_pid;
 	uint32_t reserved;
+	/* The naming file's device and inode when the table was created by path
+	 * (0 when by numeric key): ftok() keeps only 8 bits of the one and 16 of
+	 * the other, so another file, or the same path recreated, can map to
+	 * this key.  In the padding before `lock`: no layout change. */
+	uint64_t name_dev, name_ino;
 	/* writer state, on its own lines */
 	_Alignas(64) union {
 		pthread_mutex_t mutex;
@@ -254,6 +259,8 @@ struct hashtable {
 	int shmid;
 	key_t ipc_key;
 	bool readonly;
+	bool by_path;          /* opened by path, whose file was path_dev/path_ino */
+	uint64_t path_dev, path_ino;
 	bool k8v8;             /* lookup_k8v8() applies */
 	uint64_t stripe_mask;  /* nstripes - 1 */
 };
@@ -1888,6 +1895,25 @@ static int key_for(const char *path, key_t ipc_key, key_t *out)
 	return 0;
 }
 
+/* The device and inode of the file a path names (what ftok() derives the
+ * key from).  Returns false if it cannot be read. */
+static bool path_identity(const char *path, uint64_t *dev, uint64_t *ino)
+{
+	struct stat sb;
+	if (!path || stat(path, &sb) != 0)
+		return false;
+	*dev = (uint64_t)sb.st_dev;
+	*ino = (uint64_t)sb.st_ino;
+	return true;
+}
+
+/* Remembers which file a handle's path named when it was opened, for
+ * stats.name_mismatch. */
+static void note_path(struct hashtable *h, const char *path)
+{
+	h->by_path = path_identity(path, &h->path_dev, &h->path_ino);
+}
+
 static void fill_sentinel(unsigned char *dst, const void *given, uint32_t n, int fill)
 {
 	if (given)
@@ -2138,10 +2164,13 @@ static int create_segment(key_t key, const struct hashtable_config *cfg, double 
 		return errno == EEXIST ? -EEXIST : explain_shmget(errno, size, huge);
 	void *p = shmat(shmid, NULL, 0);
 	int rc = 0;
-	if (p == (void *)-1)
+	if (p == (void *)-1) {
 		rc = fail(-errno, "cannot attach the new segment %d: %s", shmid, strerror(errno));
-	else
+	} else {
+		struct shm_header *hd = p; /* unpublished until initialise() sets the magic */
+		path_identity(cfg->path, &hd->name_dev, &hd->name_ino);
 		rc = initialise(p, &g, size, cfg, fraction, huge);
+	}
 	if (p != (void *)-1)
 		shmdt(p);
 	if (!rc)
@@ -2151,7 +2180,7 @@ static int create_segment(key_t key, const struct hashtable_config *cfg, double 
 	return rc;
 }
 
-int hashtable_create_config(const struct hashtable_config *cfg, struct hashtable **out)
+static int create_or_attach(const struct hashtable_config *cfg, struct hashtable **out)
 {
 	double fraction;
 	key_t key = 0;
@@ -2188,6 +2217,14 @@ int hashtable_create_config(const struct hashtable_config *cfg, struct hashtable
 		return 0;
 	}
 	return fail(-EAGAIN, "the segment at key 0x%08x kept appearing and vanishing", (unsigned)key);
+}
+
+int hashtable_create_config(const struct hashtable_config *cfg, struct hashtable **out)
+{
+	int rc = create_or_attach(cfg, out);
+	if (rc == 0)
+		note_path(*out, cfg->path);
+	return rc;
 }
 
 struct hashtable *hashtable_create(const char *path, long capacity, float max_usage_percent,
@@ -2257,7 +2294,10 @@ struct hashtable *hashtable_open(const char *path, int flags)
 		errno = -rc;
 		return NULL;
 	}
-	return open_key(key, flags);
+	struct hashtable *h = open_key(key, flags);
+	if (h)
+		note_path(h, path);
+	return h;
 }
 
 int hashtable_close(struct hashtable *h)
@@ -2474,6 +2514,10 @@ int hashtable_stats(struct hashtable *h, struct hashtable_stats *st)
 	st->creator_pid = hd->creator_pid;
 	st->created = hd->created;
 	st->hugetlb = (hd->flags & SEG_HUGETLB) != 0;
+	st->name_dev = hd->name_dev;
+	st->name_ino = hd->name_ino;
+	st->name_mismatch = h->by_path && (hd->name_dev || hd->name_ino) &&
+	                    (hd->name_dev != h->path_dev || hd->name_ino != h->path_ino);
 	struct shmid_ds ds;
 	if (shmctl(h->shmid, IPC_STAT, &ds) == 0) {
 		st->nattch = ds.shm_nattch;

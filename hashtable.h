@@ -38,6 +38,15 @@
  *  existing file `path`, or a numeric key given directly.  `ipcs -m` shows the
  *  key; `printf '0x%08x' ...` of ftok(path, 1) maps a row back to its table,
  *  and `shmkv ls` does it for every table on the host.
+ *  ftok() derives the key from the file's inode and device numbers, so the
+ *  naming file must stay the same file while the table is in use: do not
+ *  delete and recreate it (nor replace it by rename, as editors do when
+ *  saving).  A recreated file gets a new inode, so the path names another
+ *  key, and the table is lost to that name (`shmkv ls` still shows it by
+ *  key); and since ftok keeps only 16 bits of the inode and 8 of the device,
+ *  two files can also name one key.  A table created by path records its
+ *  file's st_dev and st_ino; hashtable_stats() reports them and sets
+ *  name_mismatch when the handle's path named another file.
  *
  * TOMBSTONES
  *  Each bucket keeps an exact count of the keys that overflowed past it (and
@@ -275,6 +284,16 @@ struct hashtable_stats {
 	int64_t created;           /* creation time, seconds since the epoch    */
 	uint64_t nattch;           /* processes attached (shmctl IPC_STAT)      */
 	int hugetlb;               /* 1 if backed by huge pages                 */
+	/* The naming file's st_dev and st_ino, recorded when the table was
+	 * created by path; 0 and 0 if created by numeric key (or by a library
+	 * older than these fields). */
+	uint64_t name_dev, name_ino;
+	/* 1 if this handle was opened (or created) by a path that, at the time,
+	 * named another file than the one the table was created for: the path
+	 * was deleted and recreated, or another file's ftok key collides with
+	 * the table's.  The table is not the path's: check before writing.  0
+	 * when opened by key, or when nothing was recorded. */
+	int name_mismatch;
 };
 
 /* Fills *st.  Counters are read without the writer lock, each one atomically;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct hashtable *table_8x8(key_t *key)
@@ -392,6 +393,70 @@ START_TEST(last_error_names_owner_and_mode)
 }
 END_TEST
 
+/* ---- the naming file's identity ------------------------------------------- */
+
+START_TEST(name_identity_recorded_and_checked)
+{
+	char *path = test_temp_path();
+	struct stat sb;
+	ck_assert_int_eq(stat(path, &sb), 0);
+	struct hashtable_config cfg = {0};
+	cfg.path = path;
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = 10;
+	struct hashtable *h = test_table_create(&cfg);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.name_dev, (uint64_t)sb.st_dev);
+	ck_assert_uint_eq(st.name_ino, (uint64_t)sb.st_ino);
+	ck_assert_int_eq(st.name_mismatch, 0);
+
+	/* Make the header record another file, as if the path had been deleted
+	 * and recreated with a colliding key: find the recorded pair in the
+	 * header and change the inode through a writable attach. */
+	unsigned char *p = shmat(hashtable_shmid(h), NULL, 0);
+	ck_assert_ptr_ne(p, (void *)-1);
+	uint64_t dev = (uint64_t)sb.st_dev, ino = (uint64_t)sb.st_ino;
+	int found = -1;
+	for (int off = 0; off + 16 <= 512; off += 8)
+		if (memcmp(p + off, &dev, 8) == 0 && memcmp(p + off + 8, &ino, 8) == 0)
+			found = off;
+	ck_assert_int_ge(found, 0);
+	uint64_t other = ino + 1;
+	memcpy(p + found + 8, &other, 8);
+	shmdt(p);
+
+	struct hashtable *by_path = hashtable_open(path, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(by_path);
+	ck_assert_int_eq(hashtable_stats(by_path, &st), 0);
+	ck_assert_int_eq(st.name_mismatch, 1);
+	ck_assert_uint_eq(st.name_ino, other);
+	hashtable_close(by_path);
+	struct hashtable *by_key = hashtable_open_key(ftok(path, 1), HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(by_key);
+	ck_assert_int_eq(hashtable_stats(by_key, &st), 0);
+	ck_assert_int_eq(st.name_mismatch, 0); /* a key names no file to compare */
+	hashtable_close(by_key);
+	cfg.flags = 0;
+	struct hashtable *again = NULL;
+	ck_assert_int_eq(hashtable_create_config(&cfg, &again), 0); /* attaches */
+	ck_assert_int_eq(hashtable_stats(again, &st), 0);
+	ck_assert_int_eq(st.name_mismatch, 1);
+	hashtable_close(again);
+	test_table_destroy(h);
+
+	/* a table made by numeric key records nothing */
+	h = table_8x8(NULL);
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.name_dev, 0);
+	ck_assert_uint_eq(st.name_ino, 0);
+	ck_assert_int_eq(st.name_mismatch, 0);
+	test_table_destroy(h);
+	free(path);
+}
+END_TEST
+
 Suite *suite_api(void)
 {
 	Suite *s = suite_create("api");
@@ -404,6 +469,7 @@ Suite *suite_api(void)
 	tcase_add_test(tc, put_get_wide_values_and_fast_path);
 	tcase_add_test(tc, last_error_names_shmmax);
 	tcase_add_test(tc, last_error_names_owner_and_mode);
+	tcase_add_test(tc, name_identity_recorded_and_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }
