@@ -678,6 +678,15 @@ int table_create(const struct table_name *tn, struct hashtable_config *cfg,
 	return RC_OK;
 }
 
+void warn_name_mismatch(const struct table_name *tn, const struct hashtable_stats *st)
+{
+	if (st->name_mismatch)
+		msg("%s: warning: this table was created for another file (device %" PRIu64
+		    ", inode %" PRIu64 "): the file was deleted and recreated, or its ftok key "
+		    "collides with that file's; check before writing", tn->arg, st->name_dev,
+		    st->name_ino);
+}
+
 int explain_widths(const struct table_name *tn, struct hashtable *h,
                    uint32_t want_key, uint32_t want_value)
 {

@@ -77,6 +77,10 @@ int table_open(const struct table_name *tn, int flags, struct hashtable **out);
 int table_create(const struct table_name *tn, struct hashtable_config *cfg,
                  struct hashtable **out);
 
+/* Warns on stderr when a path named a table created for another file
+ * (stats.name_mismatch). */
+void warn_name_mismatch(const struct table_name *tn, const struct hashtable_stats *st);
+
 /* Prints that the existing table has other widths than asked, with the
  * commands that remove it.  Returns RC_REFUSED. */
 int explain_widths(const struct table_name *tn, struct hashtable *h,

@@ -999,6 +999,7 @@ static int open_existing(struct loader *L)
 	if (rc != RC_OK)
 		return rc;
 	hashtable_stats(L->h, &st);
+	warn_name_mismatch(&L->tn, &st);
 	if ((L->o.ks_set && L->o.ks != st.key_size) || (L->o.vs_set && L->o.vs != st.value_size))
 		return explain_widths(&L->tn, L->h, L->o.ks_set ? L->o.ks : st.key_size,
 		                      L->o.vs_set ? L->o.vs : st.value_size);

@@ -383,6 +383,7 @@ static int cmd_stat(int argc, char **argv)
 		return rc < 0 ? RC_OK : rc;
 	memset(&si, 0, sizeof si);
 	hashtable_stats(h, &si.st);
+	warn_name_mismatch(&tn, &si.st);
 	int hr = hashtable_probe_histogram(h, si.hist, HIST_BUCKETS);
 	si.hist_ok = hr == 0;
 	if (hr < 0)
