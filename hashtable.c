@@ -1859,6 +1859,24 @@ static int explain_hugepages(int err, size_t size)
 	            (unsigned long long)(total + (need > free_pages ? need - free_pages : 0)));
 }
 
+int hashtable_host_check(char *buf, size_t n)
+{
+	if (!buf && n)
+		return fail(-EINVAL, "NULL buffer with a size of %zu bytes", n);
+	if (n)
+		buf[0] = 0;
+	/* 1: the kernel removes a segment once no process is attached to it
+	 * and its creator has exited, so a loaded table dies with its loader */
+	if (read_proc_u64("/proc/sys/kernel/shm_rmid_forced", 0) != 1)
+		return 0;
+	if (n)
+		snprintf(buf, n, "kernel.shm_rmid_forced is 1: the kernel removes a table as soon as "
+		                 "no process is attached to it and its creator has exited, so a "
+		                 "table loaded by a process that then exits is lost; as root run: "
+		                 "sysctl -w kernel.shm_rmid_forced=0, or keep a process attached");
+	return 1;
+}
+
 /* shmget() refused a new segment of `size` bytes with errno err. */
 static int explain_shmget(int err, size_t size, bool huge)
 {

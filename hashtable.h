@@ -367,6 +367,18 @@ int hashtable_shmid(const struct hashtable *h);
  * either pointer may be NULL).  Returns 0, or -EINVAL for a NULL handle. */
 int hashtable_sentinels(const struct hashtable *h, void *empty_key, void *deleted_key);
 
+/* Checks the host's settings that can cost a table its contents: today
+ * kernel.shm_rmid_forced = 1, under which the kernel removes a segment once
+ * no process is attached to it and its creator has exited (a table loaded
+ * by a process that then exits is gone).  Returns 0 if no such setting is
+ * in force (buf gets ""), 1 if one is: buf gets one line naming it and its
+ * fix (`sysctl -w kernel.shm_rmid_forced=0`, or keep a process attached),
+ * truncated to n bytes and NUL-terminated when n > 0; -EINVAL if buf is
+ * NULL and n > 0.  Reads /proc only (this IPC namespace's settings); safe
+ * from any thread.  Call it when creating a table meant to outlive its
+ * creator. */
+int hashtable_host_check(char *buf, size_t n);
+
 /* Text for a code returned by this library: 0, -1 ("not found"), a negative
  * or positive errno value, or a HASHTABLE_E* code; unknown codes get
  * "unknown error code".  A pure function of err, like strerror() in the C

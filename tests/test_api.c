@@ -457,6 +457,49 @@ START_TEST(name_identity_recorded_and_checked)
 }
 END_TEST
 
+/* ---- host settings -------------------------------------------------------- */
+
+/* In a private IPC namespace (in_child's key argument carries the value):
+ * sets kernel.shm_rmid_forced, then returns 10 + hashtable_host_check(),
+ * or 77 when no namespace can be made. */
+static int rmid_forced_check(key_t value, char *text)
+{
+	if (unshare(CLONE_NEWIPC) != 0)
+		return 77;
+	FILE *f = fopen("/proc/sys/kernel/shm_rmid_forced", "w");
+	if (!f || fprintf(f, "%d\n", (int)value) < 0 || fclose(f) != 0)
+		return 77;
+	int rc = hashtable_host_check(text, 768);
+	return 10 + rc;
+}
+
+START_TEST(host_check_names_shm_rmid_forced)
+{
+	ck_assert_int_eq(hashtable_host_check(NULL, 10), -EINVAL);
+	ck_assert_int_ge(hashtable_host_check(NULL, 0), 0);
+	if (!test_is_root()) {
+		printf("api: shm_rmid_forced check skipped: needs root for a private IPC namespace\n");
+		return;
+	}
+	char text[768];
+	int rc = in_child(rmid_forced_check, 1, text, sizeof text);
+	if (rc == 77) {
+		printf("api: shm_rmid_forced check skipped: no private IPC namespace here\n");
+		return;
+	}
+	ck_assert_msg(rc == 11, "shm_rmid_forced=1: host_check gave %d: %s", rc - 10, text);
+	ck_assert_msg(strstr(text, "sysctl -w kernel.shm_rmid_forced=0") != NULL, "%s", text);
+	rc = in_child(rmid_forced_check, 0, text, sizeof text);
+	ck_assert_msg(rc == 10, "shm_rmid_forced=0: host_check gave %d: %s", rc - 10, text);
+	ck_assert_str_eq(text, "");
+	/* a short buffer is truncated, not overrun */
+	char small[8];
+	memset(small, 'x', sizeof small);
+	ck_assert_int_ge(hashtable_host_check(small, 4), 0);
+	ck_assert(strlen(small) < 4);
+}
+END_TEST
+
 Suite *suite_api(void)
 {
 	Suite *s = suite_create("api");
@@ -470,6 +513,7 @@ Suite *suite_api(void)
 	tcase_add_test(tc, last_error_names_shmmax);
 	tcase_add_test(tc, last_error_names_owner_and_mode);
 	tcase_add_test(tc, name_identity_recorded_and_checked);
+	tcase_add_test(tc, host_check_names_shm_rmid_forced);
 	suite_add_tcase(s, tc);
 	return s;
 }
