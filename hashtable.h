@@ -32,6 +32,11 @@
  *    its specifics and the command that fixes it.  The classic trio keeps
  *    MemKeyValue's historical codes, documented there.
  *  - A failed call leaves the table as it was: nothing already stored is lost.
+ *  - Writers (update, delete, put, del, recover, and verify on a read-write
+ *    handle) take the writer lock.  If the lock itself cannot be taken (a
+ *    damaged segment; never in normal use) they return the lock's error
+ *    negated, e.g. -ENOTRECOVERABLE, named by hashtable_last_error().  The
+ *    lists below call this "a writer lock failure".
  *
  * NAMING A TABLE
  *  A table lives in the SysV segment whose IPC key is ftok(path, 1) for an
@@ -130,7 +135,8 @@ struct hashtable; /* opaque handle: one attachment of one table */
  *           user outside vm.hugetlb_shm_group;
  *   ENOSPC  kernel.shmmni or kernel.shmall reached;
  *   ENOMEM  out of memory, or not enough huge pages reserved;
- *   EAGAIN  the segment at that key kept appearing and vanishing.
+ *   EAGAIN  the segment at that key kept appearing and vanishing;
+ * or another errno from ftok, shmget or shmat (ENOTDIR, ELOOP, EMFILE...).
  * After any of these, hashtable_last_error() names the limit and its value,
  * or the owner and mode, and the command that fixes it.
  * The segment is created with mode 0600; use hashtable_create_config() for
@@ -144,7 +150,8 @@ struct hashtable *hashtable_create(const char *path, long capacity,
  * Returns 0 if the key was inserted, 1 if an existing key was overwritten,
  * -ENOMEM if a new key would pass the load limit (overwrites always succeed),
  * -EINVAL for a NULL argument or a key equal to a sentinel, -EROFS on a
- * read-only handle.  Safe to call from any process or thread. */
+ * read-only handle, or a writer lock failure.  Safe to call from any
+ * process or thread. */
 int hashtable_update(struct hashtable *h, void *k, void *d);
 
 /* Looks up key k.  Returns 0 and copies the value to datum (value_size bytes)
@@ -203,8 +210,8 @@ struct hashtable *hashtable_open(const char *path, int flags);
 struct hashtable *hashtable_open_key(key_t key, int flags);
 
 /* Removes key.  Returns 0 if it was deleted, -1 if it was not there,
- * -EINVAL (NULL or sentinel key), -EROFS (read-only handle).  The slot is
- * reusable at once. */
+ * -EINVAL (NULL or sentinel key), -EROFS (read-only handle), or a writer
+ * lock failure.  The slot is reusable at once. */
 int hashtable_delete(struct hashtable *h, const void *key);
 
 /* ---- Length-taking calls ------------------------------------------------
@@ -304,13 +311,15 @@ int hashtable_stats(struct hashtable *h, struct hashtable_stats *st);
 
 /* Counts live keys by probe length: hist[i] = keys found i buckets past their
  * home bucket, for i < n - 1; hist[n - 1] sums the rest.  Walks the table.
- * Returns 0, -EINVAL, or HASHTABLE_EDEADWRITER. */
+ * Returns 0, -EINVAL (NULL argument or n == 0), -ENOMEM (no memory for a
+ * bucket copy), or HASHTABLE_EDEADWRITER. */
 int hashtable_probe_histogram(struct hashtable *h, uint64_t *hist, size_t n);
 
 /* Iterates over live entries in slot order.  Start with *cursor = 0; each
  * call copies the next entry's key (key_size bytes) and value (value_size
  * bytes; either pointer may be NULL) and advances *cursor.  Returns 1 when an
- * entry was copied, 0 at the end, HASHTABLE_EDEADWRITER or -EINVAL.
+ * entry was copied, 0 at the end, HASHTABLE_EDEADWRITER, -EINVAL (NULL
+ * handle or cursor) or -ENOMEM (no memory for a bucket copy).
  * Under concurrent updates and inserts every entry present throughout the
  * iteration is returned exactly once; entries added or removed meanwhile may
  * or may not be.  A concurrent delete may also move a few other keys back
@@ -331,12 +340,15 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
  * changed during each of 20 walks).  Returns 0 if
  * consistent, HASHTABLE_ECORRUPT (hashtable_last_error() names the first
  * problem), HASHTABLE_EDEADWRITER if a writer died mid-update and no writer
- * has recovered yet. */
+ * has recovered yet (read-only handle), -EAGAIN (read-only handle, as
+ * above), -ENOMEM (no memory for the walk's counts: 7 bytes a bucket),
+ * -EINVAL (NULL handle), or a writer lock failure (read-write handle). */
 int hashtable_verify(struct hashtable *h);
 
 /* Takes and releases the writer lock, which completes any change a dead
  * writer left half done.  Returns 1 if a recovery was needed, 0 if not,
- * -EROFS on a read-only handle. */
+ * -EROFS on a read-only handle, -EINVAL for a NULL handle, or a writer lock
+ * failure. */
 int hashtable_recover(struct hashtable *h);
 
 /* Detaches.  The segment and its contents stay.  Returns 0, or -EINVAL for a
