@@ -273,10 +273,14 @@ static _Thread_local char last_detail[768];
 static int fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Records err as this thread's last failure, with a text naming its cause. */
+/* Records err as this thread's last failure, with a text naming its cause.
+ * A kernel EPERM that no site mapped comes back as -EACCES: -EPERM is -1,
+ * which callers read as "not found". */
 static int fail(int err, const char *fmt, ...)
 {
 	va_list ap;
+	if (err == -EPERM)
+		err = -EACCES;
 	va_start(ap, fmt);
 	vsnprintf(last_detail, sizeof last_detail, fmt, ap);
 	va_end(ap);

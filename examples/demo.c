@@ -65,7 +65,7 @@ static int reader(const char *table, const char *sample)
 	size_t n = read_sample(sample, &r), found = 0;
 	struct hashtable *h = hashtable_open(table, HASHTABLE_RDONLY);
 	if (!h) {
-		fprintf(stderr, "demo reader: %s\n", hashtable_strerror(errno));
+		fprintf(stderr, "demo reader: %s\n", hashtable_last_error());
 		return 1;
 	}
 	char value[VALUE_BYTES];
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 	struct hashtable *h = NULL;
 	int rc = hashtable_create_config(&cfg, &h);
 	if (rc) {
-		fprintf(stderr, "demo: %s\n", hashtable_strerror(rc));
+		fprintf(stderr, "demo: %s\n", hashtable_last_error());
 		unlink(table);
 		return 1;
 	}
