@@ -135,8 +135,8 @@
 #define LINE 64u                 /* cache line: buckets and hot fields align to it */
 #define MAX_STRIPES 4096u        /* version counters at most: 16 KiB, enough that two
                                     writes rarely share one, few enough to stay cached */
-#define STRIPE_BYTES 2048u       /* one stripe per 2 KiB of segment below that: small
-                                    tables keep a small header */
+#define STRIPE_BYTES 2048u       /* below that, one stripe per 2 to 4 KiB of segment
+                                    (a power of two): small tables keep a small header */
 #define MAX_ENTRIES (UINT64_C(1) << 40) /* hashtable_segment_size's limit: past any
                                     host's memory, and entries times the widest slot
                                     (2^20 bytes) stays within 64 bits */
