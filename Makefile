@@ -28,7 +28,11 @@ TOOL_MAINS  = $(filter-out tools/common.c,$(wildcard tools/*.c))
 TOOLS     = $(TOOL_MAINS:tools/%.c=$(B)/%)
 TEST_SRC  = $(wildcard tests/*.c)
 TEST_BIN  = $(B)/shmkv-tests
+# bench/*.c are programs; shmkv-bench is also built from its parts: core/
+# (shmkv, the machine, the report) and one file per peer in peers/.
 BENCH_SRC = $(wildcard bench/*.c)
+BENCH_PARTS = $(wildcard bench/core/*.c bench/peers/*.c)
+BENCH_HDRS = $(wildcard bench/*.h)
 BENCH_LIBS ?= -llmdb -lcdb -lck
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(B)/%)
 DEMO_BIN  = $(B)/demo
@@ -109,8 +113,13 @@ bench-build: $(BENCH_BIN) $(B)/shmkv-bench-noversions
 $(B)/hashtable-noversions.o: hashtable.c hashtable.h
 	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) -DSHMKV_BENCH_NO_VERSIONS -c -o $@ $<
 
-$(B)/shmkv-bench-noversions: bench/shmkv-bench.c $(B)/hashtable-noversions.o
-	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
+$(B)/shmkv-bench-noversions: bench/shmkv-bench.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/hashtable-noversions.o
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shmkv-bench.c $(BENCH_PARTS) \
+	    $(B)/hashtable-noversions.o $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
+
+$(B)/shmkv-bench: bench/shmkv-bench.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/libshmkv.a
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shmkv-bench.c $(BENCH_PARTS) \
+	    $(B)/libshmkv.a $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
 
 $(B)/%: bench/%.c $(B)/libshmkv.a
 	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libshmkv.a $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
