@@ -105,7 +105,8 @@ check-man:
 # against the installed header and library, uninstalls, and checks that
 # nothing is left.
 check-install: all
-	MAKE="$(MAKE)" B=$(B) CC="$(CC)" sh tests/check-install.sh
+	MAKE="$(MAKE)" B=$(B) CC="$(CC)" CFLAGS="$(CFLAGS)" LDFLAGS="$(LDFLAGS)" \
+	    sh tests/check-install.sh
 
 check-asan:
 	ASAN_OPTIONS=handle_segv=0:detect_leaks=1 $(MAKE) B=build/asan \

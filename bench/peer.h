@@ -10,8 +10,8 @@
  *   2. add X(NAME) to BENCH_PEERS below (the order is the report's order);
  *   3. add its library to BENCH_LIBS in the Makefile (and to bench/run.sh's
  *      fallback build) and its Debian package to bench/README.md.
- * The Makefile builds every bench/peers/ *.c; the report names a peer by
- * peer_ops.name, in the peers' table and the memory table.
+ * The Makefile builds every .c file in bench/peers/; the report names a peer
+ * by peer_ops.name, in the peers' table and the memory table.
  */
 #ifndef SHMKV_BENCH_PEER_H
 #define SHMKV_BENCH_PEER_H

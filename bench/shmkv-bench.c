@@ -50,6 +50,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* One workload: every load factor, then, on the table at the reference load,
+ * the extras (for the targets' workload) and the peers. */
 static void run_workload(const struct plan *pl, const struct workload *w,
                          struct wlres *res)
 {

@@ -9,12 +9,16 @@
 #      (-I, -L) and runs with LD_LIBRARY_PATH; the segment it creates, found
 #      by its creator pid, is removed by id afterwards;
 #   4. uninstall leaves nothing: `find DESTDIR -mindepth 1` prints nothing.
-# Environment: MAKE, B (build directory), CC.  Prints ok / not ok lines.
+# Environment: MAKE, B (build directory), CC, and CFLAGS and LDFLAGS for the
+# example (a sanitizer build's library needs its runtime linked first).
+# Prints ok / not ok lines; exits non-zero when anything failed.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 MAKE=${MAKE:-make}
 B=${B:-build}
 CC=${CC:-cc}
+CFLAGS=${CFLAGS:-}
+LDFLAGS=${LDFLAGS:-}
 PREFIX=/usr/local
 failed=0
 ok() { echo "ok - install: $*"; }
@@ -73,8 +77,9 @@ awk '/^## A complete example/ { on = 1 } on && /^```c/ { code = 1; next }
      code && /^```/ { exit } code { print }' README.md > "$d/example.c"
 if [ ! -s "$d/example.c" ]; then
 	bad "no C example under '## A complete example' in README.md"
-elif ! $CC -o "$d/example" "$d/example.c" -I"$p/include" -L"$p/lib" -lshmkv \
-    > "$d/cc.log" 2>&1; then
+# shellcheck disable=SC2086 # the flags are word lists
+elif ! $CC $CFLAGS -o "$d/example" "$d/example.c" -I"$p/include" -L"$p/lib" -lshmkv \
+    $LDFLAGS > "$d/cc.log" 2>&1; then
 	bad "README example does not build against the installed library:"
 	sed 's/^/# /' "$d/cc.log"
 elif ! readelf -d "$d/example" | grep -q "NEEDED.*libshmkv.so.$soname"; then
