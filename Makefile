@@ -21,8 +21,9 @@ SHMKV_LDLIBS  = -pthread
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
-# What the tests need on Debian: Check, and tinycdb for the cdb format tests.
-DEB_TEST_DEPS = check pkg-config tinycdb
+# What the tests need on Debian: Check, tinycdb for the cdb format tests, man
+# and groff for check-man and check-install.
+DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base
 
 LIB_SRC   = hashtable.c
 LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
