@@ -9,8 +9,11 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 B       ?= build
 
-SONAME_MAJOR = 0
-VERSION      = 0.1.0
+# The version has one home, hashtable.h's SHMKV_VERSION_STRING; the .so name,
+# shmkv.pc and the manual pages follow it (`make check-man` fails when a
+# page's .TH names another version, or the pages' dates differ).
+VERSION      := $(shell sed -n 's/^\#define SHMKV_VERSION_STRING "\(.*\)"$$/\1/p' hashtable.h)
+SONAME_MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 SHMKV_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -fPIC -I.
 SHMKV_LDLIBS  = -pthread
@@ -18,8 +21,9 @@ SHMKV_LDLIBS  = -pthread
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
-# What the tests need on Debian: Check, and tinycdb for the cdb format tests.
-DEB_TEST_DEPS = check pkg-config tinycdb
+# What the tests need on Debian: Check, tinycdb for the cdb format tests, man
+# and groff for check-man and check-install.
+DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base
 
 LIB_SRC   = hashtable.c
 LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
@@ -28,13 +32,17 @@ TOOL_MAINS  = $(filter-out tools/common.c,$(wildcard tools/*.c))
 TOOLS     = $(TOOL_MAINS:tools/%.c=$(B)/%)
 TEST_SRC  = $(wildcard tests/*.c)
 TEST_BIN  = $(B)/shmkv-tests
+# bench/*.c are programs; shmkv-bench is also built from its parts: core/
+# (shmkv, the machine, the report) and one file per peer in peers/.
 BENCH_SRC = $(wildcard bench/*.c)
+BENCH_PARTS = $(wildcard bench/core/*.c bench/peers/*.c)
+BENCH_HDRS = $(wildcard bench/*.h)
 BENCH_LIBS ?= -llmdb -lcdb -lck
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(B)/%)
 DEMO_BIN  = $(B)/demo
 
 .PHONY: all lib tools tests deps check check-asan check-valgrind check-tsan check-musl check-header demo \
-        bench bench-quick bench-build install uninstall clean
+        bench bench-quick bench-build install uninstall clean check-man check-install
 
 all: lib tools $(DEMO_BIN)
 
@@ -97,11 +105,25 @@ check-header:
 	$(HEADER_CHECK_CXX) -std=c++11 -pedantic -Wall -Wextra -Werror -I$(B)/include \
 	    -fsyntax-only $(B)/include/header-check.cc
 
-# Check suites, then the tool tests.  Every test removes the segments it made.
+# The header check, the Check suites, then the tool tests, the manual pages and
+# an install into a scratch DESTDIR.  Every test removes the segments it made.
 check: check-header $(TEST_BIN) $(TOOLS)
 	SHMKV_BUILD=$(B) $(TEST_BIN)
 	@if ls tests/tools/*.sh >/dev/null 2>&1; then \
 	    SHMKV_BUILD=$(B) sh tests/tools/run.sh; fi
+	$(MAKE) --no-print-directory check-man check-install
+
+# Every public function has a page; one version and one date in every .TH;
+# every page renders without a groff warning.
+check-man:
+	sh tests/check-man.sh
+
+# Installs into a scratch DESTDIR, builds and runs README.md's example
+# against the installed header and library, uninstalls, and checks that
+# nothing is left.
+check-install: all
+	MAKE="$(MAKE)" B=$(B) CC="$(CC)" CFLAGS="$(CFLAGS)" LDFLAGS="$(LDFLAGS)" \
+	    sh tests/check-install.sh
 
 check-asan:
 	ASAN_OPTIONS=handle_segv=0:detect_leaks=1 $(MAKE) B=build/asan \
@@ -130,8 +152,13 @@ bench-build: $(BENCH_BIN) $(B)/shmkv-bench-noversions
 $(B)/hashtable-noversions.o: hashtable.c hashtable.h
 	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) -DSHMKV_BENCH_NO_VERSIONS -c -o $@ $<
 
-$(B)/shmkv-bench-noversions: bench/shmkv-bench.c $(B)/hashtable-noversions.o
-	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
+$(B)/shmkv-bench-noversions: bench/shmkv-bench.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/hashtable-noversions.o
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shmkv-bench.c $(BENCH_PARTS) \
+	    $(B)/hashtable-noversions.o $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
+
+$(B)/shmkv-bench: bench/shmkv-bench.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/libshmkv.a
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shmkv-bench.c $(BENCH_PARTS) \
+	    $(B)/libshmkv.a $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
 
 $(B)/%: bench/%.c $(B)/libshmkv.a
 	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libshmkv.a $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
@@ -145,6 +172,15 @@ bench-quick: bench-build
 shmkv.pc: shmkv.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' shmkv.pc.in > $@
 
+# Directories only shmkv puts files in; uninstall removes them once empty.
+# Shared ones ($(PREFIX)/lib, share/man/man3, ...) are left alone on the live
+# system; under a DESTDIR (a staging tree) uninstall removes those it emptied,
+# up to DESTDIR itself (kept).
+OWN_DIRS    = $(PREFIX)/include/shmkv
+SHARED_DIRS = $(PREFIX)/lib/pkgconfig $(PREFIX)/lib $(PREFIX)/include $(PREFIX)/bin \
+              $(PREFIX)/share/man/man1 $(PREFIX)/share/man/man3 $(PREFIX)/share/man \
+              $(PREFIX)/share $(PREFIX)
+
 install: all shmkv.pc
 	install -d $(DESTDIR)$(PREFIX)/include/shmkv $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
@@ -155,14 +191,34 @@ install: all shmkv.pc
 	ln -sf libshmkv.so.$(SONAME_MAJOR) $(DESTDIR)$(PREFIX)/lib/libshmkv.so
 	install -m 644 shmkv.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkv.pc
 	for t in $(TOOLS); do install -m 755 $$t $(DESTDIR)$(PREFIX)/bin/; done
-	for m in man/*.1; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
-	for m in man/*.3; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man3/ || true; done
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+	@# The loader's cache (/etc/ld.so.cache) must learn the new library before
+	@# programs can find libshmkv.so.$(SONAME_MAJOR): root only, live system only.
+	@if [ -n "$(DESTDIR)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && ldc=$$(command -v ldconfig || ls /sbin/ldconfig 2>/dev/null); then \
+	    echo "$$ldc"; "$$ldc"; \
+	    "$$ldc" -p | grep -q "libshmkv.so.$(SONAME_MAJOR) .*=> $(PREFIX)/lib/" || \
+	    echo "note: $(PREFIX)/lib is not in the loader's path: add it to /etc/ld.so.conf.d/ and run ldconfig, or set LD_LIBRARY_PATH=$(PREFIX)/lib"; \
+	else \
+	    echo "note: run ldconfig as root (or set LD_LIBRARY_PATH=$(PREFIX)/lib) before running programs linked with -lshmkv"; \
+	fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/shmkv/hashtable.h $(DESTDIR)$(PREFIX)/lib/libshmkv.* \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkv.pc
+	rm -f $(DESTDIR)$(PREFIX)/include/shmkv/hashtable.h $(DESTDIR)$(PREFIX)/lib/libshmkv.a \
+	    $(DESTDIR)$(PREFIX)/lib/libshmkv.so $(DESTDIR)$(PREFIX)/lib/libshmkv.so.$(SONAME_MAJOR) \
+	    $(DESTDIR)$(PREFIX)/lib/libshmkv.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkv.pc
 	for t in $(TOOLS); do rm -f $(DESTDIR)$(PREFIX)/bin/$$(basename $$t); done
-	for m in man/*.[13]; do rm -f $(DESTDIR)$(PREFIX)/share/man/man*/$$(basename $$m); done
+	for m in man/*.1; do rm -f $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$m); done
+	for m in man/*.3; do rm -f $(DESTDIR)$(PREFIX)/share/man/man3/$$(basename $$m); done
+	for d in $(OWN_DIRS); do \
+	    [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; done
+	@if [ -n "$(DESTDIR)" ]; then for d in $(SHARED_DIRS); do \
+	    [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; done; \
+	    d=$$(dirname "$(PREFIX)"); while [ "$$d" != / ] && [ "$$d" != . ]; do \
+	        [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; \
+	        d=$$(dirname "$$d"); done; \
+	elif [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
 	rm -rf build shmkv.pc

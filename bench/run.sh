@@ -140,7 +140,8 @@ elif [ -z "$nover" ] && grep -q SHMKV_BENCH_NO_VERSIONS "$src/hashtable.c"; then
 	cflags="-std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -fPIC -I$src ${CFLAGS:--O2 -g}"
 	# shellcheck disable=SC2086
 	if $cc $cflags -DSHMKV_BENCH_NO_VERSIONS -c -o "$nb/hashtable.o" "$src/hashtable.c" &&
-	    $cc $cflags -o "$nb/shmkv-bench" "$src/bench/shmkv-bench.c" "$nb/hashtable.o" \
+	    $cc $cflags -o "$nb/shmkv-bench" "$src/bench/shmkv-bench.c" "$src"/bench/core/*.c \
+	        "$src"/bench/peers/*.c "$nb/hashtable.o" \
 	        -llmdb -lcdb -lck -pthread -lm; then
 		nover=$nb/shmkv-bench
 	else

@@ -13,7 +13,7 @@
 #include "hashtable.h"
 
 /* Suites, one per area.  Each name here must have its suite_NAME() defined in
- * some tests/test_NAME.c: a missing file is a link error, never a silent skip.  To add
+ * some file in tests/: a missing file is a link error, never a silent skip.  To add
  * a suite, add its name here. */
 #define SHMKV_SUITES(X) \
 	X(lifecycle) X(ops) X(limits) X(corruption) X(multiproc) \
