@@ -53,9 +53,7 @@ struct input {
 
 struct opts {
 	enum fmt fmt;
-	enum enc kenc, venc;
-	uint32_t ks, vs;
-	int ks_set, vs_set;
+	struct field_opts f;
 	struct create_opts co;
 	int excl;
 	int skip_bad, quiet, progress, verbose;
@@ -353,9 +351,9 @@ static int parse_tsv(struct loader *L, const struct input *in, struct cursor *c,
 			snprintf(why, whylen, "no TAB between key and value");
 			return -1;
 		}
-		if (decode(L->o.kenc, "key", s, klen, rec, L->ks, why, whylen) < 0)
+		if (decode(L->o.f.kenc, "key", s, klen, rec, L->ks, why, whylen) < 0)
 			return -1;
-		if (tab && decode(L->o.venc, "value", tab + 1, n - klen - 1, rec + L->ks, L->vs,
+		if (tab && decode(L->o.f.venc, "value", tab + 1, n - klen - 1, rec + L->ks, L->vs,
 		                  why, whylen) < 0)
 			return -1;
 		return check_key(L, rec, why, whylen) < 0 ? -1 : 1;
@@ -440,8 +438,8 @@ static int parse_cdb(struct loader *L, const struct input *in, struct cursor *c,
 	int r = cdb_frame(in, c, w, &koff, &klen, &voff, &vlen, why, whylen);
 	if (r <= 0)
 		return r;
-	if (decode(L->o.kenc, "key", in->data + koff, klen, rec, L->ks, why, whylen) < 0 ||
-	    decode(L->o.venc, "value", in->data + voff, vlen, rec + L->ks, L->vs, why, whylen) < 0)
+	if (decode(L->o.f.kenc, "key", in->data + koff, klen, rec, L->ks, why, whylen) < 0 ||
+	    decode(L->o.f.venc, "value", in->data + voff, vlen, rec + L->ks, L->vs, why, whylen) < 0)
 		return -1;
 	return check_key(L, rec, why, whylen) < 0 ? -1 : 1;
 }
@@ -836,12 +834,12 @@ static void usage(FILE *f)
 "  -V, --value-size=BYTES  value width (default: from the encoding or the input)\n"
 "  -l, --load=F            size the table so the input fills it to load F\n"
 "                          (fraction or percent; default: the --max-load)\n"
-"  -m, --max-load=F        the table's load limit (default 0.8, or --load if\n"
+"  -m, --max-load=F        the table's load limit (default " STR(DEFAULT_MAX_LOAD) ", or --load if\n"
 "                          higher)\n"
 "  -n, --entries=N         size for N keys at --load instead of the record count\n"
 "  -c, --capacity=BYTES    segment size (K, M, G, T suffixes) instead\n"
-"  -M, --mode=OCTAL        permission bits (default 0600)\n"
-"  -H, --hugepages         back the segment with huge pages\n"
+"  -M, --mode=OCTAL        permission bits (default " STR(DEFAULT_MODE) ")\n"
+"  -H, --huge-pages        back the segment with huge pages\n"
 "      --empty-key=HEX, --deleted-key=HEX  sentinel keys (default all 00, all ff)\n"
 "  -x, --excl              fail if the table already exists\n"
 "\n"
@@ -856,52 +854,16 @@ static void usage(FILE *f)
 "\nSee shmkv-load(1).\n", tool_name);
 }
 
-enum { OPT_KEY_ENC = 256, OPT_VALUE_ENC, OPT_VERSION };
-
-static int parse_encodings(const char *s, struct opts *o)
-{
-	char buf[64];
-	snprintf(buf, sizeof buf, "%s", s);
-	char *comma = strchr(buf, ',');
-	if (comma)
-		*comma++ = 0;
-	if (enc_parse(buf, &o->kenc) < 0 || enc_parse(comma ? comma : buf, &o->venc) < 0) {
-		msg("bad encoding '%s' (text, raw, hex, u32, u64, or KEY,VALUE)", s);
-		return RC_USAGE;
-	}
-	return RC_OK;
-}
-
-static int parse_width(const char *s, uint32_t max, uint32_t *out, const char *what)
-{
-	uint64_t v;
-	if (parse_size(s, &v) < 0 || v > max) {
-		msg("bad %s '%s' (at most %u bytes)", what, s, max);
-		return RC_USAGE;
-	}
-	*out = (uint32_t)v;
-	return RC_OK;
-}
+enum { OPT_VERSION = 256 };
 
 /* Returns RC_OK, an exit code, or -1 after --help / --version. */
 static int parse_args(struct opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "format", required_argument, 0, 'f' },
-		{ "encoding", required_argument, 0, 'E' },
-		{ "key-enc", required_argument, 0, OPT_KEY_ENC },
-		{ "value-enc", required_argument, 0, OPT_VALUE_ENC },
+		FIELD_LONG_OPTIONS,
+		CREATE_LONG_OPTIONS,
 		{ "skip-bad", no_argument, 0, 'b' },
-		{ "key-size", required_argument, 0, 'K' },
-		{ "value-size", required_argument, 0, 'V' },
-		{ "load", required_argument, 0, 'l' },
-		{ "max-load", required_argument, 0, 'm' },
-		{ "entries", required_argument, 0, 'n' },
-		{ "capacity", required_argument, 0, 'c' },
-		{ "mode", required_argument, 0, 'M' },
-		{ "hugepages", no_argument, 0, 'H' },
-		{ "empty-key", required_argument, 0, OPT_EMPTY_KEY },
-		{ "deleted-key", required_argument, 0, OPT_DELETED_KEY },
 		{ "excl", no_argument, 0, 'x' },
 		{ "progress", no_argument, 0, 'p' },
 		{ "quiet", no_argument, 0, 'q' },
@@ -911,11 +873,13 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	int c, rc = RC_OK;
-	o->co.mode = 0600;
+	create_opts_init(&o->co);
 	opterr = 0;
 	while (rc == RC_OK &&
 	       (c = getopt_long(argc, argv, ":f:E:bK:V:l:m:n:c:M:Hxpqvh", lo, NULL)) != -1) {
-		int r = create_opt_parse(c, optarg, &o->co);
+		int r = field_opt_parse(c, optarg, &o->f);
+		if (!r)
+			r = create_opt_parse(c, optarg, &o->co);
 		if (r) {
 			if (r < 0)
 				rc = RC_USAGE;
@@ -931,27 +895,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 				rc = RC_USAGE;
 			}
 			break;
-		case 'E': rc = parse_encodings(optarg, o); break;
-		case OPT_KEY_ENC:
-		case OPT_VALUE_ENC:
-			if (enc_parse(optarg, c == OPT_KEY_ENC ? &o->kenc : &o->venc) < 0) {
-				msg("bad encoding '%s' (text, raw, hex, u32, u64)", optarg);
-				rc = RC_USAGE;
-			}
-			break;
 		case 'b': o->skip_bad = 1; break;
-		case 'K':
-			rc = parse_width(optarg, HASHTABLE_MAX_KEY, &o->ks, "key size");
-			if (rc == RC_OK && o->ks == 0) {
-				msg("the key size must be at least 1 byte");
-				rc = RC_USAGE;
-			}
-			o->ks_set = 1;
-			break;
-		case 'V':
-			rc = parse_width(optarg, HASHTABLE_MAX_VALUE, &o->vs, "value size");
-			o->vs_set = 1;
-			break;
 		case 'x': o->excl = 1; break;
 		case 'p': o->progress = 1; o->quiet = 0; break;
 		case 'q': o->quiet = 1; o->progress = 0; o->verbose = 0; break;
@@ -975,7 +919,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		return RC_USAGE;
 	}
 	if (!o->co.max_load_set)
-		o->co.max_load = o->co.load_set && o->co.load > 0.8 ? o->co.load : 0.8;
+		o->co.max_load = o->co.load_set && o->co.load > DEFAULT_MAX_LOAD ? o->co.load
+		                                                           : DEFAULT_MAX_LOAD;
 	if (!o->co.load_set)
 		o->co.load = o->co.max_load;
 	if (o->co.load > o->co.max_load) {
@@ -999,18 +944,16 @@ static int open_existing(struct loader *L)
 	if (rc != RC_OK)
 		return rc;
 	hashtable_stats(L->h, &st);
-	if ((L->o.ks_set && L->o.ks != st.key_size) || (L->o.vs_set && L->o.vs != st.value_size))
-		return explain_widths(&L->tn, L->h, L->o.ks_set ? L->o.ks : st.key_size,
-		                      L->o.vs_set ? L->o.vs : st.value_size);
+	if ((L->o.f.ks_set && L->o.f.ks != st.key_size) || (L->o.f.vs_set && L->o.f.vs != st.value_size))
+		return explain_widths(&L->tn, L->h, L->o.f.ks_set ? L->o.f.ks : st.key_size,
+		                      L->o.f.vs_set ? L->o.f.vs : st.value_size);
 	if (L->o.excl) {
 		msg("%s: the table exists (id %d) and --excl was given", L->tn.arg, st.shmid);
 		return RC_REFUSED;
 	}
 	const struct opts *o = &L->o;
 	const struct create_opts *co = &L->o.co;
-	if (co->load_set || co->max_load_set || co->entries || co->capacity || co->mode != 0600 ||
-	    co->hugetlb || co->empty_key || co->deleted_key)
-		if (!o->quiet)
+	if (create_opts_given(co) && !o->quiet)
 			msg("%s: the table exists: its own capacity, load limit, mode and sentinels "
 			    "are kept (creation options ignored)", L->tn.arg);
 	L->ks = st.key_size;
@@ -1049,8 +992,8 @@ static int setup_widths(struct loader *L)
 {
 	struct opts *o = &L->o;
 	if (!L->h) {
-		int need_k = !o->ks_set && !enc_width(o->kenc);
-		int need_v = !o->vs_set && !enc_width(o->venc);
+		int need_k = !o->f.ks_set && !enc_width(o->f.kenc);
+		int need_v = !o->f.vs_set && !enc_width(o->f.venc);
 		if ((need_k || need_v) && L->fmt == FMT_BIN) {
 			msg("creating %s from bin input needs --key-size and --value-size", L->tn.arg);
 			return RC_USAGE;
@@ -1068,8 +1011,8 @@ static int setup_widths(struct loader *L)
 				return RC_USAGE;
 			}
 		}
-		L->ks = o->ks_set ? o->ks : implied_width(o->kenc, L->max_klen);
-		L->vs = o->vs_set ? o->vs : implied_width(o->venc, L->max_vlen);
+		L->ks = o->f.ks_set ? o->f.ks : implied_width(o->f.kenc, L->max_klen);
+		L->vs = o->f.vs_set ? o->f.vs : implied_width(o->f.venc, L->max_vlen);
 		if (L->ks == 0 || L->ks > HASHTABLE_MAX_KEY || L->vs > HASHTABLE_MAX_VALUE) {
 			msg("%s: the input's keys are %u bytes and values %u: a table holds keys of "
 			    "1..%u bytes and values of 0..%u; give --key-size and --value-size",
@@ -1081,7 +1024,7 @@ static int setup_widths(struct loader *L)
 			    L->ks, L->vs);
 	}
 	L->rs = (size_t)L->ks + L->vs;
-	if (enc_check_width(o->kenc, L->ks, "key") || enc_check_width(o->venc, L->vs, "value"))
+	if (enc_check_width(o->f.kenc, L->ks, "key") || enc_check_width(o->f.venc, L->vs, "value"))
 		return RC_USAGE;
 	return RC_OK;
 }
@@ -1216,7 +1159,6 @@ static int create_table(struct loader *L)
 	uint64_t n = o->co.entries ? o->co.entries : (L->good ? L->good : 1);
 	cfg.key_size = L->ks;
 	cfg.value_size = L->vs;
-	cfg.max_load = o->co.max_load;
 	cfg.capacity = o->co.capacity ? o->co.capacity
 	                              : hashtable_segment_size(n, o->co.load, L->ks, L->vs);
 	if (!cfg.capacity) {
@@ -1224,10 +1166,9 @@ static int create_table(struct loader *L)
 		    "to describe", L->tn.arg, n, L->ks, L->vs, o->co.load);
 		return RC_USAGE;
 	}
-	cfg.empty_key = L->empty;
+	create_opts_apply(&o->co, &cfg);
+	cfg.empty_key = L->empty; /* the options' sentinels, checked, or the defaults */
 	cfg.deleted_key = L->deleted;
-	cfg.mode = o->co.mode;
-	cfg.flags = o->co.hugetlb ? HASHTABLE_HUGETLB : 0;
 	int rc = table_create(&L->tn, &cfg, &L->h);
 	if (rc != RC_OK)
 		return rc;
@@ -1355,11 +1296,11 @@ static int load(struct loader *L, int nfiles, char **files)
 		L->in_bytes += L->in[L->nin++].len;
 	}
 	L->fmt = L->o.fmt != FMT_AUTO ? L->o.fmt : detect_format(L);
-	if (L->o.kenc == ENC_DEFAULT)
-		L->o.kenc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
-	if (L->o.venc == ENC_DEFAULT)
-		L->o.venc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
-	if (L->fmt == FMT_BIN && (L->o.kenc != ENC_RAW || L->o.venc != ENC_RAW)) {
+	if (L->o.f.kenc == ENC_DEFAULT)
+		L->o.f.kenc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
+	if (L->o.f.venc == ENC_DEFAULT)
+		L->o.f.venc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
+	if (L->fmt == FMT_BIN && (L->o.f.kenc != ENC_RAW || L->o.f.venc != ENC_RAW)) {
 		msg("bin records are used as they are: encodings apply to tsv and cdb only");
 		return RC_USAGE;
 	}

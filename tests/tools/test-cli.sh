@@ -30,7 +30,7 @@ err_prefixed "unknown command message"
 expect 2 "unknown option" "$SHMKV" stat --bogus 0x5f000001
 err_prefixed "unknown option message (not getopt's argv[0] one)"
 expect 2 "missing operand" "$SHMKV" get
-expect 2 "option of another command" "$SHMKV" get --json 0x5f000001 k
+expect 2 "option of another command" "$SHMKV" get --repair 0x5f000001 k
 expect 2 "bad key syntax" "$SHMKV" stat 0xzz
 expect 2 "IPC_PRIVATE key" "$SHMKV" stat 0x0
 expect 2 "create without sizes" "$SHMKV" create 0x5f000001
