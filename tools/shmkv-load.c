@@ -34,6 +34,17 @@
 #include <unistd.h>
 
 enum fmt { FMT_AUTO, FMT_TSV, FMT_CDB, FMT_BIN };
+
+/* What a key met more than once in the input does (--duplicates). */
+enum dups { DUP_LAST, DUP_FIRST, DUP_ERROR, DUP_WARN };
+static const char *const dup_names[] = { "last", "first", "error", "warn" };
+
+/* A table created without -n, -l or -c is sized for this many times the
+ * input's records, so that it is not born full. */
+#define HEADROOM 1.25
+/* After loading a table it created, the tool warns when less than this
+ * share of the load limit is left for later inserts. */
+#define LOW_ROOM 0.05
 static const char *const fmt_names[] = { "auto", "tsv", "cdb", "bin" };
 
 #define MAX_REASONS 5            /* bad records described in messages       */
@@ -41,6 +52,8 @@ static const char *const fmt_names[] = { "auto", "tsv", "cdb", "bin" };
 #define DROP_STEP (8u << 20)     /* parsed text is released in such steps   */
 #define TICK 8192                /* records between looks at clock, signals */
 #define BATCH_BYTES (4u << 20)   /* keys and values per search_batch call   */
+
+struct keyset;
 
 struct input {
 	const char *name;
@@ -57,6 +70,8 @@ struct opts {
 	struct create_opts co;
 	int excl;
 	int skip_bad, quiet, progress, verbose;
+	int crlf;            /* strip a CR before each tsv newline        */
+	enum dups dups;
 };
 
 /* Where a record came from, for messages. */
@@ -90,6 +105,10 @@ struct loader {
 	int prescan_ok;
 	/* parse */
 	uint64_t nread, good, bad;
+	size_t longest_key, longest_value; /* decoded bytes, over all records */
+	int key_too_wide, value_too_wide;
+	uint64_t dup_count;            /* records whose key came earlier       */
+	struct keyset *written;        /* --duplicates=first: keys written     */
 	int stopped;                   /* parse gave up: fatal or too many bad */
 	char *reasons[MAX_REASONS];
 	unsigned char *arr;            /* array mode: the good records        */
@@ -322,6 +341,25 @@ static int check_key(const struct loader *L, const unsigned char *rec, char *why
 	return -1;
 }
 
+/* The bytes a field of len input bytes decodes to (0: a number). */
+static size_t field_bytes(enum enc e, size_t len)
+{
+	return e == ENC_HEX ? (len + 1) / 2 : enc_width(e) ? 0 : len;
+}
+
+/* Keeps the longest key and value the input holds, and whether one is
+ * wider than the table, for the advice after the bad records. */
+static void note_lengths(struct loader *L, size_t klen, size_t vlen)
+{
+	size_t kb = field_bytes(L->o.f.kenc, klen), vb = field_bytes(L->o.f.venc, vlen);
+	if (kb > L->longest_key)
+		L->longest_key = kb;
+	if (vb > L->longest_value)
+		L->longest_value = vb;
+	L->key_too_wide |= kb > L->ks;
+	L->value_too_wide |= vb > L->vs;
+}
+
 /* Record results: 1 one record decoded into rec, 0 end of input, -1 a bad
  * record (skipped: cursor past it), -2 malformed input that cannot be read
  * on (cdb framing). */
@@ -339,14 +377,22 @@ static int parse_tsv(struct loader *L, const struct input *in, struct cursor *c,
 		w->off = c->off;
 		c->off = nl ? end + 1 : in->len;
 		c->line++;
-		if (end == w->off)
+		size_t n = end - w->off;
+		if (n && s[n - 1] == '\r' && L->o.crlf)
+			n--;
+		if (n == 0)
 			continue; /* empty line */
 		c->recno++;
 		w->line = c->line;
 		w->recno = c->recno;
-		size_t n = end - w->off;
+		if (s[n - 1] == '\r') {
+			snprintf(why, whylen, "the line ends with a CR: the input has Windows (CRLF) "
+			         "line endings; give --crlf to strip them (or convert it: dos2unix)");
+			return -1;
+		}
 		const unsigned char *tab = memchr(s, '\t', n);
 		size_t klen = tab ? (size_t)(tab - s) : n;
+		note_lengths(L, klen, tab ? n - klen - 1 : 0);
 		if (!tab && L->vs) {
 			snprintf(why, whylen, "no TAB between key and value");
 			return -1;
@@ -438,6 +484,7 @@ static int parse_cdb(struct loader *L, const struct input *in, struct cursor *c,
 	int r = cdb_frame(in, c, w, &koff, &klen, &voff, &vlen, why, whylen);
 	if (r <= 0)
 		return r;
+	note_lengths(L, klen, vlen);
 	if (decode(L->o.f.kenc, "key", in->data + koff, klen, rec, L->ks, why, whylen) < 0 ||
 	    decode(L->o.f.venc, "value", in->data + voff, vlen, rec + L->ks, L->vs, why, whylen) < 0)
 		return -1;
@@ -493,9 +540,12 @@ static void prescan_tsv(struct loader *L, int lengths)
 			if (end > off) {
 				recs++;
 				if (lengths) {
-					const unsigned char *tab = memchr(d + off, '\t', end - off);
-					size_t kl = tab ? (size_t)(tab - d) - off : end - off;
-					size_t vl = tab ? end - (size_t)(tab - d) - 1 : 0;
+					size_t e = end;
+					if (L->o.crlf && e > off && d[e - 1] == '\r')
+						e--; /* --crlf: the CR is not data */
+					const unsigned char *tab = memchr(d + off, '\t', e - off);
+					size_t kl = tab ? (size_t)(tab - d) - off : e - off;
+					size_t vl = tab ? e - (size_t)(tab - d) - 1 : 0;
 					if (kl > L->max_klen)
 						L->max_klen = kl;
 					if (vl > L->max_vlen)
@@ -783,9 +833,79 @@ static int count_new(struct loader *L, int distinct, uint64_t *out)
 
 /* ---- Pass 3: writing -------------------------------------------------------- */
 
+/* ---- Duplicate keys in the input ---------------------------------------------- */
+
+struct dupctx {
+	struct keyset set;
+	uint64_t n; /* good records seen */
+};
+
+static int dup_one(struct loader *L, const unsigned char *rec, const struct where *w, void *ctx)
+{
+	struct dupctx *dc = ctx;
+	char at[600], f[128];
+	dc->n++;
+	int a = keyset_add(&dc->set, rec);
+	if (a < 0)
+		return -ENOMEM;
+	if (a == 1 || ++L->dup_count > MAX_REASONS)
+		return 0;
+	if (w)
+		where_text(L, w, at, sizeof at);
+	else
+		snprintf(at, sizeof at, "record %" PRIu64 " (of those read well)", dc->n);
+	msg("%s: %skey %s was already given by an earlier record", at,
+	    L->o.dups == DUP_WARN ? "warning: " : "", fmt_field(rec, L->ks, f, sizeof f));
+	return 0;
+}
+
+/* --duplicates=error or warn: looks for keys given twice before anything is
+ * written.  Returns RC_OK, or RC_DATA (error) after saying which. */
+static int check_duplicates(struct loader *L)
+{
+	if (L->o.dups != DUP_ERROR && L->o.dups != DUP_WARN)
+		return RC_OK;
+	struct dupctx dc = { { 0, 0, 0, 0, L->ks }, 0 };
+	phase_start(L, "looking for repeated keys", L->good);
+	int r = for_each_good(L, dup_one, &dc);
+	progress_clear(L);
+	free(dc.set.keys);
+	free(dc.set.used);
+	if (r == -EINTR)
+		return RC_REFUSED;
+	if (r < 0) {
+		msg("%s: out of memory while looking for repeated keys", L->tn.arg);
+		return RC_REFUSED;
+	}
+	if (!L->dup_count)
+		return RC_OK;
+	if (L->o.dups == DUP_ERROR) {
+		msg("%s: %" PRIu64 " record%s repeat%s the key of an earlier one; nothing was "
+		    "written (--duplicates=last or first picks one)", L->tn.arg, L->dup_count,
+		    L->dup_count == 1 ? "" : "s", L->dup_count == 1 ? "s" : "");
+		return RC_DATA;
+	}
+	if (!L->o.quiet)
+		msg("%s: warning: %" PRIu64 " record%s repeat%s an earlier key; the last "
+		    "record of each key wins", L->tn.arg, L->dup_count,
+		    L->dup_count == 1 ? "" : "s", L->dup_count == 1 ? "s" : "");
+	return RC_OK;
+}
+
 static int write_one(struct loader *L, const unsigned char *rec, const struct where *w, void *ctx)
 {
 	int *err = ctx;
+	if (L->written) { /* --duplicates=first: a repeated key is passed over */
+		int a = keyset_add(L->written, rec);
+		if (a < 0) {
+			*err = -ENOMEM;
+			return 1;
+		}
+		if (a == 0) {
+			L->dup_count++;
+			return 0;
+		}
+	}
 	int r = hashtable_update(L->h, (void *)rec, (void *)(rec + L->ks));
 	if (r == 0)
 		L->inserted++;
@@ -828,12 +948,18 @@ static void usage(FILE *f)
 "                            u32, u64  unsigned decimal (or 0x hex) stored\n"
 "                                      little-endian in 4 or 8 bytes\n"
 "  -b, --skip-bad          load the good records, skip and report the bad ones\n"
+"      --crlf              tsv lines end in CR LF (Windows): strip the CR; without\n"
+"                          it such lines are bad records\n"
+"      --duplicates=WHAT   a key given by several records: last (default: the\n"
+"                          last record wins), first, error (nothing is written),\n"
+"                          warn (the last wins, each repeat is reported)\n"
 "\n"
 "Creating a table (ignored, with a warning, when TABLE exists):\n"
 "  -K, --key-size=BYTES    key width (default: from the encoding or the input)\n"
 "  -V, --value-size=BYTES  value width (default: from the encoding or the input)\n"
 "  -l, --load=F            size the table so the input fills it to load F\n"
-"                          (fraction or percent; default: the --max-load)\n"
+"                          (fraction or percent; default: the --max-load, for\n"
+"                          1.25 times the input's records, leaving room)\n"
 "  -m, --max-load=F        the table's load limit (default " STR(DEFAULT_MAX_LOAD) ", or --load if\n"
 "                          higher)\n"
 "  -n, --entries=N         size for N keys at --load instead of the record count\n"
@@ -854,7 +980,7 @@ static void usage(FILE *f)
 "\nSee shmkv-load(1).\n", tool_name);
 }
 
-enum { OPT_VERSION = 256 };
+enum { OPT_VERSION = 256, OPT_CRLF, OPT_DUPLICATES };
 
 /* Returns RC_OK, an exit code, or -1 after --help / --version. */
 static int parse_args(struct opts *o, int argc, char **argv)
@@ -864,6 +990,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		FIELD_LONG_OPTIONS,
 		CREATE_LONG_OPTIONS,
 		{ "skip-bad", no_argument, 0, 'b' },
+		{ "crlf", no_argument, 0, OPT_CRLF },
+		{ "duplicates", required_argument, 0, OPT_DUPLICATES },
 		{ "excl", no_argument, 0, 'x' },
 		{ "progress", no_argument, 0, 'p' },
 		{ "quiet", no_argument, 0, 'q' },
@@ -896,6 +1024,16 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			}
 			break;
 		case 'b': o->skip_bad = 1; break;
+		case OPT_CRLF: o->crlf = 1; break;
+		case OPT_DUPLICATES:
+			o->dups = DUP_LAST;
+			while (o->dups <= DUP_WARN && strcmp(optarg, dup_names[o->dups]))
+				o->dups++;
+			if (o->dups > DUP_WARN) {
+				msg("bad --duplicates '%s' (last, first, error, warn)", optarg);
+				rc = RC_USAGE;
+			}
+			break;
 		case 'x': o->excl = 1; break;
 		case 'p': o->progress = 1; o->quiet = 0; break;
 		case 'q': o->quiet = 1; o->progress = 0; o->verbose = 0; break;
@@ -1114,9 +1252,36 @@ static void print_reasons(struct loader *L)
 			msg("%s", L->reasons[i]);
 }
 
+/* After records too wide for the table: the width that would hold them. */
+static void advise_widths(const struct loader *L)
+{
+	const char *stop = L->stopped ? " so far" : "";
+	for (int v = 0; v < 2; v++) {
+		if (!(v ? L->value_too_wide : L->key_too_wide))
+			continue;
+		const char *what = v ? "value" : "key", opt = v ? 'V' : 'K';
+		size_t longest = v ? L->longest_value : L->longest_key;
+		uint32_t width = v ? L->vs : L->ks;
+		uint32_t max = v ? HASHTABLE_MAX_VALUE : HASHTABLE_MAX_KEY;
+		if (longest > max) {
+			advise("the longest %s read%s is %zu bytes, more than a table holds (%u)",
+			       what, stop, longest, max);
+		} else if (L->h) {
+			advise("the longest %s read%s is %zu bytes; the table's %ss are %u bytes wide: "
+			       "load into a new table made with -%c %zu", what, stop, longest, what,
+			       width, opt, longest);
+		} else {
+			advise("the longest %s read%s is %zu bytes, wider than -%c %u: give -%c %zu, "
+			       "or leave -%c out to take the width from the input", what, stop,
+			       longest, opt, width, opt, longest, opt);
+		}
+	}
+}
+
 static void report_bad_input(struct loader *L)
 {
 	print_reasons(L);
+	advise_widths(L);
 	if (L->stopped == 2)
 		msg("%s: the input cannot be read past this point; nothing was written",
 		    L->tn.arg);
@@ -1136,6 +1301,7 @@ static void report_skipped(struct loader *L)
 	msg("%s: skipped %" PRIu64 " bad record%s of %" PRIu64 "%s:", L->tn.arg, L->bad,
 	    L->bad == 1 ? "" : "s", L->nread, L->bad > MAX_REASONS ? "; the first ones" : "");
 	print_reasons(L);
+	advise_widths(L);
 }
 
 static void summary(struct loader *L)
@@ -1157,6 +1323,8 @@ static int create_table(struct loader *L)
 	const struct opts *o = &L->o;
 	struct hashtable_config cfg = {0};
 	uint64_t n = o->co.entries ? o->co.entries : (L->good ? L->good : 1);
+	if (!o->co.entries && !o->co.load_set)
+		n = (uint64_t)((double)n * HEADROOM) + 1; /* not born full */
 	cfg.key_size = L->ks;
 	cfg.value_size = L->vs;
 	cfg.capacity = o->co.capacity ? o->co.capacity
@@ -1219,12 +1387,35 @@ static int check_room(struct loader *L)
 	return RC_REFUSED;
 }
 
+/* A table this run created and filled to (nearly) its load limit refuses
+ * the next inserts: say so, and how to leave room. */
+static void warn_low_room(struct loader *L)
+{
+	struct hashtable_stats st;
+	if (!L->created || L->o.quiet || hashtable_stats(L->h, &st) != 0)
+		return;
+	uint64_t room = st.max_count > st.count ? st.max_count - st.count : 0;
+	if ((double)room >= LOW_ROOM * (double)st.max_count)
+		return;
+	msg("%s: warning: the new table is full: %" PRIu64 " keys, and its load limit %.3g "
+	    "allows %" PRIu64 "; only %" PRIu64 " more can be inserted", L->tn.arg, st.count,
+	    st.max_load, st.max_count, room);
+	advise("to leave room, load with --entries=N (the keys it should hold) or a lower "
+	       "--load; to grow it now: shmkv dump %s | shmkv-load -n N NEWTABLE", L->tn.arg);
+}
+
 static int write_pass(struct loader *L)
 {
 	int err = 0;
+	struct keyset written = { 0, 0, 0, 0, L->ks };
+	if (L->o.dups == DUP_FIRST)
+		L->written = &written;
 	phase_start(L, "writing", L->good);
 	int r = for_each_good(L, write_one, &err);
 	progress_clear(L);
+	L->written = NULL;
+	free(written.keys);
+	free(written.used);
 	if (r == 0)
 		return RC_OK;
 	if (r == -EINTR) {
@@ -1318,11 +1509,14 @@ static int load(struct loader *L, int nfiles, char **files)
 		report_bad_input(L);
 		return RC_DATA;
 	}
+	if ((rc = check_duplicates(L)) != RC_OK)
+		return rc;
 	if (!L->h && (rc = create_table(L)) != RC_OK)
 		return rc;
 	if ((rc = check_room(L)) != RC_OK || (rc = write_pass(L)) != RC_OK)
 		return rc;
 	report_skipped(L);
+	warn_low_room(L);
 	phase_start(L, NULL, 0);
 	if (L->o.verbose)
 		msg("%s: %s (%s)", L->tn.arg, L->phases,
