@@ -878,6 +878,7 @@ int table_create(const struct table_name *tn, struct hashtable_config *cfg,
 		    tn->arg, cfg->entries, cfg->key_size, cfg->value_size, cfg->max_load);
 		return RC_USAGE;
 	}
+	warn_rmid_forced(tn->arg); /* before: the library's create may itself fail of it */
 	int rc = hashtable_create_config(cfg, out);
 	if (rc < 0)
 		return explain("create", tn, rc, size, !!(cfg->flags & HASHTABLE_HUGETLB));
@@ -894,4 +895,48 @@ int explain_widths(const struct table_name *tn, struct hashtable *h,
 	advise("use those widths, or remove the table first (its contents are lost):");
 	advise("  shmkv rm %s   (or: ipcrm -m %d)", tn->arg, st.shmid);
 	return RC_REFUSED;
+}
+
+/* ---- Operator traps ---------------------------------------------------- */
+
+void warn_rmid_forced(const char *table)
+{
+	if (read_proc_u64("/proc/sys/kernel/shm_rmid_forced", 0) != 1)
+		return;
+	msg("%s: warning: kernel.shm_rmid_forced is 1, so the kernel removes a table as "
+	    "soon as no process is attached to it (when this command exits, or sooner)", table);
+	advise("keep tables: as root run `sysctl -w kernel.shm_rmid_forced=0` (and set it in "
+	       "/etc/sysctl.d/ to last), or keep a process attached to the table");
+}
+
+/* The lowest uid of a regular user: UID_MIN in /etc/login.defs, else 1000. */
+static uid_t regular_uid_min(void)
+{
+	FILE *f = fopen("/etc/login.defs", "r");
+	char line[256];
+	unsigned long v = 1000;
+	if (!f)
+		return 1000;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long x;
+		if (sscanf(line, " UID_MIN %lu", &x) == 1)
+			v = x;
+	}
+	fclose(f);
+	return (uid_t)v;
+}
+
+void warn_remove_ipc(const char *table, int shmid)
+{
+	struct shm_row row;
+	struct stat st;
+	if (stat("/run/systemd/system", &st) != 0 || !S_ISDIR(st.st_mode))
+		return; /* not booted with systemd: no logind */
+	if (shm_row_by_id(shmid, &row) < 0 || row.uid < regular_uid_min() || row.uid == 65534)
+		return;
+	msg("%s: warning: the table belongs to %s, a regular user: systemd-logind "
+	    "(RemoveIPC=yes, its default) removes it when that user's last session ends",
+	    table, user_name(row.uid));
+	advise("set RemoveIPC=no in /etc/systemd/logind.conf and run `systemctl restart "
+	       "systemd-logind`, or create tables as a system user (useradd --system)");
 }

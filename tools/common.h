@@ -112,6 +112,18 @@ int shm_row_by_key(key_t key, struct shm_row *row);
 const char *user_name(uid_t uid);
 const char *group_name(gid_t gid);
 
+/* ---- Operator traps ---------------------------------------------------- */
+
+/* Warns (on stderr, with the fix) when kernel.shm_rmid_forced is 1: the
+ * kernel then destroys a table once nothing is attached.  table_create()
+ * calls it before creating. */
+void warn_rmid_forced(const char *table);
+
+/* Warns (with the fix) when the segment's owner is a regular user (uid >=
+ * UID_MIN of /etc/login.defs, default 1000) on a host run by systemd, whose
+ * logind (RemoveIPC=yes) removes that user's segments at logout. */
+void warn_remove_ipc(const char *table, int shmid);
+
 /* ---- Field encodings -------------------------------------------------- */
 
 /* How a key or value is written in text input and output.

@@ -1517,6 +1517,8 @@ static int load(struct loader *L, int nfiles, char **files)
 		return rc;
 	report_skipped(L);
 	warn_low_room(L);
+	if (!L->o.quiet)
+		warn_remove_ipc(L->tn.arg, hashtable_shmid(L->h));
 	phase_start(L, NULL, 0);
 	if (L->o.verbose)
 		msg("%s: %s (%s)", L->tn.arg, L->phases,

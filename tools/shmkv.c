@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +175,7 @@ static int cmd_create(int argc, char **argv)
 				msg("%s: created: key 0x%08x, id %d, %" PRIu64 " bytes, room for %"
 				    PRIu64 " keys", tn.arg, (unsigned)st.ipc_key, st.shmid,
 				    st.segment_bytes, st.max_count);
+			warn_remove_ipc(tn.arg, st.shmid);
 			hashtable_close(h);
 		}
 	}
@@ -327,6 +330,7 @@ static int cmd_stat(int argc, char **argv)
 		stat_json(&tn, &si);
 	else
 		stat_text(&tn, &si);
+	warn_remove_ipc(tn.arg, si.st.shmid);
 	hashtable_close(h);
 	return RC_OK;
 }
@@ -1083,6 +1087,184 @@ static int cmd_rm(int argc, char **argv)
 	return result;
 }
 
+/* ---- chmod, chown --------------------------------------------------------------- */
+
+/* What chmod or chown changes; -1 leaves a field as it is. */
+struct perm_change {
+	long mode;
+	long long uid, gid;
+};
+
+/* The segment ids of a table.  Returns RC_OK with *id set, or the exit
+ * code after saying why.  A table whose mode denies its own owner access
+ * (chmod 0) cannot be attached to check its header, but its owner may
+ * still change it: the segment at its key is then taken as the table. */
+static int table_segment(const struct table_name *tn, int *id)
+{
+	if (tn->key != (key_t)-1) {
+		struct hashtable *h = tn->path ? hashtable_open(tn->path, HASHTABLE_RDONLY)
+		                               : hashtable_open_key(tn->key, HASHTABLE_RDONLY);
+		if (h) {
+			*id = hashtable_shmid(h);
+			hashtable_close(h);
+			return RC_OK;
+		}
+		if (errno == EACCES && (*id = shmid_of_key(tn->key)) >= 0)
+			return RC_OK;
+	}
+	struct hashtable *h;
+	int rc = table_open(tn, HASHTABLE_RDONLY, &h); /* says why not */
+	if (rc == RC_OK) {                              /* appeared meanwhile */
+		*id = hashtable_shmid(h);
+		hashtable_close(h);
+	}
+	return rc;
+}
+
+/* Applies pc to every segment of the table (IPC_SET).  A table is one
+ * segment today; a table made of several would loop here.  Only the
+ * segment's owner, its creator or root may do this (EPERM otherwise). */
+static int table_set_perms(const struct table_name *tn, const struct perm_change *pc, int verbose)
+{
+	int id, rc = table_segment(tn, &id);
+	if (rc != RC_OK)
+		return rc;
+	struct shm_row row;
+	if (shm_row_by_id(id, &row) < 0) {
+		msg("%s: segment id %d vanished", tn->arg, id);
+		return RC_NOTFOUND;
+	}
+	/* From /proc/sysvipc/shm, not IPC_STAT: that needs read permission,
+	 * which the owner of a mode-0 table lacks. */
+	struct shmid_ds ds;
+	memset(&ds, 0, sizeof ds);
+	ds.shm_perm.uid = pc->uid >= 0 ? (uid_t)pc->uid : row.uid;
+	ds.shm_perm.gid = pc->gid >= 0 ? (gid_t)pc->gid : row.gid;
+	ds.shm_perm.mode = (unsigned short)(pc->mode >= 0 ? (unsigned)pc->mode : row.perms & 0777);
+	if (shmctl(id, IPC_SET, &ds) < 0) {
+		int e = errno;
+		char owner[96], creator[96];
+		msg("%s: cannot change segment id %d: %s", tn->arg, id, strerror(e));
+		snprintf(owner, sizeof owner, "%s", user_name(row.uid));
+		snprintf(creator, sizeof creator, "%s", user_name(row.cuid));
+		if (e == EPERM)
+			advise("only its owner %s, its creator %s or root may change its mode or "
+			       "owner; you are %s", owner, creator, user_name(geteuid()));
+		return e == EINVAL || e == EIDRM ? RC_NOTFOUND : RC_REFUSED;
+	}
+	if (verbose)
+		msg("%s: segment id %d: mode %04o, owner %s", tn->arg, id, ds.shm_perm.mode & 0777,
+		    user_name(ds.shm_perm.uid));
+	return RC_OK;
+}
+
+/* Runs table_set_perms on every TABLE operand from argv[first]. */
+static int set_perms_all(int argc, char **argv, int first, const struct perm_change *pc,
+                         int verbose)
+{
+	int result = RC_OK;
+	for (int i = first; i < argc; i++) {
+		struct table_name tn;
+		int rc = table_name_parse(argv[i], &tn);
+		if (rc == RC_OK)
+			rc = table_set_perms(&tn, pc, verbose);
+		if (rc != RC_OK && result == RC_OK)
+			result = rc;
+	}
+	return result;
+}
+
+static int cmd_chmod(int argc, char **argv)
+{
+	struct copts o = {0};
+	unsigned mode;
+	int rc = parse_opts(argc, argv, "v", &o);
+	if (rc == RC_OK)
+		rc = operands(argc, 2, -1);
+	if (rc != RC_OK)
+		return rc < 0 ? RC_OK : rc;
+	if (parse_mode(argv[optind], &mode) < 0) {
+		msg("chmod: bad mode '%s' (octal permission bits, e.g. 0640)", argv[optind]);
+		return RC_USAGE;
+	}
+	struct perm_change pc = { (long)mode, -1, -1 };
+	return set_perms_all(argc, argv, optind + 1, &pc, o.verbose);
+}
+
+/* A user or group: a name, or a number. */
+static int lookup_id(const char *s, int group, long long *out, gid_t *login_group)
+{
+	uint64_t v;
+	if (group) {
+		struct group *gr = getgrnam(s);
+		if (gr)
+			*out = gr->gr_gid;
+		else if (parse_u64(s, &v) == 0 && v < UINT32_MAX)
+			*out = (long long)v;
+		else
+			return -1;
+		return 0;
+	}
+	struct passwd *pw = getpwnam(s);
+	if (pw) {
+		*out = pw->pw_uid;
+	} else if (parse_u64(s, &v) == 0 && v < UINT32_MAX) {
+		*out = (long long)v;
+		pw = getpwuid((uid_t)v); /* for its login group, if it has one */
+	} else {
+		return -1;
+	}
+	if (login_group)
+		*login_group = pw ? pw->pw_gid : (gid_t)-1;
+	return 0;
+}
+
+/* USER, USER:GROUP, USER: (the user's login group) or :GROUP, as chown(1). */
+static int parse_owner(const char *s, struct perm_change *pc)
+{
+	char buf[256];
+	gid_t login = (gid_t)-1;
+	snprintf(buf, sizeof buf, "%s", s);
+	char *colon = strchr(buf, ':');
+	if (colon)
+		*colon++ = 0;
+	pc->uid = pc->gid = -1;
+	if (buf[0] && lookup_id(buf, 0, &pc->uid, &login) < 0) {
+		msg("chown: no user '%s' (a name or a number)", buf);
+		return RC_USAGE;
+	}
+	if (colon && *colon && lookup_id(colon, 1, &pc->gid, NULL) < 0) {
+		msg("chown: no group '%s' (a name or a number)", colon);
+		return RC_USAGE;
+	}
+	if (colon && !*colon && buf[0]) {
+		if (login == (gid_t)-1) {
+			msg("chown: uid %s has no login group: write USER:GROUP", buf);
+			return RC_USAGE;
+		}
+		pc->gid = login;
+	}
+	if (pc->uid < 0 && pc->gid < 0) {
+		msg("chown: '%s' names no user and no group (USER[:GROUP] or :GROUP)", s);
+		return RC_USAGE;
+	}
+	return RC_OK;
+}
+
+static int cmd_chown(int argc, char **argv)
+{
+	struct copts o = {0};
+	struct perm_change pc = { -1, -1, -1 };
+	int rc = parse_opts(argc, argv, "v", &o);
+	if (rc == RC_OK)
+		rc = operands(argc, 2, -1);
+	if (rc == RC_OK)
+		rc = parse_owner(argv[optind], &pc);
+	if (rc != RC_OK)
+		return rc < 0 ? RC_OK : rc;
+	return set_perms_all(argc, argv, optind + 1, &pc, o.verbose);
+}
+
 /* ---- verify ------------------------------------------------------------------ */
 
 static int cmd_verify(int argc, char **argv)
@@ -1140,6 +1322,8 @@ static const struct cmd cmds[] = {
 	  "write every entry as cdb (default), tsv or bin" },
 	{ "ls", cmd_ls, "[--json]", "list every shmkv table on this host" },
 	{ "rm", cmd_rm, "TABLE...", "remove tables (their segments)" },
+	{ "chmod", cmd_chmod, "OCTAL-MODE TABLE...", "change the permission bits of tables" },
+	{ "chown", cmd_chown, "USER[:GROUP] TABLE...", "change the owner (and group) of tables" },
 	{ "verify", cmd_verify, "[--repair] TABLE", "check a table's consistency" },
 	{ "help", cmd_help, "[COMMAND]", "print help on a command" },
 };
@@ -1195,6 +1379,13 @@ static const char *const cmd_details[] = {
 	/* rm */
 	"Removes each table's segment; processes attached keep it until they detach.\n"
 	"A segment that is not a shmkv table is left alone.\n",
+	/* chmod */
+	"MODE is octal, as for --mode: 0644 lets others read, 0660 lets the group write.\n"
+	"Only the table's owner, its creator or root may change it.\n",
+	/* chown */
+	"USER and GROUP are names or numbers; USER: takes the user's login group,\n"
+	":GROUP changes the group only.  Only the table's owner, its creator or\n"
+	"root may change it; giving a table away is final for a non-root owner.\n",
 	/* verify */
 	"  -r, --repair              first complete any change a dead writer left\n"
 	"                            (takes the writer lock; needs write access)\n"
