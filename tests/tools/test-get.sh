@@ -89,4 +89,22 @@ grep -q "unknown option" "$T/err" && fail "shmkv-load --huge-pages is not known"
 run "$SHMKV" create --help
 grep -q -- "--huge-pages" "$T/out" && pass "create --help documents --huge-pages" || fail "create --help lacks --huge-pages"
 
+# ---- the shared parsers and defaults ----------------------------------------------------
+expect 2 "a key 0x0x12 is refused" "$SHMKV" stat 0x0x12
+expect 2 "an entry count with a sign is refused" "$SHMKV" create -K 8 -V 8 -n -5 "$(new_key)"
+expect 2 "an entry count with a blank is refused" "$SHMKV" create -K 8 -V 8 -n " 5" "$(new_key)"
+expect 2 "an entry count past 2^64 is refused" "$SHMKV" create -K 8 -V 8 -n 18446744073709551616 "$(new_key)"
+expect 2 "a zero key width is refused by shmkv-load too" "$LOAD" -K 0 "$(new_key)" "$T/one.tsv"
+err_has "...with the range" "bad key size '0' (1..1024 bytes)"
+D=$(new_key)
+"$SHMKV" create -K 8 -V 8 -n 16 "$D"
+run "$SHMKV" stat --json "$D"
+grep -q '"mode":"0600"' "$T/out" && grep -q '"max_load":0.8,' "$T/out" \
+	&& pass "create defaults: mode 0600, load limit 0.8" || { fail "create defaults"; show; }
+D2=$(new_key)
+"$LOAD" -q "$D2" "$T/one.tsv"
+run "$SHMKV" stat --json "$D2"
+grep -q '"mode":"0600"' "$T/out" && grep -q '"max_load":0.8,' "$T/out" \
+	&& pass "shmkv-load defaults: the same" || { fail "shmkv-load defaults"; show; }
+
 finish
