@@ -34,7 +34,9 @@ enum {
 	"  2  usage error\n"                                                  \
 	"  3  bad input data (or a table that fails verification)\n"          \
 	"  4  refused by the kernel or the table (size limits, permissions,\n" \
-	"     huge pages, a table full or existing with other widths)\n"
+	"     huge pages, a table full or existing with other widths)\n"       \
+	"  128+N  killed by signal N (130: SIGINT) after removing what it was\n" \
+	"     making (the file of dump -o, a table shmkv-load created)\n"
 
 extern const char *tool_name;
 

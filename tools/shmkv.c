@@ -1,9 +1,10 @@
 /* shmkv: inspect and change shmkv tables from the shell.
  *
- * One subcommand per job: create, stat, get, put, del, dump, ls, rm, verify.
- * Each opens the table with the least access it needs (read-only for stat,
- * get, dump, ls, verify), prints results on stdout and diagnostics on stderr,
- * and is quiet on success unless asked (-v).  dump writes any of the formats
+ * One subcommand per job: create, stat, get, put, del, dump, ls, rm, chmod,
+ * chown, verify.  Each opens the table with the least access it needs
+ * (read-only for stat, get, dump, ls, verify; chmod and chown only look at
+ * it), prints results on stdout and diagnostics on stderr, and is quiet on
+ * success unless asked (-v).  dump writes any of the formats
  * shmkv-load reads; its default, cdb with raw fields, is lossless for any
  * bytes, so `shmkv dump T | shmkv-load T2` copies a table exactly. */
 #include "common.h"
