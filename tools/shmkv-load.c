@@ -467,7 +467,9 @@ static int cdb_frame(const struct input *in, struct cursor *c, struct where *w,
 		*voff = o + 2;
 		o = *voff + *vlen;
 		if (d[o] != '\n') {
-			snprintf(why, whylen, "expected a newline after the %u-byte value", *vlen);
+			snprintf(why, whylen, "expected a newline after the %u-byte value%s", *vlen,
+			         d[o] == '\r' ? ", found a CR: the input has Windows (CRLF) line "
+			         "endings, which cdb records cannot have" : "");
 			return -2;
 		}
 		c->off = o + 1;
@@ -1126,6 +1128,26 @@ static uint32_t implied_width(enum enc e, size_t maxlen)
 	return (uint32_t)(e == ENC_HEX ? (maxlen + 1) / 2 : maxlen);
 }
 
+/* cdb input whose first record cannot be framed yields no widths: report
+ * the framing error itself, not an empty input.  Returns RC_DATA. */
+static int report_first_frame_error(struct loader *L)
+{
+	char why[256], at[600];
+	for (size_t i = 0; i < L->nin; i++) {
+		struct cursor c = {0};
+		struct where w = { .in = &L->in[i] };
+		size_t ko, vo;
+		uint32_t kl, vl;
+		if (cdb_frame(&L->in[i], &c, &w, &ko, &kl, &vo, &vl, why, sizeof why) < 0) {
+			where_text(L, &w, at, sizeof at);
+			msg("%s: %s", at, why);
+			break;
+		}
+	}
+	msg("%s: the input cannot be read past this point; nothing was written", L->tn.arg);
+	return RC_DATA;
+}
+
 static int setup_widths(struct loader *L)
 {
 	struct opts *o = &L->o;
@@ -1143,6 +1165,8 @@ static int setup_widths(struct loader *L)
 				prescan_tsv(L, 1);
 			else
 				prescan_cdb(L);
+			if (!L->bound && L->fmt == FMT_CDB && L->in_bytes)
+				return report_first_frame_error(L);
 			if (!L->bound) {
 				msg("%s: the input is empty, so the widths of the new table cannot be "
 				    "told from it: give --key-size and --value-size", L->tn.arg);
@@ -1520,6 +1544,9 @@ static int load(struct loader *L, int nfiles, char **files)
 	if (!L->o.quiet)
 		warn_remove_ipc(L->tn.arg, hashtable_shmid(L->h));
 	phase_start(L, NULL, 0);
+	if (L->o.verbose && L->dup_count)
+		msg("%s: %" PRIu64 " records repeating an earlier key were passed over "
+		    "(--duplicates=first)", L->tn.arg, L->dup_count);
 	if (L->o.verbose)
 		msg("%s: %s (%s)", L->tn.arg, L->phases,
 		    L->array_mode ? "text parsed once into an array"

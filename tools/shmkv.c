@@ -1096,12 +1096,17 @@ struct perm_change {
 	long long uid, gid;
 };
 
-/* The segment ids of a table.  Returns RC_OK with *id set, or the exit
- * code after saying why.  A table whose mode denies its own owner access
- * (chmod 0) cannot be attached to check its header, but its owner may
- * still change it: the segment at its key is then taken as the table. */
-static int table_segment(const struct table_name *tn, int *id)
+/* The most segments a table has: one today. */
+#define TABLE_MAX_SEGMENTS 1
+
+/* The segment ids of a table: fills ids[] and sets *n.  Returns RC_OK, or
+ * the exit code after saying why.  A table whose mode denies its own owner
+ * access (chmod 0) cannot be attached to check its header, but its owner
+ * may still change it: the segment at its key is then taken as the table. */
+static int table_segments(const struct table_name *tn, int ids[TABLE_MAX_SEGMENTS], int *n)
 {
+	*n = 1;
+	int *id = &ids[0];
 	if (tn->key != (key_t)-1) {
 		struct hashtable *h = tn->path ? hashtable_open(tn->path, HASHTABLE_RDONLY)
 		                               : hashtable_open_key(tn->key, HASHTABLE_RDONLY);
@@ -1122,14 +1127,11 @@ static int table_segment(const struct table_name *tn, int *id)
 	return rc;
 }
 
-/* Applies pc to every segment of the table (IPC_SET).  A table is one
- * segment today; a table made of several would loop here.  Only the
- * segment's owner, its creator or root may do this (EPERM otherwise). */
-static int table_set_perms(const struct table_name *tn, const struct perm_change *pc, int verbose)
+/* Applies pc to one segment of the table (IPC_SET).  Only the segment's
+ * owner, its creator or root may (EPERM otherwise). */
+static int segment_set_perms(const struct table_name *tn, int id, const struct perm_change *pc,
+                             int verbose)
 {
-	int id, rc = table_segment(tn, &id);
-	if (rc != RC_OK)
-		return rc;
 	struct shm_row row;
 	if (shm_row_by_id(id, &row) < 0) {
 		msg("%s: segment id %d vanished", tn->arg, id);
@@ -1157,6 +1159,16 @@ static int table_set_perms(const struct table_name *tn, const struct perm_change
 		msg("%s: segment id %d: mode %04o, owner %s", tn->arg, id, ds.shm_perm.mode & 0777,
 		    user_name(ds.shm_perm.uid));
 	return RC_OK;
+}
+
+/* Applies pc to every segment of the table: the one place that changes
+ * when a table may span several segments (table_segments lists them). */
+static int table_set_perms(const struct table_name *tn, const struct perm_change *pc, int verbose)
+{
+	int ids[TABLE_MAX_SEGMENTS], n, rc = table_segments(tn, ids, &n);
+	for (int i = 0; i < n && rc == RC_OK; i++)
+		rc = segment_set_perms(tn, ids[i], pc, verbose);
+	return rc;
 }
 
 /* Runs table_set_perms on every TABLE operand from argv[first]. */

@@ -30,6 +30,13 @@ out_is "--crlf: widths from the input do not count the CR" "$T/want"
 printf 'x\ty\r\n' >"$T/crlf1.tsv"
 expect 3 "CRLF into an existing table is refused too" "$LOAD" "$C" "$T/crlf1.tsv"
 
+printf '+1,1:a->b\r\n\n' >"$T/crlf.cdb"
+expect 3 "CRLF cdb input is refused" "$LOAD" "$(new_key)" "$T/crlf.cdb"
+err_has "CRLF cdb: says Windows line endings" "found a CR" "Windows (CRLF) line endings"
+printf 'garbage' >"$T/bad.cdb"
+expect 3 "unframed cdb for a new table is bad input, not an empty one" "$LOAD" -f cdb "$(new_key)" "$T/bad.cdb"
+err_has "unframed cdb: the framing error" "expected '+' at the start of a record"
+
 # ---- sizing: not born full ---------------------------------------------------------------
 awk 'BEGIN { for (i = 1; i <= 20000; i++) printf "%d\t%d\n", i, i }' >"$T/n.tsv"
 D=$(new_key)
@@ -69,7 +76,8 @@ E=$(new_key)
 "$SHMKV" create -K 1 -V 1 -n 10 "$E"
 "$SHMKV" put "$E" a 0
 expect 0 "duplicates=first into an existing table overwrites the table's value" \
-	"$LOAD" --duplicates=first "$E" "$T/dup2.tsv" "$T/dup.tsv"
+	"$LOAD" -v --duplicates=first "$E" "$T/dup2.tsv" "$T/dup.tsv"
+err_has "duplicates=first -v counts the records passed over" "3 records repeating an earlier key were passed over"
 run "$SHMKV" get "$E" a
 [ "$(cat "$T/out")" = 9 ] && pass "...with the input's first value" || { fail "first into existing"; show; }
 expect 2 "bad --duplicates" "$LOAD" --duplicates=sometimes "$(new_key)" "$T/dup.tsv"
