@@ -871,7 +871,8 @@ int table_create(const struct table_name *tn, struct hashtable_config *cfg,
 	cfg->flags |= HASHTABLE_EXCL;
 	uint64_t size = cfg->capacity;
 	if (!size)
-		size = hashtable_segment_size(cfg->entries, cfg->max_load ? cfg->max_load : DEFAULT_MAX_LOAD,
+		size = hashtable_segment_size(cfg->entries,
+		                              cfg->max_load ? cfg->max_load : DEFAULT_MAX_LOAD,
 		                              cfg->key_size, cfg->value_size);
 	if (!size) {
 		msg("%s: a table of %" PRIu64 " entries of %u+%u bytes at load %g is too large",
