@@ -75,28 +75,29 @@ double now_seconds(void)
 
 int parse_u64(const char *s, uint64_t *out)
 {
-	int base = 10;
-	uint64_t v = 0;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s)
+	int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	const char *digits = hex ? s + 2 : s;
+	/* strtoull alone would take blanks, a sign, and "0x" again after "0x". */
+	size_t n = strspn(digits, hex ? "0123456789abcdefABCDEF" : "0123456789");
+	if (n == 0 || digits[n])
 		return -1;
-	for (; *s; s++) {
-		int d;
-		if (*s >= '0' && *s <= '9')
-			d = *s - '0';
-		else if (base == 16 && isxdigit((unsigned char)*s))
-			d = tolower((unsigned char)*s) - 'a' + 10;
-		else
-			return -1;
-		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
-			return -1;
-		v = v * (uint64_t)base + (uint64_t)d;
-	}
+	errno = 0;
+	unsigned long long v = strtoull(digits, NULL, hex ? 16 : 10);
+	if (errno)
+		return -1;
 	*out = v;
 	return 0;
+}
+
+int parse_width(const char *s, uint32_t min, uint32_t max, uint32_t *out, const char *what)
+{
+	uint64_t v;
+	if (parse_size(s, &v) < 0 || v < min || v > max) {
+		msg("bad %s '%s' (%u..%u bytes)", what, s, min, max);
+		return RC_USAGE;
+	}
+	*out = (uint32_t)v;
+	return RC_OK;
 }
 
 int parse_size(const char *s, uint64_t *out)
@@ -187,7 +188,70 @@ int parse_hex_key(const char *s, unsigned char **out, uint32_t *len)
 	return 0;
 }
 
-/* ---- Creation options ------------------------------------------------- */
+/* ---- Options both tools take ------------------------------------------- */
+
+int parse_encodings(const char *s, enum enc *kenc, enum enc *venc)
+{
+	char buf[64];
+	snprintf(buf, sizeof buf, "%s", s);
+	char *comma = strchr(buf, ',');
+	if (comma)
+		*comma++ = 0;
+	if (enc_parse(buf, kenc) < 0 || enc_parse(comma ? comma : buf, venc) < 0) {
+		msg("bad encoding '%s' (text, raw, hex, u32, u64, or KEY,VALUE)", s);
+		return RC_USAGE;
+	}
+	return RC_OK;
+}
+
+int field_opt_parse(int c, const char *arg, struct field_opts *fo)
+{
+	switch (c) {
+	case 'E':
+		return parse_encodings(arg, &fo->kenc, &fo->venc) == RC_OK ? 1 : -1;
+	case OPT_KEY_ENC:
+	case OPT_VALUE_ENC:
+		if (enc_parse(arg, c == OPT_KEY_ENC ? &fo->kenc : &fo->venc) < 0) {
+			msg("bad encoding '%s' (text, raw, hex, u32, u64)", arg);
+			return -1;
+		}
+		return 1;
+	case 'K':
+		fo->ks_set = 1;
+		return parse_width(arg, 1, HASHTABLE_MAX_KEY, &fo->ks, "key size") == RC_OK ? 1 : -1;
+	case 'V':
+		fo->vs_set = 1;
+		return parse_width(arg, 0, HASHTABLE_MAX_VALUE, &fo->vs, "value size") == RC_OK
+		       ? 1 : -1;
+	default:
+		return 0;
+	}
+}
+
+void create_opts_init(struct create_opts *co)
+{
+	memset(co, 0, sizeof *co);
+	co->mode = DEFAULT_MODE;
+	co->max_load = DEFAULT_MAX_LOAD;
+	co->load = DEFAULT_MAX_LOAD;
+}
+
+int create_opts_given(const struct create_opts *co)
+{
+	return co->load_set || co->max_load_set || co->entries || co->capacity ||
+	       co->mode_set || co->hugetlb || co->empty_key || co->deleted_key;
+}
+
+void create_opts_apply(const struct create_opts *co, struct hashtable_config *cfg)
+{
+	cfg->max_load = co->max_load;
+	cfg->mode = co->mode;
+	cfg->flags |= co->hugetlb ? HASHTABLE_HUGETLB : 0;
+	if (co->empty_key)
+		cfg->empty_key = co->empty_key;
+	if (co->deleted_key)
+		cfg->deleted_key = co->deleted_key;
+}
 
 int create_opt_parse(int c, const char *arg, struct create_opts *co)
 {
@@ -213,6 +277,7 @@ int create_opt_parse(int c, const char *arg, struct create_opts *co)
 		}
 		return 1;
 	case 'M':
+		co->mode_set = 1;
 		if (parse_mode(arg, &co->mode) < 0) {
 			msg("bad mode '%s' (octal permission bits, e.g. 0640)", arg);
 			return -1;
@@ -665,13 +730,15 @@ int table_create(const struct table_name *tn, struct hashtable_config *cfg,
 	cfg->flags |= HASHTABLE_EXCL;
 	uint64_t size = cfg->capacity;
 	if (!size)
-		size = hashtable_segment_size(cfg->entries, cfg->max_load ? cfg->max_load : 0.8,
+		size = hashtable_segment_size(cfg->entries,
+		                              cfg->max_load ? cfg->max_load : DEFAULT_MAX_LOAD,
 		                              cfg->key_size, cfg->value_size);
 	if (!size) {
 		msg("%s: a table of %" PRIu64 " entries of %u+%u bytes at load %g is too large",
 		    tn->arg, cfg->entries, cfg->key_size, cfg->value_size, cfg->max_load);
 		return RC_USAGE;
 	}
+	warn_rmid_forced(tn->arg); /* before: the library's create may itself fail of it */
 	int rc = hashtable_create_config(cfg, out);
 	if (rc < 0)
 		return explain("create", tn, rc);
@@ -697,4 +764,45 @@ int explain_widths(const struct table_name *tn, struct hashtable *h,
 	advise("use those widths, or remove the table first (its contents are lost):");
 	advise("  shmkv rm %s   (or: ipcrm -m %d)", tn->arg, st.shmid);
 	return RC_REFUSED;
+}
+
+/* ---- Operator traps ---------------------------------------------------- */
+
+void warn_rmid_forced(const char *table)
+{
+	char why[512];
+	if (hashtable_host_check(why, sizeof why) == 1)
+		msg("%s: warning: %s", table, why);
+}
+
+/* The lowest uid of a regular user: UID_MIN in /etc/login.defs, else 1000. */
+static uid_t regular_uid_min(void)
+{
+	FILE *f = fopen("/etc/login.defs", "r");
+	char line[256];
+	unsigned long v = 1000;
+	if (!f)
+		return 1000;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long x;
+		if (sscanf(line, " UID_MIN %lu", &x) == 1)
+			v = x;
+	}
+	fclose(f);
+	return (uid_t)v;
+}
+
+void warn_remove_ipc(const char *table, int shmid)
+{
+	struct shm_row row;
+	struct stat st;
+	if (stat("/run/systemd/system", &st) != 0 || !S_ISDIR(st.st_mode))
+		return; /* not booted with systemd: no logind */
+	if (shm_row_by_id(shmid, &row) < 0 || row.uid < regular_uid_min() || row.uid == 65534)
+		return;
+	msg("%s: warning: the table belongs to %s, a regular user: systemd-logind "
+	    "(RemoveIPC=yes, its default) removes it when that user's last session ends",
+	    table, user_name(row.uid));
+	advise("set RemoveIPC=no in /etc/systemd/logind.conf and run `systemctl restart "
+	       "systemd-logind`, or create tables as a system user (useradd --system)");
 }

@@ -9,6 +9,7 @@
 #ifndef SHMKV_TOOLS_COMMON_H
 #define SHMKV_TOOLS_COMMON_H
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +34,9 @@ enum {
 	"  2  usage error\n"                                                  \
 	"  3  bad input data (or a table that fails verification)\n"          \
 	"  4  refused by the kernel or the table (size limits, permissions,\n" \
-	"     huge pages, a table full or existing with other widths)\n"
+	"     huge pages, a table full or existing with other widths)\n"       \
+	"  128+N  killed by signal N (130: SIGINT) after removing what it was\n" \
+	"     making (the file of dump -o, a table shmkv-load created)\n"
 
 extern const char *tool_name;
 
@@ -115,6 +118,18 @@ int shm_row_by_key(key_t key, struct shm_row *row);
 const char *user_name(uid_t uid);
 const char *group_name(gid_t gid);
 
+/* ---- Operator traps ---------------------------------------------------- */
+
+/* Warns (on stderr, with the fix) when kernel.shm_rmid_forced is 1: the
+ * kernel then destroys a table once nothing is attached.  table_create()
+ * calls it before creating. */
+void warn_rmid_forced(const char *table);
+
+/* Warns (with the fix) when the segment's owner is a regular user (uid >=
+ * UID_MIN of /etc/login.defs, default 1000) on a host run by systemd, whose
+ * logind (RemoveIPC=yes) removes that user's segments at logout. */
+void warn_remove_ipc(const char *table, int shmid);
+
 /* ---- Field encodings -------------------------------------------------- */
 
 /* How a key or value is written in text input and output.
@@ -153,19 +168,59 @@ long enc_encode(enum enc e, const unsigned char *src, size_t width, char *out,
  * (NUL padding dropped), else 0x0102... (cut at 32 bytes). */
 const char *fmt_field(const void *p, size_t len, char *buf, size_t buflen);
 
-/* ---- Creation options ------------------------------------------------- */
+/* ---- Options both tools take ------------------------------------------- */
 
-/* getopt_long() values of --empty-key and --deleted-key (above every tool's
- * own option values). */
-enum { OPT_EMPTY_KEY = 512, OPT_DELETED_KEY };
+/* A new table's defaults, written once: the option parsers, the sizing and
+ * the --help texts (through STR()) all read these. */
+#define DEFAULT_MAX_LOAD 0.8
+#define DEFAULT_MODE 0600
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
-/* What the options that size and shape a new table ask for:
- *   -n, --entries   -c, --capacity   -M, --mode   -H, --hugepages
- *   -m, --max-load  -l, --load   --empty-key   --deleted-key
- * Each tool sets its own defaults (mode, load limit) before parsing. */
+/* getopt_long() values of the shared long options that have no short form
+ * (each tool numbers its own from 256; these sit above them). */
+enum { OPT_KEY_ENC = 512, OPT_VALUE_ENC, OPT_EMPTY_KEY, OPT_DELETED_KEY };
+
+/* Long options of field widths and encodings: -E, --key-enc, --value-enc,
+ * -K, -V.  Short letters: "E:K:V:". */
+#define FIELD_LONG_OPTIONS                                                    \
+	{ "encoding", required_argument, 0, 'E' },                            \
+	{ "key-enc", required_argument, 0, OPT_KEY_ENC },                     \
+	{ "value-enc", required_argument, 0, OPT_VALUE_ENC },                 \
+	{ "key-size", required_argument, 0, 'K' },                            \
+	{ "value-size", required_argument, 0, 'V' }
+
+/* Long options that size and shape a new table.  --huge-pages is the
+ * documented spelling; --hugepages, the first one shipped, still works.
+ * Short letters: "l:m:n:c:M:H". */
+#define CREATE_LONG_OPTIONS                                                   \
+	{ "load", required_argument, 0, 'l' },                                \
+	{ "max-load", required_argument, 0, 'm' },                            \
+	{ "entries", required_argument, 0, 'n' },                             \
+	{ "capacity", required_argument, 0, 'c' },                            \
+	{ "mode", required_argument, 0, 'M' },                                \
+	{ "huge-pages", no_argument, 0, 'H' },                                \
+	{ "hugepages", no_argument, 0, 'H' },                                 \
+	{ "empty-key", required_argument, 0, OPT_EMPTY_KEY },                 \
+	{ "deleted-key", required_argument, 0, OPT_DELETED_KEY }
+
+/* What the field options ask for.  ENC_DEFAULT and *_set == 0 mean "not
+ * given": each tool picks its own default then. */
+struct field_opts {
+	enum enc kenc, venc;
+	uint32_t ks, vs;
+	int ks_set, vs_set;
+};
+
+/* Parses option c (as getopt_long() returned it) if it is a field option.
+ * Returns 0 if c is not one, 1 once it is stored, -1 after printing why its
+ * value is bad (the caller exits with RC_USAGE). */
+int field_opt_parse(int c, const char *arg, struct field_opts *fo);
+
+/* What the options that size and shape a new table ask for. */
 struct create_opts {
 	double load, max_load;
-	int load_set, max_load_set;
+	int load_set, max_load_set, mode_set;
 	uint64_t entries, capacity;
 	unsigned mode;
 	int hugetlb;
@@ -173,10 +228,18 @@ struct create_opts {
 	uint32_t empty_len, deleted_len;
 };
 
-/* Parses option c (as getopt_long() returned it) with argument arg if it is
- * a creation option.  Returns 0 if c is not one, 1 once it is stored, -1
- * after printing why its value is bad (the caller exits with RC_USAGE). */
+/* Sets the defaults (DEFAULT_MODE, DEFAULT_MAX_LOAD). */
+void create_opts_init(struct create_opts *co);
+
+/* Parses option c if it is a creation option; returns as field_opt_parse. */
 int create_opt_parse(int c, const char *arg, struct create_opts *co);
+
+/* True when any creation option was given (they are ignored, with a
+ * warning, when the table exists). */
+int create_opts_given(const struct create_opts *co);
+
+/* Copies mode, load limit, sentinels and huge pages into cfg. */
+void create_opts_apply(const struct create_opts *co, struct hashtable_config *cfg);
 
 /* Frees the sentinel keys. */
 void create_opts_free(struct create_opts *co);
@@ -185,8 +248,14 @@ void create_opts_free(struct create_opts *co);
 
 /* Unsigned integer with an optional K, M, G, T suffix (powers of 1024). */
 int parse_size(const char *s, uint64_t *out);
-/* Unsigned integer, decimal or 0x hex, no suffix. */
+/* Unsigned integer, decimal or 0x hex, no suffix, sign or blank. */
 int parse_u64(const char *s, uint64_t *out);
+/* A field width: parse_size() within min..max; else prints why (naming
+ * `what`) and returns RC_USAGE. */
+int parse_width(const char *s, uint32_t min, uint32_t max, uint32_t *out, const char *what);
+/* "KEY[,VALUE]" encoding names; one name sets both.  Returns RC_OK, or
+ * RC_USAGE after printing why. */
+int parse_encodings(const char *s, enum enc *kenc, enum enc *venc);
 /* Load: a fraction in (0, 1] or a percent in (1, 100]; returned as a fraction. */
 int parse_load(const char *s, double *out);
 /* Octal permission bits 0..0777. */

@@ -34,6 +34,17 @@
 #include <unistd.h>
 
 enum fmt { FMT_AUTO, FMT_TSV, FMT_CDB, FMT_BIN };
+
+/* What a key met more than once in the input does (--duplicates). */
+enum dups { DUP_LAST, DUP_FIRST, DUP_ERROR, DUP_WARN };
+static const char *const dup_names[] = { "last", "first", "error", "warn" };
+
+/* A table created without -n, -l or -c is sized for this many times the
+ * input's records, so that it is not born full. */
+#define HEADROOM 1.25
+/* After loading a table it created, the tool warns when less than this
+ * share of the load limit is left for later inserts. */
+#define LOW_ROOM 0.05
 static const char *const fmt_names[] = { "auto", "tsv", "cdb", "bin" };
 
 #define MAX_REASONS 5            /* bad records described in messages       */
@@ -41,6 +52,8 @@ static const char *const fmt_names[] = { "auto", "tsv", "cdb", "bin" };
 #define DROP_STEP (8u << 20)     /* parsed text is released in such steps   */
 #define TICK 8192                /* records between looks at clock, signals */
 #define BATCH_BYTES (4u << 20)   /* keys and values per search_batch call   */
+
+struct keyset;
 
 struct input {
 	const char *name;
@@ -53,12 +66,12 @@ struct input {
 
 struct opts {
 	enum fmt fmt;
-	enum enc kenc, venc;
-	uint32_t ks, vs;
-	int ks_set, vs_set;
+	struct field_opts f;
 	struct create_opts co;
 	int excl;
 	int skip_bad, quiet, progress, verbose;
+	int crlf;            /* strip a CR before each tsv newline        */
+	enum dups dups;
 };
 
 /* Where a record came from, for messages. */
@@ -92,6 +105,10 @@ struct loader {
 	int prescan_ok;
 	/* parse */
 	uint64_t nread, good, bad;
+	size_t longest_key, longest_value; /* decoded bytes, over all records */
+	int key_too_wide, value_too_wide;
+	uint64_t dup_count;            /* records whose key came earlier       */
+	struct keyset *written;        /* --duplicates=first: keys written     */
 	int stopped;                   /* parse gave up: fatal or too many bad */
 	char *reasons[MAX_REASONS];
 	unsigned char *arr;            /* array mode: the good records        */
@@ -324,6 +341,25 @@ static int check_key(const struct loader *L, const unsigned char *rec, char *why
 	return -1;
 }
 
+/* The bytes a field of len input bytes decodes to (0: a number). */
+static size_t field_bytes(enum enc e, size_t len)
+{
+	return e == ENC_HEX ? (len + 1) / 2 : enc_width(e) ? 0 : len;
+}
+
+/* Keeps the longest key and value the input holds, and whether one is
+ * wider than the table, for the advice after the bad records. */
+static void note_lengths(struct loader *L, size_t klen, size_t vlen)
+{
+	size_t kb = field_bytes(L->o.f.kenc, klen), vb = field_bytes(L->o.f.venc, vlen);
+	if (kb > L->longest_key)
+		L->longest_key = kb;
+	if (vb > L->longest_value)
+		L->longest_value = vb;
+	L->key_too_wide |= kb > L->ks;
+	L->value_too_wide |= vb > L->vs;
+}
+
 /* Record results: 1 one record decoded into rec, 0 end of input, -1 a bad
  * record (skipped: cursor past it), -2 malformed input that cannot be read
  * on (cdb framing). */
@@ -341,21 +377,29 @@ static int parse_tsv(struct loader *L, const struct input *in, struct cursor *c,
 		w->off = c->off;
 		c->off = nl ? end + 1 : in->len;
 		c->line++;
-		if (end == w->off)
+		size_t n = end - w->off;
+		if (n && s[n - 1] == '\r' && L->o.crlf)
+			n--;
+		if (n == 0)
 			continue; /* empty line */
 		c->recno++;
 		w->line = c->line;
 		w->recno = c->recno;
-		size_t n = end - w->off;
+		if (s[n - 1] == '\r') {
+			snprintf(why, whylen, "the line ends with a CR: the input has Windows (CRLF) "
+			         "line endings; give --crlf to strip them (or convert it: dos2unix)");
+			return -1;
+		}
 		const unsigned char *tab = memchr(s, '\t', n);
 		size_t klen = tab ? (size_t)(tab - s) : n;
+		note_lengths(L, klen, tab ? n - klen - 1 : 0);
 		if (!tab && L->vs) {
 			snprintf(why, whylen, "no TAB between key and value");
 			return -1;
 		}
-		if (decode(L->o.kenc, "key", s, klen, rec, L->ks, why, whylen) < 0)
+		if (decode(L->o.f.kenc, "key", s, klen, rec, L->ks, why, whylen) < 0)
 			return -1;
-		if (tab && decode(L->o.venc, "value", tab + 1, n - klen - 1, rec + L->ks, L->vs,
+		if (tab && decode(L->o.f.venc, "value", tab + 1, n - klen - 1, rec + L->ks, L->vs,
 		                  why, whylen) < 0)
 			return -1;
 		return check_key(L, rec, why, whylen) < 0 ? -1 : 1;
@@ -423,7 +467,9 @@ static int cdb_frame(const struct input *in, struct cursor *c, struct where *w,
 		*voff = o + 2;
 		o = *voff + *vlen;
 		if (d[o] != '\n') {
-			snprintf(why, whylen, "expected a newline after the %u-byte value", *vlen);
+			snprintf(why, whylen, "expected a newline after the %u-byte value%s", *vlen,
+			         d[o] == '\r' ? ", found a CR: the input has Windows (CRLF) line "
+			         "endings, which cdb records cannot have" : "");
 			return -2;
 		}
 		c->off = o + 1;
@@ -440,8 +486,9 @@ static int parse_cdb(struct loader *L, const struct input *in, struct cursor *c,
 	int r = cdb_frame(in, c, w, &koff, &klen, &voff, &vlen, why, whylen);
 	if (r <= 0)
 		return r;
-	if (decode(L->o.kenc, "key", in->data + koff, klen, rec, L->ks, why, whylen) < 0 ||
-	    decode(L->o.venc, "value", in->data + voff, vlen, rec + L->ks, L->vs, why, whylen) < 0)
+	note_lengths(L, klen, vlen);
+	if (decode(L->o.f.kenc, "key", in->data + koff, klen, rec, L->ks, why, whylen) < 0 ||
+	    decode(L->o.f.venc, "value", in->data + voff, vlen, rec + L->ks, L->vs, why, whylen) < 0)
 		return -1;
 	return check_key(L, rec, why, whylen) < 0 ? -1 : 1;
 }
@@ -495,9 +542,12 @@ static void prescan_tsv(struct loader *L, int lengths)
 			if (end > off) {
 				recs++;
 				if (lengths) {
-					const unsigned char *tab = memchr(d + off, '\t', end - off);
-					size_t kl = tab ? (size_t)(tab - d) - off : end - off;
-					size_t vl = tab ? end - (size_t)(tab - d) - 1 : 0;
+					size_t e = end;
+					if (L->o.crlf && e > off && d[e - 1] == '\r')
+						e--; /* --crlf: the CR is not data */
+					const unsigned char *tab = memchr(d + off, '\t', e - off);
+					size_t kl = tab ? (size_t)(tab - d) - off : e - off;
+					size_t vl = tab ? e - (size_t)(tab - d) - 1 : 0;
 					if (kl > L->max_klen)
 						L->max_klen = kl;
 					if (vl > L->max_vlen)
@@ -785,9 +835,79 @@ static int count_new(struct loader *L, int distinct, uint64_t *out)
 
 /* ---- Pass 3: writing -------------------------------------------------------- */
 
+/* ---- Duplicate keys in the input ---------------------------------------------- */
+
+struct dupctx {
+	struct keyset set;
+	uint64_t n; /* good records seen */
+};
+
+static int dup_one(struct loader *L, const unsigned char *rec, const struct where *w, void *ctx)
+{
+	struct dupctx *dc = ctx;
+	char at[600], f[128];
+	dc->n++;
+	int a = keyset_add(&dc->set, rec);
+	if (a < 0)
+		return -ENOMEM;
+	if (a == 1 || ++L->dup_count > MAX_REASONS)
+		return 0;
+	if (w)
+		where_text(L, w, at, sizeof at);
+	else
+		snprintf(at, sizeof at, "record %" PRIu64 " (of those read well)", dc->n);
+	msg("%s: %skey %s was already given by an earlier record", at,
+	    L->o.dups == DUP_WARN ? "warning: " : "", fmt_field(rec, L->ks, f, sizeof f));
+	return 0;
+}
+
+/* --duplicates=error or warn: looks for keys given twice before anything is
+ * written.  Returns RC_OK, or RC_DATA (error) after saying which. */
+static int check_duplicates(struct loader *L)
+{
+	if (L->o.dups != DUP_ERROR && L->o.dups != DUP_WARN)
+		return RC_OK;
+	struct dupctx dc = { { 0, 0, 0, 0, L->ks }, 0 };
+	phase_start(L, "looking for repeated keys", L->good);
+	int r = for_each_good(L, dup_one, &dc);
+	progress_clear(L);
+	free(dc.set.keys);
+	free(dc.set.used);
+	if (r == -EINTR)
+		return RC_REFUSED;
+	if (r < 0) {
+		msg("%s: out of memory while looking for repeated keys", L->tn.arg);
+		return RC_REFUSED;
+	}
+	if (!L->dup_count)
+		return RC_OK;
+	if (L->o.dups == DUP_ERROR) {
+		msg("%s: %" PRIu64 " record%s repeat%s the key of an earlier one; nothing was "
+		    "written (--duplicates=last or first picks one)", L->tn.arg, L->dup_count,
+		    L->dup_count == 1 ? "" : "s", L->dup_count == 1 ? "s" : "");
+		return RC_DATA;
+	}
+	if (!L->o.quiet)
+		msg("%s: warning: %" PRIu64 " record%s repeat%s an earlier key; the last "
+		    "record of each key wins", L->tn.arg, L->dup_count,
+		    L->dup_count == 1 ? "" : "s", L->dup_count == 1 ? "s" : "");
+	return RC_OK;
+}
+
 static int write_one(struct loader *L, const unsigned char *rec, const struct where *w, void *ctx)
 {
 	int *err = ctx;
+	if (L->written) { /* --duplicates=first: a repeated key is passed over */
+		int a = keyset_add(L->written, rec);
+		if (a < 0) {
+			*err = -ENOMEM;
+			return 1;
+		}
+		if (a == 0) {
+			L->dup_count++;
+			return 0;
+		}
+	}
 	int r = hashtable_update(L->h, (void *)rec, (void *)(rec + L->ks));
 	if (r == 0)
 		L->inserted++;
@@ -830,18 +950,24 @@ static void usage(FILE *f)
 "                            u32, u64  unsigned decimal (or 0x hex) stored\n"
 "                                      little-endian in 4 or 8 bytes\n"
 "  -b, --skip-bad          load the good records, skip and report the bad ones\n"
+"      --crlf              tsv lines end in CR LF (Windows): strip the CR; without\n"
+"                          it such lines are bad records\n"
+"      --duplicates=WHAT   a key given by several records: last (default: the\n"
+"                          last record wins), first, error (nothing is written),\n"
+"                          warn (the last wins, each repeat is reported)\n"
 "\n"
 "Creating a table (ignored, with a warning, when TABLE exists):\n"
 "  -K, --key-size=BYTES    key width (default: from the encoding or the input)\n"
 "  -V, --value-size=BYTES  value width (default: from the encoding or the input)\n"
 "  -l, --load=F            size the table so the input fills it to load F\n"
-"                          (fraction or percent; default: the --max-load)\n"
-"  -m, --max-load=F        the table's load limit (default 0.8, or --load if\n"
-"                          higher)\n"
+"                          (fraction or percent; default: the --max-load, for\n"
+"                          1.25 times the input's records, leaving room)\n"
+"  -m, --max-load=F        the table's load limit (default " STR(DEFAULT_MAX_LOAD) ",\n"
+"                          or --load if higher)\n"
 "  -n, --entries=N         size for N keys at --load instead of the record count\n"
 "  -c, --capacity=BYTES    segment size (K, M, G, T suffixes) instead\n"
-"  -M, --mode=OCTAL        permission bits (default 0600)\n"
-"  -H, --hugepages         back the segment with huge pages\n"
+"  -M, --mode=OCTAL        permission bits (default " STR(DEFAULT_MODE) ")\n"
+"  -H, --huge-pages        back the segment with huge pages\n"
 "      --empty-key=HEX, --deleted-key=HEX  sentinel keys (default all 00, all ff)\n"
 "  -x, --excl              fail if the table already exists\n"
 "\n"
@@ -856,52 +982,18 @@ static void usage(FILE *f)
 "\nSee shmkv-load(1).\n", tool_name);
 }
 
-enum { OPT_KEY_ENC = 256, OPT_VALUE_ENC, OPT_VERSION };
-
-static int parse_encodings(const char *s, struct opts *o)
-{
-	char buf[64];
-	snprintf(buf, sizeof buf, "%s", s);
-	char *comma = strchr(buf, ',');
-	if (comma)
-		*comma++ = 0;
-	if (enc_parse(buf, &o->kenc) < 0 || enc_parse(comma ? comma : buf, &o->venc) < 0) {
-		msg("bad encoding '%s' (text, raw, hex, u32, u64, or KEY,VALUE)", s);
-		return RC_USAGE;
-	}
-	return RC_OK;
-}
-
-static int parse_width(const char *s, uint32_t max, uint32_t *out, const char *what)
-{
-	uint64_t v;
-	if (parse_size(s, &v) < 0 || v > max) {
-		msg("bad %s '%s' (at most %u bytes)", what, s, max);
-		return RC_USAGE;
-	}
-	*out = (uint32_t)v;
-	return RC_OK;
-}
+enum { OPT_VERSION = 256, OPT_CRLF, OPT_DUPLICATES };
 
 /* Returns RC_OK, an exit code, or -1 after --help / --version. */
 static int parse_args(struct opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "format", required_argument, 0, 'f' },
-		{ "encoding", required_argument, 0, 'E' },
-		{ "key-enc", required_argument, 0, OPT_KEY_ENC },
-		{ "value-enc", required_argument, 0, OPT_VALUE_ENC },
+		FIELD_LONG_OPTIONS,
+		CREATE_LONG_OPTIONS,
 		{ "skip-bad", no_argument, 0, 'b' },
-		{ "key-size", required_argument, 0, 'K' },
-		{ "value-size", required_argument, 0, 'V' },
-		{ "load", required_argument, 0, 'l' },
-		{ "max-load", required_argument, 0, 'm' },
-		{ "entries", required_argument, 0, 'n' },
-		{ "capacity", required_argument, 0, 'c' },
-		{ "mode", required_argument, 0, 'M' },
-		{ "hugepages", no_argument, 0, 'H' },
-		{ "empty-key", required_argument, 0, OPT_EMPTY_KEY },
-		{ "deleted-key", required_argument, 0, OPT_DELETED_KEY },
+		{ "crlf", no_argument, 0, OPT_CRLF },
+		{ "duplicates", required_argument, 0, OPT_DUPLICATES },
 		{ "excl", no_argument, 0, 'x' },
 		{ "progress", no_argument, 0, 'p' },
 		{ "quiet", no_argument, 0, 'q' },
@@ -911,11 +1003,13 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	int c, rc = RC_OK;
-	o->co.mode = 0600;
+	create_opts_init(&o->co);
 	opterr = 0;
 	while (rc == RC_OK &&
 	       (c = getopt_long(argc, argv, ":f:E:bK:V:l:m:n:c:M:Hxpqvh", lo, NULL)) != -1) {
-		int r = create_opt_parse(c, optarg, &o->co);
+		int r = field_opt_parse(c, optarg, &o->f);
+		if (!r)
+			r = create_opt_parse(c, optarg, &o->co);
 		if (r) {
 			if (r < 0)
 				rc = RC_USAGE;
@@ -931,26 +1025,16 @@ static int parse_args(struct opts *o, int argc, char **argv)
 				rc = RC_USAGE;
 			}
 			break;
-		case 'E': rc = parse_encodings(optarg, o); break;
-		case OPT_KEY_ENC:
-		case OPT_VALUE_ENC:
-			if (enc_parse(optarg, c == OPT_KEY_ENC ? &o->kenc : &o->venc) < 0) {
-				msg("bad encoding '%s' (text, raw, hex, u32, u64)", optarg);
-				rc = RC_USAGE;
-			}
-			break;
 		case 'b': o->skip_bad = 1; break;
-		case 'K':
-			rc = parse_width(optarg, HASHTABLE_MAX_KEY, &o->ks, "key size");
-			if (rc == RC_OK && o->ks == 0) {
-				msg("the key size must be at least 1 byte");
+		case OPT_CRLF: o->crlf = 1; break;
+		case OPT_DUPLICATES:
+			o->dups = DUP_LAST;
+			while (o->dups <= DUP_WARN && strcmp(optarg, dup_names[o->dups]))
+				o->dups++;
+			if (o->dups > DUP_WARN) {
+				msg("bad --duplicates '%s' (last, first, error, warn)", optarg);
 				rc = RC_USAGE;
 			}
-			o->ks_set = 1;
-			break;
-		case 'V':
-			rc = parse_width(optarg, HASHTABLE_MAX_VALUE, &o->vs, "value size");
-			o->vs_set = 1;
 			break;
 		case 'x': o->excl = 1; break;
 		case 'p': o->progress = 1; o->quiet = 0; break;
@@ -975,7 +1059,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		return RC_USAGE;
 	}
 	if (!o->co.max_load_set)
-		o->co.max_load = o->co.load_set && o->co.load > 0.8 ? o->co.load : 0.8;
+		o->co.max_load = o->co.load_set && o->co.load > DEFAULT_MAX_LOAD ? o->co.load
+		                                                           : DEFAULT_MAX_LOAD;
 	if (!o->co.load_set)
 		o->co.load = o->co.max_load;
 	if (o->co.load > o->co.max_load) {
@@ -1000,18 +1085,16 @@ static int open_existing(struct loader *L)
 		return rc;
 	hashtable_stats(L->h, &st);
 	warn_name_mismatch(&L->tn, &st);
-	if ((L->o.ks_set && L->o.ks != st.key_size) || (L->o.vs_set && L->o.vs != st.value_size))
-		return explain_widths(&L->tn, L->h, L->o.ks_set ? L->o.ks : st.key_size,
-		                      L->o.vs_set ? L->o.vs : st.value_size);
+	if ((L->o.f.ks_set && L->o.f.ks != st.key_size) || (L->o.f.vs_set && L->o.f.vs != st.value_size))
+		return explain_widths(&L->tn, L->h, L->o.f.ks_set ? L->o.f.ks : st.key_size,
+		                      L->o.f.vs_set ? L->o.f.vs : st.value_size);
 	if (L->o.excl) {
 		msg("%s: the table exists (id %d) and --excl was given", L->tn.arg, st.shmid);
 		return RC_REFUSED;
 	}
 	const struct opts *o = &L->o;
 	const struct create_opts *co = &L->o.co;
-	if (co->load_set || co->max_load_set || co->entries || co->capacity || co->mode != 0600 ||
-	    co->hugetlb || co->empty_key || co->deleted_key)
-		if (!o->quiet)
+	if (create_opts_given(co) && !o->quiet)
 			msg("%s: the table exists: its own capacity, load limit, mode and sentinels "
 			    "are kept (creation options ignored)", L->tn.arg);
 	L->ks = st.key_size;
@@ -1046,12 +1129,32 @@ static uint32_t implied_width(enum enc e, size_t maxlen)
 	return (uint32_t)(e == ENC_HEX ? (maxlen + 1) / 2 : maxlen);
 }
 
+/* cdb input whose first record cannot be framed yields no widths: report
+ * the framing error itself, not an empty input.  Returns RC_DATA. */
+static int report_first_frame_error(struct loader *L)
+{
+	char why[256], at[600];
+	for (size_t i = 0; i < L->nin; i++) {
+		struct cursor c = {0};
+		struct where w = { .in = &L->in[i] };
+		size_t ko, vo;
+		uint32_t kl, vl;
+		if (cdb_frame(&L->in[i], &c, &w, &ko, &kl, &vo, &vl, why, sizeof why) < 0) {
+			where_text(L, &w, at, sizeof at);
+			msg("%s: %s", at, why);
+			break;
+		}
+	}
+	msg("%s: the input cannot be read past this point; nothing was written", L->tn.arg);
+	return RC_DATA;
+}
+
 static int setup_widths(struct loader *L)
 {
 	struct opts *o = &L->o;
 	if (!L->h) {
-		int need_k = !o->ks_set && !enc_width(o->kenc);
-		int need_v = !o->vs_set && !enc_width(o->venc);
+		int need_k = !o->f.ks_set && !enc_width(o->f.kenc);
+		int need_v = !o->f.vs_set && !enc_width(o->f.venc);
 		if ((need_k || need_v) && L->fmt == FMT_BIN) {
 			msg("creating %s from bin input needs --key-size and --value-size", L->tn.arg);
 			return RC_USAGE;
@@ -1063,14 +1166,16 @@ static int setup_widths(struct loader *L)
 				prescan_tsv(L, 1);
 			else
 				prescan_cdb(L);
+			if (!L->bound && L->fmt == FMT_CDB && L->in_bytes)
+				return report_first_frame_error(L);
 			if (!L->bound) {
 				msg("%s: the input is empty, so the widths of the new table cannot be "
 				    "told from it: give --key-size and --value-size", L->tn.arg);
 				return RC_USAGE;
 			}
 		}
-		L->ks = o->ks_set ? o->ks : implied_width(o->kenc, L->max_klen);
-		L->vs = o->vs_set ? o->vs : implied_width(o->venc, L->max_vlen);
+		L->ks = o->f.ks_set ? o->f.ks : implied_width(o->f.kenc, L->max_klen);
+		L->vs = o->f.vs_set ? o->f.vs : implied_width(o->f.venc, L->max_vlen);
 		if (L->ks == 0 || L->ks > HASHTABLE_MAX_KEY || L->vs > HASHTABLE_MAX_VALUE) {
 			msg("%s: the input's keys are %u bytes and values %u: a table holds keys of "
 			    "1..%u bytes and values of 0..%u; give --key-size and --value-size",
@@ -1082,7 +1187,7 @@ static int setup_widths(struct loader *L)
 			    L->ks, L->vs);
 	}
 	L->rs = (size_t)L->ks + L->vs;
-	if (enc_check_width(o->kenc, L->ks, "key") || enc_check_width(o->venc, L->vs, "value"))
+	if (enc_check_width(o->f.kenc, L->ks, "key") || enc_check_width(o->f.venc, L->vs, "value"))
 		return RC_USAGE;
 	return RC_OK;
 }
@@ -1172,9 +1277,36 @@ static void print_reasons(struct loader *L)
 			msg("%s", L->reasons[i]);
 }
 
+/* After records too wide for the table: the width that would hold them. */
+static void advise_widths(const struct loader *L)
+{
+	const char *stop = L->stopped ? " so far" : "";
+	for (int v = 0; v < 2; v++) {
+		if (!(v ? L->value_too_wide : L->key_too_wide))
+			continue;
+		const char *what = v ? "value" : "key", opt = v ? 'V' : 'K';
+		size_t longest = v ? L->longest_value : L->longest_key;
+		uint32_t width = v ? L->vs : L->ks;
+		uint32_t max = v ? HASHTABLE_MAX_VALUE : HASHTABLE_MAX_KEY;
+		if (longest > max) {
+			advise("the longest %s read%s is %zu bytes, more than a table holds (%u)",
+			       what, stop, longest, max);
+		} else if (L->h) {
+			advise("the longest %s read%s is %zu bytes; the table's %ss are %u bytes wide: "
+			       "load into a new table made with -%c %zu", what, stop, longest, what,
+			       width, opt, longest);
+		} else {
+			advise("the longest %s read%s is %zu bytes, wider than -%c %u: give -%c %zu, "
+			       "or leave -%c out to take the width from the input", what, stop,
+			       longest, opt, width, opt, longest, opt);
+		}
+	}
+}
+
 static void report_bad_input(struct loader *L)
 {
 	print_reasons(L);
+	advise_widths(L);
 	if (L->stopped == 2)
 		msg("%s: the input cannot be read past this point; nothing was written",
 		    L->tn.arg);
@@ -1194,6 +1326,7 @@ static void report_skipped(struct loader *L)
 	msg("%s: skipped %" PRIu64 " bad record%s of %" PRIu64 "%s:", L->tn.arg, L->bad,
 	    L->bad == 1 ? "" : "s", L->nread, L->bad > MAX_REASONS ? "; the first ones" : "");
 	print_reasons(L);
+	advise_widths(L);
 }
 
 static void summary(struct loader *L)
@@ -1215,9 +1348,10 @@ static int create_table(struct loader *L)
 	const struct opts *o = &L->o;
 	struct hashtable_config cfg = {0};
 	uint64_t n = o->co.entries ? o->co.entries : (L->good ? L->good : 1);
+	if (!o->co.entries && !o->co.load_set)
+		n = (uint64_t)((double)n * HEADROOM) + 1; /* not born full */
 	cfg.key_size = L->ks;
 	cfg.value_size = L->vs;
-	cfg.max_load = o->co.max_load;
 	cfg.capacity = o->co.capacity ? o->co.capacity
 	                              : hashtable_segment_size(n, o->co.load, L->ks, L->vs);
 	if (!cfg.capacity) {
@@ -1225,10 +1359,9 @@ static int create_table(struct loader *L)
 		    "to describe", L->tn.arg, n, L->ks, L->vs, o->co.load);
 		return RC_USAGE;
 	}
-	cfg.empty_key = L->empty;
+	create_opts_apply(&o->co, &cfg);
+	cfg.empty_key = L->empty; /* the options' sentinels, checked, or the defaults */
 	cfg.deleted_key = L->deleted;
-	cfg.mode = o->co.mode;
-	cfg.flags = o->co.hugetlb ? HASHTABLE_HUGETLB : 0;
 	int rc = table_create(&L->tn, &cfg, &L->h);
 	if (rc != RC_OK)
 		return rc;
@@ -1279,12 +1412,35 @@ static int check_room(struct loader *L)
 	return RC_REFUSED;
 }
 
+/* A table this run created and filled to (nearly) its load limit refuses
+ * the next inserts: say so, and how to leave room. */
+static void warn_low_room(struct loader *L)
+{
+	struct hashtable_stats st;
+	if (!L->created || L->o.quiet || hashtable_stats(L->h, &st) != 0)
+		return;
+	uint64_t room = st.max_count > st.count ? st.max_count - st.count : 0;
+	if ((double)room >= LOW_ROOM * (double)st.max_count)
+		return;
+	msg("%s: warning: the new table is full: %" PRIu64 " keys, and its load limit %.3g "
+	    "allows %" PRIu64 "; only %" PRIu64 " more can be inserted", L->tn.arg, st.count,
+	    st.max_load, st.max_count, room);
+	advise("to leave room, load with --entries=N (the keys it should hold) or a lower "
+	       "--load; to grow it now: shmkv dump %s | shmkv-load -n N NEWTABLE", L->tn.arg);
+}
+
 static int write_pass(struct loader *L)
 {
 	int err = 0;
+	struct keyset written = { 0, 0, 0, 0, L->ks };
+	if (L->o.dups == DUP_FIRST)
+		L->written = &written;
 	phase_start(L, "writing", L->good);
 	int r = for_each_good(L, write_one, &err);
 	progress_clear(L);
+	L->written = NULL;
+	free(written.keys);
+	free(written.used);
 	if (r == 0)
 		return RC_OK;
 	if (r == -EINTR) {
@@ -1356,11 +1512,11 @@ static int load(struct loader *L, int nfiles, char **files)
 		L->in_bytes += L->in[L->nin++].len;
 	}
 	L->fmt = L->o.fmt != FMT_AUTO ? L->o.fmt : detect_format(L);
-	if (L->o.kenc == ENC_DEFAULT)
-		L->o.kenc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
-	if (L->o.venc == ENC_DEFAULT)
-		L->o.venc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
-	if (L->fmt == FMT_BIN && (L->o.kenc != ENC_RAW || L->o.venc != ENC_RAW)) {
+	if (L->o.f.kenc == ENC_DEFAULT)
+		L->o.f.kenc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
+	if (L->o.f.venc == ENC_DEFAULT)
+		L->o.f.venc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
+	if (L->fmt == FMT_BIN && (L->o.f.kenc != ENC_RAW || L->o.f.venc != ENC_RAW)) {
 		msg("bin records are used as they are: encodings apply to tsv and cdb only");
 		return RC_USAGE;
 	}
@@ -1378,12 +1534,20 @@ static int load(struct loader *L, int nfiles, char **files)
 		report_bad_input(L);
 		return RC_DATA;
 	}
+	if ((rc = check_duplicates(L)) != RC_OK)
+		return rc;
 	if (!L->h && (rc = create_table(L)) != RC_OK)
 		return rc;
 	if ((rc = check_room(L)) != RC_OK || (rc = write_pass(L)) != RC_OK)
 		return rc;
 	report_skipped(L);
+	warn_low_room(L);
+	if (!L->o.quiet)
+		warn_remove_ipc(L->tn.arg, hashtable_shmid(L->h));
 	phase_start(L, NULL, 0);
+	if (L->o.verbose && L->dup_count)
+		msg("%s: %" PRIu64 " records repeating an earlier key were passed over "
+		    "(--duplicates=first)", L->tn.arg, L->dup_count);
 	if (L->o.verbose)
 		msg("%s: %s (%s)", L->tn.arg, L->phases,
 		    L->array_mode ? "text parsed once into an array"

@@ -1,9 +1,10 @@
 /* shmkv: inspect and change shmkv tables from the shell.
  *
- * One subcommand per job: create, stat, get, put, del, dump, ls, rm, verify.
- * Each opens the table with the least access it needs (read-only for stat,
- * get, dump, ls, verify), prints results on stdout and diagnostics on stderr,
- * and is quiet on success unless asked (-v).  dump writes any of the formats
+ * One subcommand per job: create, stat, get, put, del, dump, ls, rm, chmod,
+ * chown, verify.  Each opens the table with the least access it needs
+ * (read-only for stat, get, dump, ls, verify; chmod and chown only look at
+ * it), prints results on stdout and diagnostics on stderr, and is quiet on
+ * success unless asked (-v).  dump writes any of the formats
  * shmkv-load reads; its default, cdb with raw fields, is lossless for any
  * bytes, so `shmkv dump T | shmkv-load T2` copies a table exactly. */
 #include "common.h"
@@ -11,7 +12,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,50 +37,21 @@ static const struct cmd *current;
 
 /* Options every subcommand may take; each declares which it accepts. */
 struct copts {
-	int verbose, json, repair;
-	enum enc kenc, venc;
+	int verbose, json, repair, with_keys, force;
 	const char *format, *output;
-	/* create */
-	uint32_t ks, vs;
-	int ks_set, vs_set;
+	struct field_opts f;
 	struct create_opts co;
 };
 
-enum {
-	OPT_KEY_ENC = 256, OPT_VALUE_ENC, OPT_REPAIR, OPT_JSON,
-};
+enum { OPT_REPAIR = 256, OPT_JSON, OPT_WITH_KEYS, OPT_FORCE };
 
 static void cmd_usage(FILE *f, const struct cmd *c);
 
 /* ---- Option parsing ---------------------------------------------------- */
 
-static int set_encodings(const char *s, struct copts *o)
-{
-	char buf[64];
-	snprintf(buf, sizeof buf, "%s", s);
-	char *comma = strchr(buf, ',');
-	if (comma)
-		*comma++ = 0;
-	if (enc_parse(buf, &o->kenc) < 0 || enc_parse(comma ? comma : buf, &o->venc) < 0) {
-		msg("bad encoding '%s' (text, raw, hex, u32, u64, or KEY,VALUE)", s);
-		return RC_USAGE;
-	}
-	return RC_OK;
-}
-
-static int opt_width(const char *s, uint32_t min, uint32_t max, uint32_t *out, const char *what)
-{
-	uint64_t v;
-	if (parse_size(s, &v) < 0 || v < min || v > max) {
-		msg("bad %s '%s' (%u..%u bytes)", what, s, min, max);
-		return RC_USAGE;
-	}
-	*out = (uint32_t)v;
-	return RC_OK;
-}
-
 /* Parses the options named in `accept` (short letters, plus 'k' for the
- * encoding options and 'j', 'r' for --json, --repair).  Returns RC_OK, an exit
+ * encoding options, 'n' for the sentinel keys, and 'j', 'r', 'w', 'F' for
+ * --json, --repair, --with-keys, --force).  Returns RC_OK, an exit
  * code, or -1 after --help.  Leaves optind at the first operand. */
 static int parse_opts(int argc, char **argv, const char *accept, struct copts *o)
 {
@@ -85,30 +60,22 @@ static int parse_opts(int argc, char **argv, const char *accept, struct copts *o
 		{ "help", no_argument, 0, 'h' },
 		{ "json", no_argument, 0, OPT_JSON },
 		{ "repair", no_argument, 0, OPT_REPAIR },
+		{ "with-keys", no_argument, 0, OPT_WITH_KEYS },
+		{ "force", no_argument, 0, OPT_FORCE },
 		{ "format", required_argument, 0, 'f' },
 		{ "output", required_argument, 0, 'o' },
-		{ "encoding", required_argument, 0, 'E' },
-		{ "key-enc", required_argument, 0, OPT_KEY_ENC },
-		{ "value-enc", required_argument, 0, OPT_VALUE_ENC },
-		{ "key-size", required_argument, 0, 'K' },
-		{ "value-size", required_argument, 0, 'V' },
-		{ "max-load", required_argument, 0, 'm' },
-		{ "entries", required_argument, 0, 'n' },
-		{ "capacity", required_argument, 0, 'c' },
-		{ "mode", required_argument, 0, 'M' },
-		{ "hugepages", no_argument, 0, 'H' },
-		{ "empty-key", required_argument, 0, OPT_EMPTY_KEY },
-		{ "deleted-key", required_argument, 0, OPT_DELETED_KEY },
+		FIELD_LONG_OPTIONS,
+		CREATE_LONG_OPTIONS,
 		{ 0, 0, 0, 0 },
 	};
 	int c, rc = RC_OK;
-	o->co.mode = 0600;
-	o->co.max_load = 0.8;
+	create_opts_init(&o->co);
 	optind = 1;
 	opterr = 0;
 	while (rc == RC_OK &&
-	       (c = getopt_long(argc, argv, ":vhjrf:o:E:K:V:m:n:c:M:H", lo, NULL)) != -1) {
+	       (c = getopt_long(argc, argv, ":vhjrf:o:E:K:V:l:m:n:c:M:H", lo, NULL)) != -1) {
 		int opt = c == OPT_JSON ? 'j' : c == OPT_REPAIR ? 'r'
+		        : c == OPT_WITH_KEYS ? 'w' : c == OPT_FORCE ? 'F'
 		        : c == OPT_KEY_ENC || c == OPT_VALUE_ENC || c == 'E' ? 'k'
 		        : c == OPT_EMPTY_KEY || c == OPT_DELETED_KEY ? 'n' : c;
 		if (c != '?' && c != ':' && c != 'h' && !strchr(accept, opt)) {
@@ -117,7 +84,9 @@ static int parse_opts(int argc, char **argv, const char *accept, struct copts *o
 			rc = RC_USAGE;
 			break;
 		}
-		int r = create_opt_parse(c, optarg, &o->co);
+		int r = field_opt_parse(c, optarg, &o->f);
+		if (!r)
+			r = create_opt_parse(c, optarg, &o->co);
 		if (r) {
 			if (r < 0)
 				rc = RC_USAGE;
@@ -128,24 +97,10 @@ static int parse_opts(int argc, char **argv, const char *accept, struct copts *o
 		case 'h': cmd_usage(stdout, current); return -1;
 		case 'j': case OPT_JSON: o->json = 1; break;
 		case 'r': case OPT_REPAIR: o->repair = 1; break;
+		case OPT_WITH_KEYS: o->with_keys = 1; break;
+		case OPT_FORCE: o->force = 1; break;
 		case 'f': o->format = optarg; break;
 		case 'o': o->output = optarg; break;
-		case 'E': rc = set_encodings(optarg, o); break;
-		case OPT_KEY_ENC:
-		case OPT_VALUE_ENC:
-			if (enc_parse(optarg, c == OPT_KEY_ENC ? &o->kenc : &o->venc) < 0) {
-				msg("bad encoding '%s' (text, raw, hex, u32, u64)", optarg);
-				rc = RC_USAGE;
-			}
-			break;
-		case 'K':
-			rc = opt_width(optarg, 1, HASHTABLE_MAX_KEY, &o->ks, "key size");
-			o->ks_set = 1;
-			break;
-		case 'V':
-			rc = opt_width(optarg, 0, HASHTABLE_MAX_VALUE, &o->vs, "value size");
-			o->vs_set = 1;
-			break;
 		default:
 			option_error(c, optopt, argv[optind - 1]);
 			rc = RC_USAGE;
@@ -190,7 +145,7 @@ static int cmd_create(int argc, char **argv)
 	int rc = parse_opts(argc, argv, "vKVmncMHk", &o);
 	if (rc == RC_OK)
 		rc = operands(argc, 1, 1);
-	if (rc == RC_OK && (!o.ks_set || !o.vs_set)) {
+	if (rc == RC_OK && (!o.f.ks_set || !o.f.vs_set)) {
 		msg("create: --key-size and --value-size are needed");
 		rc = RC_USAGE;
 	}
@@ -198,25 +153,21 @@ static int cmd_create(int argc, char **argv)
 		msg("create: give one of --entries and --capacity");
 		rc = RC_USAGE;
 	}
-	if (rc == RC_OK && ((o.co.empty_key && o.co.empty_len != o.ks) ||
-	                    (o.co.deleted_key && o.co.deleted_len != o.ks))) {
-		msg("create: --empty-key and --deleted-key need %u bytes (%u hex digits)", o.ks,
-		    2 * o.ks);
+	if (rc == RC_OK && ((o.co.empty_key && o.co.empty_len != o.f.ks) ||
+	                    (o.co.deleted_key && o.co.deleted_len != o.f.ks))) {
+		msg("create: --empty-key and --deleted-key need %u bytes (%u hex digits)", o.f.ks,
+		    2 * o.f.ks);
 		rc = RC_USAGE;
 	}
 	if (rc == RC_OK)
 		rc = table_name_parse(argv[optind], &tn);
 	if (rc == RC_OK) {
 		struct hashtable_config cfg = {0};
-		cfg.key_size = o.ks;
-		cfg.value_size = o.vs;
+		cfg.key_size = o.f.ks;
+		cfg.value_size = o.f.vs;
 		cfg.entries = o.co.entries;
 		cfg.capacity = o.co.capacity;
-		cfg.max_load = o.co.max_load;
-		cfg.mode = o.co.mode;
-		cfg.empty_key = o.co.empty_key;
-		cfg.deleted_key = o.co.deleted_key;
-		cfg.flags = o.co.hugetlb ? HASHTABLE_HUGETLB : 0;
+		create_opts_apply(&o.co, &cfg);
 		rc = table_create(&tn, &cfg, &h);
 		if (rc == RC_OK) {
 			struct hashtable_stats st;
@@ -225,6 +176,7 @@ static int cmd_create(int argc, char **argv)
 				msg("%s: created: key 0x%08x, id %d, %" PRIu64 " bytes, room for %"
 				    PRIu64 " keys", tn.arg, (unsigned)st.ipc_key, st.shmid,
 				    st.segment_bytes, st.max_count);
+			warn_remove_ipc(tn.arg, st.shmid);
 			hashtable_close(h);
 		}
 	}
@@ -307,20 +259,7 @@ static void stat_text(const struct table_name *tn, const struct stat_info *si)
 		       fmt_time(si->row.ctime, t4, sizeof t4));
 }
 
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
+static void json_string(const char *s);
 
 static void stat_json(const struct table_name *tn, const struct stat_info *si)
 {
@@ -393,6 +332,7 @@ static int cmd_stat(int argc, char **argv)
 		stat_json(&tn, &si);
 	else
 		stat_text(&tn, &si);
+	warn_remove_ipc(tn.arg, si.st.shmid);
 	hashtable_close(h);
 	return RC_OK;
 }
@@ -410,20 +350,27 @@ static int key_operand(const char *s, enum enc e, unsigned char *key, uint32_t k
 	return RC_OK;
 }
 
+/* Decodes a key operand without a word: 0 or -1. */
+static int key_operand_quiet(const char *s, enum enc e, unsigned char *key, uint32_t ks)
+{
+	char err[256];
+	return enc_decode(e, (const unsigned char *)s, strlen(s), key, ks, err, sizeof err);
+}
+
 static enum enc or_text(enum enc e) { return e == ENC_DEFAULT ? ENC_TEXT : e; }
 
 /* Opens the table and checks the encodings fit its widths. */
 static int open_for_keys(char **argv, int flags, struct copts *o, struct table_name *tn,
                          struct hashtable **h, struct hashtable_stats *st)
 {
-	o->kenc = or_text(o->kenc);
-	o->venc = or_text(o->venc);
+	o->f.kenc = or_text(o->f.kenc);
+	o->f.venc = or_text(o->f.venc);
 	int rc = open_operand(argv, flags, tn, h);
 	if (rc != RC_OK)
 		return rc;
 	hashtable_stats(*h, st);
-	if ((rc = enc_check_width(o->kenc, st->key_size, "key")) != RC_OK ||
-	    (rc = enc_check_width(o->venc, st->value_size, "value")) != RC_OK) {
+	if ((rc = enc_check_width(o->f.kenc, st->key_size, "key")) != RC_OK ||
+	    (rc = enc_check_width(o->f.venc, st->value_size, "value")) != RC_OK) {
 		hashtable_close(*h);
 		return rc;
 	}
@@ -432,11 +379,11 @@ static int open_for_keys(char **argv, int flags, struct copts *o, struct table_n
 
 /* The start of get and del (TABLE KEY...): parses their options and
  * operands, then opens the table with flags. */
-static int open_keys_cmd(int argc, char **argv, int flags, struct copts *o,
-                         struct table_name *tn, struct hashtable **h,
+static int open_keys_cmd(int argc, char **argv, const char *accept, int flags,
+                         struct copts *o, struct table_name *tn, struct hashtable **h,
                          struct hashtable_stats *st)
 {
-	int rc = parse_opts(argc, argv, "vk", o);
+	int rc = parse_opts(argc, argv, accept, o);
 	if (rc == RC_OK)
 		rc = operands(argc, 2, -1);
 	if (rc == RC_OK)
@@ -459,45 +406,203 @@ static int key_failed(const struct table_name *tn, const unsigned char *key, uin
 	return code;
 }
 
+/* True when p[0..n) is well-formed UTF-8, as a JSON text must be. */
+static int utf8_valid(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = p[i], more, min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			more = 1, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			more = 2, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			more = 3, min = 0x10000;
+		else
+			return 0;
+		if (n - i <= more)
+			return 0;
+		unsigned cp = c & (0x3f >> more);
+		for (unsigned k = 1; k <= more; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += more + 1;
+	}
+	return 1;
+}
+
+/* Writes s[0..n) as a JSON string: quotes, backslashes and control
+ * characters escaped; the bytes must be valid UTF-8 (utf8_valid). */
+static void json_string_n(const char *s, size_t n)
+{
+	putchar('"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", stdout);
+		else if (ch == '\t')
+			fputs("\\t", stdout);
+		else if (ch < 0x20 || ch == 0x7f)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void json_string(const char *s) { json_string_n(s, strlen(s)); }
+
+/* How get prints what it found: values alone, KEY TAB VALUE lines, or one
+ * JSON object. */
+enum get_style { GET_VALUES, GET_WITH_KEYS, GET_JSON };
+
+struct getter {
+	enum get_style style;
+	enum enc kenc, venc;
+	uint32_t ks, vs;
+	unsigned char *key, *val; /* the key asked for, its value          */
+	char *kout, *vout;        /* their encoded forms                   */
+	int members;              /* JSON members printed so far           */
+};
+
+static int getter_init(struct getter *g, const struct copts *o,
+                       const struct hashtable_stats *st)
+{
+	g->style = o->json ? GET_JSON : o->with_keys ? GET_WITH_KEYS : GET_VALUES;
+	g->kenc = o->f.kenc;
+	g->venc = o->f.venc;
+	g->ks = st->key_size;
+	g->vs = st->value_size;
+	if (g->style != GET_VALUES && (g->kenc == ENC_RAW || g->venc == ENC_RAW)) {
+		msg("get: %s cannot hold raw bytes: use text, hex, u32 or u64",
+		    g->style == GET_JSON ? "--json" : "--with-keys lines");
+		return RC_USAGE;
+	}
+	g->key = malloc(g->ks);
+	g->val = malloc(g->vs + 1);
+	g->kout = malloc(enc_max_len(g->kenc, g->ks) + 1);
+	g->vout = malloc(enc_max_len(g->venc, g->vs) + 1);
+	if (!g->key || !g->val || !g->kout || !g->vout) {
+		msg("get: out of memory for a %u-byte value", g->vs);
+		return RC_REFUSED;
+	}
+	return RC_OK;
+}
+
+static void getter_free(struct getter *g)
+{
+	free(g->key);
+	free(g->val);
+	free(g->kout);
+	free(g->vout);
+}
+
+/* Prints the key and value just found.  Returns RC_OK, or RC_DATA when
+ * this style cannot write them back exactly (said on stderr). */
+static int getter_print(struct getter *g, const struct table_name *tn)
+{
+	char f[128];
+	const char *bad = NULL;
+	int lines = g->style == GET_WITH_KEYS, json = g->style == GET_JSON;
+	long kn = 0, vn = enc_encode(g->venc, g->val, g->vs, g->vout, lines ? "\n" : NULL);
+	if (vn < 0)
+		bad = lines ? "value holds a newline or a NUL before its end"
+		            : "value holds NUL bytes before its end";
+	else if (json && g->venc == ENC_TEXT && !utf8_valid((unsigned char *)g->vout, (size_t)vn))
+		bad = "value is not UTF-8 text, which JSON needs";
+	if (!bad && g->style != GET_VALUES) {
+		kn = enc_encode(g->kenc, g->key, g->ks, g->kout, lines ? "\t\n" : NULL);
+		if (kn < 0)
+			bad = lines ? "key holds a TAB, a newline or a NUL before its end"
+			            : "key holds NUL bytes before its end";
+		else if (json && g->kenc == ENC_TEXT && !utf8_valid((unsigned char *)g->kout, (size_t)kn))
+			bad = "key is not UTF-8 text, which JSON needs";
+	}
+	if (bad) {
+		msg("%s: key %s: the %s: use --encoding hex", tn->arg,
+		    fmt_field(g->key, g->ks, f, sizeof f), bad);
+		return RC_DATA;
+	}
+	if (json) {
+		fputs(g->members++ ? "," : "{", stdout);
+		json_string_n(g->kout, (size_t)kn);
+		putchar(':');
+		if (g->venc == ENC_U32 || g->venc == ENC_U64)
+			fwrite(g->vout, 1, (size_t)vn, stdout); /* a JSON number */
+		else
+			json_string_n(g->vout, (size_t)vn);
+		return RC_OK;
+	}
+	if (lines) {
+		fwrite(g->kout, 1, (size_t)kn, stdout);
+		putchar('\t');
+	}
+	fwrite(g->vout, 1, (size_t)vn, stdout);
+	if (g->venc != ENC_RAW)
+		putchar('\n');
+	return RC_OK;
+}
+
+/* True when the key operand at argv[i] decodes to a key an earlier operand
+ * named (a JSON object holds each name once). */
+static int asked_before(const struct getter *g, char **argv, int first, int i,
+                        unsigned char *tmp)
+{
+	for (int j = first; j < i; j++)
+		if (key_operand_quiet(argv[j], g->kenc, tmp, g->ks) == 0 &&
+		    memcmp(tmp, g->key, g->ks) == 0)
+			return 1;
+	return 0;
+}
+
 static int cmd_get(int argc, char **argv)
 {
 	struct copts o = {0};
 	struct table_name tn;
 	struct hashtable *h;
 	struct hashtable_stats st;
-	int rc = open_keys_cmd(argc, argv, HASHTABLE_RDONLY, &o, &tn, &h, &st);
+	struct getter g = {0};
+	int rc = open_keys_cmd(argc, argv, "vkjw", HASHTABLE_RDONLY, &o, &tn, &h, &st);
 	if (rc != RC_OK)
 		return rc < 0 ? RC_OK : rc;
-	unsigned char *key = malloc(st.key_size), *val = malloc(st.value_size + 1);
-	char *out = malloc(enc_max_len(o.venc, st.value_size) + 1);
-	int result = RC_OK;
-	char f[128];
-	for (int i = optind + 1; i < argc && key && val && out; i++) {
-		if ((rc = key_operand(argv[i], o.kenc, key, st.key_size)) != RC_OK) {
+	if (o.json && o.with_keys) {
+		msg("get: give --json or --with-keys, not both");
+		hashtable_close(h);
+		return RC_USAGE;
+	}
+	unsigned char *tmp = malloc(st.key_size);
+	int result = tmp ? getter_init(&g, &o, &st) : RC_REFUSED;
+	for (int i = optind + 1; i < argc && result != RC_USAGE && result != RC_REFUSED; i++) {
+		if ((rc = key_operand(argv[i], g.kenc, g.key, st.key_size)) != RC_OK) {
 			result = rc;
 			continue;
 		}
-		int r = hashtable_search(h, key, val);
+		if (g.style == GET_JSON && asked_before(&g, argv, optind + 1, i, tmp))
+			continue;
+		int r = hashtable_search(h, g.key, g.val);
 		if (r < 0) {
-			result = key_failed(&tn, key, st.key_size, r, result,
+			result = key_failed(&tn, g.key, st.key_size, r, result,
 			                    exit_code_for(r) == RC_NOTFOUND ? RC_REFUSED
 			                                                    : exit_code_for(r));
 			continue;
 		}
-		long n = enc_encode(o.venc, val, st.value_size, out, NULL);
-		if (n < 0) {
-			msg("%s: the value of key %s holds NUL bytes before its end: use "
-			    "--value-enc hex or raw", tn.arg, fmt_field(key, st.key_size, f, sizeof f));
-			result = RC_DATA;
-			continue;
-		}
-		fwrite(out, 1, (size_t)n, stdout);
-		if (o.venc != ENC_RAW)
-			putchar('\n');
+		if ((rc = getter_print(&g, &tn)) != RC_OK)
+			result = rc;
 	}
-	free(key);
-	free(val);
-	free(out);
+	if (g.style == GET_JSON && result != RC_USAGE && result != RC_REFUSED)
+		fputs(g.members ? "}\n" : "{}\n", stdout);
+	getter_free(&g);
+	free(tmp);
 	hashtable_close(h);
 	if (fflush(stdout) != 0) {
 		msg("writing the output: %s", strerror(errno));
@@ -530,23 +635,28 @@ static int cmd_put(int argc, char **argv)
 		rc = open_for_keys(argv, 0, &o, &tn, &h, &st);
 	if (rc != RC_OK)
 		return rc < 0 ? RC_OK : rc;
-	unsigned char *key = malloc(st.key_size), *val = malloc(st.value_size + 1);
+	size_t npairs = (size_t)(argc - optind - 1) / 2, rs = (size_t)st.key_size + st.value_size;
+	unsigned char *recs = malloc(npairs * rs + 1);
 	char err[256], f[128];
+	if (!recs) {
+		msg("out of memory for %zu pairs", npairs);
+		hashtable_close(h);
+		return RC_REFUSED;
+	}
 	/* Every pair is decoded before the first write: all or nothing. */
-	for (int i = optind + 1; i < argc && rc == RC_OK; i += 2) {
-		rc = key_operand(argv[i], o.kenc, key, st.key_size);
-		if (rc == RC_OK && enc_decode(o.venc, (const unsigned char *)argv[i + 1],
-		                              strlen(argv[i + 1]), val, st.value_size, err,
-		                              sizeof err) < 0) {
-			msg("value '%s': %s", argv[i + 1], err);
+	for (size_t i = 0; i < npairs && rc == RC_OK; i++) {
+		const char *k = argv[optind + 1 + 2 * i], *v = argv[optind + 2 + 2 * i];
+		unsigned char *key = recs + i * rs;
+		rc = key_operand(k, o.f.kenc, key, st.key_size);
+		if (rc == RC_OK && enc_decode(o.f.venc, (const unsigned char *)v, strlen(v),
+		                              key + st.key_size, st.value_size, err, sizeof err) < 0) {
+			msg("value '%s': %s", v, err);
 			rc = RC_DATA;
 		}
 	}
-	for (int i = optind + 1; i < argc && rc == RC_OK; i += 2) {
-		key_operand(argv[i], o.kenc, key, st.key_size);
-		enc_decode(o.venc, (const unsigned char *)argv[i + 1], strlen(argv[i + 1]), val,
-		           st.value_size, err, sizeof err);
-		int r = hashtable_update(h, key, val);
+	for (size_t i = 0; i < npairs && rc == RC_OK; i++) {
+		unsigned char *key = recs + i * rs;
+		int r = hashtable_update(h, key, key + st.key_size);
 		if (r >= 0) {
 			if (o.verbose)
 				msg("%s: key %s %s", tn.arg, fmt_field(key, st.key_size, f, sizeof f),
@@ -559,8 +669,7 @@ static int cmd_put(int argc, char **argv)
 			explain_full(&tn, h);
 		rc = r == -EINVAL ? RC_DATA : exit_code_for(r);
 	}
-	free(key);
-	free(val);
+	free(recs);
 	hashtable_close(h);
 	return rc;
 }
@@ -571,14 +680,14 @@ static int cmd_del(int argc, char **argv)
 	struct table_name tn;
 	struct hashtable *h;
 	struct hashtable_stats st;
-	int rc = open_keys_cmd(argc, argv, 0, &o, &tn, &h, &st);
+	int rc = open_keys_cmd(argc, argv, "vk", 0, &o, &tn, &h, &st);
 	if (rc != RC_OK)
 		return rc < 0 ? RC_OK : rc;
 	unsigned char *key = malloc(st.key_size);
 	int result = RC_OK;
 	char f[128];
 	for (int i = optind + 1; i < argc; i++) {
-		if ((rc = key_operand(argv[i], o.kenc, key, st.key_size)) != RC_OK) {
+		if ((rc = key_operand(argv[i], o.f.kenc, key, st.key_size)) != RC_OK) {
 			result = rc;
 			continue;
 		}
@@ -598,6 +707,55 @@ static int cmd_del(int argc, char **argv)
 
 /* ---- dump ----------------------------------------------------------------- */
 
+/* A signal that asks the dump to stop: the loops of dump_all and out_flush
+ * check it (a write it interrupts returns early), and cmd_dump removes the
+ * partial file before dying of the same signal. */
+static volatile sig_atomic_t dump_stop;
+
+/* The dump's output buffer.  Not stdio: after a partial write glibc retries
+ * the rest at once, so a dump blocked on a stalled pipe or FIFO would never
+ * see dump_stop. */
+struct out {
+	int fd;
+	int err;            /* errno of the first failed write, else 0 */
+	size_t len;
+	unsigned char buf[1 << 20];
+};
+
+/* Writes the buffer out.  Returns 0, or -1 on a write error (out->err) or
+ * when a stop signal arrived. */
+static int out_flush(struct out *out)
+{
+	size_t off = 0;
+	while (off < out->len && !out->err) {
+		if (dump_stop)
+			return -1;
+		ssize_t n = write(out->fd, out->buf + off, out->len - off);
+		if (n < 0 && errno != EINTR)
+			out->err = errno;
+		else if (n > 0)
+			off += (size_t)n;
+	}
+	out->len = 0;
+	return out->err ? -1 : 0;
+}
+
+static void out_put(struct out *out, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	while (n > 0 && !out->err && !dump_stop) {
+		if (out->len == sizeof out->buf && out_flush(out) < 0)
+			return;
+		size_t k = sizeof out->buf - out->len < n ? sizeof out->buf - out->len : n;
+		memcpy(out->buf + out->len, s, k);
+		out->len += k;
+		s += k;
+		n -= k;
+	}
+}
+
+static void out_char(struct out *out, char c) { out_put(out, &c, 1); }
+
 enum dfmt { DF_CDB, DF_TSV, DF_BIN };
 
 struct dumper {
@@ -605,7 +763,7 @@ struct dumper {
 	enum enc kenc, venc;
 	uint32_t ks, vs;
 	char *kbuf, *vbuf;
-	FILE *out;
+	struct out *out;
 };
 
 /* Writes one entry; returns 0, or -1 (key) / -2 (value) when the field cannot
@@ -614,8 +772,8 @@ static int dump_entry(struct dumper *d, const unsigned char *key, const unsigned
 {
 	long kn, vn;
 	if (d->fmt == DF_BIN) {
-		fwrite(key, 1, d->ks, d->out);
-		fwrite(val, 1, d->vs, d->out);
+		out_put(d->out, key, d->ks);
+		out_put(d->out, val, d->vs);
 		return 0;
 	}
 	int tsv = d->fmt == DF_TSV;
@@ -624,16 +782,18 @@ static int dump_entry(struct dumper *d, const unsigned char *key, const unsigned
 	if ((vn = enc_encode(d->venc, val, d->vs, d->vbuf, tsv ? "\n" : NULL)) < 0)
 		return -2;
 	if (tsv) {
-		fwrite(d->kbuf, 1, (size_t)kn, d->out);
-		putc('\t', d->out);
-		fwrite(d->vbuf, 1, (size_t)vn, d->out);
+		out_put(d->out, d->kbuf, (size_t)kn);
+		out_char(d->out, '\t');
+		out_put(d->out, d->vbuf, (size_t)vn);
 	} else {
-		fprintf(d->out, "+%ld,%ld:", kn, vn);
-		fwrite(d->kbuf, 1, (size_t)kn, d->out);
-		fputs("->", d->out);
-		fwrite(d->vbuf, 1, (size_t)vn, d->out);
+		char head[48];
+		int hn = snprintf(head, sizeof head, "+%ld,%ld:", kn, vn);
+		out_put(d->out, head, (size_t)hn);
+		out_put(d->out, d->kbuf, (size_t)kn);
+		out_put(d->out, "->", 2);
+		out_put(d->out, d->vbuf, (size_t)vn);
 	}
-	putc('\n', d->out);
+	out_char(d->out, '\n');
 	return 0;
 }
 
@@ -647,8 +807,8 @@ static int dump_setup(struct copts *o, const struct hashtable_stats *st, struct 
 		return RC_USAGE;
 	}
 	enum enc def = d->fmt == DF_TSV ? ENC_TEXT : ENC_RAW;
-	d->kenc = o->kenc == ENC_DEFAULT ? def : o->kenc;
-	d->venc = o->venc == ENC_DEFAULT ? def : o->venc;
+	d->kenc = o->f.kenc == ENC_DEFAULT ? def : o->f.kenc;
+	d->venc = o->f.venc == ENC_DEFAULT ? def : o->f.venc;
 	if (d->fmt == DF_BIN && (d->kenc != ENC_RAW || d->venc != ENC_RAW)) {
 		msg("dump: bin records are written as they are: encodings apply to cdb and tsv");
 		return RC_USAGE;
@@ -667,13 +827,35 @@ static int dump_setup(struct copts *o, const struct hashtable_stats *st, struct 
 	return d->kbuf && d->vbuf ? RC_OK : RC_REFUSED;
 }
 
+static void on_dump_signal(int sig) { dump_stop = sig; }
+
+/* Catches SIGINT, SIGTERM and SIGHUP, except those this process was started
+ * with ignored (as nohup or a background job of a script ask).  No
+ * SA_RESTART: a write blocked on a slow file or pipe returns. */
+static void dump_catch_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_dump_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+}
+
 static int dump_all(struct hashtable *h, const struct table_name *tn, struct dumper *d)
 {
-	unsigned char *key = malloc(d->ks), *val = malloc(d->vs + 1);
+	unsigned char *key = malloc(d->ks + 1), *val = malloc(d->vs + 1);
 	uint64_t cursor = 0;
-	int r, rc = RC_OK;
+	int r = 0, rc = RC_OK;
 	char f[128];
-	while (key && val && (r = hashtable_iterate(h, &cursor, key, val)) == 1) {
+	if (!key || !val) {
+		msg("%s: out of memory for one entry", tn->arg);
+		rc = RC_REFUSED;
+	}
+	while (rc == RC_OK && !dump_stop && !d->out->err &&
+	       (r = hashtable_iterate(h, &cursor, key, val)) == 1) {
 		int e = dump_entry(d, key, val);
 		if (e < 0) {
 			msg("%s: the %s of key %s cannot be written as tsv %s (it holds a TAB, "
@@ -681,28 +863,91 @@ static int dump_all(struct hashtable *h, const struct table_name *tn, struct dum
 			    e == -1 ? "key" : "value", fmt_field(key, d->ks, f, sizeof f),
 			    enc_name(e == -1 ? d->kenc : d->venc));
 			rc = RC_DATA;
-			break;
 		}
 	}
 	if (rc == RC_OK && r < 0) {
 		msg("%s: %s", tn->arg, hashtable_strerror(r));
 		rc = exit_code_for(r);
 	}
-	if (rc == RC_OK && d->fmt == DF_CDB)
-		putc('\n', d->out);
+	if (rc == RC_OK && !dump_stop && d->fmt == DF_CDB)
+		out_char(d->out, '\n');
 	free(key);
 	free(val);
 	return rc;
 }
 
+/* True when the dump's records hold raw bytes (NUL padding, binary
+ * numbers) that a terminal would garble. */
+static int dump_is_binary(const struct dumper *d)
+{
+	return d->fmt == DF_BIN || d->kenc == ENC_RAW || d->venc == ENC_RAW;
+}
+
+/* Opens the output: FILE, or stdout unless that is a terminal and the
+ * records are binary (as gzip refuses). */
+static int dump_open(const struct copts *o, struct dumper *d)
+{
+	d->out->fd = STDOUT_FILENO;
+	if (!o->output) {
+		if (dump_is_binary(d) && !o->force && isatty(STDOUT_FILENO)) {
+			msg("dump: refusing to write binary records (%s) to a terminal",
+			    d->fmt == DF_BIN ? "bin" : "cdb with raw fields");
+			advise("write to a file with -o FILE or a redirection, a pipe into "
+			       "shmkv-load, -f tsv or -E hex for text, or --force");
+			return RC_USAGE;
+		}
+		return RC_OK;
+	}
+	dump_catch_signals(); /* before the file exists: no window leaves it behind */
+	d->out->fd = open(o->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (d->out->fd < 0) {
+		int e = errno;
+		msg("%s: %s", o->output, strerror(e));
+		return e == ENOENT ? RC_NOTFOUND : RC_REFUSED;
+	}
+	return RC_OK;
+}
+
+/* Flushes and closes the output; a failure turns rc into RC_REFUSED. */
+static int dump_close(const struct copts *o, struct dumper *d, int rc)
+{
+	const char *name = o->output ? o->output : "the output";
+	if (out_flush(d->out) < 0 && !dump_stop) {
+		msg("writing %s: %s", name, strerror(d->out->err));
+		if (rc == RC_OK)
+			rc = RC_REFUSED;
+	}
+	if (o->output && close(d->out->fd) != 0 && rc == RC_OK) {
+		msg("writing %s: %s", name, strerror(errno));
+		rc = RC_REFUSED;
+	}
+	return rc;
+}
+
+/* After a stop signal: removes the partial file and dies of the signal, as
+ * the shell expects (exit status 128 + N).  What is still buffered is
+ * dropped: the reader of a pipe may be stalled or gone. */
+static void dump_interrupted(const struct table_name *tn, const struct copts *o)
+{
+	int sig = dump_stop;
+	if (o->output)
+		unlink(o->output);
+	msg("%s: interrupted by signal %d%s", tn->arg, sig,
+	    o->output ? "; the partial output is removed" : "");
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(128 + sig); /* not reached unless the signal is blocked */
+}
+
 static int cmd_dump(int argc, char **argv)
 {
+	static struct out out; /* 1 MiB: not on the stack */
 	struct copts o = {0};
 	struct table_name tn;
 	struct hashtable *h;
 	struct hashtable_stats st;
-	struct dumper d = {0};
-	int rc = parse_opts(argc, argv, "vkfo", &o);
+	struct dumper d = { .out = &out };
+	int rc = parse_opts(argc, argv, "vkfoF", &o);
 	if (rc == RC_OK)
 		rc = operands(argc, 1, 1);
 	if (rc == RC_OK)
@@ -711,17 +956,12 @@ static int cmd_dump(int argc, char **argv)
 		return rc < 0 ? RC_OK : rc;
 	hashtable_stats(h, &st);
 	rc = dump_setup(&o, &st, &d);
-	d.out = stdout;
-	if (rc == RC_OK && o.output && !(d.out = fopen(o.output, "w"))) {
-		msg("%s: %s", o.output, strerror(errno));
-		rc = RC_REFUSED;
-	}
+	if (rc == RC_OK)
+		rc = dump_open(&o, &d);
 	if (rc == RC_OK) {
-		static char buf[1 << 20];
-		setvbuf(d.out, buf, _IOFBF, sizeof buf);
 		rc = dump_all(h, &tn, &d);
 		struct hashtable_stats after;
-		if (rc == RC_OK && hashtable_stats(h, &after) == 0 &&
+		if (rc == RC_OK && !dump_stop && hashtable_stats(h, &after) == 0 &&
 		    after.relocations != st.relocations) {
 			/* a concurrent delete moved keys: the copy may miss or repeat them */
 			msg("%s: %llu keys were moved by deletes while dumping, so the dump may miss "
@@ -729,15 +969,10 @@ static int cmd_dump(int argc, char **argv)
 			    tn.arg, (unsigned long long)(after.relocations - st.relocations));
 			rc = RC_REFUSED;
 		}
-		if (fflush(d.out) != 0 || ferror(d.out)) {
-			msg("writing %s: %s", o.output ? o.output : "the output", strerror(errno));
-			if (rc == RC_OK)
-				rc = RC_REFUSED;
-		}
-		if (o.output && fclose(d.out) != 0 && rc == RC_OK) {
-			msg("writing %s: %s", o.output, strerror(errno));
-			rc = RC_REFUSED;
-		}
+		if (!dump_stop)
+			rc = dump_close(&o, &d, rc);
+		if (dump_stop)
+			dump_interrupted(&tn, &o); /* no return */
 		if (o.output && rc != RC_OK)
 			unlink(o.output);
 	}
@@ -854,6 +1089,196 @@ static int cmd_rm(int argc, char **argv)
 	return result;
 }
 
+/* ---- chmod, chown --------------------------------------------------------------- */
+
+/* What chmod or chown changes; -1 leaves a field as it is. */
+struct perm_change {
+	long mode;
+	long long uid, gid;
+};
+
+/* The most segments a table has: one today. */
+#define TABLE_MAX_SEGMENTS 1
+
+/* The segment ids of a table: fills ids[] and sets *n.  Returns RC_OK, or
+ * the exit code after saying why.  A table whose mode denies its own owner
+ * access (chmod 0) cannot be attached to check its header, but its owner
+ * may still change it: the segment at its key is then taken as the table. */
+static int table_segments(const struct table_name *tn, int ids[TABLE_MAX_SEGMENTS], int *n)
+{
+	*n = 1;
+	int *id = &ids[0];
+	if (tn->key != (key_t)-1) {
+		struct hashtable *h = tn->path ? hashtable_open(tn->path, HASHTABLE_RDONLY)
+		                               : hashtable_open_key(tn->key, HASHTABLE_RDONLY);
+		if (h) {
+			*id = hashtable_shmid(h);
+			hashtable_close(h);
+			return RC_OK;
+		}
+		if (errno == EACCES && (*id = shmid_of_key(tn->key)) >= 0)
+			return RC_OK;
+	}
+	struct hashtable *h;
+	int rc = table_open(tn, HASHTABLE_RDONLY, &h); /* says why not */
+	if (rc == RC_OK) {                              /* appeared meanwhile */
+		*id = hashtable_shmid(h);
+		hashtable_close(h);
+	}
+	return rc;
+}
+
+/* Applies pc to one segment of the table (IPC_SET).  Only the segment's
+ * owner, its creator or root may (EPERM otherwise). */
+static int segment_set_perms(const struct table_name *tn, int id, const struct perm_change *pc,
+                             int verbose)
+{
+	struct shm_row row;
+	if (shm_row_by_id(id, &row) < 0) {
+		msg("%s: segment id %d vanished", tn->arg, id);
+		return RC_NOTFOUND;
+	}
+	/* From /proc/sysvipc/shm, not IPC_STAT: that needs read permission,
+	 * which the owner of a mode-0 table lacks. */
+	struct shmid_ds ds;
+	memset(&ds, 0, sizeof ds);
+	ds.shm_perm.uid = pc->uid >= 0 ? (uid_t)pc->uid : row.uid;
+	ds.shm_perm.gid = pc->gid >= 0 ? (gid_t)pc->gid : row.gid;
+	ds.shm_perm.mode = (unsigned short)(pc->mode >= 0 ? (unsigned)pc->mode : row.perms & 0777);
+	if (shmctl(id, IPC_SET, &ds) < 0) {
+		int e = errno;
+		char owner[96], creator[96];
+		msg("%s: cannot change segment id %d: %s", tn->arg, id, strerror(e));
+		snprintf(owner, sizeof owner, "%s", user_name(row.uid));
+		snprintf(creator, sizeof creator, "%s", user_name(row.cuid));
+		if (e == EPERM)
+			advise("only its owner %s, its creator %s or root may change its mode or "
+			       "owner; you are %s", owner, creator, user_name(geteuid()));
+		return e == EINVAL || e == EIDRM ? RC_NOTFOUND : RC_REFUSED;
+	}
+	if (verbose)
+		msg("%s: segment id %d: mode %04o, owner %s", tn->arg, id, ds.shm_perm.mode & 0777,
+		    user_name(ds.shm_perm.uid));
+	return RC_OK;
+}
+
+/* Applies pc to every segment of the table: the one place that changes
+ * when a table may span several segments (table_segments lists them). */
+static int table_set_perms(const struct table_name *tn, const struct perm_change *pc, int verbose)
+{
+	int ids[TABLE_MAX_SEGMENTS], n, rc = table_segments(tn, ids, &n);
+	for (int i = 0; i < n && rc == RC_OK; i++)
+		rc = segment_set_perms(tn, ids[i], pc, verbose);
+	return rc;
+}
+
+/* Runs table_set_perms on every TABLE operand from argv[first]. */
+static int set_perms_all(int argc, char **argv, int first, const struct perm_change *pc,
+                         int verbose)
+{
+	int result = RC_OK;
+	for (int i = first; i < argc; i++) {
+		struct table_name tn;
+		int rc = table_name_parse(argv[i], &tn);
+		if (rc == RC_OK)
+			rc = table_set_perms(&tn, pc, verbose);
+		if (rc != RC_OK && result == RC_OK)
+			result = rc;
+	}
+	return result;
+}
+
+static int cmd_chmod(int argc, char **argv)
+{
+	struct copts o = {0};
+	unsigned mode;
+	int rc = parse_opts(argc, argv, "v", &o);
+	if (rc == RC_OK)
+		rc = operands(argc, 2, -1);
+	if (rc != RC_OK)
+		return rc < 0 ? RC_OK : rc;
+	if (parse_mode(argv[optind], &mode) < 0) {
+		msg("chmod: bad mode '%s' (octal permission bits, e.g. 0640)", argv[optind]);
+		return RC_USAGE;
+	}
+	struct perm_change pc = { (long)mode, -1, -1 };
+	return set_perms_all(argc, argv, optind + 1, &pc, o.verbose);
+}
+
+/* A user or group: a name, or a number. */
+static int lookup_id(const char *s, int group, long long *out, gid_t *login_group)
+{
+	uint64_t v;
+	if (group) {
+		struct group *gr = getgrnam(s);
+		if (gr)
+			*out = gr->gr_gid;
+		else if (parse_u64(s, &v) == 0 && v < UINT32_MAX)
+			*out = (long long)v;
+		else
+			return -1;
+		return 0;
+	}
+	struct passwd *pw = getpwnam(s);
+	if (pw) {
+		*out = pw->pw_uid;
+	} else if (parse_u64(s, &v) == 0 && v < UINT32_MAX) {
+		*out = (long long)v;
+		pw = getpwuid((uid_t)v); /* for its login group, if it has one */
+	} else {
+		return -1;
+	}
+	if (login_group)
+		*login_group = pw ? pw->pw_gid : (gid_t)-1;
+	return 0;
+}
+
+/* USER, USER:GROUP, USER: (the user's login group) or :GROUP, as chown(1). */
+static int parse_owner(const char *s, struct perm_change *pc)
+{
+	char buf[256];
+	gid_t login = (gid_t)-1;
+	snprintf(buf, sizeof buf, "%s", s);
+	char *colon = strchr(buf, ':');
+	if (colon)
+		*colon++ = 0;
+	pc->uid = pc->gid = -1;
+	if (buf[0] && lookup_id(buf, 0, &pc->uid, &login) < 0) {
+		msg("chown: no user '%s' (a name or a number)", buf);
+		return RC_USAGE;
+	}
+	if (colon && *colon && lookup_id(colon, 1, &pc->gid, NULL) < 0) {
+		msg("chown: no group '%s' (a name or a number)", colon);
+		return RC_USAGE;
+	}
+	if (colon && !*colon && buf[0]) {
+		if (login == (gid_t)-1) {
+			msg("chown: uid %s has no login group: write USER:GROUP", buf);
+			return RC_USAGE;
+		}
+		pc->gid = login;
+	}
+	if (pc->uid < 0 && pc->gid < 0) {
+		msg("chown: '%s' names no user and no group (USER[:GROUP] or :GROUP)", s);
+		return RC_USAGE;
+	}
+	return RC_OK;
+}
+
+static int cmd_chown(int argc, char **argv)
+{
+	struct copts o = {0};
+	struct perm_change pc = { -1, -1, -1 };
+	int rc = parse_opts(argc, argv, "v", &o);
+	if (rc == RC_OK)
+		rc = operands(argc, 2, -1);
+	if (rc == RC_OK)
+		rc = parse_owner(argv[optind], &pc);
+	if (rc != RC_OK)
+		return rc < 0 ? RC_OK : rc;
+	return set_perms_all(argc, argv, optind + 1, &pc, o.verbose);
+}
+
 /* ---- verify ------------------------------------------------------------------ */
 
 static int cmd_verify(int argc, char **argv)
@@ -904,13 +1329,15 @@ static const struct cmd cmds[] = {
 	  "create an empty table" },
 	{ "stat", cmd_stat, "[--json] TABLE",
 	  "geometry, count, load, probe lengths, counters, times" },
-	{ "get", cmd_get, "TABLE KEY...", "print the values of keys" },
+	{ "get", cmd_get, "[--with-keys | --json] TABLE KEY...", "print the values of keys" },
 	{ "put", cmd_put, "TABLE KEY VALUE [KEY VALUE]...", "insert or overwrite keys" },
 	{ "del", cmd_del, "TABLE KEY...", "delete keys" },
-	{ "dump", cmd_dump, "[-f cdb|tsv|bin] [-E ENC] [-o FILE] TABLE",
+	{ "dump", cmd_dump, "[-f cdb|tsv|bin] [-E ENC] [-o FILE] [--force] TABLE",
 	  "write every entry as cdb (default), tsv or bin" },
 	{ "ls", cmd_ls, "[--json]", "list every shmkv table on this host" },
 	{ "rm", cmd_rm, "TABLE...", "remove tables (their segments)" },
+	{ "chmod", cmd_chmod, "OCTAL-MODE TABLE...", "change the permission bits of tables" },
+	{ "chown", cmd_chown, "USER[:GROUP] TABLE...", "change the owner (and group) of tables" },
 	{ "verify", cmd_verify, "[--repair] TABLE", "check a table's consistency" },
 	{ "help", cmd_help, "[COMMAND]", "print help on a command" },
 };
@@ -922,16 +1349,23 @@ static const char *const cmd_details[] = {
 	"  -V, --value-size=BYTES    value width, 0..1048576\n"
 	"  -n, --entries=N           size the segment for N keys at the load limit\n"
 	"  -c, --capacity=BYTES      or give the segment size (K, M, G, T suffixes)\n"
-	"  -m, --max-load=F          load limit, fraction or percent (default 0.8)\n"
-	"  -M, --mode=OCTAL          permission bits (default 0600)\n"
-	"  -H, --hugepages           back the segment with huge pages\n"
+	"  -m, --max-load=F          load limit, fraction or percent (default "
+	                             STR(DEFAULT_MAX_LOAD) ")\n"
+	"  -M, --mode=OCTAL          permission bits (default " STR(DEFAULT_MODE) ")\n"
+	"  -H, --huge-pages          back the segment with huge pages\n"
 	"      --empty-key=HEX, --deleted-key=HEX  sentinel keys (default all 00, all ff)\n",
 	/* stat */
 	"      --json                one JSON object instead of text\n",
 	/* get */
 	"  -E, --encoding=KEY[,VALUE]  text (default), hex, u32, u64, raw; raw values are\n"
 	"                            written as their exact bytes with no newline\n"
-	"      --key-enc=ENC, --value-enc=ENC\n",
+	"      --key-enc=ENC, --value-enc=ENC\n"
+	"      --with-keys           print KEY<TAB>VALUE lines\n"
+	"      --json                print one JSON object {\"KEY\":VALUE,...}: text and\n"
+	"                            hex fields as strings, u32/u64 values as numbers\n"
+	"Missing keys are named on stderr and left out; the exit status is then 1.\n"
+	"A field the chosen output cannot hold exactly (a TAB or newline in a\n"
+	"--with-keys line, non-UTF-8 text in JSON) is refused with exit status 3.\n",
 	/* put */
 	"  -E, --encoding=KEY[,VALUE]  text (default), hex, u32, u64\n"
 	"      --key-enc=ENC, --value-enc=ENC\n"
@@ -943,9 +1377,14 @@ static const char *const cmd_details[] = {
 	"  -E, --encoding=KEY[,VALUE]  cdb: raw (default: the full width), text\n"
 	"                            (trailing NULs dropped), hex, u32, u64;\n"
 	"                            tsv: text (default), hex, u32, u64; bin: none\n"
-	"  -o, --output=FILE         write to FILE (removed again if the dump fails)\n"
+	"  -o, --output=FILE         write to FILE (removed again if the dump fails or\n"
+	"                            is interrupted by SIGINT, SIGTERM or SIGHUP)\n"
+	"      --force               write binary records (bin, raw cdb) to a terminal\n"
 	"The default (cdb, raw) is lossless: shmkv dump T | shmkv-load T2 copies T.\n"
-	"tsv text refuses fields it cannot write back exactly (TAB, newline, NUL).\n",
+	"tsv text refuses fields it cannot write back exactly (TAB, newline, NUL).\n"
+	"Binary records are not written to a terminal unless --force is given.\n"
+	"Interrupted by a signal, the dump removes FILE and dies of that signal\n"
+	"(exit status 128+N: 130 for SIGINT).\n",
 	/* ls */
 	"      --json                one JSON array instead of text\n"
 	"Columns: IPC key, segment id, size in bytes, keys, load, processes attached,\n"
@@ -954,6 +1393,13 @@ static const char *const cmd_details[] = {
 	/* rm */
 	"Removes each table's segment; processes attached keep it until they detach.\n"
 	"A segment that is not a shmkv table is left alone.\n",
+	/* chmod */
+	"MODE is octal, as for --mode: 0644 lets others read, 0660 lets the group write.\n"
+	"Only the table's owner, its creator or root may change it.\n",
+	/* chown */
+	"USER and GROUP are names or numbers; USER: takes the user's login group,\n"
+	":GROUP changes the group only.  Only the table's owner, its creator or\n"
+	"root may change it; giving a table away is final for a non-root owner.\n",
 	/* verify */
 	"  -r, --repair              first complete any change a dead writer left\n"
 	"                            (takes the writer lock; needs write access)\n"

@@ -17,7 +17,7 @@ for tool in "$SHMKV" "$LOAD"; do
 	expect 0 "$name --version exits 0" "$tool" --version
 	grep -q "^$name (shmkv) [0-9]" "$T/out" && pass "$name --version on stdout" || { fail "$name --version"; show; }
 done
-for c in create stat get put del dump ls rm verify; do
+for c in create stat get put del dump ls rm chmod chown verify; do
 	run "$SHMKV" "$c" --help
 	if [ "$RC" -eq 0 ] && grep -q "^Usage: shmkv $c" "$T/out"; then pass "shmkv $c --help"; else fail "shmkv $c --help"; show; fi
 done
@@ -30,7 +30,7 @@ err_prefixed "unknown command message"
 expect 2 "unknown option" "$SHMKV" stat --bogus 0x5f000001
 err_prefixed "unknown option message (not getopt's argv[0] one)"
 expect 2 "missing operand" "$SHMKV" get
-expect 2 "option of another command" "$SHMKV" get --json 0x5f000001 k
+expect 2 "option of another command" "$SHMKV" get --repair 0x5f000001 k
 expect 2 "bad key syntax" "$SHMKV" stat 0xzz
 expect 2 "IPC_PRIVATE key" "$SHMKV" stat 0x0
 expect 2 "create without sizes" "$SHMKV" create 0x5f000001
