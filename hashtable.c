@@ -34,24 +34,29 @@
  *
  * Writers (update, delete, recovery) hold `lock`, a robust process-shared
  * mutex in the header, so there is one writer at a time across processes and
- * threads.  The holder records its pid and process start time in the header
- * before it changes anything, so readers can tell a dead writer from a slow
- * one.
+ * threads.  The holder records its pid, thread id and process start time in
+ * the header before it changes anything, and clears the pid just before it
+ * unlocks, so readers can tell a live writer from a dead one, and a held
+ * lock from a free one.
  *
  * Readers take no lock and write nothing.  Bucket b is guarded by the version
- * counter stripes[b & (nstripes - 1)], a seqlock:
- *   writer:  v = S; S = v + 1 (relaxed); fence(release);
+ * counter stripes[b & (nstripes - 1)], a seqlock whose steps are named once,
+ * as Linux's seqcount names them (see "the seqlock" below):
+ *   writer:  write_seqbegin:  S = v + 1 (release); fence(release);
  *            slot stores (relaxed atomics);
- *            S = v + 2 (release)
- *   reader:  v1 = S (acquire); if odd, wait;
+ *            write_seqend:    S = v + 2 (release)
+ *   reader:  read_seqbegin:   v1 = S (acquire); if odd, wait (below);
  *            slot loads and overflow[b] (relaxed atomics);
- *            fence(acquire); v2 = S (relaxed); retry unless v1 == v2.
+ *            read_seqretry:   fence(acquire); v2 = S (relaxed); retry unless
+ *                             v1 == v2.
  * The writer's release fence orders the odd version before its data stores;
  * its release store orders the data before the even version.  The reader's
  * acquire load keeps its data loads after v1, and its acquire fence keeps
  * them before v2: if v1 == v2 and even, no store to the bucket overlapped
  * the loads (Boehm, "Can seqlocks get along with programming language memory
- * models?", 2012).  Shared slot bytes are accessed through relaxed atomics,
+ * models?", 2012).  The fast paths use raw_read_seqbegin (the version as it
+ * is) and fall back to read_seqbegin when it is odd.  Shared slot bytes are
+ * accessed through relaxed atomics,
  * so there is no data race in the C11 sense (and ThreadSanitizer agrees),
  * with one exception: the 8-byte-key fast path compares a bucket's keys with
  * aligned 16-byte SSE2 loads (k8v8_match), the seqlock's usual "equivalent"
@@ -68,10 +73,19 @@
  * throughout its call, and a value it returns is one that was whole at the
  * instant its version was validated.
  *
- * A version stays odd only while a writer is inside a slot write.  A reader
- * that finds it odd spins briefly, then checks whether the recorded holder is
- * alive (kill(pid, 0) and its start time, against pid reuse): alive, it keeps
- * waiting, however long; dead, it returns HASHTABLE_EDEADWRITER.
+ * A version stays odd only while a writer is inside a slot write, unless a
+ * writer died there or the segment was damaged.  A reader that finds it odd
+ * spins briefly, then looks at the holder record: a live holder other than
+ * the reader's own thread is waited out, however long; no holder (the lock
+ * is free), the reader's own thread (it is reading, so not writing), or a
+ * dead holder while the version stays the same odd value: the reader returns
+ * HASHTABLE_EDEADWRITER instead of waiting for ever.  (write_seqbegin's
+ * release store publishes the holder record with the odd version, and the
+ * record is cleared only after write_seqend: a reader cannot see a version
+ * odd and its writer's record already cleared.)  The lock holder itself
+ * never waits on a version: verify and recovery make a version left odd
+ * even (versions_repair_locked).  Functions named *_locked run only under
+ * the writer lock.
  *
  * CRASH RECOVERY
  *
@@ -80,11 +94,25 @@
  * counters' final values; then it publishes journal.op.  Each count on the
  * path is changed after recording (index, old count) in journal.progress, so
  * that step can be redone exactly.  A writer that gets the lock with
- * EOWNERDEAD (its holder died, at any instruction) redoes the journalled
- * operation to its end: the remaining path counts, the slot write, the
- * counters; then makes every odd version even, marks the mutex consistent and
- * goes on.  Every step of a redo is idempotent, so a recovery that dies is
- * itself recovered.  Readers are never blocked by the lock.
+ * EOWNERDEAD (its holder died, at any instruction), or finds the journal
+ * busy, redoes the journalled operation to its end: the remaining path
+ * counts, the slot write, the counters; then makes every odd version even,
+ * marks the mutex consistent and goes on.  Every step of a redo is
+ * idempotent, so a recovery that dies is itself recovered.  Readers are
+ * never blocked by the lock.
+ *
+ * The journal is in the segment, so it is checked before a redo writes one
+ * byte (journal_check): op known, slots below nslots and in the buckets the
+ * path puts them at, home below nbuckets, step in [1, nbuckets - 1], first
+ * <= probe < nbuckets, the progress index in [first, probe), the filter bit
+ * one of 8, count_after within the load limit, and for an insert or a move
+ * the path the journalled key's own.  An impossible journal is never
+ * redone: update and delete return HASHTABLE_ECORRUPT naming the field and
+ * its value, write nothing (the mutex is only marked consistent), and keep
+ * refusing; readers go on reading.  hashtable_recover (`shmkv verify
+ * --repair`) discards it (journal idle, versions even), after which writes
+ * resume and hashtable_verify says whether the discarded change left the
+ * table inconsistent.  Every loop over a path is bounded by nbuckets.
  */
 #include "hashtable.h"
 
@@ -95,12 +123,14 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 /* ThreadSanitizer sees only atomics: keep it on the all-atomic path. */
@@ -124,6 +154,8 @@
 
 enum journal_op { J_IDLE = 0, J_INSERT = 1, J_OVERWRITE = 2, J_DELETE = 3, J_MOVE = 4 };
 
+/* tests/test_hardening.c mirrors this layout (and the header's first part,
+ * up to `reserved`), and finds `moves` on the line before it. */
 struct journal {
 	_Atomic uint32_t op;
 	uint16_t bit;       /* the key's filter bit */
@@ -132,7 +164,7 @@ struct journal {
 	uint64_t from_slot; /* J_MOVE: the slot the key leaves */
 	uint64_t home, step; /* the key's path */
 	uint64_t first, probe; /* path indices [first, probe) get their counts changed */
-	_Atomic uint64_t progress; /* (index + 1) << 8 | old count; 0: none yet */
+	_Atomic uint64_t progress; /* (index + 1) << 16 | old word; 0: none yet */
 	uint64_t count_after, collisions_after, max_probe_after;
 };
 
@@ -157,7 +189,8 @@ struct shm_header {
 		pthread_mutex_t mutex;
 		char pad[64];
 	} lock;
-	_Atomic int32_t holder_pid;
+	_Atomic int32_t holder_pid;  /* 0 while nobody holds the lock */
+	_Atomic int32_t holder_tid;
 	_Atomic uint64_t holder_start;
 	_Atomic uint64_t count, deleted, collisions, max_probe;
 	_Atomic uint64_t inserts, updates, deletes, recoveries, relocations;
@@ -170,6 +203,9 @@ struct shm_header {
 };
 
 #define SEG_HUGETLB 1u
+
+_Static_assert(offsetof(struct shm_header, journal) - offsetof(struct shm_header, moves) == 64,
+               "tests/test_hardening.c finds `moves` on the line before the journal");
 
 /* The geometry derived from widths and capacity; the header stores it and
  * attach recomputes it to validate a header. */
@@ -380,6 +416,12 @@ static inline uint64_t next_bucket(uint64_t b, uint64_t step, uint64_t nbuckets)
 {
 	b += step;
 	return b >= nbuckets ? b - nbuckets : b;
+}
+
+/* The bucket at index i of the path from home by step. */
+static uint64_t path_bucket(uint64_t home, uint64_t step, uint64_t i, uint64_t n)
+{
+	return (uint64_t)(((unsigned __int128)step * i + home) % n);
 }
 
 /* An overflow word's filter bit for a key: one of the high byte's 8. */
@@ -602,14 +644,31 @@ static uint64_t process_start_time(pid_t pid)
 	return process_stat(pid, &state, &start) ? start : 0;
 }
 
-/* Whether the recorded lock holder still runs.  A zombie (killed, not yet
- * reaped) and a reused pid (other start time) count as dead. */
+/* The calling thread's id (the kernel's, as robust mutexes record it). */
+static pid_t thread_id(void) { return (pid_t)syscall(SYS_gettid); }
+
+/* Whether the writer recorded as the lock's holder may still finish the
+ * change it is making.  No: when no holder is recorded (writers clear the
+ * record when they unlock, so the lock is free), when the holder is the
+ * calling thread (it is reading, so it is not inside a write), when the
+ * holder's thread or process has exited, is a zombie, or its pid now names
+ * a later process (other start time). */
 static bool holder_alive(const struct hashtable *h)
 {
 	pid_t pid = atomic_load_explicit(&h->hdr->holder_pid, memory_order_acquire);
+	pid_t tid = atomic_load_explicit(&h->hdr->holder_tid, memory_order_relaxed);
 	uint64_t start = atomic_load_explicit(&h->hdr->holder_start, memory_order_relaxed);
 	if (pid <= 0)
 		return false;
+	if (pid == getpid()) {
+		char task[64];
+		if (tid <= 0)
+			return true; /* no thread recorded: assume alive */
+		if (tid == thread_id())
+			return false;
+		snprintf(task, sizeof task, "/proc/self/task/%d", (int)tid);
+		return access(task, F_OK) == 0;
+	}
 	if (kill(pid, 0) != 0 && errno == ESRCH)
 		return false;
 	char state;
@@ -628,31 +687,19 @@ static void pause_cpu(void)
 #endif
 }
 
-/* Waits until the stripe's version is even and returns it in *v.  A live
- * writer is waited out however long it takes; a dead one makes this return
- * HASHTABLE_EDEADWRITER within about a millisecond of the check. */
-static int wait_even(const struct hashtable *h, _Atomic uint32_t *stripe, uint32_t *v)
-{
-	for (int i = 0; i < 4096; i++) {
-		pause_cpu();
-		*v = atomic_load_explicit(stripe, memory_order_acquire);
-		if (!(*v & 1))
-			return 0;
-	}
-	for (;;) {
-		bool alive = holder_alive(h);
-		*v = atomic_load_explicit(stripe, memory_order_acquire);
-		if (!(*v & 1))
-			return 0;
-		if (!alive)
-			return fail(HASHTABLE_EDEADWRITER,
-			            "a writer (pid %d) died while changing a bucket; run any "
-			            "update or `shmkv verify --repair` to recover the table",
-			            (int)atomic_load(&h->hdr->holder_pid));
-		struct timespec ts = {0, 200 * 1000};
-		nanosleep(&ts, NULL);
-	}
-}
+/* ---- the seqlock ------------------------------------------------------------
+ *
+ * Each step has one name, used everywhere (after Linux's seqcount):
+ *   read_seqbegin      a reader's start: the version, waited until even;
+ *   raw_read_seqbegin  the version as it is, odd or not, for the fast paths
+ *                      (which fall back to read_seqbegin on odd);
+ *   read_seqretry      a reader's end: true if the loads since the begin
+ *                      may be torn and must be retried;
+ *   write_seqbegin     a writer's start (makes the version odd);
+ *   write_seqend       a writer's end (makes it even).
+ * Writers are serialised by the writer lock; only its holder runs the
+ * write steps, and it never waits on a version.  A reader waits on an odd
+ * version only while the recorded holder is alive and is not itself. */
 
 /* SHMKV_BENCH_NO_VERSIONS builds readers without the version checks, for
  * bench/ to measure what the protocol costs.  Never for use: such readers
@@ -663,27 +710,93 @@ static int wait_even(const struct hashtable *h, _Atomic uint32_t *stripe, uint32
 #define VERSIONS_CHECKED 1
 #endif
 
-static inline int read_begin(const struct hashtable *h, _Atomic uint32_t *stripe, uint32_t *v)
+static inline uint32_t raw_read_seqbegin(_Atomic uint32_t *seq)
 {
-	if (!VERSIONS_CHECKED) {
-		*v = 0;
+	if (!VERSIONS_CHECKED)
 		return 0;
+	/* acquire: the loads that follow are not satisfied before it; pairs
+	 * with write_seqend's release store */
+	return atomic_load_explicit(seq, memory_order_acquire);
+}
+
+/* read_seqbegin's wait for an odd version `odd` to turn even.  A live
+ * writer is waited out however long it takes.  A version that stays odd
+ * while no live writer other than the caller holds the lock cannot turn
+ * even by itself: HASHTABLE_EDEADWRITER, within about a millisecond of the
+ * check.  (The writer records itself before write_seqbegin's release
+ * store, and clears the record after write_seqend's: a reader that sees a
+ * version odd sees its writer's record, and one that sees the record
+ * cleared then sees that writer's even version.) */
+static int read_seqbegin_slow(const struct hashtable *h, _Atomic uint32_t *seq, uint32_t odd,
+                              uint32_t *v)
+{
+	for (int i = 0; i < 4096; i++) {
+		pause_cpu();
+		*v = raw_read_seqbegin(seq);
+		if (!(*v & 1))
+			return 0;
 	}
-	/* acquire: the slot loads that follow cannot be satisfied before it */
-	*v = atomic_load_explicit(stripe, memory_order_acquire);
+	for (;;) {
+		bool alive = holder_alive(h);
+		*v = raw_read_seqbegin(seq);
+		if (!(*v & 1))
+			return 0;
+		if (*v != odd) { /* another write began: judge its writer */
+			odd = *v;
+			continue;
+		}
+		if (!alive) {
+			pid_t pid = atomic_load(&h->hdr->holder_pid);
+			if (pid <= 0)
+				return fail(HASHTABLE_EDEADWRITER,
+				            "a bucket's version is odd but no writer holds the lock (a "
+				            "writer died, or the segment was damaged); run `shmkv verify "
+				            "--repair` to recover the table");
+			return fail(HASHTABLE_EDEADWRITER,
+			            "a writer (pid %d) died while changing a bucket; run any "
+			            "update or `shmkv verify --repair` to recover the table", (int)pid);
+		}
+		struct timespec ts = {0, 200 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Returns 0 with the (even) version in *v, or HASHTABLE_EDEADWRITER. */
+static inline int read_seqbegin(const struct hashtable *h, _Atomic uint32_t *seq, uint32_t *v)
+{
+	*v = raw_read_seqbegin(seq);
 	if (__builtin_expect(*v & 1, 0))
-		return wait_even(h, stripe, v);
+		return read_seqbegin_slow(h, seq, *v, v);
 	return 0;
 }
 
-static inline bool read_valid(_Atomic uint32_t *stripe, uint32_t v)
+static inline bool read_seqretry(_Atomic uint32_t *seq, uint32_t v)
 {
 	if (!VERSIONS_CHECKED)
-		return true;
-	/* acquire fence: the slot loads above complete before the re-check;
-	 * pairs with the writer's release fence after making the version odd */
+		return false;
+	/* acquire fence: the loads above complete before the re-check; pairs
+	 * with write_seqbegin's release fence */
 	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(stripe, memory_order_relaxed) == v;
+	return atomic_load_explicit(seq, memory_order_relaxed) != v;
+}
+
+static inline void write_seqbegin(_Atomic uint32_t *seq)
+{
+	uint32_t v = atomic_load_explicit(seq, memory_order_relaxed);
+	/* release: a reader that sees the odd version sees the holder record
+	 * stored before it; pairs with read_seqbegin's acquire load */
+	atomic_store_explicit(seq, v + 1, memory_order_release);
+	/* release fence: the odd version is visible before any store that
+	 * follows; pairs with read_seqretry's acquire fence */
+	atomic_thread_fence(memory_order_release);
+}
+
+static inline void write_seqend(_Atomic uint32_t *seq)
+{
+	uint32_t v = atomic_load_explicit(seq, memory_order_relaxed);
+	/* release: the stores since write_seqbegin are visible before the even
+	 * version; pairs with read_seqbegin's acquire load */
+	atomic_store_explicit(seq, v + 1, memory_order_release);
 }
 
 /* ---- lookups ------------------------------------------------------------ */
@@ -743,11 +856,11 @@ static int lookup(const struct hashtable *h, const void *key, uint64_t hash, voi
 	_Atomic uint32_t *moves = &h->hdr->moves;
 	for (;;) {
 		uint32_t m;
-		int rc = read_begin(h, moves, &m);
+		int rc = read_seqbegin(h, moves, &m);
 		if (rc)
 			return rc;
 		rc = lookup_once(h, key, hash, out);
-		if (rc != -1 || read_valid(moves, m))
+		if (rc != -1 || !read_seqretry(moves, m))
 			return rc;
 	}
 }
@@ -764,14 +877,14 @@ static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash
 		const unsigned char *bucket = bucket_at(h, b);
 		for (;;) {
 			uint32_t v;
-			int rc = read_begin(h, stripe, &v);
+			int rc = read_seqbegin(h, stripe, &v);
 			if (rc)
 				return rc;
 			int i = bucket_find(h, bucket, key);
 			if (i >= 0 && out)
 				value_load(h, out, bucket + (uint32_t)i * h->g.slot_size);
 			uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
-			if (!read_valid(stripe, v))
+			if (read_seqretry(stripe, v))
 				continue;
 			if (i >= 0 || !passes(ov, hash))
 				return i >= 0 ? 0 : -1;
@@ -834,7 +947,7 @@ lookup_k8v8_upto(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t 
 	_Atomic uint32_t *const moves = &h->hdr->moves;
 	const unsigned char *const buckets = h->buckets;
 	uint64_t b = home_bucket(hash, n), step = 0;
-	uint32_t m = 0;
+	uint32_t m;
 	/* A quarter of hits at load 0.8 lie in the second bucket.  Starting its
 	 * miss now, beside the home bucket's, costs a line of bandwidth and
 	 * saves a whole dependent miss on those: a chain of lookups (each key
@@ -844,29 +957,25 @@ lookup_k8v8_upto(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t 
 		step = probe_step(hash, n);
 		__builtin_prefetch(buckets + next_bucket(b, step, n) * 64);
 	}
-	if (VERSIONS_CHECKED)
-		m = atomic_load_explicit(moves, memory_order_acquire);
+	m = raw_read_seqbegin(moves);
 	for (uint64_t probe = 0; probe < n; probe++) {
 		_Atomic uint32_t *stripe = &stripes[b & stripe_mask];
 		const unsigned char *bucket = buckets + b * 64;
-		uint32_t v = 0;
-		if (VERSIONS_CHECKED)
-			v = atomic_load_explicit(stripe, memory_order_acquire);
+		uint32_t v = raw_read_seqbegin(stripe);
 		unsigned mask = k8v8_match(bucket, k);
 		unsigned i = (unsigned)__builtin_ctz(mask | 8u); /* 3 when none: harmless */
 		uint64_t value = load_u64(bucket + i * 16 + 8);
 		if (__builtin_expect(mask != 0, 1)) {
-			if (!read_valid(stripe, v) || (v & 1))
+			if (read_seqretry(stripe, v) || (v & 1))
 				return LOOKUP_SLOW;
 			*out = value;
 			return 0;
 		}
 		uint16_t ov = atomic_load_explicit(&overflow[b], memory_order_relaxed);
-		if (!read_valid(stripe, v) || (v & 1))
+		if (read_seqretry(stripe, v) || (v & 1))
 			return LOOKUP_SLOW;
 		if (!passes(ov, hash)) {
-			if (VERSIONS_CHECKED &&
-			    ((m & 1) || atomic_load_explicit(moves, memory_order_relaxed) != m))
+			if ((m & 1) || read_seqretry(moves, m))
 				return LOOKUP_SLOW;
 			return -1;
 		}
@@ -1038,14 +1147,22 @@ long hashtable_search_batch(struct hashtable *h, size_t n, const void *keys, voi
 /* ---- the writer lock -------------------------------------------------------- */
 
 /* This process's pid and start time, read once (getpid() is a system call
- * in current glibc) and forgotten in a fork()ed child. */
+ * in current glibc), and this thread's id; forgotten in a fork()ed child
+ * (whose one thread runs the handler). */
 static pid_t cached_pid;
 static uint64_t cached_start;
+static _Thread_local pid_t cached_tid;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void forget_pid(void) { cached_pid = 0; }
+static void forget_pid(void)
+{
+	cached_pid = 0;
+	cached_tid = 0;
+}
+
 static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_pid); }
 
+/* Records the caller as the lock's holder, before it changes anything. */
 static void record_holder(struct hashtable *h)
 {
 	pthread_once(&atfork_once, register_atfork);
@@ -1053,79 +1170,80 @@ static void record_holder(struct hashtable *h)
 		cached_start = process_start_time(getpid());
 		cached_pid = getpid();
 	}
-	pid_t pid = cached_pid;
-	if (atomic_load_explicit(&h->hdr->holder_pid, memory_order_relaxed) != pid ||
-	    atomic_load_explicit(&h->hdr->holder_start, memory_order_relaxed) != cached_start) {
-		atomic_store_explicit(&h->hdr->holder_start, cached_start, memory_order_relaxed);
-		/* release: readers that see the pid see its start time */
-		atomic_store_explicit(&h->hdr->holder_pid, pid, memory_order_release);
-	}
+	if (cached_tid == 0)
+		cached_tid = thread_id();
+	atomic_store_explicit(&h->hdr->holder_start, cached_start, memory_order_relaxed);
+	atomic_store_explicit(&h->hdr->holder_tid, cached_tid, memory_order_relaxed);
+	/* release: readers that see the pid see its thread and start time;
+	 * pairs with the acquire load in holder_alive */
+	atomic_store_explicit(&h->hdr->holder_pid, cached_pid, memory_order_release);
 }
 
-static void recover(struct hashtable *h);
+static void writer_unlock(struct hashtable *h)
+{
+	/* release: the last write_seqend is visible before the record reads
+	 * free; pairs with the acquire load in holder_alive */
+	atomic_store_explicit(&h->hdr->holder_pid, 0, memory_order_release);
+	pthread_mutex_unlock(&h->hdr->lock.mutex);
+}
 
-/* Takes the writer lock, recovering from a dead holder.  Returns 1 if it
- * recovered, 0 if not, or a negative code. */
-static int writer_lock(struct hashtable *h)
+static int recover_locked(struct hashtable *h, bool discard_bad_journal);
+
+/* Takes the writer lock.  A journal left busy (by a writer that died at
+ * any instruction, its lock then EOWNERDEAD) is redone first.  A journal
+ * that cannot be redone (impossible fields) is discarded when `repair` is
+ * set, and otherwise refused: HASHTABLE_ECORRUPT, nothing written.
+ * Returns 1 if it recovered, 0 if not, or a negative code with the lock
+ * released. */
+static int writer_lock_mode(struct hashtable *h, bool repair)
 {
 	int rc = pthread_mutex_lock(&h->hdr->lock.mutex);
 	if (rc != 0 && rc != EOWNERDEAD)
 		return fail(-rc, "cannot take the table's writer lock: %s", strerror(rc));
 	record_holder(h);
-	if (rc == EOWNERDEAD) {
-		recover(h);
+	bool owner_died = rc == EOWNERDEAD;
+	/* acquire: pairs with journal_begin's release of op */
+	if (!owner_died &&
+	    atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == J_IDLE)
+		return 0;
+	rc = recover_locked(h, repair);
+	if (owner_died)
 		pthread_mutex_consistent(&h->hdr->lock.mutex);
-		return 1;
+	if (rc < 0) {
+		writer_unlock(h);
+		return rc;
 	}
-	return 0;
+	return 1;
 }
 
-static void writer_unlock(struct hashtable *h)
-{
-	pthread_mutex_unlock(&h->hdr->lock.mutex);
-}
+static int writer_lock(struct hashtable *h) { return writer_lock_mode(h, false); }
 
 /* ---- writer operations ---------------------------------------------------- */
-
-static inline void version_odd(_Atomic uint32_t *stripe)
-{
-	uint32_t v = atomic_load_explicit(stripe, memory_order_relaxed);
-	atomic_store_explicit(stripe, v + 1, memory_order_relaxed);
-	/* release fence: the odd version is visible before any slot store that
-	 * follows; pairs with the reader's acquire fence before its re-check */
-	atomic_thread_fence(memory_order_release);
-}
-
-static inline void version_even(_Atomic uint32_t *stripe)
-{
-	uint32_t v = atomic_load_explicit(stripe, memory_order_relaxed);
-	/* release: the slot stores are visible before the even version; pairs
-	 * with the reader's acquire load of the version */
-	atomic_store_explicit(stripe, v + 1, memory_order_release);
-}
 
 /* Writes a slot under its bucket's seqlock: the key (if given) and the
  * value (if given).  The value goes first so that a new key is never
  * visible with an old value, even to the writer's own recovery. */
-static void slot_write(struct hashtable *h, uint64_t slot, const void *key, const void *value)
+static void slot_write_locked(struct hashtable *h, uint64_t slot, const void *key, const void *value)
 {
 	uint64_t b = slot / h->g.slots_per_bucket;
 	_Atomic uint32_t *stripe = stripe_of(h, b);
 	unsigned char *p = slot_at(h, slot);
 	if (!(atomic_load_explicit(stripe, memory_order_relaxed) & 1))
-		version_odd(stripe); /* odd already: redoing a dead writer's write */
+		write_seqbegin(stripe); /* odd already: redoing a dead writer's write */
 	if (value)
 		shared_store(p + h->g.value_offset, value, h->g.value_size);
 	if (key)
 		shared_store(p, key, h->g.key_size);
-	version_even(stripe);
+	write_seqend(stripe);
 }
 
 /* Where a key is, or where it would go.  Writer only (the lock is held, so
  * plain comparisons of slot bytes are race-free: only this thread writes). */
 struct location {
 	bool found;
-	uint64_t slot;   /* the key's slot, or the first free slot on its path */
+	bool free_found; /* not found: a free slot lies on its path */
+	uint64_t slot;   /* the key's slot, or the first free slot on its path;
+	                    neither found nor free_found: unset */
 	uint64_t probe;  /* buckets on the path before the slot's own */
 	uint64_t home, step;
 	uint64_t first;     /* J_MOVE: path index of the destination, else 0 */
@@ -1143,8 +1261,8 @@ static inline bool slot_is_free(const struct hashtable *h, const unsigned char *
 	       shared_equal(p, h->deleted, h->g.key_size);
 }
 
-/* Index of the bucket's first free slot, or -1.  Writer only. */
-static int bucket_free_slot(const struct hashtable *h, const unsigned char *bucket)
+/* Index of the bucket's first free slot, or -1. */
+static int bucket_free_slot_locked(const struct hashtable *h, const unsigned char *bucket)
 {
 	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size;
 	if (h->key_class == KEY_U64) {
@@ -1161,14 +1279,17 @@ static int bucket_free_slot(const struct hashtable *h, const unsigned char *buck
 	return -1;
 }
 
-static void locate(const struct hashtable *h, const void *key, uint64_t hash,
-                   struct location *loc)
+/* Finds the key, or the first free slot on its path, walking at most
+ * nbuckets buckets (a path visits each once).  Writer only. */
+static void locate_locked(const struct hashtable *h, const void *key, uint64_t hash,
+                          struct location *loc)
 {
 	const uint64_t n = h->g.nbuckets;
 	const uint32_t spb = h->g.slots_per_bucket;
 	bool have_free = false, searching = true;
 	uint64_t b = home_bucket(hash, n);
 	loc->found = false;
+	loc->free_found = false;
 	loc->bit = filter_bit(hash);
 	loc->first = 0;
 	loc->from_slot = 0;
@@ -1188,9 +1309,9 @@ static void locate(const struct hashtable *h, const void *key, uint64_t hash,
 				searching = false;
 		}
 		if (!have_free) {
-			int i = bucket_free_slot(h, bucket);
+			int i = bucket_free_slot_locked(h, bucket);
 			if (i >= 0) {
-				have_free = true;
+				have_free = loc->free_found = true;
 				loc->slot = b * spb + (uint32_t)i;
 				loc->probe = probe;
 			}
@@ -1229,27 +1350,24 @@ static inline uint16_t overflow_changed(uint16_t o, bool raise, uint16_t bit)
 static void path_counts_apply(struct hashtable *h, bool raise)
 {
 	struct journal *j = &h->hdr->journal;
-	uint64_t b = j->home, from = j->first;
+	const uint64_t n = h->g.nbuckets;
+	uint64_t from = j->first;
 	uint64_t p = atomic_load_explicit(&j->progress, memory_order_relaxed);
 	if (p) {
 		uint64_t done = (p >> 16) - 1;
-		for (uint64_t i = 0; i < done; i++)
-			b = next_bucket(b, j->step, h->g.nbuckets);
+		uint64_t b = path_bucket(j->home, j->step, done, n);
 		atomic_store_explicit(&h->overflow[b], overflow_changed((uint16_t)p, raise, j->bit),
 		                      memory_order_release);
-		b = next_bucket(b, j->step, h->g.nbuckets);
 		from = done + 1;
-	} else {
-		for (uint64_t i = 0; i < from; i++)
-			b = next_bucket(b, j->step, h->g.nbuckets);
 	}
+	uint64_t b = path_bucket(j->home, j->step, from, n);
 	for (uint64_t i = from; i < j->probe; i++) {
 		uint16_t old = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
 		atomic_store_explicit(&j->progress, ((i + 1) << 16) | old, memory_order_relaxed);
 		/* release: the progress record is stored before the word changes */
 		atomic_store_explicit(&h->overflow[b], overflow_changed(old, raise, j->bit),
 		                      memory_order_release);
-		b = next_bucket(b, j->step, h->g.nbuckets);
+		b = next_bucket(b, j->step, n);
 	}
 }
 
@@ -1312,22 +1430,22 @@ static void journal_run(struct hashtable *h)
 	switch (atomic_load_explicit(&j->op, memory_order_acquire)) {
 	case J_INSERT:
 		path_counts_apply(h, true);          /* Invariant C: counts first */
-		slot_write(h, j->slot, journal_key(h), journal_value(h));
+		slot_write_locked(h, j->slot, journal_key(h), journal_value(h));
 		break;
 	case J_OVERWRITE:
-		slot_write(h, j->slot, NULL, journal_value(h));
+		slot_write_locked(h, j->slot, NULL, journal_value(h));
 		break;
 	case J_DELETE:
-		slot_write(h, j->slot, h->empty, NULL); /* Invariant C: slot first */
+		slot_write_locked(h, j->slot, h->empty, NULL); /* Invariant C: slot first */
 		path_counts_apply(h, false);
 		break;
 	case J_MOVE:
 		if (!(atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) & 1))
-			version_odd(&h->hdr->moves); /* odd already: a redo */
-		slot_write(h, j->slot, journal_key(h), journal_value(h)); /* copy first, */
-		slot_write(h, j->from_slot, h->empty, NULL);             /* then leave */
+			write_seqbegin(&h->hdr->moves); /* odd already: a redo */
+		slot_write_locked(h, j->slot, journal_key(h), journal_value(h)); /* copy first, */
+		slot_write_locked(h, j->from_slot, h->empty, NULL);             /* then leave */
 		path_counts_apply(h, false);
-		version_even(&h->hdr->moves);
+		write_seqend(&h->hdr->moves);
 		break;
 	default:
 		return;
@@ -1335,15 +1453,113 @@ static void journal_run(struct hashtable *h)
 	journal_finish(h);
 }
 
-static void recover(struct hashtable *h)
+/* Makes every version even.  Only the lock holder may, and only with no
+ * change in flight (the journal idle): a version odd then belongs to no
+ * write and would otherwise stall readers for ever.  Returns how many
+ * were odd. */
+static uint64_t versions_repair_locked(struct hashtable *h)
 {
-	journal_run(h);
-	for (uint64_t s = 0; s < h->g.nstripes; s++) /* a version left odd */
-		if (atomic_load_explicit(&h->stripes[s], memory_order_relaxed) & 1)
-			version_even(&h->stripes[s]);
-	if (atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) & 1)
-		version_even(&h->hdr->moves);
+	uint64_t repaired = 0;
+	for (uint64_t s = 0; s < h->g.nstripes; s++)
+		if (atomic_load_explicit(&h->stripes[s], memory_order_relaxed) & 1) {
+			write_seqend(&h->stripes[s]);
+			repaired++;
+		}
+	if (atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) & 1) {
+		write_seqend(&h->hdr->moves);
+		repaired++;
+	}
+	return repaired;
+}
+
+static int journal_bad(const char *field, uint64_t value, const char *why, uint64_t bound)
+{
+	char reason[160];
+	snprintf(reason, sizeof reason, why, (unsigned long long)bound);
+	return fail(HASHTABLE_ECORRUPT,
+	            "the journal's %s is %llu, %s: the journal is damaged and cannot be redone; "
+	            "writes are refused until `shmkv verify --repair` discards it",
+	            field, (unsigned long long)value, reason);
+}
+
+/* Checks a busy journal against the geometry before a redo writes one
+ * byte: every index it holds in range, its path the journalled key's, its
+ * slots on that path where the operation puts them, its progress within
+ * the path's changed part.  Returns 0 or HASHTABLE_ECORRUPT naming the
+ * first bad field and its value. */
+static int journal_check(struct hashtable *h)
+{
+	const struct journal *j = &h->hdr->journal;
+	const uint64_t n = h->g.nbuckets, spb = h->g.slots_per_bucket, nslots = n * spb;
+	uint32_t op = atomic_load_explicit(&j->op, memory_order_acquire);
+	uint64_t p = atomic_load_explicit(&j->progress, memory_order_relaxed);
+	if (op == J_IDLE)
+		return 0;
+	if (op > J_MOVE)
+		return journal_bad("op", op, "not an operation (1..%llu)", J_MOVE);
+	if (j->slot >= nslots)
+		return journal_bad("slot", j->slot, "past the table's %llu slots", nslots);
+	if (op == J_MOVE && j->from_slot >= nslots)
+		return journal_bad("from_slot", j->from_slot, "past the table's %llu slots", nslots);
+	if (j->home >= n)
+		return journal_bad("home", j->home, "not below the table's %llu buckets", n);
+	if (n > 1 ? j->step < 1 || j->step > n - 1 : j->step != 0)
+		return journal_bad("step", j->step, "outside [1, %llu]", n - 1);
+	if (j->probe >= n)
+		return journal_bad("probe", j->probe, "not below the %llu buckets a path visits", n);
+	if (j->first > j->probe || (op != J_MOVE && j->first != 0))
+		return journal_bad("first", j->first, "past the journal's probe %llu, or not 0 for "
+		                                      "this operation", j->probe);
+	if (p && ((p >> 16) == 0 || (p >> 16) - 1 < j->first || (p >> 16) - 1 >= j->probe))
+		return journal_bad("progress", p, "a path index outside [first, probe) = [.., %llu)",
+		                   j->probe);
+	if (j->bit < 0x100 || (j->bit & (j->bit - 1)))
+		return journal_bad("bit", j->bit, "not one of the filter's 8 bits (%llu..32768)", 256);
+	if (j->count_after > h->max_count)
+		return journal_bad("count_after", j->count_after, "above the load limit's %llu keys",
+		                   h->max_count);
+	if (j->max_probe_after >= n)
+		return journal_bad("max_probe_after", j->max_probe_after, "not below the %llu "
+		                   "buckets a path visits", n);
+	uint64_t at = op == J_MOVE ? j->first : j->probe;
+	if (j->slot / spb != path_bucket(j->home, j->step, at, n))
+		return journal_bad("slot", j->slot, "not in the bucket at path index %llu", at);
+	if (op == J_MOVE && j->from_slot / spb != path_bucket(j->home, j->step, j->probe, n))
+		return journal_bad("from_slot", j->from_slot, "not in the bucket at path index %llu",
+		                   j->probe);
+	if (op == J_INSERT || op == J_MOVE) { /* the journalled key's own path */
+		uint64_t hash = key_hash(h, journal_key(h));
+		if (is_sentinel(h, journal_key(h)))
+			return journal_bad("key", 0, "a sentinel (%llu)", 0);
+		if (j->home != home_bucket(hash, n))
+			return journal_bad("home", j->home, "not the journalled key's home %llu",
+			                   home_bucket(hash, n));
+		if (j->step != probe_step(hash, n))
+			return journal_bad("step", j->step, "not the journalled key's step %llu",
+			                   probe_step(hash, n));
+		if (j->bit != filter_bit(hash))
+			return journal_bad("bit", j->bit, "not the journalled key's filter bit %llu",
+			                   filter_bit(hash));
+	}
+	return 0;
+}
+
+/* Completes or discards the change the journal records, then makes any
+ * version left odd even.  Lock held.  A journal that fails journal_check
+ * is discarded (its op set idle, nothing redone) if discard_bad_journal,
+ * else left as it is: HASHTABLE_ECORRUPT, nothing written. */
+static int recover_locked(struct hashtable *h, bool discard_bad_journal)
+{
+	int rc = journal_check(h);
+	if (rc && !discard_bad_journal)
+		return rc;
+	if (rc)
+		atomic_store_explicit(&h->hdr->journal.op, J_IDLE, memory_order_release);
+	else
+		journal_run(h);
+	versions_repair_locked(h);
 	atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
+	return 0;
 }
 
 static void bump(_Atomic uint64_t *counter)
@@ -1359,6 +1575,22 @@ static int writable(const struct hashtable *h)
 	return 0;
 }
 
+/* An insert found no free slot on its path, which visits every bucket:
+ * the table is full, or its slots hold keys its count does not know. */
+static int no_free_slot(struct hashtable *h)
+{
+	uint64_t count = atomic_load_explicit(&h->hdr->count, memory_order_relaxed);
+	uint64_t slots = h->g.nbuckets * h->g.slots_per_bucket;
+	if (count >= slots)
+		return fail(-ENOMEM, "every one of the table's %llu slots holds a key",
+		            (unsigned long long)slots);
+	return fail(HASHTABLE_ECORRUPT, "no free slot on the new key's path, which visits every "
+	                                "bucket, yet the header counts %llu keys in %llu slots: the "
+	                                "table is damaged (nothing was written; `shmkv verify` names "
+	                                "the first problem)",
+	            (unsigned long long)count, (unsigned long long)slots);
+}
+
 static int upsert(struct hashtable *h, const void *key, const void *value)
 {
 	int rc = check_key(h, key);
@@ -1370,7 +1602,7 @@ static int upsert(struct hashtable *h, const void *key, const void *value)
 	if ((rc = writer_lock(h)) < 0)
 		return rc;
 	struct location loc;
-	locate(h, key, hash, &loc);
+	locate_locked(h, key, hash, &loc);
 	if (loc.found) {
 		journal_begin(h, J_OVERWRITE, &loc, NULL, value);
 		journal_run(h);
@@ -1380,6 +1612,8 @@ static int upsert(struct hashtable *h, const void *key, const void *value)
 		rc = fail(-ENOMEM, "the table is at its load limit (%llu keys); "
 		                   "overwrites still succeed, new keys need a larger table",
 		          (unsigned long long)h->max_count);
+	} else if (!loc.free_found) {
+		rc = no_free_slot(h);
 	} else {
 		journal_begin(h, J_INSERT, &loc, key, value);
 		journal_run(h);
@@ -1461,7 +1695,7 @@ int hashtable_delete(struct hashtable *h, const void *key)
 	if ((rc = writer_lock(h)) < 0)
 		return rc;
 	struct location loc;
-	locate(h, key, hash, &loc);
+	locate_locked(h, key, hash, &loc);
 	if (loc.found) {
 		journal_begin(h, J_DELETE, &loc, NULL, NULL);
 		journal_run(h);
@@ -1482,9 +1716,14 @@ int hashtable_recover(struct hashtable *h)
 	int rc = writable(h);
 	if (rc)
 		return rc;
-	rc = writer_lock(h);
-	if (rc >= 0)
-		writer_unlock(h);
+	rc = writer_lock_mode(h, true);
+	if (rc < 0)
+		return rc;
+	if (versions_repair_locked(h)) {
+		atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
+		rc = 1;
+	}
+	writer_unlock(h);
 	return rc;
 }
 
@@ -2067,11 +2306,11 @@ static int bucket_snapshot(const struct hashtable *h, uint64_t b, unsigned char 
 	_Atomic uint32_t *stripe = stripe_of(h, b);
 	for (;;) {
 		uint32_t v;
-		int rc = read_begin(h, stripe, &v);
+		int rc = read_seqbegin(h, stripe, &v);
 		if (rc)
 			return rc;
 		shared_load(buf, bucket_at(h, b), h->g.bucket_bytes);
-		if (read_valid(stripe, v))
+		if (!read_seqretry(stripe, v))
 			return 0;
 	}
 }
@@ -2297,7 +2536,7 @@ static int verify_walk(struct hashtable *h)
 	const uint64_t n = h->g.nbuckets;
 	for (uint64_t s = 0; s < h->g.nstripes; s++) {
 		uint32_t v;
-		int rc = read_begin(h, &h->stripes[s], &v); /* waits out a live writer */
+		int rc = read_seqbegin(h, &h->stripes[s], &v); /* waits out a live writer */
 		if (rc)
 			return rc;
 	}
@@ -2348,6 +2587,8 @@ static int verify_unlocked(struct hashtable *h)
 		rc = verify_walk(h);
 		if (rc != HASHTABLE_ECORRUPT)
 			return rc;
+		if (op != J_IDLE && !holder_alive(h) && (rc = journal_check(h)))
+			return rc; /* a journal no recovery could redo */
 		if (op != J_IDLE && !holder_alive(h))
 			return fail(HASHTABLE_EDEADWRITER, "a writer (pid %d) died in the middle of an "
 			                                   "operation; run any update or `shmkv verify "
@@ -2372,6 +2613,9 @@ int hashtable_verify(struct hashtable *h)
 	int rc = writer_lock(h); /* a still picture, and a dead writer's change done */
 	if (rc < 0)
 		return rc;
+	/* the lock holder repairs a version left odd instead of waiting on it */
+	if (versions_repair_locked(h))
+		atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
 	rc = verify_walk(h);
 	writer_unlock(h);
 	return rc;

@@ -78,11 +78,18 @@ const char *shmkv_version(void);
  * is intact: the next writer to take the lock (any update or delete, or
  * `shmkv verify --repair`) completes the half-done change, and searches
  * succeed again from then on.  Returned within about 10 ms; a writer that is
- * alive, however slow, is waited out and never causes this code. */
+ * alive, however slow, is waited out and never causes this code.  Also
+ * returned when a bucket's version is odd while no live writer holds the
+ * lock, or while the calling thread itself is the recorded holder (a
+ * damaged segment): hashtable_recover() (`shmkv verify --repair`) makes it
+ * even. */
 
 #define HASHTABLE_ECORRUPT (-30702)
-/* hashtable_verify() found an inconsistency; the thread's last-error text
- * (hashtable_strerror) names the first one. */
+/* The segment holds something no correct writer leaves: hashtable_verify()
+ * found an inconsistency, or a writer refused to act on one (an impossible
+ * journal, see hashtable_update; no free slot where the count says there is
+ * one).  The thread's last-error text (hashtable_strerror) names the first
+ * one, with the field and its value. */
 
 struct hashtable; /* opaque handle: one attachment of one table */
 
@@ -118,7 +125,12 @@ struct hashtable *hashtable_create(const char *path, long capacity,
  * Returns 0 if the key was inserted, 1 if an existing key was overwritten,
  * -ENOMEM if a new key would pass the load limit (overwrites always succeed),
  * -EINVAL for a NULL argument or a key equal to a sentinel, -EPERM on a
- * read-only handle.  Safe to call from any process or thread. */
+ * read-only handle, HASHTABLE_ECORRUPT if the segment is damaged: the
+ * journal left by a dead writer holds an impossible operation (refused by
+ * every update and delete, with nothing written, until hashtable_recover()
+ * discards it), or a new key finds no free slot on its path (which visits
+ * every bucket) although the header's count says there is one (nothing is
+ * written).  Safe to call from any process or thread. */
 int hashtable_update(struct hashtable *h, void *k, void *d);
 
 /* Looks up key k.  Returns 0 and copies the value to datum (value_size bytes)
@@ -173,8 +185,9 @@ struct hashtable *hashtable_open(const char *path, int flags);
 struct hashtable *hashtable_open_key(key_t key, int flags);
 
 /* Removes key.  Returns 0 if it was deleted, -1 if it was not there,
- * -EINVAL (NULL or sentinel key), -EPERM (read-only handle).  The slot is
- * reusable at once. */
+ * -EINVAL (NULL or sentinel key), -EPERM (read-only handle),
+ * HASHTABLE_ECORRUPT (an impossible journal, as for hashtable_update).  The
+ * slot is reusable at once. */
 int hashtable_delete(struct hashtable *h, const void *key);
 
 /* Looks up n keys (contiguous, key_size bytes each) at once, overlapping
@@ -251,15 +264,22 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
  * table, and first completes a dead writer's change); on a read-only handle
  * it writes nothing, and repeats the walk while writers change the table, so
  * that only a problem seen in a still table is reported (-EAGAIN if the table
- * changed during each of 20 walks).  Returns 0 if
- * consistent, HASHTABLE_ECORRUPT (the last-error text names the first
- * problem), HASHTABLE_EDEADWRITER if a writer died mid-update and no writer
- * has recovered yet. */
+ * changed during each of 20 walks).  On a read-write handle a bucket
+ * version left odd by no live writer is made even, not reported (the lock
+ * holder cannot wait for itself).  Returns 0 if consistent,
+ * HASHTABLE_ECORRUPT (the last-error text names the first problem, e.g. an
+ * impossible journal, which only hashtable_recover() discards),
+ * HASHTABLE_EDEADWRITER if a writer died mid-update and no writer has
+ * recovered yet. */
 int hashtable_verify(struct hashtable *h);
 
-/* Takes and releases the writer lock, which completes any change a dead
- * writer left half done.  Returns 1 if a recovery was needed, 0 if not,
- * -EPERM on a read-only handle. */
+/* Repairs what a dead writer or a damaged segment left: takes and releases
+ * the writer lock, which completes any change a dead writer left half done;
+ * discards a journal that holds an impossible operation (its change is not
+ * redone: run hashtable_verify() next to see whether the table is
+ * consistent); makes every bucket version left odd even.  Returns 1 if it
+ * repaired anything, 0 if nothing needed it, -EPERM on a read-only handle,
+ * or an error taking the lock. */
 int hashtable_recover(struct hashtable *h);
 
 /* Detaches.  The segment and its contents stay.  Returns 0, or -EINVAL for a

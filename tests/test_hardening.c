@@ -1,0 +1,406 @@
+/* Hardening: the writer side distrusts the segment.  Each test damages a
+ * table the way a stray write or a dead process could, through a read-write
+ * shmat of the handle's shmid, and asserts that the library reports it with
+ * a clear code, changes nothing it cannot trust, never hangs and never
+ * crashes.
+ *
+ * The header layout is private to hashtable.c; the mirrors below copy the
+ * parts these tests write (the header's first part, up to `reserved`, and
+ * struct journal) and every test checks its mirror against the handle's
+ * stats first, so a layout change fails loudly instead of damaging the
+ * wrong bytes. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* hashtable.c's struct shm_header, up to `reserved` */
+struct seg_prefix {
+	uint64_t magic;
+	uint32_t format, flags;
+	uint64_t segment_bytes;
+	uint32_t key_size, value_size;
+	uint32_t slot_size, value_offset;
+	uint32_t slots_per_bucket, bucket_bytes;
+	uint64_t nbuckets, nstripes;
+	uint64_t off_empty, off_deleted, off_jkey, off_jvalue;
+	uint64_t off_stripes, off_overflow, off_buckets;
+	uint64_t seed, max_count;
+	double max_load;
+	int64_t created;
+	int32_t creator_pid;
+	uint32_t reserved;
+};
+
+/* hashtable.c's struct journal */
+struct journal_mirror {
+	uint32_t op;
+	uint16_t bit, reserved;
+	uint64_t slot, from_slot, home, step, first, probe, progress;
+	uint64_t count_after, collisions_after, max_probe_after;
+};
+
+enum { J_IDLE, J_INSERT, J_OVERWRITE, J_DELETE, J_MOVE };
+
+/* A table's segment seen through a read-write mapping of its own. */
+struct seg {
+	struct hashtable *h;
+	struct hashtable_stats st;
+	unsigned char *base;
+	struct seg_prefix *hd;
+	struct journal_mirror *j;
+	uint32_t *moves;     /* the word on the line before the journal's */
+	uint32_t *stripes;
+	uint16_t *overflow;
+	unsigned char *buckets;
+};
+
+/* A filled 8-byte-key table: keys 1..n, value of key k is k * 7. */
+static struct hashtable *filled_table(uint64_t entries, uint64_t n)
+{
+	struct hashtable *h = test_table_simple(8, 8, entries, 0.8);
+	for (uint64_t k = 1; k <= n; k++) {
+		uint64_t v = k * 7;
+		ck_assert_int_eq(hashtable_update(h, &k, &v), 0);
+	}
+	return h;
+}
+
+/* Finds the journal by the three counters it ends with, which equal the
+ * header's after any operation (the header keeps `deleted` between them,
+ * so with collisions > 0 the run is the journal's alone). */
+static struct journal_mirror *find_journal(struct seg *s)
+{
+	uint64_t want[3] = {s->st.count, s->st.collisions, s->st.max_probe};
+	ck_assert_msg(s->st.collisions > 0, "the test table needs collisions to find its journal");
+	long at = -1;
+	for (uint64_t off = 0; off + sizeof want <= s->hd->off_empty; off += 8)
+		if (memcmp(s->base + off, want, sizeof want) == 0) {
+			ck_assert_msg(at < 0, "journal found twice: the layout mirror is out of date");
+			at = (long)off;
+		}
+	ck_assert_msg(at >= 0, "journal not found: the layout mirror is out of date");
+	long base = at - (long)offsetof(struct journal_mirror, count_after);
+	ck_assert_msg(base % 64 == 0, "journal not on a line: the layout mirror is out of date");
+	return (struct journal_mirror *)(void *)(s->base + base);
+}
+
+static void seg_open(struct seg *s, struct hashtable *h)
+{
+	memset(s, 0, sizeof *s);
+	s->h = h;
+	ck_assert_int_eq(hashtable_stats(h, &s->st), 0);
+	s->base = shmat(hashtable_shmid(h), NULL, 0);
+	ck_assert_ptr_ne(s->base, (void *)-1);
+	s->hd = (struct seg_prefix *)(void *)s->base;
+	ck_assert_msg(s->hd->key_size == s->st.key_size && s->hd->value_size == s->st.value_size &&
+	              s->hd->nbuckets == s->st.buckets && s->hd->max_count == s->st.max_count &&
+	              s->hd->slots_per_bucket == s->st.slots_per_bucket &&
+	              s->hd->segment_bytes == s->st.segment_bytes,
+	              "the header mirror in this file is out of date with hashtable.c");
+	s->j = find_journal(s);
+	s->moves = (uint32_t *)(void *)((unsigned char *)s->j - 64);
+	s->stripes = (uint32_t *)(void *)(s->base + s->hd->off_stripes);
+	s->overflow = (uint16_t *)(void *)(s->base + s->hd->off_overflow);
+	s->buckets = s->base + s->hd->off_buckets;
+}
+
+static void seg_close(struct seg *s)
+{
+	shmdt(s->base);
+}
+
+/* The bytes a writer must leave alone when it refuses: stripes, overflow
+ * words and buckets (the header's lock and holder record change on every
+ * attempt to write). */
+static unsigned char *table_copy(const struct seg *s)
+{
+	size_t n = s->hd->segment_bytes - s->hd->off_stripes;
+	unsigned char *c = malloc(n);
+	ck_assert_ptr_nonnull(c);
+	memcpy(c, s->base + s->hd->off_stripes, n);
+	return c;
+}
+
+static void assert_table_unchanged(const struct seg *s, const unsigned char *copy,
+                                   const char *what)
+{
+	size_t n = s->hd->segment_bytes - s->hd->off_stripes;
+	ck_assert_msg(memcmp(copy, s->base + s->hd->off_stripes, n) == 0,
+	              "%s: the table's buckets, counts or versions changed", what);
+}
+
+static void assert_keys_readable(struct hashtable *h, uint64_t n)
+{
+	for (uint64_t k = 1; k <= n; k++) {
+		uint64_t v = 0;
+		int rc = hashtable_search(h, &k, &v);
+		ck_assert_msg(rc == 0 && v == k * 7, "key %llu: search %d (%s), value %llu",
+		              (unsigned long long)k, rc, hashtable_strerror(rc),
+		              (unsigned long long)v);
+	}
+}
+
+/* Runs fn(h) in a child and returns its exit status, or -1 if it had not
+ * finished after `seconds` (the child is then killed). */
+static int in_child_within(struct hashtable *h, int (*fn)(struct hashtable *), int seconds)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(fn(h));
+	for (int i = 0; i < seconds * 100; i++) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+#define NKEYS 700u
+
+/* ---- 3: odd versions with no live writer ---------------------------------- */
+
+static int search_reports_dead_writer(struct hashtable *h)
+{
+	uint64_t k = 5, v;
+	return hashtable_search(h, &k, &v) == HASHTABLE_EDEADWRITER ? 0 : 1;
+}
+
+static int miss_reports_dead_writer(struct hashtable *h)
+{
+	uint64_t k = NKEYS + 1000, v;
+	return hashtable_search(h, &k, &v) == HASHTABLE_EDEADWRITER ? 0 : 1;
+}
+
+/* A version left odd while nobody holds the lock: the process that wrote
+ * last (alive, but not writing) must not be waited for, in itself or in
+ * another process. */
+START_TEST(odd_version_without_writer_is_reported)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	for (uint64_t i = 0; i < s.hd->nstripes; i++)
+		s.stripes[i] |= 1;
+	ck_assert_int_eq(in_child_within(h, search_reports_dead_writer, 5), 0);
+	ck_assert_int_eq(search_reports_dead_writer(h), 0);
+	/* the lock holder repairs instead of waiting for itself */
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	for (uint64_t i = 0; i < s.hd->nstripes; i++)
+		ck_assert_uint_eq(s.stripes[i] & 1, 0);
+	assert_keys_readable(h, NKEYS);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* An odd `moves` left behind: misses must not wait for it; repair clears it. */
+START_TEST(odd_moves_without_writer_is_reported)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	ck_assert_uint_eq(*s.moves & 1, 0);
+	*s.moves |= 1;
+	ck_assert_int_eq(in_child_within(h, miss_reports_dead_writer, 5), 0);
+	ck_assert_int_eq(miss_reports_dead_writer(h), 0);
+	ck_assert_int_eq(hashtable_recover(h), 1);
+	ck_assert_uint_eq(*s.moves & 1, 0);
+	uint64_t k = NKEYS + 1000, v;
+	ck_assert_int_eq(hashtable_search(h, &k, &v), -1);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* A read-write verify must not wait on a version it finds odd while it
+ * holds the lock itself. */
+static int verify_rw(struct hashtable *h) { return hashtable_verify(h) == 0 ? 0 : 1; }
+
+START_TEST(verify_repairs_odd_version)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	s.stripes[0] |= 1;
+	ck_assert_int_eq(in_child_within(h, verify_rw, 5), 0);
+	ck_assert_uint_eq(s.stripes[0] & 1, 0);
+	assert_keys_readable(h, NKEYS);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* ---- 1: an impossible journal ------------------------------------------------ */
+
+struct bad_field {
+	const char *name;   /* as the last-error text must name it */
+	size_t offset;      /* in struct journal_mirror */
+	int width;
+	uint64_t (*value)(const struct seg *s);
+	uint32_t op;        /* the operation the journal claims */
+};
+
+static uint64_t nslots_plus(const struct seg *s) { return s->st.slots + 3; }
+static uint64_t nbuckets_exact(const struct seg *s) { return s->st.buckets; }
+static uint64_t zero(const struct seg *s) { (void)s; return 0; }
+static uint64_t huge(const struct seg *s) { (void)s; return UINT64_C(1) << 62; }
+static uint64_t unknown_op(const struct seg *s) { (void)s; return 77; }
+static uint64_t past_limit(const struct seg *s) { return s->st.max_count + 1; }
+static uint64_t progress_past(const struct seg *s)
+{
+	return ((s->j->probe + 5) << 16) | 3; /* index probe + 4: past the path */
+}
+
+#define FIELD(f, w) #f, offsetof(struct journal_mirror, f), w
+
+static const struct bad_field bad_fields[] = {
+	{FIELD(op, 4), unknown_op, 77},
+	{FIELD(slot, 8), nslots_plus, J_INSERT},
+	{FIELD(slot, 8), nslots_plus, J_OVERWRITE},
+	{FIELD(from_slot, 8), nslots_plus, J_MOVE},
+	{FIELD(home, 8), nbuckets_exact, J_INSERT},
+	{FIELD(step, 8), zero, J_INSERT},
+	{FIELD(step, 8), nbuckets_exact, J_DELETE},
+	{FIELD(probe, 8), huge, J_INSERT},
+	{FIELD(first, 8), huge, J_MOVE},
+	{FIELD(progress, 8), progress_past, J_INSERT},
+	{FIELD(count_after, 8), past_limit, J_INSERT},
+};
+
+static void check_bad_journal(const struct bad_field *f)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	/* the journal still holds the last insert, complete: make it claim
+	 * op again, with one field impossible */
+	s.j->op = f->op;
+	uint64_t bad = f->value(&s);
+	if (f->width != 4 || f->offset != offsetof(struct journal_mirror, op))
+		memcpy((unsigned char *)s.j + f->offset, &bad, (size_t)f->width);
+	unsigned char *copy = table_copy(&s);
+
+	uint64_t k = NKEYS + 1, v = 1;
+	for (int attempt = 0; attempt < 2; attempt++) { /* refused until repaired */
+		int rc = hashtable_update(h, &k, &v);
+		const char *text = hashtable_strerror(rc);
+		char value[32];
+		snprintf(value, sizeof value, "%llu", (unsigned long long)bad);
+		ck_assert_msg(rc == HASHTABLE_ECORRUPT, "journal %s = %s (op %u): update returned %d (%s)",
+		              f->name, value, f->op, rc, text);
+		ck_assert_msg(strstr(text, f->name) && strstr(text, value),
+		              "journal %s = %s: the text does not name the field and value: %s",
+		              f->name, value, text);
+		ck_assert_int_eq(hashtable_delete(h, &(uint64_t){1}), HASHTABLE_ECORRUPT);
+		assert_table_unchanged(&s, copy, f->name);
+	}
+	assert_keys_readable(h, NKEYS);
+	ck_assert_int_eq(hashtable_verify(h), HASHTABLE_ECORRUPT);
+
+	/* repair discards the journal; the table it leaves is whole */
+	ck_assert_int_eq(hashtable_recover(h), 1);
+	ck_assert_uint_eq(s.j->op, J_IDLE);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	ck_assert_int_eq(hashtable_update(h, &k, &v), 0);
+	assert_keys_readable(h, NKEYS);
+	free(copy);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+
+START_TEST(impossible_journal_is_refused)
+{
+	check_bad_journal(&bad_fields[_i]);
+}
+END_TEST
+
+/* A valid journal left unfinished (as a dead writer leaves it) is still
+ * redone by the next writer: validation must not refuse real recoveries. */
+START_TEST(valid_journal_is_redone)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	s.j->op = J_INSERT; /* the last insert again: idempotent */
+	uint64_t k = NKEYS + 1, v = 1;
+	ck_assert_int_eq(hashtable_update(h, &k, &v), 0);
+	ck_assert_uint_eq(s.j->op, J_IDLE);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	assert_keys_readable(h, NKEYS);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* ---- 2: an insert that finds no free slot ----------------------------------- */
+
+/* Every slot holds a key (distinct from the table's), the header's count
+ * still says the table is far from full: the insert must change nothing. */
+START_TEST(insert_without_free_slot)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	for (uint64_t i = 0; i < s.st.slots; i++) {
+		uint64_t *key = (uint64_t *)(void *)(s.buckets + i * s.hd->slot_size);
+		if (*key == 0)
+			*key = UINT64_C(0x7700000000000000) + i;
+	}
+	unsigned char *copy = table_copy(&s);
+	uint64_t k = NKEYS + 1, v = 1;
+	int rc = hashtable_update(h, &k, &v);
+	ck_assert_msg(rc == HASHTABLE_ECORRUPT, "update returned %d (%s)", rc,
+	              hashtable_strerror(rc));
+	ck_assert_msg(strstr(hashtable_strerror(rc), "free slot") != NULL, "text: %s",
+	              hashtable_strerror(rc));
+	assert_table_unchanged(&s, copy, "insert with no free slot");
+	assert_keys_readable(h, NKEYS);
+	/* overwrites of existing keys still work */
+	uint64_t one = 1, seven = 7;
+	ck_assert_int_eq(hashtable_update(h, &one, &seven), 1);
+	free(copy);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+Suite *suite_hardening(void)
+{
+	Suite *s = suite_create("hardening");
+	TCase *tc = tcase_create("seqlock");
+	tcase_add_test(tc, odd_version_without_writer_is_reported);
+	tcase_add_test(tc, odd_moves_without_writer_is_reported);
+	tcase_add_test(tc, verify_repairs_odd_version);
+	tcase_set_timeout(tc, 20);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("journal");
+	tcase_add_loop_test(tc, impossible_journal_is_refused, 0,
+	                    (int)(sizeof bad_fields / sizeof bad_fields[0]));
+	tcase_add_test(tc, valid_journal_is_redone);
+	tcase_set_timeout(tc, 20);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("insert");
+	tcase_add_test(tc, insert_without_free_slot);
+	tcase_set_timeout(tc, 20);
+	suite_add_tcase(s, tc);
+	return s;
+}
