@@ -14,6 +14,12 @@
  * least one).  nbuckets is the largest prime that fits the capacity, so every
  * probe step in [1, nbuckets - 1] visits every bucket.
  *
+ * Attach trusts no header field it can recompute: every field derived from
+ * the widths and the segment size (slot and bucket sizes, counts, offsets,
+ * max_count from max_load) must equal the recomputed layout, and the lock's
+ * ABI (sizeof(pthread_mutex_t), the C library) must be this build's; else
+ * -EPROTO naming the field.
+ *
  * PROBING
  *
  * A key's 64-bit hash picks its home bucket (high bits, by multiply-shift)
@@ -146,7 +152,8 @@
 #endif
 
 #define SHMKV_MAGIC UINT64_C(0x31564b4d48537f00) /* "\0\177SHMKV1" */
-#define SHMKV_FORMAT 1u
+/* 2: the header records its writer lock's ABI (mutex_bytes, libc). */
+#define SHMKV_FORMAT 2u
 #define LINE 64u
 #define MAX_STRIPES 4096u
 #define OVERFLOW_STICKY 255u
@@ -172,6 +179,9 @@ struct shm_header {
 	uint64_t magic;
 	uint32_t format;
 	uint32_t flags;            /* SEG_HUGETLB */
+	/* The ABI of `lock`: sizeof(pthread_mutex_t) and the C library (LIBC_*)
+	 * of the creator.  Another C library's mutex bytes mean something else. */
+	uint32_t mutex_bytes, libc;
 	uint64_t segment_bytes;
 	uint32_t key_size, value_size;
 	uint32_t slot_size, value_offset;
@@ -203,6 +213,32 @@ struct shm_header {
 };
 
 #define SEG_HUGETLB 1u
+
+/* The C library whose pthread_mutex_t the header's `lock` is: glibc and
+ * musl both make it 40 bytes on x86-64, with different meanings. */
+enum libc_id { LIBC_UNKNOWN = 0, LIBC_GLIBC = 1, LIBC_MUSL = 2, LIBC_UCLIBC = 3, LIBC_BIONIC = 4 };
+#if defined(__GLIBC__) && !defined(__UCLIBC__)
+#define THIS_LIBC LIBC_GLIBC
+#elif defined(__UCLIBC__)
+#define THIS_LIBC LIBC_UCLIBC
+#elif defined(__BIONIC__)
+#define THIS_LIBC LIBC_BIONIC
+#elif defined(__linux__)
+#define THIS_LIBC LIBC_MUSL /* musl defines no macro of its own */
+#else
+#define THIS_LIBC LIBC_UNKNOWN
+#endif
+
+static const char *libc_name(uint32_t id)
+{
+	switch (id) {
+	case LIBC_GLIBC: return "glibc";
+	case LIBC_MUSL: return "musl";
+	case LIBC_UCLIBC: return "uClibc";
+	case LIBC_BIONIC: return "bionic";
+	default: return "an unknown C library";
+	}
+}
 
 _Static_assert(offsetof(struct shm_header, journal) - offsetof(struct shm_header, moves) == 64,
                "tests/test_hardening.c finds `moves` on the line before the journal");
@@ -1878,6 +1914,75 @@ static void fill_sentinel(unsigned char *dst, const void *given, uint32_t n, int
 		memset(dst, fill, n);
 }
 
+static int header_field_bad(const struct hashtable *h, const char *field, uint64_t stored,
+                            uint64_t expected)
+{
+	const struct shm_header *hd = h->hdr;
+	return fail(-EPROTO, "segment %d has a damaged shmkv header: its %s is %llu, but %u-byte "
+	                     "keys and %u-byte values in %llu bytes give %llu; remove it with: "
+	                     "ipcrm -m %d",
+	            h->shmid, field, (unsigned long long)stored, hd->key_size, hd->value_size,
+	            (unsigned long long)hd->segment_bytes, (unsigned long long)expected, h->shmid);
+}
+
+/* The writer lock must be this C library's mutex. */
+static int check_lock_abi(const struct hashtable *h)
+{
+	const struct shm_header *hd = h->hdr;
+	if (hd->libc == THIS_LIBC && hd->mutex_bytes == sizeof(pthread_mutex_t))
+		return 0;
+	return fail(-EPROTO, "segment %d was created by a program built with %s (header fields "
+	                     "libc %u, mutex_bytes %u: pthread_mutex_t of %u bytes); this one is "
+	                     "built with %s (%zu bytes): their writer locks are not compatible; use "
+	                     "programs built against the creator's C library",
+	            h->shmid, libc_name(hd->libc), hd->libc, hd->mutex_bytes, hd->mutex_bytes,
+	            libc_name(THIS_LIBC), sizeof(pthread_mutex_t));
+}
+
+/* Every field derived from the widths and the size, recomputed: the first
+ * one that differs is named. */
+static int check_geometry(const struct hashtable *h, const struct geometry *g)
+{
+	const struct shm_header *hd = h->hdr;
+	const struct {
+		const char *name;
+		uint64_t stored, expected;
+	} f[] = {
+		{"slot_size", hd->slot_size, g->slot_size},
+		{"value_offset", hd->value_offset, g->value_offset},
+		{"slots_per_bucket", hd->slots_per_bucket, g->slots_per_bucket},
+		{"bucket_bytes", hd->bucket_bytes, g->bucket_bytes},
+		{"nbuckets", hd->nbuckets, g->nbuckets},
+		{"nstripes", hd->nstripes, g->nstripes},
+		{"off_empty", hd->off_empty, g->off_empty},
+		{"off_deleted", hd->off_deleted, g->off_deleted},
+		{"off_jkey", hd->off_jkey, g->off_jkey},
+		{"off_jvalue", hd->off_jvalue, g->off_jvalue},
+		{"off_stripes", hd->off_stripes, g->off_stripes},
+		{"off_overflow", hd->off_overflow, g->off_overflow},
+		{"off_buckets", hd->off_buckets, g->off_buckets},
+	};
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		if (f[i].stored != f[i].expected)
+			return header_field_bad(h, f[i].name, f[i].stored, f[i].expected);
+	double load = hd->max_load;
+	if (!(load > 0 && load <= 1))
+		return fail(-EPROTO, "segment %d has a damaged shmkv header: its max_load is %g, not a "
+		                     "load limit in (0, 1]; remove it with: ipcrm -m %d",
+		            h->shmid, load, h->shmid);
+	uint64_t max_count = max_count_for(g->nbuckets * g->slots_per_bucket, load);
+	if (hd->max_count != max_count)
+		return fail(-EPROTO, "segment %d has a damaged shmkv header: its max_count is %llu, but "
+		                     "its max_load %g of %llu slots gives %llu; remove it with: "
+		                     "ipcrm -m %d",
+		            h->shmid, (unsigned long long)hd->max_count, load,
+		            (unsigned long long)(g->nbuckets * g->slots_per_bucket),
+		            (unsigned long long)max_count, h->shmid);
+	if (hd->flags & ~SEG_HUGETLB)
+		return header_field_bad(h, "flags", hd->flags, hd->flags & SEG_HUGETLB);
+	return 0;
+}
+
 /* Checks a header against the segment before anything else reads it. */
 static int validate_header(struct hashtable *h, size_t segsz)
 {
@@ -1891,17 +1996,19 @@ static int validate_header(struct hashtable *h, size_t segsz)
 	if (hd->format != SHMKV_FORMAT)
 		return fail(-EPROTO, "segment %d holds shmkv format %u; this library reads format %u",
 		            h->shmid, hd->format, SHMKV_FORMAT);
+	int rc = check_lock_abi(h);
+	if (rc)
+		return rc;
 	struct geometry g;
 	if (!widths_valid(hd->key_size, hd->value_size) || hd->segment_bytes > segsz ||
-	    !layout(hd->key_size, hd->value_size, hd->segment_bytes, &g) ||
-	    g.nbuckets != hd->nbuckets || g.nstripes != hd->nstripes ||
-	    g.off_buckets != hd->off_buckets || g.slot_size != hd->slot_size ||
-	    g.value_offset != hd->value_offset || g.slots_per_bucket != hd->slots_per_bucket ||
-	    g.off_jkey != hd->off_jkey || g.off_jvalue != hd->off_jvalue ||
-	    hd->max_count > g.nbuckets * g.slots_per_bucket)
-		return fail(-EPROTO, "segment %d has a shmkv header whose geometry does not fit its "
-		                     "%zu bytes; it is damaged: remove it with: ipcrm -m %d",
-		            h->shmid, segsz, h->shmid);
+	    !layout(hd->key_size, hd->value_size, hd->segment_bytes, &g))
+		return fail(-EPROTO, "segment %d has a shmkv header whose widths (%u, %u) or size "
+		                     "(%llu bytes) do not fit its %zu bytes; it is damaged: remove it "
+		                     "with: ipcrm -m %d",
+		            h->shmid, hd->key_size, hd->value_size,
+		            (unsigned long long)hd->segment_bytes, segsz, h->shmid);
+	if ((rc = check_geometry(h, &g)))
+		return rc;
 	h->empty = malloc(g.key_size);
 	h->deleted = malloc(g.key_size);
 	if (!h->empty || !h->deleted)
@@ -2017,6 +2124,8 @@ static int initialise(unsigned char *base, const struct geometry *g, size_t segs
 	struct shm_header *hd = (struct shm_header *)base;
 	hd->format = SHMKV_FORMAT;
 	hd->flags = huge ? SEG_HUGETLB : 0;
+	hd->mutex_bytes = (uint32_t)sizeof(pthread_mutex_t);
+	hd->libc = THIS_LIBC;
 	hd->segment_bytes = segsz;
 	hd->key_size = g->key_size;
 	hd->value_size = g->value_size;

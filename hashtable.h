@@ -111,7 +111,11 @@ struct hashtable; /* opaque handle: one attachment of one table */
  *           or the kernel refused the size (see hashtable_strerror(-EINVAL)
  *           right after for the size asked and kernel.shmmax);
  *   EPROTO  a segment exists at that key but is not a shmkv table (bad magic
- *           or unknown format version); it is not read past its header;
+ *           or unknown format version), or its header is damaged (a field
+ *           that disagrees with the layout its widths and size give), or it
+ *           was made by a program built with another C library (its writer
+ *           lock would mean something else); it is not read past its header,
+ *           and hashtable_strerror(-EPROTO) names the field;
  *   EACCES  the segment's mode does not let this user attach it;
  *   ENOSPC  kernel.shmmni or kernel.shmall reached;  ENOMEM  out of memory.
  * The segment is created with mode 0600; use hashtable_create_config() for

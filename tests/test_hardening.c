@@ -12,6 +12,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@
 struct seg_prefix {
 	uint64_t magic;
 	uint32_t format, flags;
+	uint32_t mutex_bytes, libc;
 	uint64_t segment_bytes;
 	uint32_t key_size, value_size;
 	uint32_t slot_size, value_offset;
@@ -381,6 +383,110 @@ START_TEST(insert_without_free_slot)
 }
 END_TEST
 
+/* ---- 6: header fields checked on attach --------------------------------------- */
+
+/* Opening the table must fail with EPROTO, the text naming `field`. */
+static void assert_open_refused(key_t key, const char *field)
+{
+	errno = 0;
+	struct hashtable *h = hashtable_open_key(key, HASHTABLE_RDONLY);
+	if (h)
+		hashtable_close(h);
+	ck_assert_msg(!h && errno == EPROTO, "damaged %s: open %s, errno %d", field,
+	              h ? "succeeded" : "failed", errno);
+	const char *text = hashtable_strerror(-EPROTO);
+	ck_assert_msg(strstr(text, field) != NULL, "damaged %s: the text does not name it: %s",
+	              field, text);
+}
+
+#define HDR_FIELD(f) #f, offsetof(struct seg_prefix, f), sizeof(((struct seg_prefix *)0)->f)
+
+static const struct {
+	const char *name;
+	size_t offset, width;
+	int64_t delta; /* added to the stored value */
+} derived_fields[] = {
+	{HDR_FIELD(slot_size), 8},
+	{HDR_FIELD(value_offset), 8},
+	{HDR_FIELD(slots_per_bucket), 1},
+	{HDR_FIELD(bucket_bytes), 16},
+	{HDR_FIELD(nbuckets), -2},
+	{HDR_FIELD(nstripes), 1},
+	{HDR_FIELD(off_empty), 8},
+	{HDR_FIELD(off_deleted), 8},
+	{HDR_FIELD(off_jkey), 8},
+	{HDR_FIELD(off_jvalue), 8},
+	{HDR_FIELD(off_stripes), 64},
+	{HDR_FIELD(off_overflow), 2},
+	{HDR_FIELD(off_buckets), 64},
+	{HDR_FIELD(max_count), 1},
+	{HDR_FIELD(flags), 4},
+	{HDR_FIELD(mutex_bytes), 8},
+	{HDR_FIELD(libc), 7},
+};
+
+START_TEST(derived_header_field_is_checked)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	const char *name = derived_fields[_i].name;
+	unsigned char *at = s.base + derived_fields[_i].offset;
+	size_t width = derived_fields[_i].width;
+	uint64_t orig = 0, bad;
+	memcpy(&orig, at, width);
+	bad = orig + (uint64_t)derived_fields[_i].delta;
+	memcpy(at, &bad, width);
+	assert_open_refused(s.st.ipc_key, name);
+	memcpy(at, &orig, width);
+	struct hashtable *again = hashtable_open_key(s.st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(again);
+	assert_keys_readable(again, NKEYS);
+	hashtable_close(again);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* A load limit that is not one: stats used to read NaN. */
+START_TEST(max_load_is_checked)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	double orig = s.hd->max_load;
+	const double bad[] = {__builtin_nan(""), 0, -0.5, 1.5, orig / 2};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		s.hd->max_load = bad[i];
+		assert_open_refused(s.st.ipc_key, "max_load");
+	}
+	s.hd->max_load = orig;
+	struct hashtable *again = hashtable_open_key(s.st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(again);
+	hashtable_close(again);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* A table made by a program with another C library's mutex names both. */
+START_TEST(lock_abi_is_checked)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	ck_assert_uint_eq(s.hd->mutex_bytes, sizeof(pthread_mutex_t));
+	uint32_t orig = s.hd->libc;
+	s.hd->libc = orig == 1 ? 2 : 1;
+	assert_open_refused(s.st.ipc_key, "pthread_mutex_t");
+	const char *text = hashtable_strerror(-EPROTO);
+	ck_assert_msg(strstr(text, "glibc") && strstr(text, "musl"), "text: %s", text);
+	s.hd->libc = orig;
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
 Suite *suite_hardening(void)
 {
 	Suite *s = suite_create("hardening");
@@ -395,6 +501,14 @@ Suite *suite_hardening(void)
 	tcase_add_loop_test(tc, impossible_journal_is_refused, 0,
 	                    (int)(sizeof bad_fields / sizeof bad_fields[0]));
 	tcase_add_test(tc, valid_journal_is_redone);
+	tcase_set_timeout(tc, 20);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("header");
+	tcase_add_loop_test(tc, derived_header_field_is_checked, 0,
+	                    (int)(sizeof derived_fields / sizeof derived_fields[0]));
+	tcase_add_test(tc, max_load_is_checked);
+	tcase_add_test(tc, lock_abi_is_checked);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 
