@@ -43,7 +43,9 @@
  * threads.  The holder records its pid, thread id and process start time in
  * the header before it changes anything, and clears the pid just before it
  * unlocks, so readers can tell a live writer from a dead one, and a held
- * lock from a free one.
+ * lock from a free one.  The mutex's own bytes are distrusted too: a writer
+ * waits at most 2 s on a holder that is not a live writer, then reports the
+ * lock damaged (see "the writer lock's bytes").
  *
  * Readers take no lock and write nothing.  Bucket b is guarded by the version
  * counter stripes[b & (nstripes - 1)], a seqlock whose steps are named once,
@@ -1223,21 +1225,206 @@ static void writer_unlock(struct hashtable *h)
 	pthread_mutex_unlock(&h->hdr->lock.mutex);
 }
 
+/* ---- the writer lock's bytes ------------------------------------------------
+ *
+ * The mutex lives in the segment, so its bytes are distrusted like the rest:
+ * a lock word naming a thread that does not exist is never released by the
+ * kernel (it only releases the locks on a dying thread's robust list), and a
+ * damaged kind word can make glibc abort (a robust mutex turned priority-
+ * inheriting, held by no thread: `e != ESRCH || !robust`) or fail with
+ * EINVAL.  So a writer checks the kind before calling into pthread (glibc),
+ * waits for the lock in slices, and after LOCK_PATIENCE_MS of waiting on a
+ * holder that is not the live recorded one reports HASHTABLE_ECORRUPT.  A
+ * repair re-initialises a lock that no live thread holds.  With the kind
+ * word intact, damage to the other words (lock, owner, count, nusers, list;
+ * 300 random cases with dead, own and impossible thread ids) made glibc
+ * 2.36 return 0, ETIMEDOUT, EOWNERDEAD or ENOTRECOVERABLE, never abort. */
+
+#define LOCK_PATIENCE_MS 2000 /* hashtable.h documents this bound */
+#define LOCK_SLICE_MS 50
+
+static int init_mutex(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	int rc = pthread_mutexattr_init(&a);
+	if (!rc)
+		rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (!rc)
+		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (!rc)
+		rc = pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+	return rc;
+}
+
+/* Whether thread (or process) id tid names a thread that runs. */
+static bool thread_exists(pid_t tid)
+{
+	char state;
+	uint64_t start;
+	if (!process_stat(tid, &state, &start)) /* /proc/TID/stat: any thread's */
+		return kill(tid, 0) == 0 || errno != ESRCH;
+	return state != 'Z' && state != 'X';
+}
+
+#ifdef __GLIBC__
+/* glibc's mutex fields (public in <bits/struct_mutex.h>): the lock word
+ * holds the owner's thread id in its low 30 bits. */
+#define LOCK_TID_MASK 0x3fffffff
+static int robust_kind;
+static pthread_once_t robust_kind_once = PTHREAD_ONCE_INIT;
+
+static void learn_robust_kind(void)
+{
+	pthread_mutex_t m;
+	if (init_mutex(&m) == 0) {
+		robust_kind = m.__data.__kind;
+		pthread_mutex_destroy(&m);
+	}
+}
+
+static int lock_word(const pthread_mutex_t *m)
+{
+	return atomic_load_explicit((_Atomic int *)(uintptr_t)&m->__data.__lock,
+	                            memory_order_relaxed);
+}
+
+static pid_t lock_owner(const pthread_mutex_t *m) { return lock_word(m) & LOCK_TID_MASK; }
+
+static int lock_kind(const pthread_mutex_t *m)
+{
+	return atomic_load_explicit((_Atomic int *)(uintptr_t)&m->__data.__kind,
+	                            memory_order_relaxed);
+}
+#else
+static pid_t lock_owner(const pthread_mutex_t *m) { (void)m; return 0; }
+#endif
+
+/* 0 if the lock's static bytes are those of a robust process-shared mutex
+ * (checked on glibc only), else HASHTABLE_ECORRUPT naming the damage. */
+static int lock_bytes_check(const struct hashtable *h)
+{
+#ifdef __GLIBC__
+	pthread_once(&robust_kind_once, learn_robust_kind);
+	int kind = lock_kind(&h->hdr->lock.mutex);
+	if (kind != robust_kind)
+		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged: its kind word is "
+		                                "%d, not %d (a robust process-shared mutex); `shmkv "
+		                                "verify --repair` re-initialises it when no process "
+		                                "holds it", kind, robust_kind);
+#else
+	(void)h;
+#endif
+	return 0;
+}
+
+/* Whether the lock is held by the live writer the header records (the
+ * lock word's owner, where the C library's layout is known). */
+static bool lock_held_by_live_writer(const struct hashtable *h)
+{
+	pid_t owner = lock_owner(&h->hdr->lock.mutex);
+	pid_t tid = atomic_load_explicit(&h->hdr->holder_tid, memory_order_relaxed);
+	return (owner == 0 || owner == tid) && holder_alive(h);
+}
+
+/* Takes the mutex: 0, EOWNERDEAD (the caller must recover), or a negative
+ * code.  A live recorded holder is waited out however long it holds the
+ * lock (a read-write verify of a large table holds it for seconds); any
+ * other holder for LOCK_PATIENCE_MS, then HASHTABLE_ECORRUPT, with
+ * *damaged set (a repair may re-initialise the lock). */
+static int mutex_lock_bounded(struct hashtable *h, bool *damaged)
+{
+	pthread_mutex_t *m = &h->hdr->lock.mutex;
+	*damaged = true;
+	int rc = lock_bytes_check(h);
+	if (rc)
+		return rc;
+	rc = pthread_mutex_trylock(m);
+	for (long waited = 0; rc == EBUSY || rc == ETIMEDOUT; waited += LOCK_SLICE_MS) {
+		if (lock_held_by_live_writer(h))
+			waited = 0;
+		else if (waited >= LOCK_PATIENCE_MS)
+			return fail(HASHTABLE_ECORRUPT,
+			            "the table's writer lock has been held for %d ms by thread %d, which "
+			            "is not a live writer of this table: its bytes are damaged or its "
+			            "holder left without the kernel releasing it; `shmkv verify --repair` "
+			            "re-initialises it", LOCK_PATIENCE_MS, (int)lock_owner(m));
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += LOCK_SLICE_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		rc = pthread_mutex_timedlock(m, &until);
+	}
+	if (rc == 0 || rc == EOWNERDEAD) {
+		*damaged = false;
+		return rc;
+	}
+	if (rc == ENOTRECOVERABLE)
+		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is unrecoverable (a holder died "
+		                                "and its recovery did not complete); `shmkv verify "
+		                                "--repair` re-initialises it");
+	return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged (taking it failed: %s); "
+	                                "`shmkv verify --repair` re-initialises it when no process "
+	                                "holds it", strerror(rc));
+}
+
+/* Re-initialises a damaged lock, unless a live thread holds it.  Returns
+ * 0, or HASHTABLE_ECORRUPT naming the live holder. */
+static int lock_reinit(struct hashtable *h)
+{
+	pid_t owner = lock_owner(&h->hdr->lock.mutex);
+	if (owner && thread_exists(owner))
+		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged, but thread %d, "
+		                                "which is live, holds it; stop that process, then run "
+		                                "`shmkv verify --repair` again", (int)owner);
+	if (lock_held_by_live_writer(h))
+		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged, but pid %d, which "
+		                                "is live, is recorded as its holder; stop it, then run "
+		                                "`shmkv verify --repair` again",
+		            (int)atomic_load(&h->hdr->holder_pid));
+	int rc = init_mutex(&h->hdr->lock.mutex);
+	if (rc)
+		return fail(-rc, "cannot re-initialise the writer lock: %s", strerror(rc));
+	atomic_store_explicit(&h->hdr->holder_pid, 0, memory_order_release);
+	return 0;
+}
+
 static int recover_locked(struct hashtable *h, bool discard_bad_journal);
 
 /* Takes the writer lock.  A journal left busy (by a writer that died at
  * any instruction, its lock then EOWNERDEAD) is redone first.  A journal
  * that cannot be redone (impossible fields) is discarded when `repair` is
- * set, and otherwise refused: HASHTABLE_ECORRUPT, nothing written.
- * Returns 1 if it recovered, 0 if not, or a negative code with the lock
- * released. */
+ * set, and otherwise refused: HASHTABLE_ECORRUPT, nothing written.  A
+ * damaged lock (see mutex_lock_bounded) is re-initialised when `repair` is
+ * set and no live thread holds it.  Returns 1 if it recovered or repaired,
+ * 0 if not, or a negative code with the lock released. */
 static int writer_lock_mode(struct hashtable *h, bool repair)
 {
-	int rc = pthread_mutex_lock(&h->hdr->lock.mutex);
-	if (rc != 0 && rc != EOWNERDEAD)
-		return fail(-rc, "cannot take the table's writer lock: %s", strerror(rc));
+	bool damaged;
+	int rc = mutex_lock_bounded(h, &damaged);
+	bool reinitialised = false;
+	if (rc < 0 && damaged && repair) {
+		int again = lock_reinit(h);
+		if (again)
+			return again;
+		reinitialised = true;
+		rc = mutex_lock_bounded(h, &damaged);
+	}
+	if (rc < 0)
+		return rc;
 	record_holder(h);
 	bool owner_died = rc == EOWNERDEAD;
+	if (reinitialised) { /* the lock's bytes told nothing: check all */
+		rc = recover_locked(h, repair);
+		if (rc < 0) {
+			writer_unlock(h);
+			return rc;
+		}
+		return 1;
+	}
 	/* acquire: pairs with journal_begin's release of op */
 	if (!owner_died &&
 	    atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == J_IDLE)
@@ -2093,20 +2280,6 @@ static int attach(int shmid, key_t key, bool readonly, struct hashtable **out)
 	}
 	*out = h;
 	return 0;
-}
-
-static int init_mutex(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-	int rc = pthread_mutexattr_init(&a);
-	if (!rc)
-		rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	if (!rc)
-		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	if (!rc)
-		rc = pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-	return rc;
 }
 
 static uint64_t random_seed(void)

@@ -88,8 +88,12 @@ const char *shmkv_version(void);
 /* The segment holds something no correct writer leaves: hashtable_verify()
  * found an inconsistency, or a writer refused to act on one (an impossible
  * journal, see hashtable_update; no free slot where the count says there is
- * one).  The thread's last-error text (hashtable_strerror) names the first
- * one, with the field and its value. */
+ * one), or the writer lock's bytes are damaged: its kind is not a robust
+ * process-shared mutex's (checked on glibc before any pthread call), or it
+ * stayed held for 2 s by a thread that is not a live writer of the table
+ * (a live writer, however slow, is waited out).  The thread's last-error
+ * text (hashtable_strerror) names the first one, with the field and its
+ * value. */
 
 struct hashtable; /* opaque handle: one attachment of one table */
 
@@ -281,9 +285,12 @@ int hashtable_verify(struct hashtable *h);
  * the writer lock, which completes any change a dead writer left half done;
  * discards a journal that holds an impossible operation (its change is not
  * redone: run hashtable_verify() next to see whether the table is
- * consistent); makes every bucket version left odd even.  Returns 1 if it
- * repaired anything, 0 if nothing needed it, -EPERM on a read-only handle,
- * or an error taking the lock. */
+ * consistent); makes every bucket version left odd even; re-initialises a
+ * damaged writer lock (see HASHTABLE_ECORRUPT) unless a live thread holds
+ * it.  Run one repair at a time.  Returns 1 if it repaired anything, 0 if
+ * nothing needed it, -EPERM on a read-only handle, HASHTABLE_ECORRUPT if a
+ * damaged lock is held by a live thread (the text names it), or another
+ * error taking the lock. */
 int hashtable_recover(struct hashtable *h);
 
 /* Detaches.  The segment and its contents stay.  Returns 0, or -EINVAL for a

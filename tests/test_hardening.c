@@ -487,6 +487,165 @@ START_TEST(lock_abi_is_checked)
 }
 END_TEST
 
+/* ---- 5: damaged writer lock bytes ----------------------------------------------- */
+
+#ifdef __GLIBC__
+/* The writer lock, found as the one line-aligned glibc mutex that is
+ * unlocked and of the kind a fresh robust process-shared mutex has. */
+static pthread_mutex_t *find_lock(const struct seg *s)
+{
+	pthread_mutexattr_t a;
+	pthread_mutex_t fresh;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	ck_assert_int_eq(pthread_mutex_init(&fresh, &a), 0);
+	pthread_mutexattr_destroy(&a);
+	pthread_mutex_t *found = NULL;
+	for (uint64_t off = 64; off + sizeof fresh <= s->hd->off_empty; off += 64) {
+		pthread_mutex_t *m = (pthread_mutex_t *)(void *)(s->base + off);
+		if (m->__data.__kind == fresh.__data.__kind && m->__data.__lock == 0) {
+			ck_assert_msg(!found, "two candidate writer locks in the header");
+			found = m;
+		}
+	}
+	ck_assert_msg(found, "no writer lock found in the header");
+	return found;
+}
+
+/* A thread id that names no thread: a reaped child's. */
+static pid_t dead_tid(void)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	return pid;
+}
+
+static int update_reports_damaged_lock(struct hashtable *h)
+{
+	uint64_t k = NKEYS + 1, v = 1;
+	int rc = hashtable_update(h, &k, &v);
+	if (rc != HASHTABLE_ECORRUPT || !strstr(hashtable_strerror(rc), "lock")) {
+		fprintf(stderr, "update: %d (%s)\n", rc, hashtable_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
+static int verify_reports_damaged_lock(struct hashtable *h)
+{
+	int rc = hashtable_verify(h);
+	if (rc != HASHTABLE_ECORRUPT || !strstr(hashtable_strerror(rc), "lock")) {
+		fprintf(stderr, "verify: %d (%s)\n", rc, hashtable_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
+/* After the damage is reported, repair re-initialises the lock and the
+ * table works again. */
+static void assert_lock_repaired(struct hashtable *h)
+{
+	int rc = hashtable_recover(h);
+	ck_assert_msg(rc == 1, "recover: %d (%s)", rc, hashtable_strerror(rc));
+	uint64_t k = NKEYS + 1, v = 1;
+	ck_assert_int_eq(hashtable_update(h, &k, &v), 0);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	assert_keys_readable(h, NKEYS);
+}
+
+/* The lock word names a thread that does not exist (the kernel never
+ * releases such a lock): writers used to wait for ever. */
+START_TEST(lock_held_by_no_thread)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	pthread_mutex_t *m = find_lock(&s);
+	m->__data.__lock = dead_tid();
+	m->__data.__owner = m->__data.__lock;
+	ck_assert_int_eq(in_child_within(h, update_reports_damaged_lock, 10), 0);
+	assert_keys_readable(h, NKEYS);
+	assert_lock_repaired(h);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* A robust mutex turned priority-inheriting, held by a thread that does
+ * not exist: glibc used to abort (`e != ESRCH || !robust`). */
+START_TEST(lock_kind_damaged_pi)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	pthread_mutex_t *m = find_lock(&s);
+	m->__data.__kind |= PTHREAD_PRIO_INHERIT << 5; /* glibc's PI bit, 32 */
+	m->__data.__lock = dead_tid();
+	ck_assert_int_eq(in_child_within(h, update_reports_damaged_lock, 10), 0);
+	assert_lock_repaired(h);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* A kind no mutex has: verify used to return -EINVAL. */
+START_TEST(lock_kind_garbage)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	pthread_mutex_t *m = find_lock(&s);
+	m->__data.__kind = 0x7777;
+	ck_assert_int_eq(in_child_within(h, verify_reports_damaged_lock, 10), 0);
+	assert_lock_repaired(h);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* Repair must not re-initialise a lock a live thread holds, even one that
+ * did not record itself. */
+START_TEST(repair_spares_live_holder)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	pthread_mutex_t *m = find_lock(&s);
+	int ready[2];
+	ck_assert_int_eq(pipe(ready), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		pthread_mutex_lock(m);
+		(void)!write(ready[1], "x", 1);
+		sleep(20);
+		_exit(0);
+	}
+	char c;
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	int rc = hashtable_recover(h);
+	int lock_word = m->__data.__lock;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ck_assert_msg(rc == HASHTABLE_ECORRUPT && strstr(hashtable_strerror(rc), "live"),
+	              "recover: %d (%s)", rc, hashtable_strerror(rc));
+	ck_assert_int_eq(lock_word & 0x3fffffff, pid); /* still the child's */
+	/* the child died holding it: the next writer recovers as usual */
+	uint64_t k = NKEYS + 1, v = 1;
+	ck_assert_int_eq(hashtable_update(h, &k, &v), 0);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	close(ready[0]);
+	close(ready[1]);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+#endif
+
 Suite *suite_hardening(void)
 {
 	Suite *s = suite_create("hardening");
@@ -511,6 +670,16 @@ Suite *suite_hardening(void)
 	tcase_add_test(tc, lock_abi_is_checked);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
+
+#ifdef __GLIBC__
+	tc = tcase_create("lock");
+	tcase_add_test(tc, lock_held_by_no_thread);
+	tcase_add_test(tc, lock_kind_damaged_pi);
+	tcase_add_test(tc, lock_kind_garbage);
+	tcase_add_test(tc, repair_spares_live_holder);
+	tcase_set_timeout(tc, 40);
+	suite_add_tcase(s, tc);
+#endif
 
 	tc = tcase_create("insert");
 	tcase_add_test(tc, insert_without_free_slot);
