@@ -95,6 +95,16 @@
  * even (versions_repair_locked).  Functions named *_locked run only under
  * the writer lock.
  *
+ * CREATION
+ *
+ * The creator's first store marks the segment (SHMKV_MAGIC_CREATING) with
+ * its pid and start time; its last publishes SHMKV_MAGIC (release).  An
+ * open that finds the mark waits while the creator runs, however long a
+ * large table takes to fill, and reports an unfinished table
+ * (HASHTABLE_EUNFINISHED) once it is gone; hashtable_remove removes such a
+ * segment.  A creator killed before its first store leaves a zero segment,
+ * which cannot be told from a foreign one and stays "not a shmkv table".
+ *
  * CRASH RECOVERY
  *
  * Before changing anything a writer fills the journal in the header: the
@@ -154,6 +164,9 @@
 #endif
 
 #define SHMKV_MAGIC UINT64_C(0x31564b4d48537f00) /* "\0\177SHMKV1" */
+/* The magic while the creator initialises the segment (its first store):
+ * a segment left with it by a dead creator is an unfinished table. */
+#define SHMKV_MAGIC_CREATING UINT64_C(0x3f564b4d48537f00) /* "\0\177SHMKV?" */
 /* 2: the header records its writer lock's ABI (mutex_bytes, libc). */
 #define SHMKV_FORMAT 2u
 #define LINE 64u
@@ -184,6 +197,7 @@ struct shm_header {
 	/* The ABI of `lock`: sizeof(pthread_mutex_t) and the C library (LIBC_*)
 	 * of the creator.  Another C library's mutex bytes mean something else. */
 	uint32_t mutex_bytes, libc;
+	uint64_t creator_start;    /* with creator_pid: is the creator alive? */
 	uint64_t segment_bytes;
 	uint32_t key_size, value_size;
 	uint32_t slot_size, value_offset;
@@ -304,6 +318,8 @@ static const char *base_text(int err)
 		       "delete or `shmkv verify --repair` recovers the table";
 	case HASHTABLE_ECORRUPT:
 		return "the table is inconsistent";
+	case HASHTABLE_EUNFINISHED:
+		return "the table's creator died while initialising it; remove it with `shmkv rm`";
 	case -ENOMEM:
 		return "the table is at its load limit (or out of memory)";
 	case -EPROTO:
@@ -2209,28 +2225,59 @@ static int validate_header(struct hashtable *h, size_t segsz)
 	return 0;
 }
 
-/* Waits for a concurrent creator to publish the header (magic is stored
- * last, with release), as long as the creator runs in another process: up
- * to 2 s, ample for initialising even a table with non-zero empty keys. */
-static bool wait_for_magic(const struct shm_header *hd, size_t segsz, pid_t creator)
+/* Whether the process that created the segment (header's creator record)
+ * still runs: same pid and the same start time (against pid reuse). */
+static bool creator_alive(const struct shm_header *hd)
+{
+	pid_t pid = hd->creator_pid;
+	if (pid <= 0)
+		return false;
+	if (pid == getpid())
+		return hd->creator_start == process_start_time(pid); /* another thread */
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return false;
+	char state;
+	uint64_t start;
+	if (!process_stat(pid, &state, &start))
+		return true; /* exists, but /proc hides it: assume alive */
+	return state != 'Z' && state != 'X' && start == hd->creator_start;
+}
+
+enum creation { CREATED, UNFINISHED, NOT_SHMKV };
+
+/* Waits for a concurrent creator to publish the header (the magic, stored
+ * last, with release).  The creator marks the segment as being created
+ * (SHMKV_MAGIC_CREATING, with its pid and start time) first thing; while
+ * that creator runs, however long it takes to fill a large table, this
+ * waits.  A marked segment whose creator died is UNFINISHED.  An unmarked
+ * one (all zero) is waited on for 2 s while its creator process (shm_cpid)
+ * runs in another process: it may not have marked it yet; after that, or
+ * if the creator is gone, it is NOT_SHMKV.  Any other magic: CREATED, for
+ * validate_header to judge. */
+static enum creation wait_for_creator(const struct shm_header *hd, size_t segsz, pid_t cpid)
 {
 	if (segsz < sizeof *hd)
-		return true; /* validate_header reports it */
-	for (int i = 0; i < 2000; i++) {
+		return CREATED; /* validate_header reports it */
+	for (int unmarked_ms = 0;; unmarked_ms++) {
 		uint64_t m = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic,
 		                                  memory_order_acquire);
-		if (m != 0)
-			return true;
-		char state;
-		uint64_t start;
-		if (creator == getpid() || (kill(creator, 0) != 0 && errno == ESRCH))
-			return false;
-		if (process_stat(creator, &state, &start) && (state == 'Z' || state == 'X'))
-			return false;
+		if (m == SHMKV_MAGIC_CREATING) {
+			if (!creator_alive(hd))
+				return UNFINISHED;
+		} else if (m != 0) {
+			return CREATED;
+		} else {
+			char state;
+			uint64_t start;
+			if (unmarked_ms >= 2000 || cpid == getpid() ||
+			    (kill(cpid, 0) != 0 && errno == ESRCH))
+				return NOT_SHMKV;
+			if (process_stat(cpid, &state, &start) && (state == 'Z' || state == 'X'))
+				return NOT_SHMKV;
+		}
 		struct timespec ts = {0, 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	return false;
 }
 
 static void handle_free(struct hashtable *h)
@@ -2268,10 +2315,16 @@ static int attach(int shmid, key_t key, bool readonly, struct hashtable **out)
 	h->base = p;
 	h->hdr = p;
 	int rc;
-	if (!wait_for_magic(h->hdr, ds.shm_segsz, ds.shm_cpid))
-		rc = fail(-EPROTO, "segment %d (key 0x%08x) has no shmkv header (its creator may have "
-		                   "died while initialising it); remove it with: ipcrm -m %d",
-		          shmid, (unsigned)key, shmid);
+	enum creation c = wait_for_creator(h->hdr, ds.shm_segsz, ds.shm_cpid);
+	if (c == UNFINISHED)
+		rc = fail(HASHTABLE_EUNFINISHED, "segment %d (key 0x%08x) is an unfinished shmkv "
+		                                 "table: its creator (pid %d) died while initialising "
+		                                 "it; remove it with: shmkv rm 0x%08x (or ipcrm -m %d)",
+		          shmid, (unsigned)key, (int)h->hdr->creator_pid, (unsigned)key, shmid);
+	else if (c == NOT_SHMKV)
+		rc = fail(-EPROTO, "segment %d (key 0x%08x) has no shmkv header and its creator is "
+		                   "gone: it is not a shmkv table (or its creator died before marking "
+		                   "it); it was left untouched", shmid, (unsigned)key);
 	else
 		rc = validate_header(h, ds.shm_segsz);
 	if (rc) {
@@ -2295,6 +2348,11 @@ static int initialise(unsigned char *base, const struct geometry *g, size_t segs
                       const struct hashtable_config *cfg, double fraction, bool huge)
 {
 	struct shm_header *hd = (struct shm_header *)base;
+	hd->creator_pid = (int32_t)getpid();
+	hd->creator_start = process_start_time(getpid());
+	/* release: a process that sees the mark sees the creator's record */
+	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic, SHMKV_MAGIC_CREATING,
+	                      memory_order_release);
 	hd->format = SHMKV_FORMAT;
 	hd->flags = huge ? SEG_HUGETLB : 0;
 	hd->mutex_bytes = (uint32_t)sizeof(pthread_mutex_t);
@@ -2319,7 +2377,6 @@ static int initialise(unsigned char *base, const struct geometry *g, size_t segs
 	hd->max_load = fraction;
 	hd->max_count = max_count_for(g->nbuckets * g->slots_per_bucket, fraction);
 	hd->created = (int64_t)time(NULL);
-	hd->creator_pid = (int32_t)getpid();
 	fill_sentinel(base + g->off_empty, cfg->empty_key, g->key_size, 0x00);
 	fill_sentinel(base + g->off_deleted, cfg->deleted_key, g->key_size, 0xff);
 	bool zero_empty = true;
@@ -2454,6 +2511,20 @@ int hashtable_create_config(const struct hashtable_config *cfg, struct hashtable
 	return fail(-EAGAIN, "the segment at key 0x%08x kept appearing and vanishing", (unsigned)key);
 }
 
+/* The errno for a code, for the calls that report through errno: the
+ * library's own codes become EPROTO, their text kept for
+ * hashtable_strerror(-EPROTO). */
+static int errno_for(int rc)
+{
+	if (rc == HASHTABLE_EDEADWRITER || rc == HASHTABLE_ECORRUPT || rc == HASHTABLE_EUNFINISHED) {
+		char detail[sizeof last_detail];
+		memcpy(detail, last_detail, sizeof detail);
+		fail(-EPROTO, "%s", detail);
+		return EPROTO;
+	}
+	return -rc;
+}
+
 struct hashtable *hashtable_create(const char *path, long capacity, float max_usage_percent,
                                    short key_size, short value_size, void *stop_cond,
                                    void *del_cond)
@@ -2477,7 +2548,7 @@ struct hashtable *hashtable_create(const char *path, long capacity, float max_us
 	struct hashtable *h = NULL;
 	int rc = hashtable_create_config(&cfg, &h);
 	if (rc) {
-		errno = rc == HASHTABLE_EDEADWRITER || rc == HASHTABLE_ECORRUPT ? EPROTO : -rc;
+		errno = errno_for(rc);
 		return NULL;
 	}
 	return h;
@@ -2500,7 +2571,7 @@ static struct hashtable *open_key(key_t key, int flags)
 	struct hashtable *h = NULL;
 	int rc = attach(shmid, key, flags & HASHTABLE_RDONLY, &h);
 	if (rc) {
-		errno = -rc;
+		errno = errno_for(rc);
 		return NULL;
 	}
 	return h;
@@ -2554,12 +2625,58 @@ int hashtable_unlink(struct hashtable *h)
 	return 0;
 }
 
+/* 1 if segment shmid is an unfinished table (marked by a creator that is
+ * gone), 0 if not, or a negative code. */
+static int unfinished_by_id(int shmid, key_t key)
+{
+	struct shmid_ds ds;
+	if (shmctl(shmid, IPC_STAT, &ds) != 0)
+		return errno == EACCES ? explain_access(key)
+		                       : fail(-errno, "cannot stat segment %d: %s", shmid, strerror(errno));
+	if (ds.shm_segsz < sizeof(struct shm_header))
+		return 0;
+	void *p = shmat(shmid, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return errno == EACCES ? explain_access(key)
+		                       : fail(-errno, "cannot attach segment %d: %s", shmid, strerror(errno));
+	const struct shm_header *hd = p;
+	int unfinished = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic,
+	                                      memory_order_acquire) == SHMKV_MAGIC_CREATING &&
+	                 !creator_alive(hd);
+	shmdt(p);
+	return unfinished;
+}
+
+static int segment_at(key_t key, int *shmid)
+{
+	*shmid = shmget(key, 0, 0);
+	if (*shmid >= 0)
+		return 0;
+	if (errno == ENOENT)
+		return fail(-ENOENT, "no shared memory segment at key 0x%08x", (unsigned)key);
+	return errno == EACCES ? explain_access(key) : fail(-errno, "shmget: %s", strerror(errno));
+}
+
+int hashtable_unfinished_key(key_t key)
+{
+	int shmid, rc = segment_at(key, &shmid);
+	return rc ? rc : unfinished_by_id(shmid, key);
+}
+
 int hashtable_remove_key(key_t key)
 {
+	int shmid, rc = segment_at(key, &shmid);
+	if (rc)
+		return rc;
+	if (unfinished_by_id(shmid, key) == 1) { /* nobody can use it: remove it */
+		if (shmctl(shmid, IPC_RMID, NULL) != 0)
+			return fail(-errno, "cannot remove segment %d: %s", shmid, strerror(errno));
+		return 0;
+	}
 	struct hashtable *h = open_key(key, HASHTABLE_RDONLY);
 	if (!h)
 		return -errno;
-	int rc = hashtable_unlink(h);
+	rc = hashtable_unlink(h);
 	handle_free(h);
 	return rc;
 }

@@ -95,6 +95,14 @@ const char *shmkv_version(void);
  * text (hashtable_strerror) names the first one, with the field and its
  * value. */
 
+#define HASHTABLE_EUNFINISHED (-30703)
+/* The segment is a shmkv table whose creator died while initialising it:
+ * no process can use it.  hashtable_remove() removes it (`shmkv rm`).
+ * Returned by hashtable_create_config(); hashtable_open() and
+ * hashtable_create() report it as errno EPROTO, with this text in
+ * hashtable_strerror(-EPROTO).  While its creator is alive, however long it
+ * takes to fill a large table, opens wait for it instead. */
+
 struct hashtable; /* opaque handle: one attachment of one table */
 
 /* ---- The classic MemKeyValue API (source-compatible) --------------------- */
@@ -114,7 +122,8 @@ struct hashtable; /* opaque handle: one attachment of one table */
  *   EINVAL  bad argument, or the existing table has other widths/sentinels,
  *           or the kernel refused the size (see hashtable_strerror(-EINVAL)
  *           right after for the size asked and kernel.shmmax);
- *   EPROTO  a segment exists at that key but is not a shmkv table (bad magic
+ *   EPROTO  the segment is an unfinished table (HASHTABLE_EUNFINISHED), or
+ *           a segment exists at that key but is not a shmkv table (bad magic
  *           or unknown format version), or its header is damaged (a field
  *           that disagrees with the layout its widths and size give), or it
  *           was made by a program built with another C library (its writer
@@ -303,10 +312,17 @@ int hashtable_close(struct hashtable *h);
 int hashtable_unlink(struct hashtable *h);
 
 /* Removes the table named by ftok(path, 1) or by key, after checking that the
- * segment is a shmkv table.  Returns 0, -ENOENT (no such file or segment),
- * -EPROTO (the segment is not a shmkv table: left alone), -EPERM, -EACCES. */
+ * segment is a shmkv table, or an unfinished one (HASHTABLE_EUNFINISHED).
+ * Returns 0, -ENOENT (no such file or segment), -EPROTO (the segment is not
+ * a shmkv table: left alone), -EPERM, -EACCES. */
 int hashtable_remove(const char *path);
 int hashtable_remove_key(key_t key);
+
+/* Whether the segment at key is an unfinished table (see
+ * HASHTABLE_EUNFINISHED): 1 if so, 0 if it is anything else (a table, one
+ * still being created by a live process, not a table), or -ENOENT,
+ * -EACCES.  Reads the segment's header only. */
+int hashtable_unfinished_key(key_t key);
 
 /* The segment id (as `ipcs -m` shows it) of an attached table, or -1 for a
  * NULL handle. */

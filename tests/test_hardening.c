@@ -30,6 +30,7 @@ struct seg_prefix {
 	uint64_t magic;
 	uint32_t format, flags;
 	uint32_t mutex_bytes, libc;
+	uint64_t creator_start;
 	uint64_t segment_bytes;
 	uint32_t key_size, value_size;
 	uint32_t slot_size, value_offset;
@@ -646,6 +647,155 @@ START_TEST(repair_spares_live_holder)
 END_TEST
 #endif
 
+/* ---- 4: half-created segments ------------------------------------------------ */
+
+#define MAGIC_CREATING UINT64_C(0x3f564b4d48537f00) /* hashtable.c's mark */
+
+/* A process's start time (clock ticks since boot), from /proc. */
+static uint64_t start_time(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long long st = 0;
+	ck_assert(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+	                             "%*d %*d %*d %*d %llu", &st) == 1);
+	return st;
+}
+
+/* A child that creates a copy of table h at a fresh key the way a creator
+ * does: marks it first (its pid and start time), then, after `finish_ms`
+ * (or never, if negative: it exits instead), publishes the real magic.
+ * Returns the child's pid; *key and *shmid name the copy, which is
+ * registered for removal. */
+static pid_t fake_creator(struct hashtable *h, int finish_ms, key_t *key, int *shmid)
+{
+	struct seg s;
+	seg_open(&s, h);
+	size_t size = s.hd->segment_bytes;
+	*key = test_unique_key();
+	*shmid = shmget(*key, size, IPC_CREAT | IPC_EXCL | 0600);
+	ck_assert_int_ge(*shmid, 0);
+	test_register_shmid(*shmid);
+	int ready[2];
+	ck_assert_int_eq(pipe(ready), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		unsigned char *copy = shmat(*shmid, NULL, 0);
+		struct seg_prefix *hd = (struct seg_prefix *)(void *)copy;
+		hd->creator_pid = getpid();
+		hd->creator_start = start_time(getpid());
+		__atomic_store_n(&hd->magic, MAGIC_CREATING, __ATOMIC_RELEASE);
+		memcpy(copy + 8, s.base + 8, size - 8);
+		hd->creator_pid = getpid();
+		hd->creator_start = start_time(getpid());
+		(void)!write(ready[1], "x", 1);
+		if (finish_ms < 0)
+			_exit(0);
+		struct timespec ts = {finish_ms / 1000, (finish_ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		__atomic_store_n(&hd->magic, s.hd->magic, __ATOMIC_RELEASE);
+		_exit(0);
+	}
+	char c;
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	close(ready[1]);
+	seg_close(&s);
+	return pid;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Opens wait for a live creator however long it takes (they gave up after
+ * 2 s, advising `ipcrm`, which destroyed a healthy table). */
+START_TEST(open_waits_for_live_creator)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	key_t key;
+	int shmid;
+	double t0 = now_s();
+	pid_t pid = fake_creator(h, 2600, &key, &shmid);
+	ck_assert_int_eq(hashtable_unfinished_key(key), 0); /* alive: not unfinished */
+	struct hashtable *copy = hashtable_open_key(key, HASHTABLE_RDONLY);
+	double waited = now_s() - t0;
+	ck_assert_msg(copy != NULL, "open during creation: errno %d: %s", errno,
+	              hashtable_strerror(-errno));
+	ck_assert_msg(waited >= 2.5, "open returned after %.2f s, before the creator finished",
+	              waited);
+	assert_keys_readable(copy, NKEYS);
+	hashtable_close(copy);
+	waitpid(pid, NULL, 0);
+	shmctl(shmid, IPC_RMID, NULL);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* Runs a tool from the build directory; returns its exit status and
+ * appends its output to out. */
+static int run_tool(const char *args, char *out, size_t outsz)
+{
+	const char *b = getenv("SHMKV_BUILD");
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "%s/shmkv %s 2>&1", b ? b : "build", args);
+	FILE *f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(out, 1, outsz - 1, f);
+	out[n] = 0;
+	int status = pclose(f);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A creator killed mid-initialisation leaves an unfinished table: named as
+ * such, listed by `shmkv ls`, removable by `shmkv rm`. */
+START_TEST(unfinished_table_is_named_and_removable)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	key_t key;
+	int shmid;
+	pid_t pid = fake_creator(h, -1, &key, &shmid);
+	waitpid(pid, NULL, 0);
+	errno = 0;
+	struct hashtable *copy = hashtable_open_key(key, HASHTABLE_RDONLY);
+	ck_assert_ptr_null(copy);
+	ck_assert_int_eq(errno, EPROTO);
+	const char *text = hashtable_strerror(-EPROTO);
+	ck_assert_msg(strstr(text, "unfinished") && strstr(text, "shmkv rm"), "text: %s", text);
+	struct hashtable_config cfg = {.ipc_key = key, .key_size = 8, .value_size = 8,
+	                               .entries = 1000};
+	ck_assert_int_eq(hashtable_create_config(&cfg, &copy), HASHTABLE_EUNFINISHED);
+	ck_assert_int_eq(hashtable_unfinished_key(key), 1);
+	ck_assert_int_eq(hashtable_unfinished_key(test_unique_key()), -ENOENT);
+
+	char out[8192], arg[64];
+	ck_assert_int_eq(run_tool("ls", out, sizeof out), 0);
+	char row[32];
+	snprintf(row, sizeof row, "0x%08x", (unsigned)key);
+	char *line = strstr(out, row);
+	ck_assert_msg(line != NULL, "`shmkv ls` does not list the unfinished table:\n%s", out);
+	char *eol = strchr(line, '\n');
+	if (eol)
+		*eol = 0;
+	ck_assert_msg(strstr(line, "unfinished") != NULL, "`shmkv ls` row: %s", line);
+	snprintf(arg, sizeof arg, "rm 0x%08x", (unsigned)key);
+	ck_assert_int_eq(run_tool(arg, out, sizeof out), 0);
+	ck_assert_int_lt(shmget(key, 0, 0), 0);
+	ck_assert_int_eq(errno, ENOENT);
+	test_table_destroy(h);
+}
+END_TEST
+
 Suite *suite_hardening(void)
 {
 	Suite *s = suite_create("hardening");
@@ -680,6 +830,12 @@ Suite *suite_hardening(void)
 	tcase_set_timeout(tc, 40);
 	suite_add_tcase(s, tc);
 #endif
+
+	tc = tcase_create("creation");
+	tcase_add_test(tc, open_waits_for_live_creator);
+	tcase_add_test(tc, unfinished_table_is_named_and_removable);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("insert");
 	tcase_add_test(tc, insert_without_free_slot);

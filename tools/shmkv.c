@@ -775,7 +775,10 @@ static int cmd_ls(int argc, char **argv)
 		struct hashtable *h = hashtable_open_key(r->key, HASHTABLE_RDONLY);
 		int err = h ? 0 : errno;
 		struct hashtable_stats st;
-		if (!h && err != EACCES)
+		/* a table whose creator died while initialising it: listed, so
+		 * that `shmkv rm` can be pointed at it */
+		int unfinished = !h && err == EPROTO && hashtable_unfinished_key(r->key) == 1;
+		if (!h && err != EACCES && !unfinished)
 			continue; /* not a shmkv table */
 		if (h)
 			hashtable_stats(h, &st);
@@ -793,13 +796,17 @@ static int cmd_ls(int argc, char **argv)
 			if (h)
 				printf(",\"count\":%" PRIu64 ",\"load\":%s,\"key_size\":%u,\"value_size\":%u",
 				       st.count, load, st.key_size, st.value_size);
+			else if (unfinished)
+				printf(",\"count\":null,\"load\":null,\"unfinished\":true");
 			else
 				printf(",\"count\":null,\"load\":null,\"access\":false");
 			printf("}");
 		} else {
 			printf("0x%08x %10d %14" PRIu64 " %12s %6s %6" PRIu64 " %-9s %s%s\n",
 			       (unsigned)r->key, r->id, r->size, count, load, r->nattch, widths,
-			       user_name(r->uid), h ? "" : " (no read access: may be a table)");
+			       user_name(r->uid),
+			       h ? "" : unfinished ? " (unfinished: its creator died; shmkv rm removes it)"
+			                           : " (no read access: may be a table)");
 		}
 		first = 0;
 		if (h)
@@ -827,6 +834,18 @@ static int cmd_rm(int argc, char **argv)
 		struct hashtable *h;
 		if ((rc = table_name_parse(argv[i], &tn)) != RC_OK) {
 			result = rc;
+			continue;
+		}
+		/* A table whose creator died while initialising it cannot be opened;
+		 * hashtable_remove recognises and removes it. */
+		if (tn.key != (key_t)-1 && hashtable_unfinished_key(tn.key) == 1) {
+			int r = tn.path ? hashtable_remove(tn.path) : hashtable_remove_key(tn.key);
+			if (r < 0) {
+				msg("%s: cannot remove unfinished table: %s", tn.arg, hashtable_strerror(r));
+				result = exit_code_for(r);
+			} else if (o.verbose) {
+				msg("%s: removed an unfinished table", tn.arg);
+			}
 			continue;
 		}
 		/* Opening first names the obstacle (not a table, no access) the same way
