@@ -111,7 +111,9 @@ struct hashtable; /* opaque handle: one attachment of one table */
  *   capacity            segment size in bytes, header included; the slot count
  *                       is what fits.
  *   max_usage_percent   load limit as a fraction (0.8) or, above 1, a percent
- *                       (80).  Must be in (0, 1] or (1, 100].
+ *                       (80).  Must be in (0, 0.98] or (1, 98]: above 0.98 a
+ *                       full table's misses read every bucket.  Tables made
+ *                       with a limit of 1 by earlier versions still attach.
  *   key_size, value_size  widths in bytes (value_size may be 0).
  *   stop_cond, del_cond key_size bytes marking an empty and a deleted slot;
  *                       NULL means all 0x00 and all 0xFF.  They must differ.
@@ -169,7 +171,8 @@ struct hashtable_config {
 	size_t capacity;      /* segment bytes, header included; 0: computed
 	                         from `entries` with hashtable_segment_size() */
 	uint64_t entries;     /* keys to hold at max_load, when capacity is 0 */
-	double max_load;      /* load limit, fraction or percent; 0: 0.8      */
+	double max_load;      /* load limit, fraction or percent, at most 0.98
+	                         (98); 0: 0.8                                 */
 	uint32_t key_size;    /* 1..HASHTABLE_MAX_KEY                         */
 	uint32_t value_size;  /* 0..HASHTABLE_MAX_VALUE                       */
 	const void *empty_key;   /* key_size bytes or NULL (all 0x00)         */

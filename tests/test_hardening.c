@@ -796,6 +796,45 @@ START_TEST(unfinished_table_is_named_and_removable)
 }
 END_TEST
 
+/* ---- 7: the load limit ------------------------------------------------------- */
+
+/* Above 0.98 a full table's misses read every bucket: refused, the text
+ * naming the bound; 0.98 itself is accepted, as a fraction or a percent. */
+START_TEST(load_limit_is_capped)
+{
+	const double refused[] = {1.0, 100, 0.99, 99, 0.985};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		struct hashtable_config cfg = {.ipc_key = test_unique_key(), .key_size = 8,
+		                               .value_size = 8, .entries = 1000,
+		                               .max_load = refused[i]};
+		struct hashtable *h = NULL;
+		int rc = hashtable_create_config(&cfg, &h);
+		if (h) {
+			test_register_shmid(hashtable_shmid(h));
+			test_table_destroy(h);
+		}
+		ck_assert_msg(rc == -EINVAL, "load %g: %d", refused[i], rc);
+		ck_assert_msg(strstr(hashtable_strerror(rc), "0.98") != NULL, "text: %s",
+		              hashtable_strerror(rc));
+	}
+	char *path = test_temp_path();
+	errno = 0;
+	ck_assert_ptr_null(hashtable_create(path, 100000, 1.0f, 8, 8, NULL, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	const float accepted[] = {0.98f, 98.0f};
+	for (size_t i = 0; i < 2; i++) {
+		struct hashtable *h = hashtable_create(path, 100000, accepted[i], 8, 8, NULL, NULL);
+		ck_assert_msg(h != NULL, "load %g: %s", (double)accepted[i], hashtable_strerror(-errno));
+		test_register_shmid(hashtable_shmid(h));
+		struct hashtable_stats st;
+		ck_assert_int_eq(hashtable_stats(h, &st), 0);
+		ck_assert_double_eq_tol(st.max_load, 0.98, 1e-6);
+		test_table_destroy(h);
+	}
+	free(path);
+}
+END_TEST
+
 Suite *suite_hardening(void)
 {
 	Suite *s = suite_create("hardening");
@@ -835,6 +874,10 @@ Suite *suite_hardening(void)
 	tcase_add_test(tc, open_waits_for_live_creator);
 	tcase_add_test(tc, unfinished_table_is_named_and_removable);
 	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("limits");
+	tcase_add_test(tc, load_limit_is_capped);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("insert");
