@@ -266,6 +266,10 @@ static int open_input(const char *name, struct input *in)
 /* Releases the pages of in->data[0, upto): the text is no longer needed. */
 static void input_drop(struct input *in, size_t upto)
 {
+	if (!in->data) { /* an empty input maps nothing: no pages, no arithmetic on NULL */
+		in->dropped = upto;
+		return;
+	}
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t from = ((uintptr_t)(in->data + in->dropped) + (uintptr_t)page - 1) &
 	                 ~((uintptr_t)page - 1);
