@@ -92,8 +92,10 @@
  * record is cleared only after write_seqend: a reader cannot see a version
  * odd and its writer's record already cleared.)  The lock holder itself
  * never waits on a version: verify and recovery make a version left odd
- * even (versions_repair_locked).  Functions named *_locked run only under
- * the writer lock.
+ * even (versions_repair_locked).  Writer-only helpers that could pass for
+ * readers' are named *_locked (locate_locked, slot_write_locked, ...); the
+ * journal_*, path_counts_* and reclaim_* functions also run only under the
+ * writer lock.
  *
  * CREATION
  *
