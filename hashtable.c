@@ -2987,6 +2987,24 @@ static uint64_t write_generation(const struct hashtable *h)
 	       atomic_load_explicit(&hd->recoveries, memory_order_acquire);
 }
 
+/* Whether the operation in the journal was abandoned by a dead writer: the
+ * journal busy before and after its holder is judged dead, and no operation
+ * completed since gen was read.  (A writer bumps its counter before it
+ * clears its holder record at unlock: a record read as cleared by a writer
+ * that finished shows in the generation.)  *pid: the holder. */
+static bool journal_abandoned(const struct hashtable *h, uint64_t gen, pid_t *pid)
+{
+	uint32_t op = atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire);
+	if (op == J_IDLE)
+		return false;
+	/* acquire (op, then the record): pairs with journal_begin's release of
+	 * op, which follows the holder's record */
+	*pid = atomic_load_explicit(&h->hdr->holder_pid, memory_order_acquire);
+	bool alive = holder_alive(h);
+	return !alive && write_generation(h) == gen &&
+	       atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == op;
+}
+
 /* Without the lock: a problem counts only if no write ran during the walk
  * (a live writer's change in flight looks like one).  A dead writer's
  * unfinished change is reported as such. */
@@ -2999,13 +3017,14 @@ static int verify_unlocked(struct hashtable *h)
 		rc = verify_walk(h);
 		if (rc != HASHTABLE_ECORRUPT)
 			return rc;
-		if (op != J_IDLE && !holder_alive(h) && (rc = journal_check(h)))
-			return rc; /* a journal no recovery could redo */
-		if (op != J_IDLE && !holder_alive(h))
+		pid_t holder = 0;
+		if (journal_abandoned(h, gen, &holder)) {
+			if ((rc = journal_check(h)))
+				return rc; /* a journal no recovery could redo */
 			return fail(HASHTABLE_EDEADWRITER, "a writer (pid %d) died in the middle of an "
 			                                   "operation; run any update or `shmkv verify "
-			                                   "--repair` to complete it",
-			            (int)atomic_load(&h->hdr->holder_pid));
+			                                   "--repair` to complete it", (int)holder);
+		}
 		if (op == J_IDLE && write_generation(h) == gen &&
 		    atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == J_IDLE)
 			return rc; /* a still table, and still wrong */
