@@ -64,8 +64,8 @@
  * the loads (Boehm, "Can seqlocks get along with programming language memory
  * models?", 2012).  The fast paths use raw_read_seqbegin (the version as it
  * is) and fall back to read_seqbegin when it is odd.  Shared slot bytes are
- * accessed through relaxed atomics,
- * so there is no data race in the C11 sense (and ThreadSanitizer agrees),
+ * accessed through relaxed atomics, so there is no data race in the C11
+ * sense (and ThreadSanitizer agrees),
  * with one exception: the 8-byte-key fast path compares a bucket's keys with
  * aligned 16-byte SSE2 loads (k8v8_match), the seqlock's usual "equivalent"
  * of relaxed loads (x86 performs aligned 16-byte loads whole, and the
@@ -89,8 +89,8 @@
  * dead holder while the version stays the same odd value: the reader returns
  * HASHTABLE_EDEADWRITER instead of waiting for ever.  (write_seqbegin's
  * release store publishes the holder record with the odd version, and the
- * record is cleared only after write_seqend: a reader cannot see a version
- * odd and its writer's record already cleared.)  The lock holder itself
+ * record is cleared only after write_seqend: a reader that reads the record
+ * cleared by the writer that made the version odd then reads it even.)  The lock holder itself
  * never waits on a version: verify and recovery make a version left odd
  * even (versions_repair_locked).  Writer-only helpers that could pass for
  * readers' are named *_locked (locate_locked, slot_write_locked, ...); the
@@ -1443,16 +1443,9 @@ static int writer_lock_mode(struct hashtable *h, bool repair)
 		return rc;
 	record_holder(h);
 	bool owner_died = rc == EOWNERDEAD;
-	if (reinitialised) { /* the lock's bytes told nothing: check all */
-		rc = recover_locked(h, repair);
-		if (rc < 0) {
-			writer_unlock(h);
-			return rc;
-		}
-		return 1;
-	}
-	/* acquire: pairs with journal_begin's release of op */
-	if (!owner_died &&
+	/* acquire: pairs with journal_begin's release of op.  A re-initialised
+	 * lock says nothing of its last holder: recover as from a dead one. */
+	if (!owner_died && !reinitialised &&
 	    atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == J_IDLE)
 		return 0;
 	rc = recover_locked(h, repair);
