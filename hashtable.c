@@ -14,6 +14,12 @@
  * least one).  nbuckets is the largest prime that fits the capacity, so every
  * probe step in [1, nbuckets - 1] visits every bucket.
  *
+ * Attach trusts no header field it can recompute: every field derived from
+ * the widths and the segment size (slot and bucket sizes, counts, offsets,
+ * max_count from max_load) must equal the recomputed layout, and the lock's
+ * ABI (sizeof(pthread_mutex_t), the C library) must be this build's; else
+ * -EPROTO naming the field.
+ *
  * PROBING
  *
  * A key's 64-bit hash picks its home bucket (high bits, by multiply-shift)
@@ -34,25 +40,32 @@
  *
  * Writers (update, delete, recovery) hold `lock`, a robust process-shared
  * mutex in the header, so there is one writer at a time across processes and
- * threads.  The holder records its pid and process start time in the header
- * before it changes anything, so readers can tell a dead writer from a slow
- * one.
+ * threads.  The holder records its pid, thread id and process start time in
+ * the header before it changes anything, and clears the pid just before it
+ * unlocks, so readers can tell a live writer from a dead one, and a held
+ * lock from a free one.  The mutex's own bytes are distrusted too: a writer
+ * waits at most 2 s on a holder that is not a live writer, then reports the
+ * lock damaged (see "the writer lock's bytes").
  *
  * Readers take no lock and write nothing.  Bucket b is guarded by the version
- * counter stripes[b & (nstripes - 1)], a seqlock:
- *   writer:  v = S; S = v + 1 (relaxed); fence(release);
+ * counter stripes[b & (nstripes - 1)], a seqlock whose steps are named once,
+ * as Linux's seqcount names them (see "the seqlock" below):
+ *   writer:  write_seqbegin:  S = v + 1 (release); fence(release);
  *            slot stores (relaxed atomics);
- *            S = v + 2 (release)
- *   reader:  v1 = S (acquire); if odd, wait;
+ *            write_seqend:    S = v + 2 (release)
+ *   reader:  read_seqbegin:   v1 = S (acquire); if odd, wait (below);
  *            slot loads and overflow[b] (relaxed atomics);
- *            fence(acquire); v2 = S (relaxed); retry unless v1 == v2.
+ *            read_seqretry:   fence(acquire); v2 = S (relaxed); retry unless
+ *                             v1 == v2.
  * The writer's release fence orders the odd version before its data stores;
  * its release store orders the data before the even version.  The reader's
  * acquire load keeps its data loads after v1, and its acquire fence keeps
  * them before v2: if v1 == v2 and even, no store to the bucket overlapped
  * the loads (Boehm, "Can seqlocks get along with programming language memory
- * models?", 2012).  Shared slot bytes are accessed through relaxed atomics,
- * so there is no data race in the C11 sense (and ThreadSanitizer agrees),
+ * models?", 2012).  The fast paths use raw_read_seqbegin (the version as it
+ * is) and fall back to read_seqbegin when it is odd.  Shared slot bytes are
+ * accessed through relaxed atomics, so there is no data race in the C11
+ * sense (and ThreadSanitizer agrees),
  * with one exception: the 8-byte-key fast path compares a bucket's keys with
  * aligned 16-byte SSE2 loads (k8v8_match), the seqlock's usual "equivalent"
  * of relaxed loads (x86 performs aligned 16-byte loads whole, and the
@@ -79,11 +92,31 @@
  * throughout its call, and a value it returns is one that was whole at the
  * instant its bucket's version was validated.
  *
- * A version stays odd only while a writer is inside a slot write.  A reader
- * that finds it odd spins READER_SPINS times, then checks whether the
- * recorded holder is alive (kill(pid, 0) and its start time, against pid
- * reuse): alive, it keeps waiting, however long; dead, it returns
- * HASHTABLE_EDEADWRITER.
+ * A version stays odd only while a writer is inside a slot write, unless a
+ * writer died there or the segment was damaged.  A reader that finds it odd
+ * spins READER_SPINS times, then looks at the holder record: a live holder other than
+ * the reader's own thread is waited out, however long; no holder (the lock
+ * is free), the reader's own thread (it is reading, so not writing), or a
+ * dead holder while the version stays the same odd value: the reader returns
+ * HASHTABLE_EDEADWRITER instead of waiting for ever.  (write_seqbegin's
+ * release store publishes the holder record with the odd version, and the
+ * record is cleared only after write_seqend: a reader that reads the record
+ * cleared by the writer that made the version odd then reads it even.)  The lock holder itself
+ * never waits on a version: verify and recovery make a version left odd
+ * even (versions_repair_locked).  Writer-only helpers that could pass for
+ * readers' are named *_locked (locate_locked, slot_write_locked, ...); the
+ * journal_*, path_counts_* and reclaim_* functions also run only under the
+ * writer lock.
+ *
+ * CREATION
+ *
+ * The creator's first store marks the segment (SHMKV_MAGIC_CREATING) with
+ * its pid and start time; its last publishes SHMKV_MAGIC (release).  An
+ * open that finds the mark waits while the creator runs, however long a
+ * large table takes to fill, and reports an unfinished table
+ * (HASHTABLE_EUNFINISHED) once it is gone; hashtable_remove removes such a
+ * segment.  A creator killed before its first store leaves a zero segment,
+ * which cannot be told from a foreign one and stays "not a shmkv table".
  *
  * CRASH RECOVERY
  *
@@ -93,11 +126,25 @@
  * on the path is changed after recording (index + 1, old word) in
  * journal.progress, as (index + 1) << 16 | old 16-bit word (count and
  * filter), so that step can be redone exactly.  A writer that gets the lock with
- * EOWNERDEAD (its holder died, at any instruction) redoes the journalled
- * operation to its end: the remaining path counts, the slot write, the
- * counters; then makes every odd version even, marks the mutex consistent and
- * goes on.  Every step of a redo is idempotent, so a recovery that dies is
- * itself recovered.  Readers are never blocked by the lock.
+ * EOWNERDEAD (its holder died, at any instruction), or finds the journal
+ * busy, redoes the journalled operation to its end: the remaining path
+ * counts, the slot write, the counters; then makes every odd version even,
+ * marks the mutex consistent and goes on.  Every step of a redo is
+ * idempotent, so a recovery that dies is itself recovered.  Readers are
+ * never blocked by the lock.
+ *
+ * The journal is in the segment, so it is checked before a redo writes one
+ * byte (journal_check): op known, slots below nslots and in the buckets the
+ * path puts them at, home below nbuckets, step in [1, nbuckets - 1], first
+ * <= probe < nbuckets, the progress index in [first, probe), the filter bit
+ * one of 8, count_after within the load limit, and for an insert or a move
+ * the path the journalled key's own.  An impossible journal is never
+ * redone: update and delete return HASHTABLE_ECORRUPT naming the field and
+ * its value, write nothing (the mutex is only marked consistent), and keep
+ * refusing; readers go on reading.  hashtable_recover (`shmkv verify
+ * --repair`) discards it (journal idle, versions even), after which writes
+ * resume and hashtable_verify says whether the discarded change left the
+ * table inconsistent.  Every loop over a path is bounded by nbuckets.
  */
 #include "hashtable.h"
 
@@ -110,12 +157,14 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 /* ThreadSanitizer sees only atomics: keep it on the all-atomic path. */
@@ -131,7 +180,11 @@
 #endif
 
 #define SHMKV_MAGIC UINT64_C(0x31564b4d48537f00) /* "\0\177SHMKV1" */
-#define SHMKV_FORMAT 1u
+/* The magic while the creator initialises the segment (its first store):
+ * a segment left with it by a dead creator is an unfinished table. */
+#define SHMKV_MAGIC_CREATING UINT64_C(0x3f564b4d48537f00) /* "\0\177SHMKV?" */
+/* 2: the header records its writer lock's ABI (mutex_bytes, libc). */
+#define SHMKV_FORMAT 2u
 #define LINE 64u                 /* cache line: buckets and hot fields align to it */
 #define MAX_STRIPES 4096u        /* version counters at most: 16 KiB, enough that two
                                     writes rarely share one, few enough to stay cached */
@@ -180,6 +233,8 @@
 
 enum journal_op { J_IDLE = 0, J_INSERT = 1, J_OVERWRITE = 2, J_DELETE = 3, J_MOVE = 4 };
 
+/* tests/test_hardening.c mirrors this layout (and the header's first part,
+ * up to `reserved`), and finds `moves` on the line before it. */
 struct journal {
 	_Atomic uint32_t op;
 	uint16_t bit;       /* the key's filter bit */
@@ -196,6 +251,10 @@ struct shm_header {
 	uint64_t magic;
 	uint32_t format;
 	uint32_t flags;            /* SEG_HUGETLB */
+	/* The ABI of `lock`: sizeof(pthread_mutex_t) and the C library (LIBC_*)
+	 * of the creator.  Another C library's mutex bytes mean something else. */
+	uint32_t mutex_bytes, libc;
+	uint64_t creator_start;    /* with creator_pid: is the creator alive? */
 	uint64_t segment_bytes;
 	uint32_t key_size, value_size;
 	uint32_t slot_size, value_offset;
@@ -218,7 +277,8 @@ struct shm_header {
 		pthread_mutex_t mutex;
 		char pad[64];
 	} lock;
-	_Atomic int32_t holder_pid;
+	_Atomic int32_t holder_pid;  /* 0 while nobody holds the lock */
+	_Atomic int32_t holder_tid;
 	_Atomic uint64_t holder_start;
 	_Atomic uint64_t count, deleted, collisions, max_probe;
 	_Atomic uint64_t inserts, updates, deletes, recoveries, relocations;
@@ -231,6 +291,35 @@ struct shm_header {
 };
 
 #define SEG_HUGETLB 1u
+
+/* The C library whose pthread_mutex_t the header's `lock` is: glibc and
+ * musl both make it 40 bytes on x86-64, with different meanings. */
+enum libc_id { LIBC_UNKNOWN = 0, LIBC_GLIBC = 1, LIBC_MUSL = 2, LIBC_UCLIBC = 3, LIBC_BIONIC = 4 };
+#if defined(__GLIBC__) && !defined(__UCLIBC__)
+#define THIS_LIBC LIBC_GLIBC
+#elif defined(__UCLIBC__)
+#define THIS_LIBC LIBC_UCLIBC
+#elif defined(__BIONIC__)
+#define THIS_LIBC LIBC_BIONIC
+#elif defined(__linux__)
+#define THIS_LIBC LIBC_MUSL /* musl defines no macro of its own */
+#else
+#define THIS_LIBC LIBC_UNKNOWN
+#endif
+
+static const char *libc_name(uint32_t id)
+{
+	switch (id) {
+	case LIBC_GLIBC: return "glibc";
+	case LIBC_MUSL: return "musl";
+	case LIBC_UCLIBC: return "uClibc";
+	case LIBC_BIONIC: return "bionic";
+	default: return "an unknown C library";
+	}
+}
+
+_Static_assert(offsetof(struct shm_header, journal) - offsetof(struct shm_header, moves) == 64,
+               "tests/test_hardening.c finds `moves` on the line before the journal");
 
 /* The geometry derived from widths and capacity; the header stores it and
  * attach recomputes it to validate a header. */
@@ -340,6 +429,8 @@ const char *hashtable_strerror(int err)
 		       "hashtable_recover() or `shmkv verify --repair` completes its change";
 	case HASHTABLE_ECORRUPT:
 		return "the table is inconsistent";
+	case HASHTABLE_EUNFINISHED:
+		return "the table's creator died while initialising it; remove it with `shmkv rm`";
 	case INT_MIN:
 		return "unknown error code";
 	default:
@@ -480,6 +571,12 @@ static inline uint64_t next_bucket(uint64_t b, uint64_t step, uint64_t nbuckets)
 	return b >= nbuckets ? b - nbuckets : b;
 }
 
+/* The bucket at index i of the path from home by step. */
+static uint64_t path_bucket(uint64_t home, uint64_t step, uint64_t i, uint64_t n)
+{
+	return (uint64_t)(((unsigned __int128)step * i + home) % n);
+}
+
 /* An overflow word's filter bit for a key: one of the high byte's 8. */
 static inline uint16_t filter_bit(uint64_t hash)
 {
@@ -562,14 +659,22 @@ static bool layout(uint32_t key_size, uint32_t value_size, uint64_t capacity,
 	return g->end <= capacity;
 }
 
-/* Load limit as a fraction: fractions in (0, 1] stay, percents in (1, 100]
- * are divided by 100; anything else is 0 (invalid). */
+/* The highest load limit a new table may have.  At 1.0 a full table has no
+ * free slot and no bucket that nothing passed, so every miss reads every
+ * bucket, every insert after a delete walks the whole path, and
+ * hashtable_stats walks the table once per sample.  Measured with 100k
+ * 8-byte keys and values (delete+insert pairs/s; buckets read by a miss):
+ * 0.95: 265k, 2.3; 0.98: 213k, 4.5; 1.0: 738, 25013 (all of them). */
+#define MAX_LOAD 0.98
+
+/* Load limit as a fraction: fractions in (0, MAX_LOAD] stay, percents in
+ * (1, 100 * MAX_LOAD] are divided by 100; anything else is 0 (invalid).
+ * The tolerance admits a float 0.98f, which is a little above 0.98. */
 static double load_fraction(double max_load)
 {
-	if (max_load > 0 && max_load <= 1)
-		return max_load;
-	if (max_load > 1 && max_load <= 100)
-		return max_load / 100;
+	double f = max_load > 1 ? max_load / 100 : max_load;
+	if (f > 0 && f <= MAX_LOAD + 1e-6)
+		return f;
 	return 0;
 }
 
@@ -700,14 +805,31 @@ static uint64_t process_start_time(pid_t pid)
 	return process_stat(pid, &state, &start) ? start : 0;
 }
 
-/* Whether the recorded lock holder still runs.  A zombie (killed, not yet
- * reaped) and a reused pid (other start time) count as dead. */
+/* The calling thread's id (the kernel's, as robust mutexes record it). */
+static pid_t thread_id(void) { return (pid_t)syscall(SYS_gettid); }
+
+/* Whether the writer recorded as the lock's holder may still finish the
+ * change it is making.  No: when no holder is recorded (writers clear the
+ * record when they unlock, so the lock is free), when the holder is the
+ * calling thread (it is reading, so it is not inside a write), when the
+ * holder's thread or process has exited, is a zombie, or its pid now names
+ * a later process (other start time). */
 static bool holder_alive(const struct hashtable *h)
 {
 	pid_t pid = atomic_load_explicit(&h->hdr->holder_pid, memory_order_acquire);
+	pid_t tid = atomic_load_explicit(&h->hdr->holder_tid, memory_order_relaxed);
 	uint64_t start = atomic_load_explicit(&h->hdr->holder_start, memory_order_relaxed);
 	if (pid <= 0)
 		return false;
+	if (pid == getpid()) {
+		char task[64];
+		if (tid <= 0)
+			return true; /* no thread recorded: assume alive */
+		if (tid == thread_id())
+			return false;
+		snprintf(task, sizeof task, "/proc/self/task/%d", (int)tid);
+		return access(task, F_OK) == 0;
+	}
 	if (kill(pid, 0) != 0 && errno == ESRCH)
 		return false;
 	char state;
@@ -726,32 +848,19 @@ static void pause_cpu(void)
 #endif
 }
 
-/* Waits until the stripe's version is even and returns it in *v.  A live
- * writer is waited out however long it takes; a dead one makes this return
- * HASHTABLE_EDEADWRITER after READER_SPINS spins and one look at /proc:
- * well under a millisecond on an idle machine (see hashtable.h). */
-static int wait_even(const struct hashtable *h, _Atomic uint32_t *stripe, uint32_t *v)
-{
-	for (int i = 0; i < READER_SPINS; i++) {
-		pause_cpu();
-		*v = atomic_load_explicit(stripe, memory_order_acquire);
-		if (!(*v & 1))
-			return 0;
-	}
-	for (;;) {
-		bool alive = holder_alive(h);
-		*v = atomic_load_explicit(stripe, memory_order_acquire);
-		if (!(*v & 1))
-			return 0;
-		if (!alive)
-			return fail(HASHTABLE_EDEADWRITER,
-			            "a writer (pid %d) died while changing a bucket; run any "
-			            "update or `shmkv verify --repair` to recover the table",
-			            (int)atomic_load(&h->hdr->holder_pid));
-		struct timespec ts = {0, READER_SLEEP_NS};
-		nanosleep(&ts, NULL);
-	}
-}
+/* ---- the seqlock ------------------------------------------------------------
+ *
+ * Each step has one name, used everywhere (after Linux's seqcount):
+ *   read_seqbegin      a reader's start: the version, waited until even;
+ *   raw_read_seqbegin  the version as it is, odd or not, for the fast paths
+ *                      (which fall back to read_seqbegin on odd);
+ *   read_seqretry      a reader's end: true if the loads since the begin
+ *                      may be torn and must be retried;
+ *   write_seqbegin     a writer's start (makes the version odd);
+ *   write_seqend       a writer's end (makes it even).
+ * Writers are serialised by the writer lock; only its holder runs the
+ * write steps, and it never waits on a version.  A reader waits on an odd
+ * version only while the recorded holder is alive and is not itself. */
 
 /* SHMKV_BENCH_NO_VERSIONS builds readers without the version checks, for
  * bench/ to measure what the protocol costs.  Never for use: such readers
@@ -762,27 +871,93 @@ static int wait_even(const struct hashtable *h, _Atomic uint32_t *stripe, uint32
 #define VERSIONS_CHECKED 1
 #endif
 
-static inline int read_begin(const struct hashtable *h, _Atomic uint32_t *stripe, uint32_t *v)
+static inline uint32_t raw_read_seqbegin(_Atomic uint32_t *seq)
 {
-	if (!VERSIONS_CHECKED) {
-		*v = 0;
+	if (!VERSIONS_CHECKED)
 		return 0;
+	/* acquire: the loads that follow are not satisfied before it; pairs
+	 * with write_seqend's release store */
+	return atomic_load_explicit(seq, memory_order_acquire);
+}
+
+/* read_seqbegin's wait for an odd version `odd` to turn even.  A live
+ * writer is waited out however long it takes.  A version that stays odd
+ * while no live writer other than the caller holds the lock cannot turn
+ * even by itself: HASHTABLE_EDEADWRITER, within about a millisecond of the
+ * check.  (The writer records itself before write_seqbegin's release
+ * store, and clears the record after write_seqend's: a reader that sees a
+ * version odd sees its writer's record, and one that sees the record
+ * cleared then sees that writer's even version.) */
+static int read_seqbegin_slow(const struct hashtable *h, _Atomic uint32_t *seq, uint32_t odd,
+                              uint32_t *v)
+{
+	for (int i = 0; i < READER_SPINS; i++) {
+		pause_cpu();
+		*v = raw_read_seqbegin(seq);
+		if (!(*v & 1))
+			return 0;
 	}
-	/* acquire: the slot loads that follow cannot be satisfied before it */
-	*v = atomic_load_explicit(stripe, memory_order_acquire);
+	for (;;) {
+		bool alive = holder_alive(h);
+		*v = raw_read_seqbegin(seq);
+		if (!(*v & 1))
+			return 0;
+		if (*v != odd) { /* another write began: judge its writer */
+			odd = *v;
+			continue;
+		}
+		if (!alive) {
+			pid_t pid = atomic_load(&h->hdr->holder_pid);
+			if (pid <= 0)
+				return fail(HASHTABLE_EDEADWRITER,
+				            "a bucket's version is odd but no writer holds the lock (a "
+				            "writer died, or the segment was damaged); run `shmkv verify "
+				            "--repair` to recover the table");
+			return fail(HASHTABLE_EDEADWRITER,
+			            "a writer (pid %d) died while changing a bucket; run any "
+			            "update or `shmkv verify --repair` to recover the table", (int)pid);
+		}
+		struct timespec ts = {0, READER_SLEEP_NS};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Returns 0 with the (even) version in *v, or HASHTABLE_EDEADWRITER. */
+static inline int read_seqbegin(const struct hashtable *h, _Atomic uint32_t *seq, uint32_t *v)
+{
+	*v = raw_read_seqbegin(seq);
 	if (__builtin_expect(*v & 1, 0))
-		return wait_even(h, stripe, v);
+		return read_seqbegin_slow(h, seq, *v, v);
 	return 0;
 }
 
-static inline bool read_valid(_Atomic uint32_t *stripe, uint32_t v)
+static inline bool read_seqretry(_Atomic uint32_t *seq, uint32_t v)
 {
 	if (!VERSIONS_CHECKED)
-		return true;
-	/* acquire fence: the slot loads above complete before the re-check;
-	 * pairs with the writer's release fence after making the version odd */
+		return false;
+	/* acquire fence: the loads above complete before the re-check; pairs
+	 * with write_seqbegin's release fence */
 	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(stripe, memory_order_relaxed) == v;
+	return atomic_load_explicit(seq, memory_order_relaxed) != v;
+}
+
+static inline void write_seqbegin(_Atomic uint32_t *seq)
+{
+	uint32_t v = atomic_load_explicit(seq, memory_order_relaxed);
+	/* release: a reader that sees the odd version sees the holder record
+	 * stored before it; pairs with read_seqbegin's acquire load */
+	atomic_store_explicit(seq, v + 1, memory_order_release);
+	/* release fence: the odd version is visible before any store that
+	 * follows; pairs with read_seqretry's acquire fence */
+	atomic_thread_fence(memory_order_release);
+}
+
+static inline void write_seqend(_Atomic uint32_t *seq)
+{
+	uint32_t v = atomic_load_explicit(seq, memory_order_relaxed);
+	/* release: the stores since write_seqbegin are visible before the even
+	 * version; pairs with read_seqbegin's acquire load */
+	atomic_store_explicit(seq, v + 1, memory_order_release);
 }
 
 /* ---- lookups ------------------------------------------------------------ */
@@ -842,11 +1017,11 @@ static int lookup(const struct hashtable *h, const void *key, uint64_t hash, voi
 	_Atomic uint32_t *moves = &h->hdr->moves;
 	for (;;) {
 		uint32_t m;
-		int rc = read_begin(h, moves, &m);
+		int rc = read_seqbegin(h, moves, &m);
 		if (rc)
 			return rc;
 		rc = lookup_once(h, key, hash, out);
-		if (rc != -1 || read_valid(moves, m))
+		if (rc != -1 || !read_seqretry(moves, m))
 			return rc;
 	}
 }
@@ -863,14 +1038,14 @@ static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash
 		const unsigned char *bucket = bucket_at(h, b);
 		for (;;) {
 			uint32_t v;
-			int rc = read_begin(h, stripe, &v);
+			int rc = read_seqbegin(h, stripe, &v);
 			if (rc)
 				return rc;
 			int i = bucket_find(h, bucket, key);
 			if (i >= 0 && out)
 				value_load(h, out, bucket + (uint32_t)i * h->g.slot_size);
 			uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
-			if (!read_valid(stripe, v))
+			if (read_seqretry(stripe, v))
 				continue;
 			if (i >= 0 || !passes(ov, hash))
 				return i >= 0 ? 0 : -1;
@@ -933,7 +1108,7 @@ lookup_k8v8_upto(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t 
 	_Atomic uint32_t *const moves = &h->hdr->moves;
 	const unsigned char *const buckets = h->buckets;
 	uint64_t b = home_bucket(hash, n), step = 0;
-	uint32_t m = 0;
+	uint32_t m;
 	/* A quarter of hits at load 0.8 lie in the second bucket.  Starting its
 	 * miss now, beside the home bucket's, costs a line of bandwidth and
 	 * saves a whole dependent miss on those: a chain of lookups (each key
@@ -943,29 +1118,25 @@ lookup_k8v8_upto(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t 
 		step = probe_step(hash, n);
 		__builtin_prefetch(buckets + next_bucket(b, step, n) * 64);
 	}
-	if (VERSIONS_CHECKED)
-		m = atomic_load_explicit(moves, memory_order_acquire);
+	m = raw_read_seqbegin(moves);
 	for (uint64_t probe = 0; probe < n; probe++) {
 		_Atomic uint32_t *stripe = &stripes[b & stripe_mask];
 		const unsigned char *bucket = buckets + b * 64;
-		uint32_t v = 0;
-		if (VERSIONS_CHECKED)
-			v = atomic_load_explicit(stripe, memory_order_acquire);
+		uint32_t v = raw_read_seqbegin(stripe);
 		unsigned mask = k8v8_match(bucket, k);
 		unsigned i = (unsigned)__builtin_ctz(mask | 8u); /* 3 when none: harmless */
 		uint64_t value = load_u64(bucket + i * 16 + 8);
 		if (__builtin_expect(mask != 0, 1)) {
-			if (!read_valid(stripe, v) || (v & 1))
+			if (read_seqretry(stripe, v) || (v & 1))
 				return LOOKUP_SLOW;
 			*out = value;
 			return 0;
 		}
 		uint16_t ov = atomic_load_explicit(&overflow[b], memory_order_relaxed);
-		if (!read_valid(stripe, v) || (v & 1))
+		if (read_seqretry(stripe, v) || (v & 1))
 			return LOOKUP_SLOW;
 		if (!passes(ov, hash)) {
-			if (VERSIONS_CHECKED &&
-			    ((m & 1) || atomic_load_explicit(moves, memory_order_relaxed) != m))
+			if ((m & 1) || read_seqretry(moves, m))
 				return LOOKUP_SLOW;
 			return -1;
 		}
@@ -1137,14 +1308,22 @@ long hashtable_search_batch(struct hashtable *h, size_t n, const void *keys, voi
 /* ---- the writer lock -------------------------------------------------------- */
 
 /* This process's pid and start time, read once (getpid() is a system call
- * in current glibc) and forgotten in a fork()ed child. */
+ * in current glibc), and this thread's id; forgotten in a fork()ed child
+ * (whose one thread runs the handler). */
 static pid_t cached_pid;
 static uint64_t cached_start;
+static _Thread_local pid_t cached_tid;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void forget_pid(void) { cached_pid = 0; }
+static void forget_pid(void)
+{
+	cached_pid = 0;
+	cached_tid = 0;
+}
+
 static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_pid); }
 
+/* Records the caller as the lock's holder, before it changes anything. */
 static void record_holder(struct hashtable *h)
 {
 	pthread_once(&atfork_once, register_atfork);
@@ -1152,79 +1331,258 @@ static void record_holder(struct hashtable *h)
 		cached_start = process_start_time(getpid());
 		cached_pid = getpid();
 	}
-	pid_t pid = cached_pid;
-	if (atomic_load_explicit(&h->hdr->holder_pid, memory_order_relaxed) != pid ||
-	    atomic_load_explicit(&h->hdr->holder_start, memory_order_relaxed) != cached_start) {
-		atomic_store_explicit(&h->hdr->holder_start, cached_start, memory_order_relaxed);
-		/* release: readers that see the pid see its start time */
-		atomic_store_explicit(&h->hdr->holder_pid, pid, memory_order_release);
-	}
-}
-
-static void recover(struct hashtable *h);
-
-/* Takes the writer lock, recovering from a dead holder.  Returns 1 if it
- * recovered, 0 if not, or a negative code. */
-static int writer_lock(struct hashtable *h)
-{
-	int rc = pthread_mutex_lock(&h->hdr->lock.mutex);
-	if (rc != 0 && rc != EOWNERDEAD)
-		return fail(-rc, "cannot take the table's writer lock: %s", strerror(rc));
-	record_holder(h);
-	if (rc == EOWNERDEAD) {
-		recover(h);
-		pthread_mutex_consistent(&h->hdr->lock.mutex);
-		return 1;
-	}
-	return 0;
+	if (cached_tid == 0)
+		cached_tid = thread_id();
+	atomic_store_explicit(&h->hdr->holder_start, cached_start, memory_order_relaxed);
+	atomic_store_explicit(&h->hdr->holder_tid, cached_tid, memory_order_relaxed);
+	/* release: readers that see the pid see its thread and start time;
+	 * pairs with the acquire load in holder_alive */
+	atomic_store_explicit(&h->hdr->holder_pid, cached_pid, memory_order_release);
 }
 
 static void writer_unlock(struct hashtable *h)
 {
+	/* release: the last write_seqend is visible before the record reads
+	 * free; pairs with the acquire load in holder_alive */
+	atomic_store_explicit(&h->hdr->holder_pid, 0, memory_order_release);
 	pthread_mutex_unlock(&h->hdr->lock.mutex);
 }
 
+/* ---- the writer lock's bytes ------------------------------------------------
+ *
+ * The mutex lives in the segment, so its bytes are distrusted like the rest:
+ * a lock word naming a thread that does not exist is never released by the
+ * kernel (it only releases the locks on a dying thread's robust list), and a
+ * damaged kind word can make glibc abort (a robust mutex turned priority-
+ * inheriting, held by no thread: `e != ESRCH || !robust`) or fail with
+ * EINVAL.  So a writer checks the kind before calling into pthread (glibc),
+ * waits for the lock in slices, and after LOCK_PATIENCE_MS of waiting on a
+ * holder that is not the live recorded one reports HASHTABLE_ECORRUPT.  A
+ * repair re-initialises a lock that no live thread holds.  With the kind
+ * word intact, damage to the other words (lock, owner, count, nusers, list;
+ * 300 random cases with dead, own and impossible thread ids) made glibc
+ * 2.36 return 0, ETIMEDOUT, EOWNERDEAD or ENOTRECOVERABLE, never abort. */
+
+#define LOCK_PATIENCE_MS 2000 /* hashtable.h documents this bound */
+#define LOCK_SLICE_MS 50
+
+static int init_mutex(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	int rc = pthread_mutexattr_init(&a);
+	if (!rc)
+		rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (!rc)
+		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (!rc)
+		rc = pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+	return rc;
+}
+
+/* Whether thread (or process) id tid names a thread that runs. */
+static bool thread_exists(pid_t tid)
+{
+	char state;
+	uint64_t start;
+	if (!process_stat(tid, &state, &start)) /* /proc/TID/stat: any thread's */
+		return kill(tid, 0) == 0 || errno != ESRCH;
+	return state != 'Z' && state != 'X';
+}
+
+#ifdef __GLIBC__
+/* glibc's mutex fields (public in <bits/struct_mutex.h>): the lock word
+ * holds the owner's thread id in its low 30 bits. */
+#define LOCK_TID_MASK 0x3fffffff
+static int robust_kind;
+static pthread_once_t robust_kind_once = PTHREAD_ONCE_INIT;
+
+static void learn_robust_kind(void)
+{
+	pthread_mutex_t m;
+	if (init_mutex(&m) == 0) {
+		robust_kind = m.__data.__kind;
+		pthread_mutex_destroy(&m);
+	}
+}
+
+static int lock_word(const pthread_mutex_t *m)
+{
+	return atomic_load_explicit((_Atomic int *)(uintptr_t)&m->__data.__lock,
+	                            memory_order_relaxed);
+}
+
+static pid_t lock_owner(const pthread_mutex_t *m) { return lock_word(m) & LOCK_TID_MASK; }
+
+static int lock_kind(const pthread_mutex_t *m)
+{
+	return atomic_load_explicit((_Atomic int *)(uintptr_t)&m->__data.__kind,
+	                            memory_order_relaxed);
+}
+#else
+static pid_t lock_owner(const pthread_mutex_t *m) { (void)m; return 0; }
+#endif
+
+/* 0 if the lock's static bytes are those of a robust process-shared mutex
+ * (checked on glibc only), else HASHTABLE_ECORRUPT naming the damage. */
+static int lock_bytes_check(const struct hashtable *h)
+{
+#ifdef __GLIBC__
+	pthread_once(&robust_kind_once, learn_robust_kind);
+	int kind = lock_kind(&h->hdr->lock.mutex);
+	if (kind != robust_kind)
+		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged: its kind word is "
+		                                "%d, not %d (a robust process-shared mutex); `shmkv "
+		                                "verify --repair` re-initialises it when no process "
+		                                "holds it", kind, robust_kind);
+#else
+	(void)h;
+#endif
+	return 0;
+}
+
+/* Whether the lock is held by the live writer the header records (the
+ * lock word's owner, where the C library's layout is known). */
+static bool lock_held_by_live_writer(const struct hashtable *h)
+{
+	pid_t owner = lock_owner(&h->hdr->lock.mutex);
+	pid_t tid = atomic_load_explicit(&h->hdr->holder_tid, memory_order_relaxed);
+	return (owner == 0 || owner == tid) && holder_alive(h);
+}
+
+/* Takes the mutex: 0, EOWNERDEAD (the caller must recover), or a negative
+ * code.  A live recorded holder is waited out however long it holds the
+ * lock (a read-write verify of a large table holds it for seconds); any
+ * other holder for LOCK_PATIENCE_MS, then HASHTABLE_ECORRUPT, with
+ * *damaged set (a repair may re-initialise the lock). */
+static int mutex_lock_bounded(struct hashtable *h, bool *damaged)
+{
+	pthread_mutex_t *m = &h->hdr->lock.mutex;
+	*damaged = true;
+	int rc = lock_bytes_check(h);
+	if (rc)
+		return rc;
+	rc = pthread_mutex_trylock(m);
+	for (long waited = 0; rc == EBUSY || rc == ETIMEDOUT; waited += LOCK_SLICE_MS) {
+		if (lock_held_by_live_writer(h))
+			waited = 0;
+		else if (waited >= LOCK_PATIENCE_MS)
+			return fail(HASHTABLE_ECORRUPT,
+			            "the table's writer lock has been held for %d ms by thread %d, which "
+			            "is not a live writer of this table: its bytes are damaged or its "
+			            "holder left without the kernel releasing it; `shmkv verify --repair` "
+			            "re-initialises it", LOCK_PATIENCE_MS, (int)lock_owner(m));
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += LOCK_SLICE_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		rc = pthread_mutex_timedlock(m, &until);
+	}
+	if (rc == 0 || rc == EOWNERDEAD) {
+		*damaged = false;
+		return rc;
+	}
+	if (rc == ENOTRECOVERABLE)
+		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is unrecoverable (a holder died "
+		                                "and its recovery did not complete); `shmkv verify "
+		                                "--repair` re-initialises it");
+	return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged (taking it failed: %s); "
+	                                "`shmkv verify --repair` re-initialises it when no process "
+	                                "holds it", strerror(rc));
+}
+
+/* Re-initialises a damaged lock, unless a live thread holds it.  Returns
+ * 0, or HASHTABLE_ECORRUPT naming the live holder. */
+static int lock_reinit(struct hashtable *h)
+{
+	pid_t owner = lock_owner(&h->hdr->lock.mutex);
+	if (owner && thread_exists(owner))
+		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged, but thread %d, "
+		                                "which is live, holds it; stop that process, then run "
+		                                "`shmkv verify --repair` again", (int)owner);
+	if (lock_held_by_live_writer(h))
+		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged, but pid %d, which "
+		                                "is live, is recorded as its holder; stop it, then run "
+		                                "`shmkv verify --repair` again",
+		            (int)atomic_load(&h->hdr->holder_pid));
+	int rc = init_mutex(&h->hdr->lock.mutex);
+	if (rc)
+		return fail(-rc, "cannot re-initialise the writer lock: %s", strerror(rc));
+	atomic_store_explicit(&h->hdr->holder_pid, 0, memory_order_release);
+	return 0;
+}
+
+static int recover_locked(struct hashtable *h, bool discard_bad_journal);
+
+/* Takes the writer lock.  A journal left busy (by a writer that died at
+ * any instruction, its lock then EOWNERDEAD) is redone first.  A journal
+ * that cannot be redone (impossible fields) is discarded when `repair` is
+ * set, and otherwise refused: HASHTABLE_ECORRUPT, nothing written.  A
+ * damaged lock (see mutex_lock_bounded) is re-initialised when `repair` is
+ * set and no live thread holds it.  Returns 1 if it recovered or repaired,
+ * 0 if not, or a negative code with the lock released. */
+static int writer_lock_mode(struct hashtable *h, bool repair)
+{
+	bool damaged;
+	int rc = mutex_lock_bounded(h, &damaged);
+	bool reinitialised = false;
+	if (rc < 0 && damaged && repair) {
+		int again = lock_reinit(h);
+		if (again)
+			return again;
+		reinitialised = true;
+		rc = mutex_lock_bounded(h, &damaged);
+	}
+	if (rc < 0)
+		return rc;
+	record_holder(h);
+	bool owner_died = rc == EOWNERDEAD;
+	/* acquire: pairs with journal_begin's release of op.  A re-initialised
+	 * lock says nothing of its last holder: recover as from a dead one. */
+	if (!owner_died && !reinitialised &&
+	    atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == J_IDLE)
+		return 0;
+	rc = recover_locked(h, repair);
+	if (owner_died)
+		pthread_mutex_consistent(&h->hdr->lock.mutex);
+	if (rc < 0) {
+		writer_unlock(h);
+		return rc;
+	}
+	return 1;
+}
+
+static int writer_lock(struct hashtable *h) { return writer_lock_mode(h, false); }
+
 /* ---- writer operations ---------------------------------------------------- */
-
-static inline void version_odd(_Atomic uint32_t *stripe)
-{
-	uint32_t v = atomic_load_explicit(stripe, memory_order_relaxed);
-	atomic_store_explicit(stripe, v + 1, memory_order_relaxed);
-	/* release fence: the odd version is visible before any slot store that
-	 * follows; pairs with the reader's acquire fence before its re-check */
-	atomic_thread_fence(memory_order_release);
-}
-
-static inline void version_even(_Atomic uint32_t *stripe)
-{
-	uint32_t v = atomic_load_explicit(stripe, memory_order_relaxed);
-	/* release: the slot stores are visible before the even version; pairs
-	 * with the reader's acquire load of the version */
-	atomic_store_explicit(stripe, v + 1, memory_order_release);
-}
 
 /* Writes a slot under its bucket's seqlock: the key (if given) and the
  * value (if given).  The value goes first so that a new key is never
  * visible with an old value, even to the writer's own recovery. */
-static void slot_write(struct hashtable *h, uint64_t slot, const void *key, const void *value)
+static void slot_write_locked(struct hashtable *h, uint64_t slot, const void *key, const void *value)
 {
 	uint64_t b = slot / h->g.slots_per_bucket;
 	_Atomic uint32_t *stripe = stripe_of(h, b);
 	unsigned char *p = slot_at(h, slot);
 	if (!(atomic_load_explicit(stripe, memory_order_relaxed) & 1))
-		version_odd(stripe); /* odd already: redoing a dead writer's write */
+		write_seqbegin(stripe); /* odd already: redoing a dead writer's write */
 	if (value)
 		shared_store(p + h->g.value_offset, value, h->g.value_size);
 	if (key)
 		shared_store(p, key, h->g.key_size);
-	version_even(stripe);
+	write_seqend(stripe);
 }
 
 /* Where a key is, or where it would go.  Writer only (the lock is held, so
  * plain comparisons of slot bytes are race-free: only this thread writes). */
 struct location {
 	bool found;
-	uint64_t slot;   /* the key's slot, or the first free slot on its path */
+	bool free_found; /* not found: a free slot lies on its path */
+	uint64_t slot;   /* the key's slot, or the first free slot on its path;
+	                    neither found nor free_found: unset */
 	uint64_t probe;  /* buckets on the path before the slot's own */
 	uint64_t home, step;
 	uint64_t first;     /* J_MOVE: path index of the destination, else 0 */
@@ -1242,8 +1600,8 @@ static inline bool slot_is_free(const struct hashtable *h, const unsigned char *
 	       shared_equal(p, h->deleted, h->g.key_size);
 }
 
-/* Index of the bucket's first free slot, or -1.  Writer only. */
-static int bucket_free_slot(const struct hashtable *h, const unsigned char *bucket)
+/* Index of the bucket's first free slot, or -1. */
+static int bucket_free_slot_locked(const struct hashtable *h, const unsigned char *bucket)
 {
 	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size;
 	if (h->key_class == KEY_U64) {
@@ -1260,14 +1618,17 @@ static int bucket_free_slot(const struct hashtable *h, const unsigned char *buck
 	return -1;
 }
 
-static void locate(const struct hashtable *h, const void *key, uint64_t hash,
-                   struct location *loc)
+/* Finds the key, or the first free slot on its path, walking at most
+ * nbuckets buckets (a path visits each once).  Writer only. */
+static void locate_locked(const struct hashtable *h, const void *key, uint64_t hash,
+                          struct location *loc)
 {
 	const uint64_t n = h->g.nbuckets;
 	const uint32_t spb = h->g.slots_per_bucket;
 	bool have_free = false, searching = true;
 	uint64_t b = home_bucket(hash, n);
 	loc->found = false;
+	loc->free_found = false;
 	loc->bit = filter_bit(hash);
 	loc->first = 0;
 	loc->from_slot = 0;
@@ -1287,9 +1648,9 @@ static void locate(const struct hashtable *h, const void *key, uint64_t hash,
 				searching = false;
 		}
 		if (!have_free) {
-			int i = bucket_free_slot(h, bucket);
+			int i = bucket_free_slot_locked(h, bucket);
 			if (i >= 0) {
-				have_free = true;
+				have_free = loc->free_found = true;
 				loc->slot = b * spb + (uint32_t)i;
 				loc->probe = probe;
 			}
@@ -1329,27 +1690,24 @@ static inline uint16_t overflow_changed(uint16_t o, bool raise, uint16_t bit)
 static void path_counts_apply(struct hashtable *h, bool raise)
 {
 	struct journal *j = &h->hdr->journal;
-	uint64_t b = j->home, from = j->first;
+	const uint64_t n = h->g.nbuckets;
+	uint64_t from = j->first;
 	uint64_t p = atomic_load_explicit(&j->progress, memory_order_relaxed);
 	if (p) {
 		uint64_t done = (p >> 16) - 1;
-		for (uint64_t i = 0; i < done; i++)
-			b = next_bucket(b, j->step, h->g.nbuckets);
+		uint64_t b = path_bucket(j->home, j->step, done, n);
 		atomic_store_explicit(&h->overflow[b], overflow_changed((uint16_t)p, raise, j->bit),
 		                      memory_order_release);
-		b = next_bucket(b, j->step, h->g.nbuckets);
 		from = done + 1;
-	} else {
-		for (uint64_t i = 0; i < from; i++)
-			b = next_bucket(b, j->step, h->g.nbuckets);
 	}
+	uint64_t b = path_bucket(j->home, j->step, from, n);
 	for (uint64_t i = from; i < j->probe; i++) {
 		uint16_t old = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
 		atomic_store_explicit(&j->progress, ((i + 1) << 16) | old, memory_order_relaxed);
 		/* release: the progress record is stored before the word changes */
 		atomic_store_explicit(&h->overflow[b], overflow_changed(old, raise, j->bit),
 		                      memory_order_release);
-		b = next_bucket(b, j->step, h->g.nbuckets);
+		b = next_bucket(b, j->step, n);
 	}
 }
 
@@ -1412,22 +1770,22 @@ static void journal_run(struct hashtable *h)
 	switch (atomic_load_explicit(&j->op, memory_order_acquire)) {
 	case J_INSERT:
 		path_counts_apply(h, true);          /* Invariant C: counts first */
-		slot_write(h, j->slot, journal_key(h), journal_value(h));
+		slot_write_locked(h, j->slot, journal_key(h), journal_value(h));
 		break;
 	case J_OVERWRITE:
-		slot_write(h, j->slot, NULL, journal_value(h));
+		slot_write_locked(h, j->slot, NULL, journal_value(h));
 		break;
 	case J_DELETE:
-		slot_write(h, j->slot, h->empty, NULL); /* Invariant C: slot first */
+		slot_write_locked(h, j->slot, h->empty, NULL); /* Invariant C: slot first */
 		path_counts_apply(h, false);
 		break;
 	case J_MOVE:
 		if (!(atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) & 1))
-			version_odd(&h->hdr->moves); /* odd already: a redo */
-		slot_write(h, j->slot, journal_key(h), journal_value(h)); /* copy first, */
-		slot_write(h, j->from_slot, h->empty, NULL);             /* then leave */
+			write_seqbegin(&h->hdr->moves); /* odd already: a redo */
+		slot_write_locked(h, j->slot, journal_key(h), journal_value(h)); /* copy first, */
+		slot_write_locked(h, j->from_slot, h->empty, NULL);             /* then leave */
 		path_counts_apply(h, false);
-		version_even(&h->hdr->moves);
+		write_seqend(&h->hdr->moves);
 		break;
 	default:
 		return;
@@ -1435,15 +1793,113 @@ static void journal_run(struct hashtable *h)
 	journal_finish(h);
 }
 
-static void recover(struct hashtable *h)
+/* Makes every version even.  Only the lock holder may, and only with no
+ * change in flight (the journal idle): a version odd then belongs to no
+ * write and would otherwise stall readers for ever.  Returns how many
+ * were odd. */
+static uint64_t versions_repair_locked(struct hashtable *h)
 {
-	journal_run(h);
-	for (uint64_t s = 0; s < h->g.nstripes; s++) /* a version left odd */
-		if (atomic_load_explicit(&h->stripes[s], memory_order_relaxed) & 1)
-			version_even(&h->stripes[s]);
-	if (atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) & 1)
-		version_even(&h->hdr->moves);
+	uint64_t repaired = 0;
+	for (uint64_t s = 0; s < h->g.nstripes; s++)
+		if (atomic_load_explicit(&h->stripes[s], memory_order_relaxed) & 1) {
+			write_seqend(&h->stripes[s]);
+			repaired++;
+		}
+	if (atomic_load_explicit(&h->hdr->moves, memory_order_relaxed) & 1) {
+		write_seqend(&h->hdr->moves);
+		repaired++;
+	}
+	return repaired;
+}
+
+static int journal_bad(const char *field, uint64_t value, const char *why, uint64_t bound)
+{
+	char reason[160];
+	snprintf(reason, sizeof reason, why, (unsigned long long)bound);
+	return fail(HASHTABLE_ECORRUPT,
+	            "the journal's %s is %llu, %s: the journal is damaged and cannot be redone; "
+	            "writes are refused until `shmkv verify --repair` discards it",
+	            field, (unsigned long long)value, reason);
+}
+
+/* Checks a busy journal against the geometry before a redo writes one
+ * byte: every index it holds in range, its path the journalled key's, its
+ * slots on that path where the operation puts them, its progress within
+ * the path's changed part.  Returns 0 or HASHTABLE_ECORRUPT naming the
+ * first bad field and its value. */
+static int journal_check(struct hashtable *h)
+{
+	const struct journal *j = &h->hdr->journal;
+	const uint64_t n = h->g.nbuckets, spb = h->g.slots_per_bucket, nslots = n * spb;
+	uint32_t op = atomic_load_explicit(&j->op, memory_order_acquire);
+	uint64_t p = atomic_load_explicit(&j->progress, memory_order_relaxed);
+	if (op == J_IDLE)
+		return 0;
+	if (op > J_MOVE)
+		return journal_bad("op", op, "not an operation (1..%llu)", J_MOVE);
+	if (j->slot >= nslots)
+		return journal_bad("slot", j->slot, "past the table's %llu slots", nslots);
+	if (op == J_MOVE && j->from_slot >= nslots)
+		return journal_bad("from_slot", j->from_slot, "past the table's %llu slots", nslots);
+	if (j->home >= n)
+		return journal_bad("home", j->home, "not below the table's %llu buckets", n);
+	if (n > 1 ? j->step < 1 || j->step > n - 1 : j->step != 0)
+		return journal_bad("step", j->step, "outside [1, %llu]", n - 1);
+	if (j->probe >= n)
+		return journal_bad("probe", j->probe, "not below the %llu buckets a path visits", n);
+	if (j->first > j->probe || (op != J_MOVE && j->first != 0))
+		return journal_bad("first", j->first, "past the journal's probe %llu, or not 0 for "
+		                                      "this operation", j->probe);
+	if (p && ((p >> 16) == 0 || (p >> 16) - 1 < j->first || (p >> 16) - 1 >= j->probe))
+		return journal_bad("progress", p, "a path index outside [first, probe) = [.., %llu)",
+		                   j->probe);
+	if (j->bit < 0x100 || (j->bit & (j->bit - 1)))
+		return journal_bad("bit", j->bit, "not one of the filter's 8 bits (%llu..32768)", 256);
+	if (j->count_after > h->max_count)
+		return journal_bad("count_after", j->count_after, "above the load limit's %llu keys",
+		                   h->max_count);
+	if (j->max_probe_after >= n)
+		return journal_bad("max_probe_after", j->max_probe_after, "not below the %llu "
+		                   "buckets a path visits", n);
+	uint64_t at = op == J_MOVE ? j->first : j->probe;
+	if (j->slot / spb != path_bucket(j->home, j->step, at, n))
+		return journal_bad("slot", j->slot, "not in the bucket at path index %llu", at);
+	if (op == J_MOVE && j->from_slot / spb != path_bucket(j->home, j->step, j->probe, n))
+		return journal_bad("from_slot", j->from_slot, "not in the bucket at path index %llu",
+		                   j->probe);
+	if (op == J_INSERT || op == J_MOVE) { /* the journalled key's own path */
+		uint64_t hash = key_hash(h, journal_key(h));
+		if (is_sentinel(h, journal_key(h)))
+			return journal_bad("key", 0, "a sentinel (%llu)", 0);
+		if (j->home != home_bucket(hash, n))
+			return journal_bad("home", j->home, "not the journalled key's home %llu",
+			                   home_bucket(hash, n));
+		if (j->step != probe_step(hash, n))
+			return journal_bad("step", j->step, "not the journalled key's step %llu",
+			                   probe_step(hash, n));
+		if (j->bit != filter_bit(hash))
+			return journal_bad("bit", j->bit, "not the journalled key's filter bit %llu",
+			                   filter_bit(hash));
+	}
+	return 0;
+}
+
+/* Completes or discards the change the journal records, then makes any
+ * version left odd even.  Lock held.  A journal that fails journal_check
+ * is discarded (its op set idle, nothing redone) if discard_bad_journal,
+ * else left as it is: HASHTABLE_ECORRUPT, nothing written. */
+static int recover_locked(struct hashtable *h, bool discard_bad_journal)
+{
+	int rc = journal_check(h);
+	if (rc && !discard_bad_journal)
+		return rc;
+	if (rc)
+		atomic_store_explicit(&h->hdr->journal.op, J_IDLE, memory_order_release);
+	else
+		journal_run(h);
+	versions_repair_locked(h);
 	atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
+	return 0;
 }
 
 static void bump(_Atomic uint64_t *counter)
@@ -1460,6 +1916,22 @@ static int writable(const struct hashtable *h)
 	return 0;
 }
 
+/* An insert found no free slot on its path, which visits every bucket:
+ * the table is full, or its slots hold keys its count does not know. */
+static int no_free_slot(struct hashtable *h)
+{
+	uint64_t count = atomic_load_explicit(&h->hdr->count, memory_order_relaxed);
+	uint64_t slots = h->g.nbuckets * h->g.slots_per_bucket;
+	if (count >= slots)
+		return fail(-ENOMEM, "every one of the table's %llu slots holds a key",
+		            (unsigned long long)slots);
+	return fail(HASHTABLE_ECORRUPT, "no free slot on the new key's path, which visits every "
+	                                "bucket, yet the header counts %llu keys in %llu slots: the "
+	                                "table is damaged (nothing was written; `shmkv verify` names "
+	                                "the first problem)",
+	            (unsigned long long)count, (unsigned long long)slots);
+}
+
 static int upsert(struct hashtable *h, const void *key, const void *value)
 {
 	int rc = check_key(h, key);
@@ -1471,7 +1943,7 @@ static int upsert(struct hashtable *h, const void *key, const void *value)
 	if ((rc = writer_lock(h)) < 0)
 		return rc;
 	struct location loc;
-	locate(h, key, hash, &loc);
+	locate_locked(h, key, hash, &loc);
 	if (loc.found) {
 		journal_begin(h, J_OVERWRITE, &loc, NULL, value);
 		journal_run(h);
@@ -1481,6 +1953,8 @@ static int upsert(struct hashtable *h, const void *key, const void *value)
 		rc = fail(-ENOMEM, "the table is at its load limit (%llu keys); "
 		                   "overwrites still succeed, new keys need a larger table",
 		          (unsigned long long)h->max_count);
+	} else if (!loc.free_found) {
+		rc = no_free_slot(h);
 	} else {
 		journal_begin(h, J_INSERT, &loc, key, value);
 		journal_run(h);
@@ -1561,7 +2035,7 @@ int hashtable_delete(struct hashtable *h, const void *key)
 	if ((rc = writer_lock(h)) < 0)
 		return rc;
 	struct location loc;
-	locate(h, key, hash, &loc);
+	locate_locked(h, key, hash, &loc);
 	if (loc.found) {
 		journal_begin(h, J_DELETE, &loc, NULL, NULL);
 		journal_run(h);
@@ -1582,9 +2056,14 @@ int hashtable_recover(struct hashtable *h)
 	int rc = writable(h);
 	if (rc)
 		return rc;
-	rc = writer_lock(h);
-	if (rc >= 0)
-		writer_unlock(h);
+	rc = writer_lock_mode(h, true);
+	if (rc < 0)
+		return rc;
+	if (versions_repair_locked(h)) {
+		atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
+		rc = 1;
+	}
+	writer_unlock(h);
 	return rc;
 }
 
@@ -1944,6 +2423,75 @@ static void fill_sentinel(unsigned char *dst, const void *given, uint32_t n, int
 		memset(dst, fill, n);
 }
 
+static int header_field_bad(const struct hashtable *h, const char *field, uint64_t stored,
+                            uint64_t expected)
+{
+	const struct shm_header *hd = h->hdr;
+	return fail(-EPROTO, "segment %d has a damaged shmkv header: its %s is %llu, but %u-byte "
+	                     "keys and %u-byte values in %llu bytes give %llu; remove it with: "
+	                     "ipcrm -m %d",
+	            h->shmid, field, (unsigned long long)stored, hd->key_size, hd->value_size,
+	            (unsigned long long)hd->segment_bytes, (unsigned long long)expected, h->shmid);
+}
+
+/* The writer lock must be this C library's mutex. */
+static int check_lock_abi(const struct hashtable *h)
+{
+	const struct shm_header *hd = h->hdr;
+	if (hd->libc == THIS_LIBC && hd->mutex_bytes == sizeof(pthread_mutex_t))
+		return 0;
+	return fail(-EPROTO, "segment %d was created by a program built with %s (header fields "
+	                     "libc %u, mutex_bytes %u: pthread_mutex_t of %u bytes); this one is "
+	                     "built with %s (%zu bytes): their writer locks are not compatible; use "
+	                     "programs built against the creator's C library",
+	            h->shmid, libc_name(hd->libc), hd->libc, hd->mutex_bytes, hd->mutex_bytes,
+	            libc_name(THIS_LIBC), sizeof(pthread_mutex_t));
+}
+
+/* Every field derived from the widths and the size, recomputed: the first
+ * one that differs is named. */
+static int check_geometry(const struct hashtable *h, const struct geometry *g)
+{
+	const struct shm_header *hd = h->hdr;
+	const struct {
+		const char *name;
+		uint64_t stored, expected;
+	} f[] = {
+		{"slot_size", hd->slot_size, g->slot_size},
+		{"value_offset", hd->value_offset, g->value_offset},
+		{"slots_per_bucket", hd->slots_per_bucket, g->slots_per_bucket},
+		{"bucket_bytes", hd->bucket_bytes, g->bucket_bytes},
+		{"nbuckets", hd->nbuckets, g->nbuckets},
+		{"nstripes", hd->nstripes, g->nstripes},
+		{"off_empty", hd->off_empty, g->off_empty},
+		{"off_deleted", hd->off_deleted, g->off_deleted},
+		{"off_jkey", hd->off_jkey, g->off_jkey},
+		{"off_jvalue", hd->off_jvalue, g->off_jvalue},
+		{"off_stripes", hd->off_stripes, g->off_stripes},
+		{"off_overflow", hd->off_overflow, g->off_overflow},
+		{"off_buckets", hd->off_buckets, g->off_buckets},
+	};
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		if (f[i].stored != f[i].expected)
+			return header_field_bad(h, f[i].name, f[i].stored, f[i].expected);
+	double load = hd->max_load;
+	if (!(load > 0 && load <= 1))
+		return fail(-EPROTO, "segment %d has a damaged shmkv header: its max_load is %g, not a "
+		                     "load limit in (0, 1]; remove it with: ipcrm -m %d",
+		            h->shmid, load, h->shmid);
+	uint64_t max_count = max_count_for(g->nbuckets * g->slots_per_bucket, load);
+	if (hd->max_count != max_count)
+		return fail(-EPROTO, "segment %d has a damaged shmkv header: its max_count is %llu, but "
+		                     "its max_load %g of %llu slots gives %llu; remove it with: "
+		                     "ipcrm -m %d",
+		            h->shmid, (unsigned long long)hd->max_count, load,
+		            (unsigned long long)(g->nbuckets * g->slots_per_bucket),
+		            (unsigned long long)max_count, h->shmid);
+	if (hd->flags & ~SEG_HUGETLB)
+		return header_field_bad(h, "flags", hd->flags, hd->flags & SEG_HUGETLB);
+	return 0;
+}
+
 /* Checks a header against the segment before anything else reads it. */
 static int validate_header(struct hashtable *h, size_t segsz)
 {
@@ -1957,17 +2505,19 @@ static int validate_header(struct hashtable *h, size_t segsz)
 	if (hd->format != SHMKV_FORMAT)
 		return fail(-EPROTO, "segment %d holds shmkv format %u; this library reads format %u",
 		            h->shmid, hd->format, SHMKV_FORMAT);
+	int rc = check_lock_abi(h);
+	if (rc)
+		return rc;
 	struct geometry g;
 	if (!widths_valid(hd->key_size, hd->value_size) || hd->segment_bytes > segsz ||
-	    !layout(hd->key_size, hd->value_size, hd->segment_bytes, &g) ||
-	    g.nbuckets != hd->nbuckets || g.nstripes != hd->nstripes ||
-	    g.off_buckets != hd->off_buckets || g.slot_size != hd->slot_size ||
-	    g.value_offset != hd->value_offset || g.slots_per_bucket != hd->slots_per_bucket ||
-	    g.off_jkey != hd->off_jkey || g.off_jvalue != hd->off_jvalue ||
-	    hd->max_count > g.nbuckets * g.slots_per_bucket)
-		return fail(-EPROTO, "segment %d has a shmkv header whose geometry does not fit its "
-		                     "%zu bytes; it is damaged: remove it with: ipcrm -m %d",
-		            h->shmid, segsz, h->shmid);
+	    !layout(hd->key_size, hd->value_size, hd->segment_bytes, &g))
+		return fail(-EPROTO, "segment %d has a shmkv header whose widths (%u, %u) or size "
+		                     "(%llu bytes) do not fit its %zu bytes; it is damaged: remove it "
+		                     "with: ipcrm -m %d",
+		            h->shmid, hd->key_size, hd->value_size,
+		            (unsigned long long)hd->segment_bytes, segsz, h->shmid);
+	if ((rc = check_geometry(h, &g)))
+		return rc;
 	h->empty = malloc(g.key_size);
 	h->deleted = malloc(g.key_size);
 	if (!h->empty || !h->deleted)
@@ -1981,28 +2531,59 @@ static int validate_header(struct hashtable *h, size_t segsz)
 	return 0;
 }
 
-/* Waits for a concurrent creator to publish the header (magic is stored
- * last, with release), as long as the creator runs in another process: up
- * to 2 s, ample for initialising even a table with non-zero empty keys. */
-static bool wait_for_magic(const struct shm_header *hd, size_t segsz, pid_t creator)
+/* Whether the process that created the segment (header's creator record)
+ * still runs: same pid and the same start time (against pid reuse). */
+static bool creator_alive(const struct shm_header *hd)
+{
+	pid_t pid = hd->creator_pid;
+	if (pid <= 0)
+		return false;
+	if (pid == getpid())
+		return hd->creator_start == process_start_time(pid); /* another thread */
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return false;
+	char state;
+	uint64_t start;
+	if (!process_stat(pid, &state, &start))
+		return true; /* exists, but /proc hides it: assume alive */
+	return state != 'Z' && state != 'X' && start == hd->creator_start;
+}
+
+enum creation { CREATED, UNFINISHED, NOT_SHMKV };
+
+/* Waits for a concurrent creator to publish the header (the magic, stored
+ * last, with release).  The creator marks the segment as being created
+ * (SHMKV_MAGIC_CREATING, with its pid and start time) first thing; while
+ * that creator runs, however long it takes to fill a large table, this
+ * waits.  A marked segment whose creator died is UNFINISHED.  An unmarked
+ * one (all zero) is waited on for 2 s while its creator process (shm_cpid)
+ * runs in another process: it may not have marked it yet; after that, or
+ * if the creator is gone, it is NOT_SHMKV.  Any other magic: CREATED, for
+ * validate_header to judge. */
+static enum creation wait_for_creator(const struct shm_header *hd, size_t segsz, pid_t cpid)
 {
 	if (segsz < sizeof *hd)
-		return true; /* validate_header reports it */
-	for (int i = 0; i < CREATOR_WAIT_STEPS; i++) {
+		return CREATED; /* validate_header reports it */
+	for (int unmarked_ms = 0;; unmarked_ms++) {
 		uint64_t m = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic,
 		                                  memory_order_acquire);
-		if (m != 0)
-			return true;
-		char state;
-		uint64_t start;
-		if (creator == getpid() || (kill(creator, 0) != 0 && errno == ESRCH))
-			return false;
-		if (process_stat(creator, &state, &start) && (state == 'Z' || state == 'X'))
-			return false;
+		if (m == SHMKV_MAGIC_CREATING) {
+			if (!creator_alive(hd))
+				return UNFINISHED;
+		} else if (m != 0) {
+			return CREATED;
+		} else {
+			char state;
+			uint64_t start;
+			if (unmarked_ms >= CREATOR_WAIT_STEPS || cpid == getpid() ||
+			    (kill(cpid, 0) != 0 && errno == ESRCH))
+				return NOT_SHMKV;
+			if (process_stat(cpid, &state, &start) && (state == 'Z' || state == 'X'))
+				return NOT_SHMKV;
+		}
 		struct timespec ts = {0, CREATOR_WAIT_STEP_NS};
 		nanosleep(&ts, NULL);
 	}
-	return false;
 }
 
 static void handle_free(struct hashtable *h)
@@ -2040,10 +2621,16 @@ static int attach(int shmid, key_t key, bool readonly, struct hashtable **out)
 	h->base = p;
 	h->hdr = p;
 	int rc;
-	if (!wait_for_magic(h->hdr, ds.shm_segsz, ds.shm_cpid))
-		rc = fail(-EPROTO, "segment %d (key 0x%08x) has no shmkv header (its creator may have "
-		                   "died while initialising it); remove it with: ipcrm -m %d",
-		          shmid, (unsigned)key, shmid);
+	enum creation c = wait_for_creator(h->hdr, ds.shm_segsz, ds.shm_cpid);
+	if (c == UNFINISHED)
+		rc = fail(HASHTABLE_EUNFINISHED, "segment %d (key 0x%08x) is an unfinished shmkv "
+		                                 "table: its creator (pid %d) died while initialising "
+		                                 "it; remove it with: shmkv rm 0x%08x (or ipcrm -m %d)",
+		          shmid, (unsigned)key, (int)h->hdr->creator_pid, (unsigned)key, shmid);
+	else if (c == NOT_SHMKV)
+		rc = fail(-EPROTO, "segment %d (key 0x%08x) has no shmkv header and its creator is "
+		                   "gone: it is not a shmkv table (or its creator died before marking "
+		                   "it); it was left untouched", shmid, (unsigned)key);
 	else
 		rc = validate_header(h, ds.shm_segsz);
 	if (rc) {
@@ -2052,20 +2639,6 @@ static int attach(int shmid, key_t key, bool readonly, struct hashtable **out)
 	}
 	*out = h;
 	return 0;
-}
-
-static int init_mutex(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-	int rc = pthread_mutexattr_init(&a);
-	if (!rc)
-		rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	if (!rc)
-		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	if (!rc)
-		rc = pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-	return rc;
 }
 
 static uint64_t random_seed(void)
@@ -2081,8 +2654,15 @@ static int initialise(unsigned char *base, const struct geometry *g, size_t segs
                       const struct hashtable_config *cfg, double fraction, bool huge)
 {
 	struct shm_header *hd = (struct shm_header *)base;
+	hd->creator_pid = (int32_t)getpid();
+	hd->creator_start = process_start_time(getpid());
+	/* release: a process that sees the mark sees the creator's record */
+	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic, SHMKV_MAGIC_CREATING,
+	                      memory_order_release);
 	hd->format = SHMKV_FORMAT;
 	hd->flags = huge ? SEG_HUGETLB : 0;
+	hd->mutex_bytes = (uint32_t)sizeof(pthread_mutex_t);
+	hd->libc = THIS_LIBC;
 	hd->segment_bytes = segsz;
 	hd->key_size = g->key_size;
 	hd->value_size = g->value_size;
@@ -2103,7 +2683,6 @@ static int initialise(unsigned char *base, const struct geometry *g, size_t segs
 	hd->max_load = fraction;
 	hd->max_count = max_count_for(g->nbuckets * g->slots_per_bucket, fraction);
 	hd->created = (int64_t)time(NULL);
-	hd->creator_pid = (int32_t)getpid();
 	fill_sentinel(base + g->off_empty, cfg->empty_key, g->key_size, 0x00);
 	fill_sentinel(base + g->off_deleted, cfg->deleted_key, g->key_size, 0xff);
 	bool zero_empty = true;
@@ -2131,8 +2710,10 @@ static int check_config(const struct hashtable_config *cfg, double *fraction)
 		            cfg->key_size, cfg->value_size, HASHTABLE_MAX_KEY, HASHTABLE_MAX_VALUE);
 	*fraction = load_fraction(cfg->max_load == 0 ? 0.8 : cfg->max_load);
 	if (*fraction == 0)
-		return fail(-EINVAL, "load limit %g out of range: give a fraction in (0, 1] or a "
-		                     "percent in (1, 100]", cfg->max_load);
+		return fail(-EINVAL, "load limit %g out of range: give a fraction in (0, %g] or a "
+		                     "percent in (1, %g] (above %g a full table's misses read every "
+		                     "bucket and churn slows a hundredfold)",
+		            cfg->max_load, MAX_LOAD, MAX_LOAD * 100, MAX_LOAD);
 	unsigned char e[HASHTABLE_MAX_KEY], d[HASHTABLE_MAX_KEY];
 	fill_sentinel(e, cfg->empty_key, cfg->key_size, 0x00);
 	fill_sentinel(d, cfg->deleted_key, cfg->key_size, 0xff);
@@ -2178,7 +2759,7 @@ static int create_segment(key_t key, const struct hashtable_config *cfg, double 
 		return fail(-EINVAL, "a capacity of %llu bytes cannot hold one bucket of %u-byte "
 		                     "keys and %u-byte values (header included); need at least %llu",
 		            (unsigned long long)size, cfg->key_size, cfg->value_size,
-		            (unsigned long long)(hashtable_segment_size(1, 1.0, cfg->key_size,
+		            (unsigned long long)(hashtable_segment_size(1, MAX_LOAD, cfg->key_size,
 		                                                        cfg->value_size)));
 	unsigned mode = cfg->mode ? cfg->mode : 0600;
 	int shmid = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode | (huge ? SHM_HUGETLB : 0));
@@ -2193,10 +2774,12 @@ static int create_segment(key_t key, const struct hashtable_config *cfg, double 
 		path_identity(cfg->path, &hd->name_dev, &hd->name_ino);
 		rc = initialise(p, &g, size, cfg, fraction, huge);
 	}
-	if (p != (void *)-1)
-		shmdt(p);
+	/* attach before the initialising mapping goes: under
+	 * kernel.shm_rmid_forced=1 a segment dies when its last attachment does */
 	if (!rc)
 		rc = attach(shmid, key, cfg->flags & HASHTABLE_RDONLY, out);
+	if (p != (void *)-1)
+		shmdt(p);
 	if (rc)
 		shmctl(shmid, IPC_RMID, NULL); /* a failed create leaves nothing */
 	return rc;
@@ -2249,6 +2832,20 @@ int hashtable_create_config(const struct hashtable_config *cfg, struct hashtable
 	return rc;
 }
 
+/* The errno for a code, for the calls that report through errno: the
+ * library's own codes become EPROTO, their text kept for
+ * hashtable_last_error(). */
+static int errno_for(int rc)
+{
+	if (rc == HASHTABLE_EDEADWRITER || rc == HASHTABLE_ECORRUPT || rc == HASHTABLE_EUNFINISHED) {
+		char detail[sizeof last_detail];
+		memcpy(detail, last_detail, sizeof detail);
+		fail(-EPROTO, "%s", detail);
+		return EPROTO;
+	}
+	return -rc;
+}
+
 struct hashtable *hashtable_create(const char *path, long capacity, float max_usage_percent,
                                    short key_size, short value_size, void *stop_cond,
                                    void *del_cond)
@@ -2256,7 +2853,8 @@ struct hashtable *hashtable_create(const char *path, long capacity, float max_us
 	if (!path || capacity <= 0 || key_size <= 0 || value_size < 0 ||
 	    load_fraction(max_usage_percent) == 0) {
 		fail(-EINVAL, "hashtable_create needs a path, a positive capacity and key size, a "
-		              "value size of at least 0, and a load limit in (0, 1] or (1, 100]");
+		              "value size of at least 0, and a load limit in (0, %g] or (1, %g]",
+		     MAX_LOAD, MAX_LOAD * 100);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -2272,7 +2870,7 @@ struct hashtable *hashtable_create(const char *path, long capacity, float max_us
 	struct hashtable *h = NULL;
 	int rc = hashtable_create_config(&cfg, &h);
 	if (rc) {
-		errno = rc == HASHTABLE_EDEADWRITER || rc == HASHTABLE_ECORRUPT ? EPROTO : -rc;
+		errno = errno_for(rc);
 		return NULL;
 	}
 	return h;
@@ -2295,7 +2893,7 @@ static struct hashtable *open_key(key_t key, int flags)
 	struct hashtable *h = NULL;
 	int rc = attach(shmid, key, flags & HASHTABLE_RDONLY, &h);
 	if (rc) {
-		errno = -rc;
+		errno = errno_for(rc);
 		return NULL;
 	}
 	return h;
@@ -2361,12 +2959,58 @@ int hashtable_unlink(struct hashtable *h)
 	            user_text((unsigned)geteuid(), you, sizeof you));
 }
 
+/* 1 if segment shmid is an unfinished table (marked by a creator that is
+ * gone), 0 if not, or a negative code. */
+static int unfinished_by_id(int shmid, key_t key)
+{
+	struct shmid_ds ds;
+	if (shmctl(shmid, IPC_STAT, &ds) != 0)
+		return errno == EACCES ? explain_access(key, true)
+		                       : fail(-errno, "cannot stat segment %d: %s", shmid, strerror(errno));
+	if (ds.shm_segsz < sizeof(struct shm_header))
+		return 0;
+	void *p = shmat(shmid, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return errno == EACCES ? explain_access(key, true)
+		                       : fail(-errno, "cannot attach segment %d: %s", shmid, strerror(errno));
+	const struct shm_header *hd = p;
+	int unfinished = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic,
+	                                      memory_order_acquire) == SHMKV_MAGIC_CREATING &&
+	                 !creator_alive(hd);
+	shmdt(p);
+	return unfinished;
+}
+
+static int segment_at(key_t key, int *shmid)
+{
+	*shmid = shmget(key, 0, 0);
+	if (*shmid >= 0)
+		return 0;
+	if (errno == ENOENT)
+		return fail(-ENOENT, "no shared memory segment at key 0x%08x", (unsigned)key);
+	return errno == EACCES ? explain_access(key, true) : fail(-errno, "shmget: %s", strerror(errno));
+}
+
+int hashtable_unfinished_key(key_t key)
+{
+	int shmid, rc = segment_at(key, &shmid);
+	return rc ? rc : unfinished_by_id(shmid, key);
+}
+
 int hashtable_remove_key(key_t key)
 {
+	int shmid, rc = segment_at(key, &shmid);
+	if (rc)
+		return rc;
+	if (unfinished_by_id(shmid, key) == 1) { /* nobody can use it: remove it */
+		if (shmctl(shmid, IPC_RMID, NULL) != 0)
+			return fail(-errno, "cannot remove segment %d: %s", shmid, strerror(errno));
+		return 0;
+	}
 	struct hashtable *h = open_key(key, HASHTABLE_RDONLY);
 	if (!h)
 		return -errno;
-	int rc = hashtable_unlink(h);
+	rc = hashtable_unlink(h);
 	handle_free(h);
 	return rc;
 }
@@ -2395,11 +3039,11 @@ static int bucket_snapshot(const struct hashtable *h, uint64_t b, unsigned char 
 	_Atomic uint32_t *stripe = stripe_of(h, b);
 	for (;;) {
 		uint32_t v;
-		int rc = read_begin(h, stripe, &v);
+		int rc = read_seqbegin(h, stripe, &v);
 		if (rc)
 			return rc;
 		shared_load(buf, bucket_at(h, b), h->g.bucket_bytes);
-		if (read_valid(stripe, v))
+		if (!read_seqretry(stripe, v))
 			return 0;
 	}
 }
@@ -2629,7 +3273,7 @@ static int verify_walk(struct hashtable *h)
 	const uint64_t n = h->g.nbuckets;
 	for (uint64_t s = 0; s < h->g.nstripes; s++) {
 		uint32_t v;
-		int rc = read_begin(h, &h->stripes[s], &v); /* waits out a live writer */
+		int rc = read_seqbegin(h, &h->stripes[s], &v); /* waits out a live writer */
 		if (rc)
 			return rc;
 	}
@@ -2668,6 +3312,24 @@ static uint64_t write_generation(const struct hashtable *h)
 	       atomic_load_explicit(&hd->recoveries, memory_order_acquire);
 }
 
+/* Whether the operation in the journal was abandoned by a dead writer: the
+ * journal busy before and after its holder is judged dead, and no operation
+ * completed since gen was read.  (A writer bumps its counter before it
+ * clears its holder record at unlock: a record read as cleared by a writer
+ * that finished shows in the generation.)  *pid: the holder. */
+static bool journal_abandoned(const struct hashtable *h, uint64_t gen, pid_t *pid)
+{
+	uint32_t op = atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire);
+	if (op == J_IDLE)
+		return false;
+	/* acquire (op, then the record): pairs with journal_begin's release of
+	 * op, which follows the holder's record */
+	*pid = atomic_load_explicit(&h->hdr->holder_pid, memory_order_acquire);
+	bool alive = holder_alive(h);
+	return !alive && write_generation(h) == gen &&
+	       atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == op;
+}
+
 /* Without the lock: a problem counts only if no write ran during the walk
  * (a live writer's change in flight looks like one).  A dead writer's
  * unfinished change is reported as such. */
@@ -2680,11 +3342,14 @@ static int verify_unlocked(struct hashtable *h)
 		rc = verify_walk(h);
 		if (rc != HASHTABLE_ECORRUPT)
 			return rc;
-		if (op != J_IDLE && !holder_alive(h))
+		pid_t holder = 0;
+		if (journal_abandoned(h, gen, &holder)) {
+			if ((rc = journal_check(h)))
+				return rc; /* a journal no recovery could redo */
 			return fail(HASHTABLE_EDEADWRITER, "a writer (pid %d) died in the middle of an "
 			                                   "operation; run any update or `shmkv verify "
-			                                   "--repair` to complete it",
-			            (int)atomic_load(&h->hdr->holder_pid));
+			                                   "--repair` to complete it", (int)holder);
+		}
 		if (op == J_IDLE && write_generation(h) == gen &&
 		    atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == J_IDLE)
 			return rc; /* a still table, and still wrong */
@@ -2705,6 +3370,9 @@ int hashtable_verify(struct hashtable *h)
 	int rc = writer_lock(h); /* a still picture, and a dead writer's change done */
 	if (rc < 0)
 		return rc;
+	/* the lock holder repairs a version left odd instead of waiting on it */
+	if (versions_repair_locked(h))
+		atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
 	rc = verify_walk(h);
 	writer_unlock(h);
 	return rc;

@@ -102,11 +102,28 @@ const char *shmkv_version(void);
  * after a short spin and one look at /proc: within a millisecond on an idle
  * machine (measured: 0.13 ms at most; 3.9 ms at most on a loaded two-core
  * machine).  A writer that is alive, however slow, is waited out and never
- * causes this code. */
+ * causes this code.  Also returned when a bucket's version is odd while no
+ * live writer holds the lock, or while the calling thread itself is the
+ * recorded holder (a damaged segment): hashtable_recover() (`shmkv verify
+ * --repair`) makes it even. */
 
 #define HASHTABLE_ECORRUPT (-30702)
-/* hashtable_verify() found an inconsistency; hashtable_last_error() names
- * the first one. */
+/* The segment holds something no correct writer leaves: hashtable_verify()
+ * found an inconsistency, or a writer refused to act on one (an impossible
+ * journal, see hashtable_update; no free slot where the count says there is
+ * one), or the writer lock's bytes are damaged: its kind is not a robust
+ * process-shared mutex's (checked on glibc before any pthread call), or it
+ * stayed held for 2 s by a thread that is not a live writer of the table
+ * (a live writer, however slow, is waited out).  hashtable_last_error()
+ * names the first one, with the field and its value. */
+
+#define HASHTABLE_EUNFINISHED (-30703)
+/* The segment is a shmkv table whose creator died while initialising it:
+ * no process can use it.  hashtable_remove() removes it (`shmkv rm`).
+ * Returned by hashtable_create_config(); hashtable_open() and
+ * hashtable_create() report it as errno EPROTO, with the details in
+ * hashtable_last_error().  While its creator is alive, however long it
+ * takes to fill a large table, opens wait for it instead. */
 
 struct hashtable; /* opaque handle: one attachment of one table */
 
@@ -116,7 +133,9 @@ struct hashtable; /* opaque handle: one attachment of one table */
  *   capacity            segment size in bytes, header included; the slot count
  *                       is what fits.
  *   max_usage_percent   load limit as a fraction (0.8) or, above 1, a percent
- *                       (80).  Must be in (0, 1] or (1, 100].
+ *                       (80).  Must be in (0, 0.98] or (1, 98]: above 0.98 a
+ *                       full table's misses read every bucket.  Tables made
+ *                       with a limit of 1 by earlier versions still attach.
  *   key_size, value_size  widths in bytes (value_size may be 0).
  *   stop_cond, del_cond key_size bytes marking an empty and a deleted slot;
  *                       NULL means all 0x00 and all 0xFF.  They must differ.
@@ -127,8 +146,13 @@ struct hashtable; /* opaque handle: one attachment of one table */
  *   EINVAL  bad argument, or the existing table has other widths/sentinels,
  *           or the kernel refused the size (hashtable_last_error() right
  *           after names the size asked and kernel.shmmax);
- *   EPROTO  a segment exists at that key but is not a shmkv table (bad magic
- *           or unknown format version); it is not read past its header;
+ *   EPROTO  the segment is an unfinished table (HASHTABLE_EUNFINISHED), or
+ *           a segment exists at that key but is not a shmkv table (bad magic
+ *           or unknown format version), or its header is damaged (a field
+ *           that disagrees with the layout its widths and size give), or it
+ *           was made by a program built with another C library (its writer
+ *           lock would mean something else); it is not read past its header,
+ *           and hashtable_last_error() names the field;
  *   EACCES  the segment's mode does not let this user attach it (the last
  *           error names its owner, group and mode, and says whether a
  *           read-only open would work), or huge pages were asked for by a
@@ -150,8 +174,13 @@ struct hashtable *hashtable_create(const char *path, long capacity,
  * Returns 0 if the key was inserted, 1 if an existing key was overwritten,
  * -ENOMEM if a new key would pass the load limit (overwrites always succeed),
  * -EINVAL for a NULL argument or a key equal to a sentinel, -EROFS on a
- * read-only handle, or a writer lock failure.  Safe to call from any
- * process or thread. */
+ * read-only handle, HASHTABLE_ECORRUPT if the segment is damaged: the
+ * journal left by a dead writer holds an impossible operation (refused by
+ * every update and delete, with nothing written, until hashtable_recover()
+ * discards it), or a new key finds no free slot on its path (which visits
+ * every bucket) although the header's count says there is one (nothing is
+ * written), or a writer lock failure (see HASHTABLE_ECORRUPT).  Safe to call
+ * from any process or thread. */
 int hashtable_update(struct hashtable *h, void *k, void *d);
 
 /* Looks up key k.  Returns 0 and copies the value to datum (value_size bytes)
@@ -173,7 +202,8 @@ struct hashtable_config {
 	size_t capacity;      /* segment bytes, header included; 0: computed
 	                         from `entries` with hashtable_segment_size() */
 	uint64_t entries;     /* keys to hold at max_load, when capacity is 0 */
-	double max_load;      /* load limit, fraction or percent; 0: 0.8      */
+	double max_load;      /* load limit, fraction or percent, at most 0.98
+	                         (98); 0: 0.8                                 */
 	uint32_t key_size;    /* 1..HASHTABLE_MAX_KEY                         */
 	uint32_t value_size;  /* 0..HASHTABLE_MAX_VALUE                       */
 	const void *empty_key;   /* key_size bytes or NULL (all 0x00)         */
@@ -210,8 +240,9 @@ struct hashtable *hashtable_open(const char *path, int flags);
 struct hashtable *hashtable_open_key(key_t key, int flags);
 
 /* Removes key.  Returns 0 if it was deleted, -1 if it was not there,
- * -EINVAL (NULL or sentinel key), -EROFS (read-only handle), or a writer
- * lock failure.  The slot is reusable at once. */
+ * -EINVAL (NULL or sentinel key), -EROFS (read-only handle),
+ * HASHTABLE_ECORRUPT (an impossible journal, as for hashtable_update, or a
+ * writer lock failure).  The slot is reusable at once. */
 int hashtable_delete(struct hashtable *h, const void *key);
 
 /* ---- Length-taking calls ------------------------------------------------
@@ -337,18 +368,27 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
  * table, and first completes a dead writer's change); on a read-only handle
  * it writes nothing, and repeats the walk while writers change the table, so
  * that only a problem seen in a still table is reported (-EAGAIN if the table
- * changed during each of 20 walks).  Returns 0 if
- * consistent, HASHTABLE_ECORRUPT (hashtable_last_error() names the first
- * problem), HASHTABLE_EDEADWRITER if a writer died mid-update and no writer
- * has recovered yet (read-only handle), -EAGAIN (read-only handle, as
- * above), -ENOMEM (no memory for the walk's counts: 7 bytes a bucket),
- * -EINVAL (NULL handle), or a writer lock failure (read-write handle). */
+ * changed during each of 20 walks).  On a read-write handle a bucket
+ * version left odd by no live writer is made even, not reported (the lock
+ * holder cannot wait for itself).  Returns 0 if consistent,
+ * HASHTABLE_ECORRUPT (hashtable_last_error() names the first problem, e.g.
+ * an impossible journal, which only hashtable_recover() discards),
+ * HASHTABLE_EDEADWRITER if a writer died mid-update and no writer has
+ * recovered yet (read-only handle), -EAGAIN (read-only handle, as above),
+ * -ENOMEM (no memory for the walk's counts: 7 bytes a bucket), -EINVAL (NULL
+ * handle), or a writer lock failure (read-write handle). */
 int hashtable_verify(struct hashtable *h);
 
-/* Takes and releases the writer lock, which completes any change a dead
- * writer left half done.  Returns 1 if a recovery was needed, 0 if not,
- * -EROFS on a read-only handle, -EINVAL for a NULL handle, or a writer lock
- * failure. */
+/* Repairs what a dead writer or a damaged segment left: takes and releases
+ * the writer lock, which completes any change a dead writer left half done;
+ * discards a journal that holds an impossible operation (its change is not
+ * redone: run hashtable_verify() next to see whether the table is
+ * consistent); makes every bucket version left odd even; re-initialises a
+ * damaged writer lock (see HASHTABLE_ECORRUPT) unless a live thread holds
+ * it.  Run one repair at a time.  Returns 1 if it repaired anything, 0 if
+ * nothing needed it, -EROFS on a read-only handle, -EINVAL for a NULL
+ * handle, HASHTABLE_ECORRUPT if a damaged lock is held by a live thread (the
+ * text names it), or another error taking the lock. */
 int hashtable_recover(struct hashtable *h);
 
 /* Detaches.  The segment and its contents stay.  Returns 0, or -EINVAL for a
@@ -364,12 +404,18 @@ int hashtable_close(struct hashtable *h);
 int hashtable_unlink(struct hashtable *h);
 
 /* Removes the table named by ftok(path, 1) or by key, after checking that the
- * segment is a shmkv table.  Returns 0, -ENOENT (no such file or segment),
- * -EPROTO (the segment is not a shmkv table: left alone), -EACCES (may not
- * read it, or not its owner, creator or root), -EINVAL, or another errno as
- * hashtable_open. */
+ * segment is a shmkv table, or an unfinished one (HASHTABLE_EUNFINISHED).
+ * Returns 0, -ENOENT (no such file or segment), -EPROTO (the segment is not
+ * a shmkv table: left alone), -EACCES (may not read it, or not its owner,
+ * creator or root), -EINVAL, or another errno as hashtable_open. */
 int hashtable_remove(const char *path);
 int hashtable_remove_key(key_t key);
+
+/* Whether the segment at key is an unfinished table (see
+ * HASHTABLE_EUNFINISHED): 1 if so, 0 if it is anything else (a table, one
+ * still being created by a live process, not a table), or -ENOENT,
+ * -EACCES.  Reads the segment's header only. */
+int hashtable_unfinished_key(key_t key);
 
 /* The segment id (as `ipcs -m` shows it) of an attached table, or -1 for a
  * NULL handle. */

@@ -469,6 +469,23 @@ static int rmid_forced_check(key_t value, char *text)
 	FILE *f = fopen("/proc/sys/kernel/shm_rmid_forced", "w");
 	if (!f || fprintf(f, "%d\n", (int)value) < 0 || fclose(f) != 0)
 		return 77;
+	if (value == 1) {
+		/* a create must hold its own attachment throughout: under
+		 * shm_rmid_forced a segment dies with its last attachment.  The
+		 * namespace dies with this child, so the table cannot leak. */
+		struct hashtable_config cfg = {
+			.ipc_key = 0x5e5e0001, .entries = 100, .key_size = 8, .value_size = 8,
+		};
+		struct hashtable *h = NULL;
+		uint64_t k = 7, v = 9, out = 0;
+		if (hashtable_create_config(&cfg, &h) != 0 || hashtable_update(h, &k, &v) != 0 ||
+		    hashtable_search(h, &k, &out) != 0 || out != v) {
+			snprintf(text, 768, "create under shm_rmid_forced=1: %s", hashtable_last_error());
+			return 30;
+		}
+		hashtable_unlink(h);
+		hashtable_close(h);
+	}
 	int rc = hashtable_host_check(text, 768);
 	return 10 + rc;
 }

@@ -38,6 +38,12 @@ void msg(const char *fmt, ...)
 	va_end(ap);
 }
 
+const char *table_error(int rc)
+{
+	const char *last = hashtable_last_error();
+	return rc < -1 && last[0] ? last : hashtable_strerror(rc);
+}
+
 void advise(const char *fmt, ...)
 {
 	va_list ap;
@@ -671,6 +677,10 @@ static void explain_not_shmkv(const struct table_name *tn)
 	struct shm_row row;
 	if (shm_row_by_key(tn->key, &row) < 0)
 		return;
+	if (hashtable_unfinished_key(tn->key) == 1) { /* its creator died mid-way */
+		advise("`shmkv rm %s` removes the unfinished table", tn->arg);
+		return;
+	}
 	advise("segment id %d at key 0x%08x (%" PRIu64 " bytes, owner %s) is not a shmkv "
 	       "table; name the table differently, or, only if that segment is unused, "
 	       "ipcrm -m %d", row.id, (unsigned)tn->key, row.size, user_name(row.uid), row.id);

@@ -46,6 +46,11 @@ void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void advise(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vmsg(const char *fmt, va_list ap);
 
+/* The text to print for a library call's result rc: the specifics of this
+ * thread's last failure (hashtable_last_error) when rc is a failure other
+ * than "not found", else the code's own text (hashtable_strerror). */
+const char *table_error(int rc);
+
 /* Reports what getopt_long() returned for a bad option (it is told to be
  * silent: its own messages start with argv[0], not the tool's name). */
 void option_error(int c, int optopt_char, const char *arg);

@@ -283,6 +283,10 @@ static int open_input(const char *name, struct input *in)
 /* Releases the pages of in->data[0, upto): the text is no longer needed. */
 static void input_drop(struct input *in, size_t upto)
 {
+	if (!in->data) { /* an empty input maps nothing: no pages, no arithmetic on NULL */
+		in->dropped = upto;
+		return;
+	}
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t from = ((uintptr_t)(in->data + in->dropped) + (uintptr_t)page - 1) &
 	                 ~((uintptr_t)page - 1);
@@ -1391,7 +1395,7 @@ static int check_room(struct loader *L)
 		return RC_REFUSED;
 	if (rc < 0) {
 		msg("%s: cannot check the input against the table: %s", L->tn.arg,
-		    hashtable_strerror(rc));
+		    table_error(rc));
 		return exit_code_for(rc);
 	}
 	if (L->late_bad && !L->o.skip_bad) {
@@ -1451,7 +1455,7 @@ static int write_pass(struct loader *L)
 	}
 	msg("%s: writing failed after %" PRIu64 " records (%" PRIu64 " inserted, %" PRIu64
 	    " updated): %s", L->tn.arg, L->inserted + L->updated, L->inserted, L->updated,
-	    hashtable_strerror(err));
+	    table_error(err));
 	if (err == -ENOMEM)
 		advise("another writer filled the table while this load ran");
 	if (L->created)

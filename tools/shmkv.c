@@ -326,7 +326,7 @@ static int cmd_stat(int argc, char **argv)
 	int hr = hashtable_probe_histogram(h, si.hist, HIST_BUCKETS);
 	si.hist_ok = hr == 0;
 	if (hr < 0)
-		msg("%s: no probe histogram: %s", tn.arg, hashtable_strerror(hr));
+		msg("%s: no probe histogram: %s", tn.arg, table_error(hr));
 	si.row_ok = shm_row_by_id(si.st.shmid, &si.row) == 0;
 	if (o.json)
 		stat_json(&tn, &si);
@@ -402,7 +402,7 @@ static int key_failed(const struct table_name *tn, const unsigned char *key, uin
 		msg("%s: key %s: not found", tn->arg, fmt_field(key, ks, f, sizeof f));
 		return result == RC_OK ? RC_NOTFOUND : result;
 	}
-	msg("%s: key %s: %s", tn->arg, fmt_field(key, ks, f, sizeof f), hashtable_strerror(r));
+	msg("%s: key %s: %s", tn->arg, fmt_field(key, ks, f, sizeof f), table_error(r));
 	return code;
 }
 
@@ -664,7 +664,7 @@ static int cmd_put(int argc, char **argv)
 			continue;
 		}
 		msg("%s: key %s: %s", tn.arg, fmt_field(key, st.key_size, f, sizeof f),
-		    hashtable_strerror(r));
+		    table_error(r));
 		if (r == -ENOMEM)
 			explain_full(&tn, h);
 		rc = r == -EINVAL ? RC_DATA : exit_code_for(r);
@@ -866,7 +866,7 @@ static int dump_all(struct hashtable *h, const struct table_name *tn, struct dum
 		}
 	}
 	if (rc == RC_OK && r < 0) {
-		msg("%s: %s", tn->arg, hashtable_strerror(r));
+		msg("%s: %s", tn->arg, table_error(r));
 		rc = exit_code_for(r);
 	}
 	if (rc == RC_OK && !dump_stop && d->fmt == DF_CDB)
@@ -1011,7 +1011,10 @@ static int cmd_ls(int argc, char **argv)
 		struct hashtable *h = hashtable_open_key(r->key, HASHTABLE_RDONLY);
 		int err = h ? 0 : errno;
 		struct hashtable_stats st;
-		if (!h && err != EACCES)
+		/* a table whose creator died while initialising it: listed, so
+		 * that `shmkv rm` can be pointed at it */
+		int unfinished = !h && err == EPROTO && hashtable_unfinished_key(r->key) == 1;
+		if (!h && err != EACCES && !unfinished)
 			continue; /* not a shmkv table */
 		if (h)
 			hashtable_stats(h, &st);
@@ -1029,13 +1032,17 @@ static int cmd_ls(int argc, char **argv)
 			if (h)
 				printf(",\"count\":%" PRIu64 ",\"load\":%s,\"key_size\":%u,\"value_size\":%u",
 				       st.count, load, st.key_size, st.value_size);
+			else if (unfinished)
+				printf(",\"count\":null,\"load\":null,\"unfinished\":true");
 			else
 				printf(",\"count\":null,\"load\":null,\"access\":false");
 			printf("}");
 		} else {
 			printf("0x%08x %10d %14" PRIu64 " %12s %6s %6" PRIu64 " %-9s %s%s\n",
 			       (unsigned)r->key, r->id, r->size, count, load, r->nattch, widths,
-			       user_name(r->uid), h ? "" : " (no read access: may be a table)");
+			       user_name(r->uid),
+			       h ? "" : unfinished ? " (unfinished: its creator died; shmkv rm removes it)"
+			                           : " (no read access: may be a table)");
 		}
 		first = 0;
 		if (h)
@@ -1065,6 +1072,18 @@ static int cmd_rm(int argc, char **argv)
 			result = rc;
 			continue;
 		}
+		/* A table whose creator died while initialising it cannot be opened;
+		 * hashtable_remove recognises and removes it. */
+		if (tn.key != (key_t)-1 && hashtable_unfinished_key(tn.key) == 1) {
+			int r = tn.path ? hashtable_remove(tn.path) : hashtable_remove_key(tn.key);
+			if (r < 0) {
+				msg("%s: cannot remove unfinished table: %s", tn.arg, table_error(r));
+				result = exit_code_for(r);
+			} else if (o.verbose) {
+				msg("%s: removed an unfinished table", tn.arg);
+			}
+			continue;
+		}
 		/* Opening first names the obstacle (not a table, no access) the same way
 		 * every command does; hashtable_remove then checks again. */
 		if ((rc = table_open(&tn, HASHTABLE_RDONLY, &h)) != RC_OK) {
@@ -1075,7 +1094,7 @@ static int cmd_rm(int argc, char **argv)
 		hashtable_close(h);
 		int r = tn.path ? hashtable_remove(tn.path) : hashtable_remove_key(tn.key);
 		if (r < 0) {
-			msg("%s: cannot remove table (id %d): %s", tn.arg, id, hashtable_strerror(r));
+			msg("%s: cannot remove table (id %d): %s", tn.arg, id, table_error(r));
 			struct shm_row row;
 			if ((r == -EPERM || r == -EACCES) && shm_row_by_id(id, &row) == 0)
 				advise("only its owner %s, its creator or root may remove it",
@@ -1296,7 +1315,7 @@ static int cmd_verify(int argc, char **argv)
 	if (o.repair) {
 		int r = hashtable_recover(h);
 		if (r < 0) {
-			msg("%s: cannot take the writer lock: %s", tn.arg, hashtable_strerror(r));
+			msg("%s: cannot take the writer lock: %s", tn.arg, table_error(r));
 			hashtable_close(h);
 			return exit_code_for(r);
 		}
@@ -1313,7 +1332,7 @@ static int cmd_verify(int argc, char **argv)
 		hashtable_close(h);
 		return RC_OK;
 	}
-	msg("%s: %s", tn.arg, hashtable_strerror(r));
+	msg("%s: %s", tn.arg, table_error(r));
 	if (r == HASHTABLE_EDEADWRITER)
 		advise("`%s verify --repair %s` completes the dead writer's change", tool_name, tn.arg);
 	hashtable_close(h);
