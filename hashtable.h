@@ -62,7 +62,7 @@
  *  deleted sentinel into a slot, so deleted markers cannot pile up, lengthen
  *  misses or fill a table (the field stays for programs that read it).
  *  Each delete also
- *  sweeps a few buckets (4; 16 above load limit 0.85; 48 above 0.9) around
+ *  sweeps a few buckets (8; 16 above load limit 0.85; 48 above 0.9) around
  *  the table and moves their displaced keys back to free slots earlier on
  *  their paths, so steady churn keeps hits as short as in a freshly filled
  *  table; stats.relocations counts the moves.  The deleted sentinel stays
