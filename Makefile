@@ -22,8 +22,8 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 # What the tests need on Debian: Check, tinycdb for the cdb format tests, man
-# and groff for check-man and check-install.
-DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base
+# and groff for check-man and check-install, python3 to parse the tools' JSON.
+DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base python3
 
 LIB_SRC   = hashtable.c
 LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
