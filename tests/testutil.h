@@ -13,11 +13,11 @@
 #include "hashtable.h"
 
 /* Suites, one per area.  Each name here must have its suite_NAME() defined in
- * some tests/*.c: a missing file is a link error, never a silent skip.  To add
+ * some tests/NAME.c: a missing file is a link error, never a silent skip.  To add
  * a suite, add its name here. */
 #define SHMKV_SUITES(X) \
 	X(lifecycle) X(ops) X(limits) X(corruption) X(multiproc) \
-	X(churn) X(stress) X(threads) X(crash) X(writers)
+	X(churn) X(stress) X(threads) X(crash) X(writers) X(fuzz)
 #define SHMKV_DECLARE_SUITE(name) Suite *suite_##name(void);
 SHMKV_SUITES(SHMKV_DECLARE_SUITE)
 
