@@ -69,3 +69,11 @@ int shmdt(const void *addr)
 		}
 	return 0;
 }
+
+int guard_pages_attached(void)
+{
+	int n = 0;
+	for (int i = 0; i < GUARDED_MAX; i++)
+		n += guarded[i].segment != NULL;
+	return n;
+}

@@ -16,4 +16,7 @@
 
 extern int guard_pages_on;
 
+/* Attachments currently between guard pages (for the tests of this file). */
+int guard_pages_attached(void);
+
 #endif
