@@ -38,11 +38,11 @@ START_TEST(corruption_rounds)
 	ck_assert_uint_eq(res.rounds, o.rounds);
 	ck_assert_uint_gt(res.calls, o.rounds * 4);
 	ck_assert_msg(res.findings == 0,
-	              "seed 0x%llx: %llu findings (%llu crashes, %llu hangs, %llu undocumented "
-	              "codes); each is printed above with its replay command",
+	              "seed 0x%llx: %llu findings (%llu crashes, %llu hangs, %llu wrong "
+	              "results); each is printed above with its replay command",
 	              (unsigned long long)o.seed, (unsigned long long)res.findings,
 	              (unsigned long long)res.crashes, (unsigned long long)res.hangs,
-	              (unsigned long long)res.bad_codes);
+	              (unsigned long long)res.wrong_results);
 }
 END_TEST
 

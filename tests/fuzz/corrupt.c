@@ -13,8 +13,9 @@
  * an alarm: the child opens its own handle (segments attached between
  * PROT_NONE guard pages, guard.h), calls, checks the return code against
  * hashtable.h and exits.  The parent classifies the child's end: a signal is
- * a crash, SIGALRM a hang, exit 3 an undocumented return code (the child
- * says which), any other non-zero exit a sanitizer report.
+ * a crash, SIGALRM a hang, exit 3 a wrong result (an undocumented return
+ * code, or an update reported done whose key a search then does not find;
+ * the child says which), any other non-zero exit a sanitizer report.
  *
  * Gating.  Some classes make the current library crash or hang in its
  * writer side (or its readers wait for a holder that only looks alive);
@@ -64,13 +65,14 @@ enum damage_class {
 	D_MUTEX,    /* the writer lock's bytes                                 */
 	D_HOLDER,   /* holder_pid/holder_start, with a bucket left odd          */
 	D_MOVES,    /* the relocation counter                                  */
+	D_FULL,     /* every free slot holds a key the counters do not know of */
 	D_MIXED,    /* two to four of the above                                */
 	D_COUNT
 };
 
 static const char *const class_names[D_COUNT] = {
 	"header", "sentinel", "stripe", "overflow", "bucket",
-	"journal", "mutex", "holder", "moves", "mixed",
+	"journal", "mutex", "holder", "moves", "full", "mixed",
 };
 
 enum call {
@@ -95,16 +97,21 @@ static const char *const call_names[C_COUNT] = {
  * not survive (see the findings in the fuzz branch's report).  Empty an entry
  * once the library survives it; SHMKV_FUZZ_WRITERS=1 runs them all. */
 static const unsigned gated[D_COUNT] = {
-	[D_HEADER] = WRITER_CALLS,
-	[D_SENTINEL] = WRITER_CALLS,
-	[D_STRIPE] = WRITER_CALLS,
-	[D_OVERFLOW] = WRITER_CALLS,
-	[D_BUCKET] = WRITER_CALLS,
-	[D_JOURNAL] = WRITER_CALLS,
-	[D_MUTEX] = WRITER_CALLS,
-	[D_HOLDER] = WRITER_CALLS | READER_CALLS,
-	[D_MOVES] = WRITER_CALLS,
-	[D_MIXED] = WRITER_CALLS, /* and no gated class among its damages */
+	[D_HEADER] = WRITER_CALLS,   /* mutex bytes among the header's: hangs  */
+	[D_SENTINEL] = WRITER_CALLS, /* a changed empty key leaves no free slot,
+	                                and an insert then reports a loss as 0  */
+	[D_STRIPE] = WRITER_CALLS,   /* verify(RDWR) waits for itself          */
+	[D_OVERFLOW] = 0,
+	[D_BUCKET] = 0,
+	[D_JOURNAL] = WRITER_CALLS,  /* recovery trusts the journal: SIGSEGV  */
+	[D_MUTEX] = WRITER_CALLS,    /* hangs, aborts in glibc, -EINVAL        */
+	[D_HOLDER] = WRITER_CALLS | READER_CALLS, /* readers wait for a live-
+	                                looking holder forever                 */
+	[D_MOVES] = WRITER_CALLS,    /* a search after an update waits for
+	                                its own process, the recorded holder    */
+	[D_FULL] = WRITER_CALLS,     /* an insert with no free slot returns 0
+	                                and stores nothing (or elsewhere)       */
+	[D_MIXED] = WRITER_CALLS,    /* and no gated class among its damages   */
 };
 
 /* ---- a PRNG, seeded per round --------------------------------------------- */
@@ -570,6 +577,22 @@ static void damage_moves(struct damage_ctx *d)
 
 /* writers: whether the gated classes run (a mixed damage then includes
  * them too). */
+static void damage_full(struct damage_ctx *d)
+{
+	const struct table *t = d->t;
+	uint64_t slots = t->nbuckets * t->slots_per_bucket, filled = 0;
+	unsigned char k[HASHTABLE_MAX_KEY];
+	for (uint64_t s = 0; s < slots; s++) {
+		unsigned char *p = d->img + t->off_buckets + s * t->slot_size;
+		if (memcmp(p, d->img + t->off_empty, t->ks) != 0)
+			continue;
+		key_bytes(t, t->nkeys + 1000 + s, k);
+		memcpy(p, k, t->ks);
+		filled++;
+	}
+	describe(d, "%" PRIu64 " free slots given keys", filled);
+}
+
 static void damage_one(struct damage_ctx *d, enum damage_class c, bool writers)
 {
 	switch (c) {
@@ -582,6 +605,7 @@ static void damage_one(struct damage_ctx *d, enum damage_class c, bool writers)
 	case D_MUTEX: damage_mutex(d); break;
 	case D_HOLDER: damage_holder(d); break;
 	case D_MOVES: damage_moves(d); break;
+	case D_FULL: damage_full(d); break;
 	default: {
 		uint64_t n = 2 + below(&d->rng, 3);
 		for (uint64_t i = 0; i < n; i++) {
@@ -671,7 +695,7 @@ static int call_iterate(struct hashtable *h, const struct table *t, char *why, s
 static int call_writer(struct hashtable *h, const struct table *t, enum call c,
                        char *why, size_t whylen)
 {
-	unsigned char keys[PROBE_KEYS * 24], v[128] = {0};
+	unsigned char keys[PROBE_KEYS * 24], v[128] = {0}, got[128];
 	int rc;
 	probe_keys(t, keys);
 	switch (c) {
@@ -681,8 +705,13 @@ static int call_writer(struct hashtable *h, const struct table *t, enum call c,
 		break;
 	case C_UPDATE: /* an overwrite, an insert of a deleted key, a new key */
 		for (int i = 0; i < PROBE_KEYS; i += 3) {
-			rc = hashtable_update(h, keys + (size_t)i * t->ks, v);
+			unsigned char *k = keys + (size_t)i * t->ks;
+			memset(v, 0x40 + i, sizeof v);
+			rc = hashtable_update(h, k, v);
 			EXPECT(IN(rc, 0, 1, -ENOMEM, -EINVAL), "returned %d", rc);
+			if (rc == 0 || rc == 1) /* a success that was not stored is a loss */
+				EXPECT(hashtable_search(h, k, got) == 0 && memcmp(got, v, t->vs) == 0,
+				       "returned %d, but a search then does not find the key's value", rc);
 		}
 		break;
 	case C_DELETE:
@@ -799,8 +828,8 @@ static bool call_forked(struct run *r, struct table *t, enum call c, uint64_t ro
 		snprintf(kind, sizeof kind, "crash (%s)", strsignal(WTERMSIG(st)));
 		r->res->crashes++;
 	} else if (WEXITSTATUS(st) == 3) {
-		snprintf(kind, sizeof kind, "undocumented return: %s", why);
-		r->res->bad_codes++;
+		snprintf(kind, sizeof kind, "wrong result: %s", why);
+		r->res->wrong_results++;
 	} else {
 		snprintf(kind, sizeof kind, "exit %d (a sanitizer report?)", WEXITSTATUS(st));
 		r->res->crashes++;
@@ -819,15 +848,24 @@ static uint64_t round_seed(uint64_t seed, uint64_t round)
 	return splitmix(&s);
 }
 
-/* The damage classes that have a call to run. */
+/* One of the damage classes that have a call to run (and are asked for). */
 static enum damage_class pick_class(const struct run *r, uint64_t *rng)
 {
 	enum damage_class open[D_COUNT];
 	size_t n = 0;
 	for (int c = 0; c < D_COUNT; c++)
-		if (r->o->writers || gated[c] != (CALL_BIT(C_COUNT) - 1))
+		if ((r->o->writers || gated[c] != (CALL_BIT(C_COUNT) - 1)) &&
+		    (!r->o->only_class || strcmp(r->o->only_class, class_names[c]) == 0))
 			open[n++] = (enum damage_class)c;
 	return open[below(rng, n)];
+}
+
+static int class_index(const char *name)
+{
+	for (int c = 0; c < D_COUNT; c++)
+		if (strcmp(name, class_names[c]) == 0)
+			return c;
+	return -1;
 }
 
 static void round_run(struct run *r, struct table *tables, uint64_t round)
@@ -863,6 +901,16 @@ long fuzz_corrupt_run(const struct fuzz_corrupt_opts *o, struct fuzz_corrupt_res
 	struct table tables[NGEOMETRIES];
 	memset(res, 0, sizeof *res);
 	memset(tables, 0, sizeof tables);
+	int only = o->only_class ? class_index(o->only_class) : 0;
+	if (only < 0) {
+		logf_(r.log, "shmkv-fuzz: no damage class '%s' (header, sentinel, stripe, overflow, "
+		             "bucket, journal, mutex, holder, moves, full, mixed)\n", o->only_class);
+		return -1;
+	}
+	if (!o->writers && gated[only] == CALL_BIT(C_COUNT) - 1 && o->only_class) {
+		logf_(r.log, "shmkv-fuzz: class '%s' is gated: add --writers\n", o->only_class);
+		return -1;
+	}
 	long rc = 0;
 	for (size_t i = 0; i < NGEOMETRIES; i++)
 		tables[i].shmid = -1;

@@ -24,6 +24,8 @@ struct fuzz_corrupt_opts {
 	 * damaged tables, readers beside a live-looking dead writer): the
 	 * SHMKV_FUZZ_WRITERS=1 switch.  See corrupt.c, gated[]. */
 	int writers;
+	const char *only_class; /* damage only of this class (corrupt.c's
+	                           class_names), or NULL: any */
 	int verbose;           /* a line per round */
 	FILE *log;             /* findings and progress; NULL: stderr */
 	void (*on_segment)(int shmid); /* told each segment created, or NULL */
@@ -31,7 +33,7 @@ struct fuzz_corrupt_opts {
 
 struct fuzz_corrupt_result {
 	uint64_t rounds, calls, gated_calls, findings;
-	uint64_t crashes, hangs, bad_codes;
+	uint64_t crashes, hangs, wrong_results;
 	uint64_t setup_errors; /* the fuzzer could not create or fill a table */
 };
 
