@@ -94,7 +94,7 @@ static const char *const call_names[C_COUNT] = {
 #define READER_CALLS ((CALL_BIT(C_COUNT) - 1) & ~WRITER_CALLS)
 
 /* Calls not run by default on each class: what the current library does
- * not survive (see the findings in the fuzz branch's report).  Empty an entry
+ * not survive (tests/fuzz/findings/README.md).  Empty an entry
  * once the library survives it; SHMKV_FUZZ_WRITERS=1 runs them all. */
 static const unsigned gated[D_COUNT] = {
 	[D_HEADER] = WRITER_CALLS,   /* mutex bytes among the header's: hangs  */
@@ -836,9 +836,10 @@ static bool call_forked(struct run *r, struct table *t, enum call c, uint64_t ro
 	}
 	r->res->findings++;
 	logf_(r->log, "shmkv-fuzz: FINDING %s in %s; table %u/%u, damage %s: %s; "
-	              "replay: shmkv-fuzz-corrupt --seed 0x%" PRIx64 " --round %" PRIu64 "%s\n",
+	              "replay: shmkv-fuzz-corrupt --seed 0x%" PRIx64 " --round %" PRIu64 "%s%s%s\n",
 	      kind, call_names[c], t->ks, t->vs, class_names[cls], desc, r->o->seed, round,
-	      r->o->writers ? " --writers" : "");
+	      r->o->writers ? " --writers" : "", r->o->only_class ? " --class " : "",
+	      r->o->only_class ? r->o->only_class : "");
 	return false;
 }
 
