@@ -172,8 +172,10 @@ static uint64_t read_word(const unsigned char *p, size_t size)
 
 static void write_word(unsigned char *p, size_t size, uint64_t v) { memcpy(p, &v, size); }
 
-/* The setup child: creates, fixes the seed, fills.  Exits 0 on success. */
-static void table_setup_child(struct table *t, size_t bytes)
+/* The setup child: creates, tells the parent the segment's id on fd
+ * (so that the parent removes only a segment this child made), fixes the
+ * seed, fills.  Exits 0 on success. */
+static void table_setup_child(struct table *t, size_t bytes, int fd)
 {
 	struct hashtable_config cfg = {0};
 	cfg.ipc_key = t->key;
@@ -185,6 +187,9 @@ static void table_setup_child(struct table *t, size_t bytes)
 	struct hashtable *h = NULL;
 	if (hashtable_create_config(&cfg, &h) != 0)
 		_exit(10);
+	int id = hashtable_shmid(h);
+	if (write(fd, &id, sizeof id) != (ssize_t)sizeof id)
+		_exit(16);
 	struct hashtable_stats st;
 	hashtable_stats(h, &st);
 	unsigned char *seg = shmat(hashtable_shmid(h), NULL, 0);
@@ -287,15 +292,26 @@ static int table_make(struct table *t, const struct fuzz_corrupt_opts *o, FILE *
 	t->bytes = SEGMENT_PAGES * (size_t)sysconf(_SC_PAGESIZE);
 	t->key = fresh_key();
 	t->shmid = -1;
-	pid_t pid = fork();
-	if (pid < 0)
+	int fds[2];
+	if (pipe(fds) != 0)
 		return -1;
-	if (pid == 0)
-		table_setup_child(t, t->bytes);
-	int st;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		table_setup_child(t, t->bytes, fds[1]);
+	}
+	close(fds[1]);
+	int st, id;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	t->shmid = shmget(t->key, 0, 0);
+	if (read(fds[0], &id, sizeof id) == (ssize_t)sizeof id)
+		t->shmid = id;
+	close(fds[0]);
 	if (t->shmid >= 0 && o->on_segment)
 		o->on_segment(t->shmid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || t->shmid < 0) {

@@ -60,7 +60,9 @@ static void key_of(uint64_t i, unsigned char k[8])
 	memcpy(k, &v, 8);
 }
 
-static void fill_child(void)
+/* Creates and fills the table; tells the parent the segment's id on fd, so
+ * that the parent removes only a segment this child made. */
+static void fill_child(int fd)
 {
 	struct hashtable_config cfg = {0};
 	cfg.ipc_key = table_key;
@@ -71,6 +73,9 @@ static void fill_child(void)
 	struct hashtable *h = NULL;
 	if (hashtable_create_config(&cfg, &h) != 0)
 		_exit(1);
+	int id = hashtable_shmid(h);
+	if (write(fd, &id, sizeof id) != (ssize_t)sizeof id)
+		_exit(3);
 	unsigned char k[8];
 	for (uint64_t i = 0; i < NKEYS; i++) {
 		key_of(i, k);
@@ -103,12 +108,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		if (shmget(table_key, 0, 0) < 0 && errno == ENOENT)
 			break;
 	}
+	int fds[2], st = 0, id;
+	if (pipe(fds) != 0)
+		die("pipe failed");
 	pid_t pid = fork();
-	if (pid == 0)
-		fill_child();
-	int st = 0;
+	if (pid == 0) {
+		close(fds[0]);
+		fill_child(fds[1]);
+	}
+	close(fds[1]);
 	waitpid(pid, &st, 0);
-	table_shmid = shmget(table_key, 0, 0);
+	if (read(fds[0], &id, sizeof id) == (ssize_t)sizeof id)
+		table_shmid = id;
+	close(fds[0]);
 	if (table_shmid >= 0) {
 		atexit(remove_table);
 		const char *log = getenv("SHMKV_FUZZ_SEGMENTS");
