@@ -1,0 +1,256 @@
+/* libFuzzer target: the bytes of a segment, attached and read.
+ *
+ * Once per process a forked child creates a 16-page table (8-byte keys and
+ * values) under a fresh key and fills it; its shmid goes to the file named
+ * by $SHMKV_FUZZ_SEGMENTS ("shmid key" lines), so that `make fuzz` removes it
+ * by id even when libFuzzer ends the process with _exit after a finding, and
+ * an atexit handler removes it on a normal exit.  The library opens it by key
+ * for every input, attached between guard pages (guard.h).
+ *
+ * The input's first byte picks how it becomes the segment (mode % 3):
+ *   0  the rest is the image itself, zero-padded: nothing fixed;
+ *   1  the same, with the magic and format number stamped in, to get past
+ *      the first check;
+ *   2  the rest is (u16 offset, byte) patches on the pristine filled table.
+ * Then: open RDONLY (stats, search, search_batch, iterate, probe_histogram,
+ * verify) and open RDWR.  A return code hashtable.h does not document
+ * aborts.  The writer-side calls (verify, update, delete, recover through the
+ * RDWR handle), and readers beside a holder that looks alive, run only with
+ * SHMKV_FUZZ_WRITERS=1: without it the holder fields are reset to the dead
+ * filler's, as the corruption fuzzer's gate does. */
+#include "hashtable.h"
+#include "guard.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct fuzz_field {
+	const char *name;
+	size_t off, size;
+};
+#include "layout.h"
+
+#define PAGES 16
+#define NKEYS 400
+
+static key_t table_key;
+static int table_shmid = -1;
+static unsigned char *seg, *pristine;
+static size_t seg_bytes;
+static int writers;
+
+static void remove_table(void)
+{
+	if (table_shmid >= 0)
+		shmctl(table_shmid, IPC_RMID, NULL);
+	table_shmid = -1;
+}
+
+static void key_of(uint64_t i, unsigned char k[8])
+{
+	uint64_t v = (i + 1) * UINT64_C(0x9e3779b97f4a7c15) | 1; /* never 0, ... */
+	v &= ~(UINT64_C(1) << 63);                                  /* never ~0 */
+	memcpy(k, &v, 8);
+}
+
+/* Creates and fills the table; tells the parent the segment's id on fd, so
+ * that the parent removes only a segment this child made. */
+static void fill_child(int fd)
+{
+	struct hashtable_config cfg = {0};
+	cfg.ipc_key = table_key;
+	cfg.capacity = seg_bytes;
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.flags = HASHTABLE_EXCL;
+	struct hashtable *h = NULL;
+	if (hashtable_create_config(&cfg, &h) != 0)
+		_exit(1);
+	int id = hashtable_shmid(h);
+	if (write(fd, &id, sizeof id) != (ssize_t)sizeof id)
+		_exit(3);
+	unsigned char k[8];
+	for (uint64_t i = 0; i < NKEYS; i++) {
+		key_of(i, k);
+		if (hashtable_update(h, k, k) != 0)
+			_exit(2);
+	}
+	for (uint64_t i = 0; i < NKEYS; i += 7) {
+		key_of(i, k);
+		hashtable_delete(h, k);
+	}
+	hashtable_close(h);
+	_exit(0);
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "fuzz-image: %s\n", what);
+	remove_table();
+	exit(2);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	seg_bytes = PAGES * (size_t)sysconf(_SC_PAGESIZE);
+	for (unsigned c = 0;; c++) {
+		table_key = (key_t)(0x49000000u | ((unsigned)getpid() & 0xffffu) << 8 | (c & 0xffu));
+		if (shmget(table_key, 0, 0) < 0 && errno == ENOENT)
+			break;
+	}
+	int fds[2], st = 0, id;
+	if (pipe(fds) != 0)
+		die("pipe failed");
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		fill_child(fds[1]);
+	}
+	close(fds[1]);
+	waitpid(pid, &st, 0);
+	if (read(fds[0], &id, sizeof id) == (ssize_t)sizeof id)
+		table_shmid = id;
+	close(fds[0]);
+	if (table_shmid >= 0) {
+		atexit(remove_table);
+		const char *log = getenv("SHMKV_FUZZ_SEGMENTS");
+		FILE *f = log ? fopen(log, "a") : NULL;
+		if (f) {
+			fprintf(f, "%d 0x%08x\n", table_shmid, (unsigned)table_key);
+			fclose(f);
+		}
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || table_shmid < 0)
+		die("could not create and fill the table (setup child failed)");
+	seg = shmat(table_shmid, NULL, 0);
+	pristine = malloc(seg_bytes);
+	if (seg == (void *)-1 || !pristine)
+		die("could not attach the table");
+	memcpy(pristine, seg, seg_bytes);
+	const char *w = getenv("SHMKV_FUZZ_WRITERS");
+	writers = w && *w && strcmp(w, "0") != 0;
+	guard_pages_on = 1;
+	return 0;
+}
+
+static void image_from_input(const uint8_t *data, size_t size)
+{
+	unsigned mode = data[0] % 3;
+	data++, size--;
+	if (mode == 2) {
+		memcpy(seg, pristine, seg_bytes);
+		for (size_t i = 0; i + 3 <= size; i += 3) {
+			size_t off = ((size_t)data[i] | (size_t)data[i + 1] << 8) % seg_bytes;
+			seg[off] = data[i + 2];
+		}
+	} else {
+		size_t n = size < seg_bytes ? size : seg_bytes;
+		memcpy(seg, data, n);
+		memset(seg + n, 0, seg_bytes - n);
+		if (mode == 1) {
+			uint64_t magic = FUZZ_MAGIC;
+			uint32_t format = FUZZ_FORMAT;
+			memcpy(seg + FUZZ_OFF_MAGIC, &magic, sizeof magic);
+			memcpy(seg + FUZZ_OFF_FORMAT, &format, sizeof format);
+		}
+	}
+	if (!writers) { /* the gate: readers never meet a live-looking holder */
+		memcpy(seg + FUZZ_OFF_HOLDER_PID, pristine + FUZZ_OFF_HOLDER_PID, FUZZ_HOLDER_PID_BYTES);
+		memcpy(seg + FUZZ_OFF_HOLDER_START, pristine + FUZZ_OFF_HOLDER_START,
+		       FUZZ_HOLDER_START_BYTES);
+	}
+}
+
+/* An undocumented return code is a finding: abort, and libFuzzer keeps the
+ * input. */
+static void expect(int ok, const char *call, long rc)
+{
+	if (ok)
+		return;
+	fprintf(stderr, "fuzz-image: %s returned %ld, which hashtable.h does not document\n",
+	        call, rc);
+	abort();
+}
+
+static void readers(struct hashtable *h)
+{
+	struct hashtable_stats st;
+	int rc = hashtable_stats(h, &st);
+	expect(rc == 0, "stats", rc);
+	unsigned char keys[8 * 8], values[8 * 8];
+	int found[8];
+	for (uint64_t i = 0; i < 8; i++)
+		key_of(i * 3, keys + 8 * i);
+	for (int i = 0; i < 8; i++) {
+		rc = hashtable_search(h, keys + 8 * i, values);
+		expect(rc == 0 || rc == -1 || rc == -EINVAL || rc == HASHTABLE_EDEADWRITER, "search", rc);
+	}
+	long n = hashtable_search_batch(h, 8, keys, values, found);
+	expect((n >= 0 && n <= 8) || n == -EINVAL || n == HASHTABLE_EDEADWRITER, "search_batch", n);
+	uint64_t cursor = 0, entries = 0;
+	unsigned char k[8], v[8];
+	while ((rc = hashtable_iterate(h, &cursor, k, v)) == 1)
+		expect(++entries <= st.slots, "iterate (more entries than slots)", rc);
+	expect(rc == 0 || rc == HASHTABLE_EDEADWRITER || rc == -EINVAL, "iterate", rc);
+	uint64_t hist[8];
+	rc = hashtable_probe_histogram(h, hist, 8);
+	expect(rc == 0 || rc == -EINVAL || rc == HASHTABLE_EDEADWRITER, "probe_histogram", rc);
+	rc = hashtable_verify(h);
+	expect(rc == 0 || rc == HASHTABLE_ECORRUPT || rc == HASHTABLE_EDEADWRITER || rc == -EAGAIN,
+	       "verify(RDONLY)", rc);
+}
+
+static void writer_calls(struct hashtable *h)
+{
+	unsigned char k[8], v[8] = {0};
+	int rc = hashtable_verify(h);
+	expect(rc == 0 || rc == HASHTABLE_ECORRUPT || rc == HASHTABLE_EDEADWRITER, "verify(RDWR)", rc);
+	key_of(3, k);
+	rc = hashtable_update(h, k, v);
+	expect(rc == 0 || rc == 1 || rc == -ENOMEM || rc == -EINVAL, "update", rc);
+	key_of(NKEYS + 5, k);
+	rc = hashtable_update(h, k, v);
+	expect(rc == 0 || rc == 1 || rc == -ENOMEM || rc == -EINVAL, "update", rc);
+	rc = hashtable_delete(h, k);
+	expect(rc == 0 || rc == -1 || rc == -EINVAL, "delete", rc);
+	rc = hashtable_recover(h);
+	expect(rc == 0 || rc == 1, "recover", rc);
+}
+
+static void opened(int flags)
+{
+	struct hashtable *h = hashtable_open_key(table_key, flags);
+	if (!h) {
+		int e = errno;
+		expect(e == ENOENT || e == EPROTO || e == EACCES || e == EINVAL || e == ENOMEM,
+		       flags ? "open(RDONLY) errno" : "open(RDWR) errno", e);
+		return;
+	}
+	if (flags == HASHTABLE_RDONLY)
+		readers(h);
+	else if (writers)
+		writer_calls(h);
+	int rc = hashtable_close(h);
+	expect(rc == 0, "close", rc);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	image_from_input(data, size);
+	opened(HASHTABLE_RDONLY);
+	opened(0);
+	return 0;
+}
