@@ -11,8 +11,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 PAN_CC=${PAN_CC:-gcc}
 # SAFETY: assertions and end states only; COLLAPSE: exact state compression (no
 # bitstate or hash-compact approximation); MEMLIM: stop rather than swap.
-# Exhaustive runs compile pan with -O2; the refutations, which stop at the first
-# counterexample, with -O0 (compiling pan.c at -O2 takes longer than they run).
+# The long exhaustive runs compile pan with -O2; the short ones and the
+# refutations (which stop at the first counterexample) with -O0: compiling
+# pan.c at -O2 takes longer than they run.
 PAN_CFLAGS=${PAN_CFLAGS:--w -DSAFETY -DCOLLAPSE -DMEMLIM=4096}
 status=0
 
@@ -21,12 +22,10 @@ if ! command -v spin >/dev/null 2>&1; then
 	exit 2
 fi
 
-# run NAME pass|fail SPIN-DEFINES...
+# run NAME pass|fail -OLEVEL SPIN-DEFINES...
 run() {
-	name=$1 expect=$2
-	shift 2
-	opt=-O2
-	[ "$expect" = fail ] && opt=-O0
+	name=$1 expect=$2 opt=$3
+	shift 3
 	dir=$out/$name
 	rm -rf "$dir"
 	mkdir -p "$dir"
@@ -67,13 +66,13 @@ THREADS="-DNBUILDS=2 -DCALLS=1 -DCALLS_B=0 -DNO_CRASH"
 CRASH="-DNBUILDS=2 -DCALLS=0 -DCALLS_B=2"
 MIXED="-DNBUILDS=2 -DCALLS=1 -DCALLS_T1=0 -DCALLS_B=1 -DSC_RECORDS"
 
-run threads pass $THREADS
-run crash pass $CRASH
-run mixed pass $MIXED
-run no-tableid-check pass $CRASH -DBUG_NO_TABLEID_CHECK
-run bug-no-recheck fail $THREADS -DBUG_NO_RECHECK
-run bug-no-membarrier fail $THREADS -DBUG_NO_MEMBARRIER
-run bug-rmid-before-publish fail $CRASH -DBUG_RMID_BEFORE_PUBLISH
-run bug-record-after-shmget fail $CRASH -DBUG_RECORD_AFTER_SHMGET
-run design-recovery fail $CRASH -DDESIGN_RECOVERY
+run threads pass -O2 $THREADS
+run crash pass -O0 $CRASH
+run mixed pass -O2 $MIXED
+run no-tableid-check pass -O0 $CRASH -DBUG_NO_TABLEID_CHECK
+run bug-no-recheck fail -O0 $THREADS -DBUG_NO_RECHECK
+run bug-no-membarrier fail -O0 $THREADS -DBUG_NO_MEMBARRIER
+run bug-rmid-before-publish fail -O0 $CRASH -DBUG_RMID_BEFORE_PUBLISH
+run bug-record-after-shmget fail -O0 $CRASH -DBUG_RECORD_AFTER_SHMGET
+run design-recovery fail -O0 $CRASH -DDESIGN_RECOVERY
 exit $status
