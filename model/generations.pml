@@ -27,6 +27,8 @@
  *   BUG_RECORD_AFTER_SHMGET the build record is written after shmget
  *   DESIGN_RECOVERY         recovery as gen-design.md first wrote it: IPC_RMID of
  *                           the recorded ids, unpinned and unchecked
+ *   BUG_CHECK_UNPINNED      recovery checks the recorded id's header but does not
+ *                           hold an attachment between the check and IPC_RMID
  * and one that is not a bug (spin proves it harmless; README.md):
  *   BUG_NO_TABLEID_CHECK    generation_switch checks the generation, not table_id
  */
@@ -560,7 +562,15 @@ w_end:	skip
 #define PENDING  1
 #define RETIRING 2
 
-#ifdef DESIGN_RECOVERY
+/* The recorded id still names the segment the dead writer meant: ours, not the
+ * current one, and for a pending id our pending generation or a blank header
+ * made by the dead writer; for a retiring id an older generation of ours */
+#define IS_OURS(id, kind) ((id) != cur_id && \
+	(((kind) == PENDING && ((k_tid[id] == OURS && k_gen[id] == pend_gen) || \
+	                        (k_tid[id] == BLANK && k_creator[id] == PW))) || \
+	 ((kind) == RETIRING && k_tid[id] == OURS && k_gen[id] < cur_gen)))
+
+#if defined(DESIGN_RECOVERY)
 /* gen-design.md as written: remove the recorded id unless it is the current one */
 inline remove_recorded(id, kind) {
 	if
@@ -568,14 +578,18 @@ inline remove_recorded(id, kind) {
 	:: else
 	fi
 }
+#elif defined(BUG_CHECK_UNPINNED)
+/* the check without holding an attachment: the id may be freed and handed to
+ * someone else between the check and the IPC_RMID */
+inline remove_recorded(id, kind) {
+	if
+	:: k_state[id] != FREE && IS_OURS(id, kind) -> rmid_ours(id)
+	:: else
+	fi
+}
 #else
 /* pin, check, remove: attaching the id first means it cannot be freed and handed
  * to someone else between the check and the IPC_RMID */
-#define IS_OURS(id, kind) ((id) != cur_id && \
-	(((kind) == PENDING && ((k_tid[id] == OURS && k_gen[id] == pend_gen) || \
-	                        (k_tid[id] == BLANK && k_creator[id] == PW))) || \
-	 ((kind) == RETIRING && k_tid[id] == OURS && k_gen[id] < cur_gen)))
-
 inline remove_recorded(id, kind) {
 	atomic {                                 /* shmat(id, SHM_RDONLY) */
 		if

@@ -75,4 +75,5 @@ run bug-no-membarrier fail -O0 $THREADS -DBUG_NO_MEMBARRIER
 run bug-rmid-before-publish fail -O0 $CRASH -DBUG_RMID_BEFORE_PUBLISH
 run bug-record-after-shmget fail -O0 $CRASH -DBUG_RECORD_AFTER_SHMGET
 run design-recovery fail -O0 $CRASH -DDESIGN_RECOVERY
+run bug-check-unpinned fail -O0 $CRASH -DBUG_CHECK_UNPINNED
 exit $status
