@@ -134,8 +134,7 @@ inline kfree(s) {
 		:: k_tid[s] = BLANK; k_gen[s] = 0
 		:: k_tid[s] = FOREIGN                /* k_gen[s] kept */
 		fi
-	:: else -> k_tid[s] = BLANK; k_gen[s] = 0
-	:: skip -> k_tid[s] = BLANK; k_gen[s] = 0
+	:: skip -> k_tid[s] = BLANK; k_gen[s] = 0   /* free, or reused later */
 	fi
 }
 
