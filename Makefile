@@ -22,8 +22,9 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 # What the tests need on Debian: Check, tinycdb for the cdb format tests, man
-# and groff for check-man and check-install, python3 to parse the tools' JSON.
-DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base python3
+# and groff for check-man and check-install, python3 to parse the tools' JSON,
+# spin for `make model`.
+DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base python3 spin
 
 LIB_SRC   = hashtable.c
 LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
@@ -272,3 +273,12 @@ fuzz-build: $(B)/fuzz/shmkv-fuzz-corrupt $(B)/fuzz/fuzz-load $(B)/fuzz/fuzz-imag
 # and removes every segment the targets made.
 fuzz: fuzz-build
 	SHMKV_BUILD=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+
+# ---------------------------------------------------------------------------
+# model: the Promela model of the generation switch protocol, checked
+# exhaustively with spin (model/README.md).  The protocol's configurations must
+# pass and each known-bad variant must be refuted; prints the state counts.
+# Needs spin and gcc (make deps installs spin).  About 2 minutes on 2 cores.
+.PHONY: model
+model:
+	sh model/run.sh $(B)/model
