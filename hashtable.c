@@ -4365,12 +4365,69 @@ int hashtable_replace_begin(struct hashtable *h, const struct hashtable_config *
 	return 0;
 }
 
+/* Raises the counts and filter bits of the first d buckets of a path. */
+static void builder_path_raise(struct generation_map *h, uint64_t home, uint64_t step, uint64_t d,
+                               uint16_t bit)
+{
+	const uint64_t n = h->g.nbuckets;
+	uint64_t p = home;
+	for (uint64_t i = 0; i < d; i++, p = next_bucket(p, step, n)) {
+		uint16_t o = atomic_load_explicit(&h->overflow[p], memory_order_relaxed);
+		atomic_store_explicit(&h->overflow[p], overflow_raised(o, bit), memory_order_relaxed);
+	}
+}
+
+/* builder_insert for 8-byte keys in 16-byte slots (k8v8): whole-word
+ * compares, no calls.  Same results. */
+static int builder_insert_k8v8(struct hashtable_builder *b, uint64_t key, uint64_t value)
+{
+	struct generation_map *h = b->m;
+	const uint64_t n = h->g.nbuckets, empty = h->empty_u64;
+	uint64_t hash = hash_u64(key, h->seed);
+	uint64_t home = home_bucket(hash, n), step = probe_step(hash, n), bkt = home;
+	for (uint64_t d = 0; d < n; d++, bkt = next_bucket(bkt, step, n)) {
+		uint64_t *slot = (uint64_t *)(void *)bucket_at(h, bkt);
+		/* masks, not a branch per slot: occupancy is random, so per-slot
+		 * branches mispredict */
+		unsigned match = 0, free_mask = 0;
+		for (unsigned i = 0; i < 4; i++) {
+			match |= (unsigned)(slot[2 * i] == key) << i;
+			free_mask |= (unsigned)(slot[2 * i] == empty) << i;
+		}
+		if (match) {
+			slot[2 * (unsigned)__builtin_ctz(match) + 1] = value;
+			return 1;
+		}
+		if (!free_mask)
+			continue; /* full: keys put earlier may have passed it */
+		uint64_t *free_slot = slot + 2 * (unsigned)__builtin_ctz(free_mask);
+		if (b->count >= h->max_count)
+			return AT_LOAD_LIMIT;
+		free_slot[0] = key;
+		free_slot[1] = value;
+		if (d)
+			builder_path_raise(h, home, step, d, filter_bit(hash));
+		b->count++;
+		b->collisions += d;
+		if (d > b->max_probe)
+			b->max_probe = d;
+		return 0;
+	}
+	return AT_LOAD_LIMIT;
+}
+
 /* The builder's private insert: nobody reads the segment before commit,
  * so no seqlock, journal or lock; plain stores keep the overflow counts
  * and filters exact.  0 inserted, 1 overwrote, -ENOMEM at the limit. */
 static int builder_insert(struct hashtable_builder *b, const void *key, const void *value)
 {
 	struct generation_map *h = b->m;
+	if (h->k8v8) {
+		uint64_t k, v;
+		memcpy(&k, key, 8);
+		memcpy(&v, value, 8);
+		return builder_insert_k8v8(b, k, v);
+	}
 	const uint64_t n = h->g.nbuckets;
 	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size, ks = h->g.key_size;
 	uint64_t hash = key_hash(h, key);
@@ -4396,13 +4453,7 @@ static int builder_insert(struct hashtable_builder *b, const void *key, const vo
 			return AT_LOAD_LIMIT;
 		memcpy(free_slot, key, ks);
 		memcpy(free_slot + h->g.value_offset, value, h->g.value_size);
-		uint16_t bit = filter_bit(hash);
-		uint64_t p = home;
-		for (uint64_t i = 0; i < d; i++, p = next_bucket(p, step, n)) {
-			uint16_t o = atomic_load_explicit(&h->overflow[p], memory_order_relaxed);
-			atomic_store_explicit(&h->overflow[p], overflow_raised(o, bit),
-			                      memory_order_relaxed);
-		}
+		builder_path_raise(h, home, step, d, filter_bit(hash));
 		b->count++;
 		b->collisions += d;
 		if (d > b->max_probe)

@@ -248,6 +248,49 @@ START_TEST(builder_put_codes)
 }
 END_TEST
 
+
+/* Other widths and sentinels take the general build path. */
+START_TEST(replace_wide_keys_custom_sentinels)
+{
+	unsigned char empty[12], deleted[12];
+	memset(empty, 0xee, sizeof empty);
+	memset(deleted, 0xdd, sizeof deleted);
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 12;
+	cfg.value_size = 20;
+	cfg.entries = 3000;
+	cfg.empty_key = empty;
+	cfg.deleted_key = deleted;
+	struct hashtable *h = test_table_create(&cfg);
+	unsigned char k[12], v[20], out[20];
+	struct hashtable_builder *b;
+	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
+	for (unsigned i = 0; i < 2500; i++) {
+		memset(k, 0, sizeof k);
+		memcpy(k, &i, sizeof i);
+		memset(v, (int)(i & 0x7f), sizeof v);
+		ck_assert_int_eq(hashtable_builder_put(b, k, v), 0);
+	}
+	memset(k, 0, sizeof k); /* key 0 again: an overwrite */
+	memset(v, 0x55, sizeof v);
+	ck_assert_int_eq(hashtable_builder_put(b, k, v), 1);
+	ck_assert_int_eq(hashtable_builder_put(b, empty, v), -EINVAL);
+	ck_assert_int_eq(hashtable_replace_commit(b), 0);
+	test_register_table(h);
+	for (unsigned i = 0; i < 2500; i++) {
+		memset(k, 0, sizeof k);
+		memcpy(k, &i, sizeof i);
+		ck_assert_int_eq(hashtable_search(h, k, out), 0);
+		ck_assert_uint_eq(out[0], i ? (i & 0x7f) : 0x55);
+	}
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.count, 2500);
+	test_table_destroy(h);
+}
+END_TEST
+
 /* ---- grow ------------------------------------------------------------------- */
 
 START_TEST(grow_keeps_keys_mode_and_owner)
@@ -718,6 +761,7 @@ Suite *suite_generations(void)
 	tcase_add_test(tc, abort_leaves_nothing);
 	tcase_add_test(tc, old_generation_freed_after_last_detach);
 	tcase_add_test(tc, builder_put_codes);
+	tcase_add_test(tc, replace_wide_keys_custom_sentinels);
 	tcase_add_test(tc, readonly_refuses_replace_and_grow);
 	tcase_add_test(tc, remove_removes_every_segment);
 	tcase_add_test(tc, threads_of_one_handle_follow_commits);
