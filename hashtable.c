@@ -4960,6 +4960,31 @@ int hashtable_stats(struct hashtable *t, struct hashtable_stats *st)
 	return rc;
 }
 
+/* A build or commit whose process is gone, seen without the lock: the
+ * record names a pid that is not alive with the recorded start time (a
+ * live builder holds the lock and is not reported). */
+static int build_abandoned(struct hashtable *t)
+{
+	const struct shm_header *r = t->root;
+	pid_t pid = atomic_load_explicit(&r->pending_pid, memory_order_acquire);
+	int pending = atomic_load_explicit(&r->pending_shmid, memory_order_relaxed);
+	int retiring = atomic_load_explicit(&r->retiring_shmid, memory_order_relaxed);
+	if (pid <= 0 && retiring < 0)
+		return 0;
+	if (pid > 0) {
+		char state;
+		uint64_t start;
+		bool alive = process_stat(pid, &state, &start) && state != 'Z' && state != 'X' &&
+		             start == atomic_load_explicit(&r->pending_start, memory_order_relaxed);
+		if (alive)
+			return 0;
+	}
+	return fail(HASHTABLE_EDEADWRITER, "a replace or grow by pid %d died before it finished, "
+	                                   "leaving segment %d (the current generation is "
+	                                   "intact); `shmkv verify --repair` (or any write) "
+	                                   "removes it", (int)pid, pending >= 0 ? pending : retiring);
+}
+
 int hashtable_verify(struct hashtable *t)
 {
 	if (!t)
@@ -4971,7 +4996,7 @@ int hashtable_verify(struct hashtable *t)
 			return rc;
 		rc = verify_unlocked(h);
 		reader_exit(t, h);
-		return rc;
+		return rc ? rc : build_abandoned(t);
 	}
 	rc = writer_lock(t, &h); /* a still picture, and a dead writer's change done */
 	if (rc < 0)
