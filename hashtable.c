@@ -51,8 +51,10 @@
  * holds `map`: the attachment of the data segment it last saw, with the
  * word it was attached for.  Per thread (process-wide, as liburcu's
  * readers), a registered record says which map the thread is `inside`.
- *   reader_enter (reader_get):  m = map (acquire: pairs with the switch's release of
- *                  map, so m's fields are the switch's); inside = m (relaxed);
+ *   reader_enter:  (reader_get: the same, returning the map)
+ *                  m = map (acquire: pairs with the switch's release of
+ *                  map, so m's fields are the switch's);
+ *                  inside = m (relaxed);
  *                  compiler fence (membarrier, below, makes it a full
  *                  one when it matters);
  *                  if map != m: again (a switch raced: re-announce);
@@ -71,7 +73,8 @@
  *                  is met by re-reading current, a bounded number of
  *                  times), publish it in `map` (release), put the old map
  *                  on the retired list, reclaim.
- *   retired_reclaim (under switch_lock): membarrier(PRIVATE_EXPEDITED),
+ *   retired_reclaim (under switch_lock; any thread, at most one at a
+ *                  time per handle): membarrier(PRIVATE_EXPEDITED),
  *                  then every retired map that no thread's record is
  *                  inside is detached and freed.
  * Why no thread touches a detached mapping: the reader's announce-then-
@@ -4715,14 +4718,25 @@ long hashtable_segments(struct hashtable *h, struct hashtable_segment_info *out,
 			out[k] = info;
 		k++;
 	}
-	/* older generations still attached: key 0, marked for removal */
+	/* older generations still attached (key 0, marked for removal) and a
+	 * dead builder's unrecorded segment (key 0, created by its pid); only
+	 * those are attached to read their header, and only if they have the
+	 * root's owner, as every data segment of the table does */
+	pid_t builder = atomic_load(&h->root->pending_pid);
+	struct segment_row root;
+	bool have_root = segment_row_of(h->ipc_key, &root) && root.shmid == h->shmid;
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
 	char line[512];
 	while (f && fgets(line, sizeof line, f)) {
-		int key, id;
-		unsigned perms;
-		if (sscanf(line, "%d %d %o", &key, &id, &perms) != 3 || key != IPC_PRIVATE ||
-		    id == cur || id == pending)
+		int key, id, cpid;
+		unsigned perms, uid;
+		/* key shmid perms size cpid lpid nattch uid */
+		if (sscanf(line, "%d %d %o %*u %d %*d %*u %u", &key, &id, &perms, &cpid, &uid) != 5 ||
+		    key != IPC_PRIVATE || id == cur || id == pending)
+			continue;
+		if (!(perms & SHM_DEST) && (builder <= 0 || cpid != builder))
+			continue;
+		if (have_root && uid != root.uid)
 			continue;
 		uint64_t gen;
 		if (!data_of_table(id, h->table_id, &gen))
