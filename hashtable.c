@@ -132,6 +132,19 @@
  * removes its own segment if the root went: each side's step is a system
  * call, a full barrier, so one of them sees the other (Dekker).
  *
+ * Every id taken from the root's record (pending, retiring, current) may be
+ * stale: its segment freed and the id handed to another program.  So a
+ * removal by recorded id (leftover_remove) first attaches the id, checks
+ * under that attachment that the segment is the one meant (this table's
+ * table_id and generation, or a blank one its builder made during the
+ * build), removes it, and only then detaches: while attached, the kernel
+ * cannot free the id and give it away.  (The Promela model refutes the
+ * version that checks, detaches, then removes: model/README.md.)  Data
+ * segments are created with the root's mode, so any writer of the table
+ * can attach one to check it; and only the root's owner (or root) may
+ * build a generation, because only the owner or creator may IPC_RMID the
+ * old one at commit.
+ *
  * MemKeyValue's sizing: hashtable_create(path, capacity, usage, k, v)
  * holds floor(usage * capacity / (k + v)) keys: the data segment is sized
  * for that many entries at load limit `usage` (the metadata no longer
@@ -3327,6 +3340,18 @@ static int data_perm(int root_shmid, struct ipc_perm *perm)
 	if (shmctl(root_shmid, IPC_STAT, &ds) != 0)
 		return fail(-errno, "cannot stat the table's root segment %d: %s", root_shmid,
 		            strerror(errno));
+	/* A commit removes the old generation, which only its owner, its
+	 * creator or root may do: a build by anyone else would leave it behind
+	 * for ever.  (-EACCES: -EPERM would read as -1, "not found".) */
+	uid_t me = geteuid();
+	if (me != 0 && me != ds.shm_perm.uid) {
+		char owner[128], you[128];
+		return fail(-EACCES, "only the table's owner %s or root may build a new generation "
+		                     "of it (replace, grow, autogrow): the commit must remove the old "
+		                     "one, and you are %s",
+		            user_text(ds.shm_perm.uid, owner, sizeof owner),
+		            user_text((unsigned)me, you, sizeof you));
+	}
 	*perm = ds.shm_perm;
 	return 0;
 }
@@ -3375,7 +3400,11 @@ static int data_create(struct shm_header *root, int root_shmid, key_t key,
 	if (rc)
 		return rc;
 	test_kill_point("build-recorded");
-	int shmid = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600 | (huge ? SHM_HUGETLB : 0));
+	/* the root's mode from the start: a recovery by another user of the
+	 * table must be able to attach it to check it (build_cleanup) even if
+	 * this builder dies before the IPC_SET below */
+	int shmid = shmget(IPC_PRIVATE, size,
+	                   IPC_CREAT | (int)(perm.mode & 0777u) | (huge ? SHM_HUGETLB : 0));
 	if (shmid < 0)
 		return explain_shmget(errno, size, huge);
 	test_kill_point("segment-created");
@@ -3561,12 +3590,53 @@ static int create_segment(key_t key, const struct hashtable_config *cfg, double 
 
 /* ---- generations: crash cleanup ------------------------------------------ */
 
+/* What a dead build may have left: segments of this table in a range of
+ * generations, or (pid != 0) one its builder created during the build
+ * before it wrote a complete header. */
+struct build_leftover {
+	uint64_t table_id, gen_min, gen_max;
+	pid_t pid;       /* the builder; 0: only complete headers qualify */
+	uint64_t since;  /* the build record's time */
+	bool pid_made;   /* complete headers too must be pid's own segments */
+};
+
+static bool is_leftover(const struct shm_header *hd, const struct shmid_ds *ds,
+                        const struct build_leftover *w)
+{
+	if (ds->shm_segsz < sizeof *hd)
+		return false;
+	uint64_t magic = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic,
+	                                      memory_order_acquire);
+	if (magic == SHMKV_DATA_MAGIC)
+		return hd->table_id == w->table_id && hd->generation >= w->gen_min &&
+		       hd->generation <= w->gen_max && (!w->pid_made || ds->shm_cpid == w->pid);
+	/* not complete: the builder's, if that process made it during the build */
+	return w->pid && ds->shm_cpid == w->pid && (uint64_t)ds->shm_ctime + 1 >= w->since &&
+	       (magic == 0 || magic == SHMKV_MAGIC_CREATING);
+}
+
+/* Removes segment id if it is a leftover of this table's, never `keep` (the
+ * current one).  The check and the IPC_RMID happen under an attachment of
+ * our own: without it the segment's last process could detach in between,
+ * the kernel free it and hand its id to another program, whose segment we
+ * would then remove (found by the model: model/README.md, finding 1). */
+static void leftover_remove(int id, int keep, const struct build_leftover *w)
+{
+	if (id < 0 || id == keep)
+		return;
+	void *p = shmat(id, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return; /* gone already (EINVAL, EIDRM), or not ours to read */
+	struct shmid_ds ds;
+	if (shmctl(id, IPC_STAT, &ds) == 0 && is_leftover(p, &ds, w))
+		shmctl(id, IPC_RMID, NULL); /* freed at our shmdt if nobody else holds it */
+	shmdt(p);
+}
+
 /* Removes the key-0 segments a dead builder may have created before it
- * could record their id: created by pid, of `bytes`, changed at or after
- * `since`, and blank or naming this table.  /proc/sysvipc/shm is readable
- * by anyone. */
-static void orphans_remove(pid_t pid, uint64_t bytes, uint64_t since, uint64_t table_id,
-                           int keep)
+ * could record their id: created by it, of `bytes`, and leftovers of this
+ * build.  /proc/sysvipc/shm is readable by anyone. */
+static void orphans_remove(uint64_t bytes, int keep, const struct build_leftover *w)
 {
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
 	char line[512];
@@ -3575,59 +3645,53 @@ static void orphans_remove(pid_t pid, uint64_t bytes, uint64_t since, uint64_t t
 	while (fgets(line, sizeof line, f)) {
 		int k, id, cpid, lpid;
 		unsigned perms;
-		unsigned long long size, nattch, ctime;
-		/* key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime */
-		if (sscanf(line, "%d %d %o %llu %d %d %llu %*u %*u %*u %*u %*u %*u %llu", &k, &id,
-		           &perms, &size, &cpid, &lpid, &nattch, &ctime) != 8)
+		unsigned long long size, nattch;
+		/* key shmid perms size cpid lpid nattch ... */
+		if (sscanf(line, "%d %d %o %llu %d %d %llu", &k, &id, &perms, &size, &cpid, &lpid,
+		           &nattch) != 7)
 			continue;
-		if (k != IPC_PRIVATE || cpid != pid || size != bytes || id == keep ||
-		    ctime + 1 < since)
-			continue;
-		void *p = shmat(id, NULL, SHM_RDONLY);
-		if (p == (void *)-1)
-			continue;
-		const struct shm_header *hd = p;
-		bool ours = (hd->magic == 0 && hd->format == 0) ||
-		            ((hd->magic == SHMKV_DATA_MAGIC || hd->magic == SHMKV_MAGIC_CREATING) &&
-		             hd->table_id == table_id);
-		shmdt(p);
-		if (ours)
-			shmctl(id, IPC_RMID, NULL);
+		if (k == IPC_PRIVATE && cpid == w->pid && size == bytes)
+			leftover_remove(id, keep, w);
 	}
 	fclose(f);
 }
 
-/* Whether segment id was created by pid (shm_cpid). */
-static bool created_by(int id, pid_t pid)
-{
-	struct shmid_ds ds;
-	return pid > 0 && shmctl(id, IPC_STAT, &ds) == 0 && ds.shm_cpid == pid;
-}
-
-static bool data_of_table(int id, uint64_t table_id, uint64_t *gen);
-
-/* Cleans up after a builder or committer that died: removes its pending
- * segment (recorded, or found by orphans_remove when it died between
- * shmget and recording the id) and the old generation a commit left
- * retiring, never the current one.  `keep`: the current data segment.
- * Under the writer lock, or on a root nobody can use (unfinished). */
-static void build_cleanup(struct shm_header *r, int keep)
+/* Removes what a dead builder may have created (its recorded pending
+ * segment, or what orphans_remove finds when it died between shmget and
+ * recording the id), never `keep`, and clears its record. */
+static void pending_cleanup(struct shm_header *r, int keep)
 {
 	pid_t pid = atomic_load_explicit(&r->pending_pid, memory_order_seq_cst);
-	if (pid) {
-		int pending = atomic_load_explicit(&r->pending_shmid, memory_order_seq_cst);
-		if (pending >= 0 && pending != keep && created_by(pending, pid))
-			shmctl(pending, IPC_RMID, NULL);
-		else if (pending < 0)
-			orphans_remove(pid, atomic_load(&r->pending_bytes), atomic_load(&r->pending_time),
-			               r->table_id, keep);
-		build_record_clear(r);
-	}
+	if (!pid)
+		return;
+	uint64_t pending_gen = atomic_load(&r->pending_gen);
+	struct build_leftover w = {
+		.table_id = r->table_id, .gen_min = pending_gen, .gen_max = pending_gen,
+		.pid = pid, .since = atomic_load(&r->pending_time),
+	};
+	int pending = atomic_load_explicit(&r->pending_shmid, memory_order_seq_cst);
+	if (pending >= 0)
+		leftover_remove(pending, keep, &w);
+	else
+		orphans_remove(atomic_load(&r->pending_bytes), keep, &w);
+	build_record_clear(r);
+}
+
+/* Cleans up after a builder or committer that died: its pending segment,
+ * and the old generation a commit left retiring; never the current one
+ * (`current`: the root's current word).  Under the writer lock. */
+static void build_cleanup(struct shm_header *r, uint64_t current)
+{
+	int keep = (int)(uint32_t)current;
+	uint64_t gen = current >> 32;
+	pending_cleanup(r, keep);
 	int retiring = atomic_load_explicit(&r->retiring_shmid, memory_order_seq_cst);
-	uint64_t gen;
 	if (retiring >= 0) {
-		if (retiring != keep && data_of_table(retiring, r->table_id, &gen))
-			shmctl(retiring, IPC_RMID, NULL);
+		struct build_leftover w = {
+			.table_id = r->table_id, .gen_min = 0, .gen_max = gen ? gen - 1 : 0,
+		};
+		if (gen)
+			leftover_remove(retiring, keep, &w);
 		atomic_store_explicit(&r->retiring_shmid, -1, memory_order_seq_cst);
 	}
 }
@@ -3636,8 +3700,7 @@ static void build_cleanup(struct shm_header *r, int keep)
  * builder holds the lock from begin to commit or abort. */
 static void generation_recover_locked(struct hashtable *t)
 {
-	uint64_t word = atomic_load_explicit(&t->root->current, memory_order_seq_cst);
-	build_cleanup(t->root, (int)(uint32_t)word);
+	build_cleanup(t->root, atomic_load_explicit(&t->root->current, memory_order_seq_cst));
 }
 
 /* ---- creating and opening tables ----------------------------------------- */
@@ -3862,19 +3925,31 @@ static int table_remove(struct hashtable *h)
 		            owner[0] ? " " : "", owner, user_text((unsigned)geteuid(), you, sizeof you));
 	}
 	atomic_thread_fence(memory_order_seq_cst);
-	uint64_t word = atomic_load_explicit(&h->root->current, memory_order_seq_cst);
-	if (word)
-		shmctl((int)(uint32_t)word, IPC_RMID, NULL);
-	/* the record's other ids only if they are what it says (a damaged
-	 * root must not cost another table its segment) */
-	int pending = atomic_load_explicit(&h->root->pending_shmid, memory_order_seq_cst);
-	pid_t builder = atomic_load(&h->root->pending_pid);
-	if (builder && pending >= 0 && created_by(pending, builder))
-		shmctl(pending, IPC_RMID, NULL);
-	int retiring = atomic_load_explicit(&h->root->retiring_shmid, memory_order_seq_cst);
-	uint64_t gen;
-	if (retiring >= 0 && data_of_table(retiring, h->table_id, &gen))
-		shmctl(retiring, IPC_RMID, NULL);
+	/* Each id is checked under an attachment before it is removed
+	 * (leftover_remove): a commit racing with this may have freed it. */
+	struct shm_header *r = h->root;
+	uint64_t word = atomic_load_explicit(&r->current, memory_order_seq_cst);
+	if (word) {
+		struct build_leftover w = {
+			.table_id = r->table_id, .gen_min = word >> 32, .gen_max = word >> 32,
+		};
+		leftover_remove((int)(uint32_t)word, -1, &w);
+	}
+	pid_t pid = atomic_load(&r->pending_pid);
+	int pending = atomic_load_explicit(&r->pending_shmid, memory_order_seq_cst);
+	if (pid && pending >= 0) {
+		uint64_t gen = atomic_load(&r->pending_gen);
+		struct build_leftover w = {
+			.table_id = r->table_id, .gen_min = gen, .gen_max = gen,
+			.pid = pid, .since = atomic_load(&r->pending_time),
+		};
+		leftover_remove(pending, -1, &w);
+	}
+	int retiring = atomic_load_explicit(&r->retiring_shmid, memory_order_seq_cst);
+	if (retiring >= 0) {
+		struct build_leftover w = { .table_id = r->table_id, .gen_max = UINT64_MAX };
+		leftover_remove(retiring, -1, &w);
+	}
 	return 0;
 }
 
@@ -3913,16 +3988,15 @@ static int unfinished_by_id(int shmid, key_t key, bool remove)
 		/* nobody else can use it: read its record without the lock; its
 		 * data segment is removed only if its creator made it */
 		uint64_t word = atomic_load(&hd->current);
-		int pending = atomic_load(&hd->pending_shmid);
-		if (word && created_by((int)(uint32_t)word, hd->creator_pid))
-			shmctl((int)(uint32_t)word, IPC_RMID, NULL);
-		if (atomic_load(&hd->pending_pid)) {
-			if (pending >= 0 && created_by(pending, atomic_load(&hd->pending_pid)))
-				shmctl(pending, IPC_RMID, NULL);
-			else
-				orphans_remove(atomic_load(&hd->pending_pid), atomic_load(&hd->pending_bytes),
-				               atomic_load(&hd->pending_time), hd->table_id, -1);
+		if (word) {
+			struct build_leftover w = {
+				.table_id = hd->table_id, .gen_min = word >> 32, .gen_max = word >> 32,
+				.pid = hd->creator_pid, .since = (uint64_t)hd->created,
+				.pid_made = true, /* a copy of a root names another's data */
+			};
+			leftover_remove((int)(uint32_t)word, -1, &w);
 		}
+		pending_cleanup(hd, -1);
 	}
 	shmdt(p);
 	return unfinished;

@@ -498,7 +498,9 @@ struct hashtable_builder; /* a generation being built; private to one thread */
  * Returns 0 and a builder in *out, or (with *out NULL and the lock
  * released, nothing created): -EINVAL (NULL argument, other widths or
  * sentinels, bad size or load limit: the last error names it), -EROFS
- * (read-only handle), -ENOSPC (kernel.shmall or shmmni reached; the last
+ * (read-only handle), -EACCES (the caller is neither the table's owner
+ * nor root: a commit must remove the old generation, which only its owner,
+ * creator or root may do), -ENOSPC (kernel.shmall or shmmni reached; the last
  * error gives both sizes and the sysctl), -ENOMEM, -EOVERFLOW (2^32 - 1
  * generations), HASHTABLE_ECORRUPT / HASHTABLE_EDEADWRITER as for
  * hashtable_update, or another -errno from shmget/shmat.
@@ -537,7 +539,7 @@ void hashtable_replace_abort(struct hashtable_builder *b);
  * table's load limit, and publishes it as hashtable_replace_commit does.
  * Holds the writer lock throughout; readers go on reading.  Returns 0;
  * -EINVAL (NULL handle, or fewer entries than the table holds); -EROFS;
- * -ENOSPC / -ENOMEM / -EOVERFLOW / -EIDRM as for replace_begin and commit;
+ * -EACCES (not the table's owner or root, as for replace_begin); -ENOSPC / -ENOMEM / -EOVERFLOW / -EIDRM as for replace_begin and commit;
  * after a failure the table is unchanged.  Safe from any thread. */
 int hashtable_grow(struct hashtable *h, uint64_t entries);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -399,6 +400,62 @@ START_TEST(readonly_refuses_replace_and_grow)
 	hashtable_replace_abort(NULL); /* nothing */
 	ck_assert_uint_eq(hashtable_generation(h), 1);
 	hashtable_close(r);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* A writer that is not the table's owner (here: nobody, on a 0666 table
+ * owned by root) may update it, but may not build a generation: the
+ * commit could not remove the old one, which would stay for ever. */
+START_TEST(non_owner_may_not_build)
+{
+	if (!test_is_root()) {
+		printf("generations: non-owner build check skipped: needs root to become nobody\n");
+		return;
+	}
+	struct hashtable *h = table_8_8(1000, 0666, 0);
+	fill(h, 10, 1);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	int pipefd[2];
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char text[512] = "";
+		int code = 1;
+		if (setgroups(0, NULL) == 0 && setgid(65534) == 0 && setuid(65534) == 0) {
+			struct hashtable *mine = hashtable_open_key(st.ipc_key, 0);
+			struct hashtable_builder *b = NULL;
+			uint64_t k = 5, v = 55;
+			if (!mine)
+				snprintf(text, sizeof text, "open: %s", hashtable_last_error());
+			else if (hashtable_update(mine, &k, &v) != 1)
+				snprintf(text, sizeof text, "update: %s", hashtable_last_error());
+			else if (hashtable_replace_begin(mine, NULL, &b) != -EACCES || b)
+				snprintf(text, sizeof text, "replace_begin did not refuse");
+			else if (!strstr(hashtable_last_error(), "owner"))
+				snprintf(text, sizeof text, "text: %s", hashtable_last_error());
+			else if (hashtable_grow(mine, 5000) != -EACCES)
+				snprintf(text, sizeof text, "grow did not refuse");
+			else
+				code = 0;
+		}
+		ssize_t w = write(pipefd[1], text, strlen(text));
+		(void)w;
+		_exit(code);
+	}
+	close(pipefd[1]);
+	char text[512] = "";
+	ssize_t n = read(pipefd[0], text, sizeof text - 1);
+	text[n > 0 ? n : 0] = 0;
+	close(pipefd[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "as nobody: %s", text);
+	ck_assert_uint_eq(hashtable_generation(h), 1);
+	ck_assert_int_eq(seg_role_count(h, HASHTABLE_SEG_PENDING), 0);
+	ck_assert_uint_eq(value_of(h, 5), 55);
 	test_table_destroy(h);
 }
 END_TEST
@@ -840,6 +897,7 @@ Suite *suite_generations(void)
 	tcase_add_test(tc, builder_put_codes);
 	tcase_add_test(tc, replace_wide_keys_custom_sentinels);
 	tcase_add_test(tc, readonly_refuses_replace_and_grow);
+	tcase_add_test(tc, non_owner_may_not_build);
 	tcase_add_test(tc, remove_removes_every_segment);
 	tcase_add_test(tc, threads_of_one_handle_follow_commits);
 	tcase_set_timeout(tc, 30);
