@@ -135,10 +135,12 @@ check-valgrind: $(TEST_BIN)
 	SHMKV_BUILD=$(B) SHMKV_SLOW=1 valgrind --trace-children=yes --vgdb=no --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite -q $(TEST_BIN)
 
-# ThreadSanitizer over the threaded suites (no fork: TSan and fork mix badly).
+# ThreadSanitizer over the threaded suites (no fork: TSan and fork mix badly):
+# threads, and genthreads (readers sharing a handle across generation switches).
 check-tsan:
 	$(MAKE) B=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" tests
 	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests threads
+	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests genthreads
 
 # The library, the tools and the demo built against musl (Debian: musl-tools),
 # then the demo run: the code needs no glibc-only interface.

@@ -17,7 +17,8 @@
  * a suite, add its name here. */
 #define SHMKV_SUITES(X) \
 	X(lifecycle) X(ops) X(limits) X(corruption) X(multiproc) \
-	X(churn) X(stress) X(threads) X(crash) X(writers) X(api) X(hardening)
+	X(churn) X(stress) X(threads) X(crash) X(writers) X(api) X(hardening) \
+	X(genstress) X(genthreads)
 #define SHMKV_DECLARE_SUITE(name) Suite *suite_##name(void);
 SHMKV_SUITES(SHMKV_DECLARE_SUITE)
 
