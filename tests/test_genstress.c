@@ -350,7 +350,9 @@ static void gs_judge(struct gs_rslot *s, uint32_t idx, int found, const uint64_t
 	if (g > hi)
 		gs_bad(s, &s->future, "future", k, g);
 	else if (g < *floor)
-		gs_bad(s, g < lo ? &s->stale : &s->regress, g < lo ? "stale" : "regress", k, g);
+		gs_bad(s, &s->regress, "regress", k, g);
+	else if (g < lo)
+		gs_bad(s, &s->stale, "stale", k, g);
 	else if (!gs_present(idx, g))
 		gs_bad(s, &s->badset, "not in set", k, g);
 	if (g > *floor) {
@@ -627,6 +629,7 @@ static _Noreturn void gs_crash_child(key_t key, struct gs_shared *sh, enum gs_mo
 			rc = hashtable_stats(h, &st);
 			if (rc) {
 				atomic_store(&sh->child_where, 1);
+				atomic_store(&sh->child_rc, rc);
 				break;
 			}
 			atomic_store(&sh->phase, GS_GROW);
@@ -634,6 +637,7 @@ static _Noreturn void gs_crash_child(key_t key, struct gs_shared *sh, enum gs_mo
 			atomic_store(&sh->phase, GS_IDLE);
 			if (rc) {
 				atomic_store(&sh->child_where, 2);
+				atomic_store(&sh->child_rc, rc);
 				break;
 			}
 			atomic_fetch_add(&sh->ops, 1);
@@ -646,6 +650,7 @@ static _Noreturn void gs_crash_child(key_t key, struct gs_shared *sh, enum gs_mo
 		rc = hashtable_replace_begin(h, NULL, &b);
 		if (rc) {
 			atomic_store(&sh->child_where, 3);
+			atomic_store(&sh->child_rc, rc);
 			break;
 		}
 		atomic_store(&sh->phase, GS_PUT);
@@ -658,19 +663,20 @@ static _Noreturn void gs_crash_child(key_t key, struct gs_shared *sh, enum gs_mo
 		}
 		if (rc) {
 			atomic_store(&sh->child_where, 4);
+			atomic_store(&sh->child_rc, rc);
 			break;
 		}
 		atomic_store(&sh->phase, GS_COMMIT);
 		rc = hashtable_replace_commit(b);
 		if (rc) {
 			atomic_store(&sh->child_where, 5);
+			atomic_store(&sh->child_rc, rc);
 			break;
 		}
 		atomic_store(&sh->done, g);
 		atomic_store(&sh->phase, GS_IDLE);
 		atomic_fetch_add(&sh->ops, 1);
 	}
-	atomic_store(&sh->child_rc, -1);
 	_exit(80);
 }
 
