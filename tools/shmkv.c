@@ -1117,7 +1117,7 @@ struct perm_change {
 };
 
 /* The most segments a table has: one today. */
-#define TABLE_MAX_SEGMENTS 1
+#define TABLE_MAX_SEGMENTS 16 /* root, current, pending, older generations */
 
 /* The segment ids of a table: fills ids[] and sets *n.  Returns RC_OK, or
  * the exit code after saying why.  A table whose mode denies its own owner
@@ -1131,7 +1131,16 @@ static int table_segments(const struct table_name *tn, int ids[TABLE_MAX_SEGMENT
 		struct hashtable *h = tn->path ? hashtable_open(tn->path, HASHTABLE_RDONLY)
 		                               : hashtable_open_key(tn->key, HASHTABLE_RDONLY);
 		if (h) {
-			*id = hashtable_shmid(h);
+			/* every segment: the data segments share the root's mode and owner */
+			struct hashtable_segment_info seg[TABLE_MAX_SEGMENTS];
+			long k = hashtable_segments(h, seg, TABLE_MAX_SEGMENTS);
+			*n = 0;
+			for (long i = 0; i < k && i < TABLE_MAX_SEGMENTS; i++)
+				ids[(*n)++] = seg[i].shmid;
+			if (*n == 0) {
+				*id = hashtable_shmid(h);
+				*n = 1;
+			}
 			hashtable_close(h);
 			return RC_OK;
 		}
