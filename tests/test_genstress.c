@@ -122,7 +122,10 @@ struct gs_shm_row {
 	long key;
 	int shmid;
 	unsigned long size;
-	pid_t cpid;
+	pid_t cpid, lpid;
+	unsigned long nattch;
+	long long ctime;
+	unsigned perms;
 };
 
 /* Calls fn for every segment on the machine; returns the rows read, or -1. */
@@ -139,11 +142,15 @@ static long gs_scan_shm(void (*fn)(const struct gs_shm_row *, void *), void *arg
 	}
 	while (fgets(line, sizeof line, f)) {
 		struct gs_shm_row r;
-		unsigned perms;
-		int cpid;
-		if (sscanf(line, "%ld %d %o %lu %d", &r.key, &r.shmid, &perms, &r.size, &cpid) != 5)
+		int cpid, lpid;
+		long long atime, dtime;
+		unsigned uid, gid, cuid, cgid;
+		if (sscanf(line, "%ld %d %o %lu %d %d %lu %u %u %u %u %lld %lld %lld", &r.key, &r.shmid,
+		           &r.perms, &r.size, &cpid, &lpid, &r.nattch, &uid, &gid, &cuid, &cgid,
+		           &atime, &dtime, &r.ctime) != 14)
 			continue;
 		r.cpid = cpid;
+		r.lpid = lpid;
 		fn(&r, arg);
 		rows++;
 	}
@@ -153,18 +160,33 @@ static long gs_scan_shm(void (*fn)(const struct gs_shm_row *, void *), void *arg
 
 /* Whether shmid is listed in /proc/sysvipc/shm (removed-but-attached
  * segments are listed; freed ones are not). */
-struct gs_find { int shmid, found; };
+struct gs_find { int shmid, found; struct gs_shm_row row; };
 
 static void gs_find_row(const struct gs_shm_row *r, void *arg)
 {
 	struct gs_find *f = arg;
-	if (r->shmid == f->shmid)
+	if (r->shmid == f->shmid) {
 		f->found = 1;
+		f->row = *r;
+	}
+}
+
+/* "size 65536 nattch 1 cpid 12 lpid 34 mode 01600" for an assertion message. */
+static const char *gs_shm_describe(int shmid, char *buf, size_t n)
+{
+	struct gs_find f = {shmid, 0, {0}};
+	if (gs_scan_shm(gs_find_row, &f) < 0 || !f.found)
+		snprintf(buf, n, "not listed");
+	else
+		snprintf(buf, n, "size %lu nattch %lu cpid %d lpid %d mode 0%o ctime %lld",
+		         f.row.size, f.row.nattch, (int)f.row.cpid, (int)f.row.lpid, f.row.perms,
+		         f.row.ctime);
+	return buf;
 }
 
 static int gs_shm_exists(int shmid)
 {
-	struct gs_find f = {shmid, 0};
+	struct gs_find f = {shmid, 0, {0}};
 	ck_assert_int_ge(gs_scan_shm(gs_find_row, &f), 0);
 	return f.found;
 }
@@ -197,6 +219,8 @@ struct gs_rslot { /* one reader's counts; written by that reader only */
 	uint64_t slow_quiet;     /* such calls over the bound */
 	uint64_t slow_preempted; /* preempted calls over the bound (printed only) */
 	uint64_t blocked;        /* calls that made a voluntary context switch */
+	uint64_t max_clean_ns;   /* slowest call with no context switch at all */
+	uint64_t max_slept_ns;   /* slowest call that slept and was not preempted */
 	int done;
 };
 
@@ -313,6 +337,9 @@ static void gs_timed(struct gs_rslot *s, uint64_t t0, long vol0, long invol0)
 	if (vol != vol0)
 		s->blocked++;
 	int preempted = invol != invol0;
+	uint64_t *cls = preempted ? NULL : vol != vol0 ? &s->max_slept_ns : &s->max_clean_ns;
+	if (cls && dt > *cls)
+		*cls = dt;
 	uint64_t bound = sk_bound_ns(GS_WAIT_MS);
 	if (!preempted) {
 		if (dt > s->max_quiet_ns)
@@ -362,8 +389,11 @@ static void gs_judge(struct gs_rslot *s, uint32_t idx, int found, const uint64_t
 }
 
 /* Searches random keys (single and batched) until sh->stop, checking each
- * answer; bursts of 256 calls with a short sleep between them, so that the
- * writer and the other readers get the two cores too. */
+ * answer; bursts of 256 calls (about 100 us) with a 1 ms sleep between
+ * them.  Seven readers that never slept would keep both cores' run queues
+ * full by themselves, and every wait would then measure how long the
+ * scheduler leaves a preempted writer (holding the kernel's IPC lock in
+ * shmget or shmat) off the CPU, not the library. */
 static void gs_reader(struct hashtable *h, struct gs_shared *sh, struct gs_rslot *s,
                       uint32_t nkeys, uint64_t seed)
 {
@@ -430,7 +460,7 @@ static void gs_reader(struct hashtable *h, struct gs_shared *sh, struct gs_rslot
 		if (lg < libgen)
 			s->libgen_regress++;
 		libgen = lg;
-		sk_sleep_us(100);
+		sk_sleep_us(1000);
 	}
 	s->done = 1;
 }
@@ -439,9 +469,11 @@ static void gs_rslot_print(const char *who, int i, const struct gs_rslot *s)
 {
 	printf("%s reader %d: %" PRIu64 " calls (%" PRIu64 " batches), %" PRIu64 " found, %" PRIu64
 	       " absent, generation rose %" PRIu64 " times; slowest call %.3f ms, slowest "
-	       "unpreempted %.3f ms, %" PRIu64 " blocked, %" PRIu64 " preempted over %.0f ms\n",
+	       "unpreempted %.3f ms (no switch %.3f ms, slept %.3f ms), %" PRIu64 " slept, %" PRIu64
+	       " preempted over %.0f ms\n",
 	       who, i, s->calls, s->batches, s->found, s->absent, s->advanced,
-	       (double)s->max_ns / 1e6, (double)s->max_quiet_ns / 1e6, s->blocked,
+	       (double)s->max_ns / 1e6, (double)s->max_quiet_ns / 1e6,
+	       (double)s->max_clean_ns / 1e6, (double)s->max_slept_ns / 1e6, s->blocked,
 	       s->slow_preempted, GS_WAIT_MS);
 }
 
@@ -485,10 +517,12 @@ static void *gs_thread_main(void *arg)
 	return NULL;
 }
 
-/* A new table of nkeys keys at generation 1; its key in *key. */
+/* A new table of nkeys keys at generation 1; its key in *key (chosen when
+ * *key is 0). */
 static struct hashtable *gs_table(struct gs_shared *sh, uint32_t nkeys, double slack, key_t *key)
 {
 	struct hashtable_config cfg = {0};
+	cfg.ipc_key = *key;
 	cfg.key_size = 8;
 	cfg.value_size = GS_VWORDS * 8;
 	cfg.entries = (uint64_t)(nkeys * slack);
@@ -510,7 +544,7 @@ static void gs_run(const char *name, int nproc, int nthreads, uint64_t replaces,
 	const uint32_t nkeys = 2048;
 	struct gs_shared *sh = gs_shared_new();
 	uint64_t seed = sk_seed(name);
-	key_t key;
+	key_t key = 0;
 	struct hashtable *h = gs_table(sh, nkeys, 1.25, &key);
 	ck_assert_int_le(nproc + nthreads, GS_MAX_READERS);
 
@@ -680,9 +714,20 @@ static _Noreturn void gs_crash_child(key_t key, struct gs_shared *sh, enum gs_mo
 	_exit(80);
 }
 
+/* A killed child: its pid and when it lived (CLOCK_REALTIME seconds, the
+ * clock of a segment's ctime).  The machine's pids wrap (pid_max 32768 is
+ * common), so a segment counts as the child's only when it was made while
+ * the child lived. */
+struct gs_child {
+	pid_t pid;
+	long long born, died;
+};
+
+static long long gs_realtime_s(void) { return (long long)time(NULL); }
+
 /* Key-0 segments created by one of the killed children. */
 struct gs_leaks {
-	const pid_t *pids;
+	const struct gs_child *pids;
 	size_t npids;
 	int current;
 	int register_only;
@@ -696,7 +741,8 @@ static void gs_leak_row(const struct gs_shm_row *r, void *arg)
 	if (r->key != 0)
 		return;
 	for (size_t i = 0; i < l->npids; i++) {
-		if (r->cpid != l->pids[i])
+		if (r->cpid != l->pids[i].pid || r->ctime < l->pids[i].born ||
+		    r->ctime > l->pids[i].died)
 			continue;
 		if (l->register_only) {
 			test_register_shmid(r->shmid);
@@ -736,22 +782,23 @@ static void gs_crash(const char *name, enum gs_mode mode, uint32_t nkeys, uint64
 {
 	struct gs_shared *sh = gs_shared_new();
 	uint64_t rng = sk_seed(name);
-	key_t key;
+	key_t key = 0;
 	struct hashtable *h = gs_table(sh, nkeys, mode == GS_GROWER ? 1.25 : 1.5, &key);
 	atomic_store(&sh->done, 1);
 	atomic_store(&sh->inflight, 1);
 	uint64_t kills = sk_scaled(200, 10), hits[GS_NPHASES] = {0}, commits_seen = 0;
-	pid_t *pids = calloc(kills, sizeof *pids);
+	struct gs_child *pids = calloc(kills, sizeof *pids);
 	ck_assert_ptr_nonnull(pids);
 	uint64_t t0 = sk_now_ns();
 	for (uint64_t it = 0; it < kills; it++) {
 		atomic_store(&sh->ready, 0);
 		atomic_store(&sh->phase, GS_IDLE);
+		pids[it].born = gs_realtime_s();
 		pid_t pid = sk_fork(60);
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0)
 			gs_crash_child(key, sh, mode, nkeys);
-		pids[it] = pid;
+		pids[it].pid = pid;
 		uint64_t wait_end = sk_now_ns() + sk_bound_ns(5000);
 		while (!atomic_load(&sh->ready) && sk_now_ns() < wait_end)
 			sk_sleep_us(50);
@@ -760,6 +807,7 @@ static void gs_crash(const char *name, enum gs_mode mode, uint32_t nkeys, uint64
 		int ph = atomic_load(&sh->phase);
 		ck_assert_int_eq(kill(pid, SIGKILL), 0);
 		int st = sk_reap(pid);
+		pids[it].died = gs_realtime_s();
 		char buf[96];
 		ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 		              "kill %" PRIu64 ": the child ended by itself (%s), failing call %d: %d (%s)",
@@ -793,9 +841,11 @@ static void gs_crash(const char *name, enum gs_mode mode, uint32_t nkeys, uint64
 		ck_assert_int_ge(l.current, 0);
 		test_register_shmid(l.current);
 		ck_assert_int_ge(gs_scan_shm(gs_leak_row, &l), 0);
+		char d[160];
 		ck_assert_msg(l.leaked == 0, "kill %" PRIu64 " (in %s): %d key-0 segment(s) made by "
-		              "killed children remain (first: shmid %d by pid %d; current is %d)", it,
-		              gs_phase_name[ph], l.leaked, l.first_shmid, (int)l.first_cpid, l.current);
+		              "killed children remain (first: shmid %d by pid %d: %s; current is %d)", it,
+		              gs_phase_name[ph], l.leaked, l.first_shmid, (int)l.first_cpid,
+		              gs_shm_describe(l.first_shmid, d, sizeof d), l.current);
 	}
 	printf("%s: %" PRIu64 " kills in %.2f s; the child was in:", name, kills,
 	       (double)(sk_now_ns() - t0) / 1e9);
@@ -837,18 +887,19 @@ END_TEST
 
 /* ---- an idle reader pins the old generation ---------------------------------- */
 
-/* The reader child: on each byte from the pipe, 's' searches key 0 and
- * reports the generation it read (0: failed), 'c' closes its handle and
- * reports 1. */
+/* The reader child: on each byte from the pipe, 'o' opens the table, 's'
+ * searches key 1 and reports the generation it read (0: failed), 'c' closes
+ * its handle and reports 1. */
 static _Noreturn void gs_idle_child(key_t key, int in, int out)
 {
-	struct hashtable *h = hashtable_open_key(key, HASHTABLE_RDONLY);
-	if (!h)
-		_exit(90);
+	struct hashtable *h = NULL;
 	char c;
 	while (sk_read_all(in, &c, 1) == 1) {
 		uint64_t g = 0;
-		if (c == 's') {
+		if (c == 'o') {
+			h = hashtable_open_key(key, HASHTABLE_RDONLY);
+			g = h != NULL;
+		} else if (c == 's' && h) {
 			uint64_t k = sk_key(1), v[GS_VWORDS]; /* idx 1: present in gens 1..3 */
 			if (hashtable_search(h, &k, v) != 0 ||
 			    sk_check(v, GS_VWORDS, k, &g) != SK_OK)
@@ -888,8 +939,7 @@ START_TEST(test_genstress_idle_reader_pins)
 {
 	const uint32_t nkeys = 256;
 	struct gs_shared *sh = gs_shared_new();
-	key_t key;
-	struct hashtable *h = gs_table(sh, nkeys, 1.25, &key);
+	key_t key = test_unique_key();
 	int to[2], from[2];
 	ck_assert_int_eq(pipe(to), 0);
 	ck_assert_int_eq(pipe(from), 0);
@@ -902,6 +952,10 @@ START_TEST(test_genstress_idle_reader_pins)
 	}
 	close(to[0]);
 	close(from[1]);
+	/* forked before the table exists: a child inherits its parent's
+	 * attachments, which would pin generation 1 until it exits */
+	struct hashtable *h = gs_table(sh, nkeys, 1.25, &key);
+	ck_assert_uint_eq(gs_ask(to[1], from[0], 'o'), 1);
 	ck_assert_uint_eq(gs_ask(to[1], from[0], 's'), 1);
 
 	const char *where = "";
@@ -920,18 +974,24 @@ START_TEST(test_genstress_idle_reader_pins)
 		if (g == 2) {
 			/* its next call follows, and the old segment goes */
 			ck_assert_uint_eq(gs_ask(to[1], from[0], 's'), 2);
+			char d[160];
 			ck_assert_msg(gs_shm_gone_within(old, 1000), "generation 1's segment %d remains "
-			              "after its last reader moved on", old);
+			              "after its last reader moved on (%s; this process is %d, the "
+			              "reader %d)", old, gs_shm_describe(old, d, sizeof d), (int)getpid(),
+			              (int)pid);
 		} else {
 			ck_assert_uint_eq(gs_ask(to[1], from[0], 'c'), 1);
+			char d[160];
 			ck_assert_msg(gs_shm_gone_within(old, 1000), "generation 2's segment %d remains "
-			              "after its last reader closed", old);
+			              "after its last reader closed (%s; this process is %d, the reader "
+			              "%d)", old, gs_shm_describe(old, d, sizeof d), (int)getpid(), (int)pid);
 		}
 		gs_assert_only_root_and_current(h, "idle reader", (int)g);
 	}
 	close(to[1]);
 	close(from[0]);
-	SK_ASSERT_EXIT0(sk_reap(pid), "idle reader");
+	int status = sk_reap(pid);
+	SK_ASSERT_EXIT0(status, "idle reader");
 	test_table_destroy(h);
 	gs_shared_free(sh);
 }
