@@ -1034,7 +1034,7 @@ static void gs_agrow_reader(struct hashtable *h, struct gs_shared *sh, struct gs
 				s->first_error = rc;
 			}
 		}
-		sk_sleep_us(100);
+		sk_sleep_us(1000); /* as gs_reader: not to oversubscribe the cores */
 	}
 	s->done = 1;
 }
