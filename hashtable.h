@@ -387,8 +387,10 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
  * holder cannot wait for itself).  Returns 0 if consistent,
  * HASHTABLE_ECORRUPT (hashtable_last_error() names the first problem, e.g.
  * an impossible journal, which only hashtable_recover() discards),
- * HASHTABLE_EDEADWRITER if a writer died mid-update and no writer has
- * recovered yet (read-only handle), -EAGAIN (read-only handle, as above),
+ * HASHTABLE_EDEADWRITER if a writer died mid-update, or a replace or grow
+ * died before it finished (its segment is left, the table intact), and no
+ * writer has recovered yet (read-only handle; a read-write handle recovers
+ * both), -EAGAIN (read-only handle, as above),
  * -ENOMEM (no memory for the walk's counts: 7 bytes a bucket), -EINVAL (NULL
  * handle), or a writer lock failure (read-write handle). */
 int hashtable_verify(struct hashtable *h);
@@ -466,7 +468,17 @@ int hashtable_host_check(char *buf, size_t n);
  * attached to it detaches; a process detaches it at its next call on the
  * handle (or at hashtable_close).  A builder or grower killed at any
  * instruction leaves the current generation serving; the next writer,
- * hashtable_recover() or `shmkv verify --repair` removes what it left. */
+ * hashtable_recover() or `shmkv verify --repair` removes what it left.
+ *
+ * Every call that reads a handle's table may also fail, when it finds a new
+ * generation it cannot attach, with -EIDRM (its data segment was removed
+ * meanwhile, more than 8 times in a row: the table is being removed), -EACCES
+ * (this user may not attach it) or HASHTABLE_ECORRUPT (the root names a
+ * segment that is not the table's: damaged, or an id the kernel reused); the
+ * handle keeps its last generation and the next call tries again.
+ * hashtable_iterate's cursor is a slot index of one generation: a walk that
+ * spans a commit goes on in the new generation, so compare
+ * hashtable_generation() before and after it. */
 
 struct hashtable_builder; /* a generation being built; private to one thread */
 

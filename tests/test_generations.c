@@ -632,6 +632,12 @@ START_TEST(killed_after_begin)
 	ck_assert_int_eq(n, 1);
 	test_register_shmid(ids[0]);
 	ck_assert_int_eq(seg_role_count(h, HASHTABLE_SEG_PENDING), 1);
+	/* a read-only verify reports it, changing nothing */
+	struct hashtable *r = hashtable_open_key(st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(hashtable_verify(r), HASHTABLE_EDEADWRITER);
+	ck_assert(strstr(hashtable_last_error(), "--repair") != NULL);
+	ck_assert(segment_exists(ids[0]));
 	/* an ordinary write recovers the lock and removes the build */
 	uint64_t k = 101, v = gen_value(1, 101);
 	ck_assert_int_eq(hashtable_update(h, &k, &v), 0);
@@ -640,6 +646,8 @@ START_TEST(killed_after_begin)
 	ck_assert_uint_eq(hashtable_generation(h), 1);
 	for (k = 1; k <= 101; k++)
 		ck_assert_uint_eq(value_of(h, k), gen_value(1, k));
+	ck_assert_int_eq(hashtable_verify(r), 0);
+	hashtable_close(r);
 	test_table_destroy(h);
 }
 END_TEST
