@@ -265,8 +265,12 @@ struct reader_block {
 	struct phase_count c[3];
 };
 
-static void reader_child(const struct records *r, key_t key, struct reader_block *rb)
+static void reader_child(struct hashtable *inherited, const struct records *r, key_t key,
+                         struct reader_block *rb)
 {
+	/* a fork inherits the parent's attachments: left alone, the copy of
+	 * the writer's mapping would pin the old generation until exit */
+	hashtable_close(inherited);
 	struct hashtable *h = hashtable_open_key(key, HASHTABLE_RDONLY);
 	if (!h)
 		_exit(90);
@@ -328,7 +332,7 @@ static int run_readers(const struct records *r, key_t key)
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0)
-		reader_child(r, key, rb);
+		reader_child(h, r, key, rb);
 	int rc = pid < 0;
 	while (pid > 0 && !atomic_load(&rb->ready))
 		sleep_s(0.001);
