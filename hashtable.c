@@ -124,7 +124,9 @@
  * is kept.  Killed after: current is the new one (pending == current is
  * kept), the retiring old one is removed.  So either the old or the new
  * generation is current, never neither, and the current one is never
- * removed.  Removal (hashtable_remove/unlink) marks the root first, then
+ * removed.  (tests/test_generations.c kills a builder at each of these
+ * steps through the test-only SHMKV_TEST_KILL_AT.)  Removal
+ * (hashtable_remove/unlink) marks the root first, then
  * reads `current` and removes it, the pending and the retiring segment;
  * a commit checks the root after publishing (IPC_STAT: SHM_DEST) and
  * removes its own segment if the root went: each side's step is a system
@@ -3328,6 +3330,16 @@ static int data_perm(int root_shmid, struct ipc_perm *perm)
 	return 0;
 }
 
+/* Tests only: SIGKILL this process at the named step of a build or commit
+ * (SHMKV_TEST_KILL_AT=step), to check every crash state of the essay.
+ * Read on the replace path only, never by lookups. */
+static void test_kill_point(const char *step)
+{
+	const char *want = getenv("SHMKV_TEST_KILL_AT");
+	if (want && strcmp(want, step) == 0)
+		raise(SIGKILL);
+}
+
 /* Records a build in the root before its segment exists: whoever finds the
  * record with its builder dead removes what it may have created. */
 static void build_record(struct shm_header *r, uint64_t bytes, uint64_t gen)
@@ -3361,11 +3373,14 @@ static int data_create(struct shm_header *root, int root_shmid, key_t key,
 	int rc = data_perm(root_shmid, &perm);
 	if (rc)
 		return rc;
+	test_kill_point("build-recorded");
 	int shmid = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600 | (huge ? SHM_HUGETLB : 0));
 	if (shmid < 0)
 		return explain_shmget(errno, size, huge);
+	test_kill_point("segment-created");
 	/* seq_cst: recorded before anything else can fail or be killed */
 	atomic_store_explicit(&root->pending_shmid, shmid, memory_order_seq_cst);
+	test_kill_point("segment-recorded");
 	struct shmid_ds ds;
 	if (shmctl(shmid, IPC_STAT, &ds) == 0) {
 		ds.shm_perm.uid = perm.uid;
@@ -4546,10 +4561,13 @@ static int commit_locked(struct hashtable_builder *b)
 	atomic_store_explicit(&hd->max_probe, b->max_probe, memory_order_relaxed);
 	atomic_store_explicit(&hd->inserts, b->count, memory_order_relaxed);
 	atomic_store_explicit(&r->retiring_shmid, b->old->shmid, memory_order_seq_cst);
+	test_kill_point("retiring-recorded");
 	/* seq_cst: the segment's contents and header are visible to whoever
 	 * loads the word (acquire in reader_enter and generation_switch) */
 	atomic_store_explicit(&r->current, b->m->word, memory_order_seq_cst);
+	test_kill_point("published");
 	shmctl(b->old->shmid, IPC_RMID, NULL); /* freed when its last process detaches */
+	test_kill_point("old-removed");
 	atomic_store_explicit(&r->retiring_shmid, -1, memory_order_seq_cst);
 	build_record_clear(r);
 	/* a removal that ran meanwhile removed the root first: our new
