@@ -1133,8 +1133,11 @@ START_TEST(test_genstress_autogrow)
 	SK_ASSERT_EXIT0(status, "reader process");
 	for (int j = 0; j < 3; j++)
 		gs_assert_reader(j ? "thread" : "process", j, &sh->r[j]);
-	ck_assert_msg(gens >= 8, "only %" PRIu64 " grows from 1,000 to %" PRIu64 " keys (doubling "
-	              "needs at least 8)", gens, target);
+	uint64_t need = 0;
+	for (uint64_t c = st0.max_count; c < target; c *= 2)
+		need++;
+	ck_assert_msg(gens >= need, "only %" PRIu64 " grows from %" PRIu64 " to %" PRIu64 " keys "
+	              "(doubling needs at least %" PRIu64 ")", gens, st0.max_count, target, need);
 
 	uint64_t missing = 0, first = 0;
 	for (uint64_t k = 1; k <= target; k++) {
