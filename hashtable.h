@@ -179,15 +179,18 @@ struct hashtable *hashtable_create(const char *path, long capacity,
 
 /* Stores value d under key k, inserting or overwriting.
  * Returns 0 if the key was inserted, 1 if an existing key was overwritten,
- * -ENOMEM if a new key would pass the load limit (overwrites always succeed),
- * -EINVAL for a NULL argument or a key equal to a sentinel, -EROFS on a
+ * -ENOMEM if a new key would pass the load limit (overwrites always succeed;
+ * a table created with HASHTABLE_AUTOGROW first grows, as hashtable_grow
+ * does, to twice its entries within its max_bytes, and returns -ENOMEM only
+ * past that cap, or with the grow's own error), -EINVAL for a NULL argument or a key equal to a sentinel, -EROFS on a
  * read-only handle, HASHTABLE_ECORRUPT if the segment is damaged: the
  * journal left by a dead writer holds an impossible operation (refused by
  * every update and delete, with nothing written, until hashtable_recover()
  * discards it), or a new key finds no free slot on its path (which visits
  * every bucket) although the header's count says there is one (nothing is
  * written), or a writer lock failure (see HASHTABLE_ECORRUPT).  Safe to call
- * from any process or thread. */
+ * from any process or thread, except one that holds a builder of this table
+ * (hashtable_replace_begin), which would wait on its own lock. */
 int hashtable_update(struct hashtable *h, void *k, void *d);
 
 /* Looks up key k.  Returns 0 and copies the value to datum (value_size bytes)
