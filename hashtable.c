@@ -3596,6 +3596,15 @@ static void orphans_remove(pid_t pid, uint64_t bytes, uint64_t since, uint64_t t
 	fclose(f);
 }
 
+/* Whether segment id was created by pid (shm_cpid). */
+static bool created_by(int id, pid_t pid)
+{
+	struct shmid_ds ds;
+	return pid > 0 && shmctl(id, IPC_STAT, &ds) == 0 && ds.shm_cpid == pid;
+}
+
+static bool data_of_table(int id, uint64_t table_id, uint64_t *gen);
+
 /* Cleans up after a builder or committer that died: removes its pending
  * segment (recorded, or found by orphans_remove when it died between
  * shmget and recording the id) and the old generation a commit left
@@ -3606,7 +3615,7 @@ static void build_cleanup(struct shm_header *r, int keep)
 	pid_t pid = atomic_load_explicit(&r->pending_pid, memory_order_seq_cst);
 	if (pid) {
 		int pending = atomic_load_explicit(&r->pending_shmid, memory_order_seq_cst);
-		if (pending >= 0 && pending != keep)
+		if (pending >= 0 && pending != keep && created_by(pending, pid))
 			shmctl(pending, IPC_RMID, NULL);
 		else if (pending < 0)
 			orphans_remove(pid, atomic_load(&r->pending_bytes), atomic_load(&r->pending_time),
@@ -3614,8 +3623,9 @@ static void build_cleanup(struct shm_header *r, int keep)
 		build_record_clear(r);
 	}
 	int retiring = atomic_load_explicit(&r->retiring_shmid, memory_order_seq_cst);
+	uint64_t gen;
 	if (retiring >= 0) {
-		if (retiring != keep)
+		if (retiring != keep && data_of_table(retiring, r->table_id, &gen))
 			shmctl(retiring, IPC_RMID, NULL);
 		atomic_store_explicit(&r->retiring_shmid, -1, memory_order_seq_cst);
 	}
@@ -3854,11 +3864,15 @@ static int table_remove(struct hashtable *h)
 	uint64_t word = atomic_load_explicit(&h->root->current, memory_order_seq_cst);
 	if (word)
 		shmctl((int)(uint32_t)word, IPC_RMID, NULL);
+	/* the record's other ids only if they are what it says (a damaged
+	 * root must not cost another table its segment) */
 	int pending = atomic_load_explicit(&h->root->pending_shmid, memory_order_seq_cst);
-	if (atomic_load(&h->root->pending_pid) && pending >= 0)
+	pid_t builder = atomic_load(&h->root->pending_pid);
+	if (builder && pending >= 0 && created_by(pending, builder))
 		shmctl(pending, IPC_RMID, NULL);
 	int retiring = atomic_load_explicit(&h->root->retiring_shmid, memory_order_seq_cst);
-	if (retiring >= 0)
+	uint64_t gen;
+	if (retiring >= 0 && data_of_table(retiring, h->table_id, &gen))
 		shmctl(retiring, IPC_RMID, NULL);
 	return 0;
 }
@@ -3868,13 +3882,6 @@ int hashtable_unlink(struct hashtable *h)
 	if (!h)
 		return fail(-EINVAL, "NULL table handle");
 	return table_remove(h);
-}
-
-/* Whether segment id was created by pid (shm_cpid). */
-static bool created_by(int id, pid_t pid)
-{
-	struct shmid_ds ds;
-	return pid > 0 && shmctl(id, IPC_STAT, &ds) == 0 && ds.shm_cpid == pid;
 }
 
 /* 1 if segment shmid is an unfinished table (marked by a creator that is
