@@ -113,16 +113,24 @@ static void gs_assert_only_root_and_current(struct hashtable *h, const char *whe
 	struct hashtable_segment_info seg[16];
 	long n = hashtable_segments(h, seg, 16);
 	int roots = 0, current = 0;
+	char list[512] = "";
+	size_t used = 0;
 	for (long i = 0; i < n && i < 16; i++) {
 		roots += seg[i].role == HASHTABLE_SEG_ROOT;
 		current += seg[i].role == HASHTABLE_SEG_CURRENT;
 		if (seg[i].role != HASHTABLE_SEG_ROOT && seg[i].role != HASHTABLE_SEG_CURRENT)
 			test_register_shmid(seg[i].shmid);
+		if (used < sizeof list)
+			used += (size_t)snprintf(list + used, sizeof list - used,
+			                         " [shmid %d role %d gen %" PRIu64 " nattch %" PRIu64
+			                         " cpid %d lpid %d]", seg[i].shmid, seg[i].role,
+			                         seg[i].generation, seg[i].nattch,
+			                         (int)seg[i].creator_pid, (int)seg[i].last_pid);
 	}
 	ck_assert_msg(n == 2 && roots == 1 && current == 1,
 	              "%s %d: hashtable_segments says %ld segments (%d root, %d current; "
-	              "want exactly the root and the current data segment)",
-	              when, it, n, roots, current);
+	              "want exactly the root and the current data segment):%s (this process %d)",
+	              when, it, n, roots, current, list, (int)getpid());
 }
 
 /* One row of /proc/sysvipc/shm. */
