@@ -136,17 +136,19 @@ check-valgrind: $(TEST_BIN)
 	SHMKV_BUILD=$(B) SHMKV_SLOW=1 valgrind --trace-children=yes --vgdb=no --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite -q $(TEST_BIN)
 
-# ThreadSanitizer over the threaded suites (no fork: TSan and fork mix badly).
+# ThreadSanitizer over the threaded suites (no fork: TSan and fork mix badly):
+# threads, and genthreads (readers sharing a handle across generation switches).
 check-tsan:
 	$(MAKE) B=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" tests
 	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests threads
+	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests genthreads
 
 # The library, the tools and the demo built against musl (Debian: musl-tools),
 # then the demo run: the code needs no glibc-only interface.
 check-musl:
 	$(MAKE) B=build/musl CC=musl-gcc lib tools demo
 
-bench-build: $(BENCH_BIN) $(B)/shmkv-bench-noversions
+bench-build: $(BENCH_BIN) $(B)/shmkv-bench-noversions $(B)/gen_check-nogen
 
 # The same benchmark over a library whose readers skip the version checks,
 # to measure what the concurrency protocol costs.  Never installed.
@@ -156,6 +158,14 @@ $(B)/hashtable-noversions.o: hashtable.c hashtable.h
 $(B)/shmkv-bench-noversions: bench/shmkv-bench.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/hashtable-noversions.o
 	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shmkv-bench.c $(BENCH_PARTS) \
 	    $(B)/hashtable-noversions.o $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
+
+# gen_check over a library whose readers skip the per-call generation check,
+# to measure what following generations costs a hit (bench/gen_check.sh).
+$(B)/hashtable-nogencheck.o: hashtable.c hashtable.h
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) -DSHMKV_BENCH_NO_GENERATION_CHECK -c -o $@ $<
+
+$(B)/gen_check-nogen: bench/gen_check.c $(B)/hashtable-nogencheck.o
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/hashtable-nogencheck.o $(SHMKV_LDLIBS)
 
 $(B)/shmkv-bench: bench/shmkv-bench.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/libshmkv.a
 	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shmkv-bench.c $(BENCH_PARTS) \

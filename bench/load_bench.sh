@@ -6,7 +6,19 @@
 #   update_loop  build/update_loop run: the library's update in a plain loop
 #                over the mapped bin file (its rate: loop time only);
 #   load bin     shmkv-load -f bin, end to end (map, validate, create, write);
-#   load tsv     shmkv-load -E u64, end to end (parse text, create, write).
+#   load tsv     shmkv-load -E u64, end to end (parse text, create, write);
+#   builder      build/build_loop builder: hashtable_replace_begin, a
+#                builder_put per record, commit, into an empty table of the
+#                same size (its rate: begin + puts + commit);
+#   plain        build/build_loop plain: the same records into a malloc'd
+#                linear-probing array with the same slot count (the
+#                baseline the issue names: the builder must take at most
+#                1.5x its time, and reach 3x the update loop's rate);
+#   replace      shmkv-load --replace onto a loaded table, when the tool has
+#                the option.
+# Then, once: a reader process's lookup rate before and during a replace,
+# the commit time, and the table's segment bytes before, during (two
+# generations) and after the replace (build_loop readers).
 # Reports the best rate of each, the ratios load/loop (the requirement is at
 # least 0.5), the same per CPU second of each whole process (steadier on a
 # busy machine), and peak RSS from /usr/bin/time -v next to the input and
@@ -27,7 +39,7 @@ if [ ! -x "$TIME" ]; then
 	echo "load_bench: /usr/bin/time is missing (apt-get install time)" >&2
 	exit 1
 fi
-make -s B="$B" "$B/update_loop" "$B/shmkv-load" "$B/shmkv" >/dev/null
+make -s B="$B" "$B/update_loop" "$B/build_loop" "$B/shmkv-load" "$B/shmkv" >/dev/null
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/shmkv-bench.XXXXXX")
 BASEKEY=$(( 0x7eb00000 + ($$ & 0xffff) * 16 ))
@@ -95,6 +107,36 @@ while [ "$i" -lt "$REPEAT" ]; do
 	printf 'run %d  update_loop  %8.3f s  %10.0f records/s  cpu %7.3f s  peak RSS %s kB\n' "$i" "$loop_secs" "$loop_rate" "$CPU" "$RSS"
 
 	k=$(next_key)
+	timed "$B/build_loop" builder "$DIR/r.bin" 8 8 "$k"
+	read -r _ _ _ build_secs _ build_rate _ _ _ _ _ commit_secs _ during _ after <"$DIR/out"
+	best build "$build_rate"
+	best buildcpu "$(cpurate)"
+	printf 'run %d  builder      %8.3f s  %10.0f records/s  cpu %7.3f s  commit %s s  segments %s bytes during, %s after\n' \
+		"$i" "$build_secs" "$build_rate" "$CPU" "$commit_secs" "$during" "$after"
+
+	timed "$B/build_loop" plain "$DIR/r.bin"
+	read -r _ _ _ plain_secs _ plain_rate <"$DIR/out"
+	best plain "$plain_rate"
+	printf 'run %d  plain array  %8.3f s  %10.0f records/s  cpu %7.3f s\n' "$i" "$plain_secs" "$plain_rate" "$CPU"
+
+	if "$B/shmkv-load" --help 2>&1 | grep -q -- --replace; then
+		k=$(next_key)
+		"$B/shmkv-load" -q -f bin -K 8 -V 8 "$k" "$DIR/r.bin"
+		if "$TIME" -v -o "$DIR/time" "$B/shmkv-load" -q --replace -f bin -K 8 -V 8 "$k" "$DIR/r.bin" \
+			>"$DIR/out" 2>"$DIR/err"; then
+			WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+				n = split($2, p, ":"); s = 0; for (j = 1; j <= n; j++) s = s * 60 + p[j]; print s }' "$DIR/time")
+			rate=$(awk -v n="$N" -v s="$WALL" 'BEGIN { printf "%.0f", n / s }')
+			best replace "$rate"
+			printf 'run %d  load --replace %6.3f s  %10.0f records/s (end to end)\n' "$i" "$WALL" "$rate"
+		else
+			echo "load_bench: shmkv-load --replace failed:" >&2
+			cat "$DIR/err" >&2
+		fi
+		"$B/shmkv" rm "$k"
+	fi
+
+	k=$(next_key)
 	timed "$B/shmkv-load" -q -f bin -K 8 -V 8 "$k" "$DIR/r.bin"
 	seg=$("$B/shmkv" stat --json "$k" | sed 's/.*"segment_bytes":\([0-9]*\).*/\1/')
 	"$B/shmkv" rm "$k"
@@ -114,6 +156,11 @@ while [ "$i" -lt "$REPEAT" ]; do
 	printf 'run %d  load tsv     %8.3f s  %10.0f records/s  cpu %7.3f s  peak RSS %s kB\n' "$i" "$WALL" "$rate" "$CPU" "$RSS"
 done
 
+k=$(next_key)
+echo
+echo "readers during a replace (one reader process, one replace of the same $N records):"
+"$B/build_loop" readers "$DIR/r.bin" 8 8 "$k" | tee "$DIR/readers"
+
 echo
 printf 'records %s; bin input %s bytes, tsv input %s bytes; segment %s bytes\n' \
 	"$N" "$BIN_BYTES" "$TSV_BYTES" "$seg"
@@ -130,3 +177,11 @@ awk -v seg="$seg" -v bin="$BIN_BYTES" -v tsv="$TSV_BYTES" -v rl="$RSS_loop" -v r
 	printf "peak RSS (last run), kB: update loop %d, load bin %d, load tsv %d\n", rl, rb, rt
 	printf "beyond the segment, kB: update loop %d, load bin %d (input %d), load tsv %d (input %d)\n",
 		rl - segk, rb - segk, bin / 1024, rt - segk, tsv / 1024 }'
+awk -v l="$BEST_loop" -v b="$BEST_build" -v p="$BEST_plain" -v r="${BEST_replace:-0}" 'BEGIN {
+	printf "builder: %.0f records/s = %.2fx the update loop (required >= 3), %.2fx the plain array'"'"'s time (required <= 1.5)\n",
+		b, b / l, p / b
+	if (r > 0) printf "shmkv-load --replace (end to end): %.0f records/s = %.2fx the update loop\n", r, r / l }'
+awk '/^readers before/ { bc = $6; bw = $8 } /^readers during/ { dc = $6; dw = $8 }
+	/^replace seconds/ { printf "commit %.3f ms; segments %.1f MB before, %.1f MB during, %.1f MB after the commit, %.1f MB once the reader moved on\n",
+		$5 * 1000, $8 / 1048576, $10 / 1048576, $12 / 1048576, $14 / 1048576 }
+	END { if (bc) printf "reader lookups during / without a replace: %.2fx per CPU second, %.2fx per wall second\n", dc / bc, dw / bw }' "$DIR/readers"
