@@ -63,10 +63,10 @@
  *                  if the handle has retired maps: retired_reclaim (it
  *                      never frees m, the current one);
  *                  use m.
- *   reader_exit:   inside = NULL (release).  (Reclaiming at entry rather
- *                  than exit keeps the hit path short: an old map is
- *                  detached by the switch that retires it if no thread is
- *                  inside it, else by the next call of any thread.)
+ *   reader_exit:   inside = NULL (release); if the handle has retired
+ *                  maps: retired_reclaim.  (An old map is detached by the
+ *                  switch that retires it if no thread is inside it, else
+ *                  when the last thread inside leaves its call.)
  *   generation_switch (under the handle's switch_lock): attach the data
  *                  segment current names, validate it (magic, format,
  *                  geometry, table_id, generation; a removed or reused id
@@ -3119,6 +3119,11 @@ static inline void reader_exit(struct hashtable *t, struct generation_map *m)
 	/* release: every load from the map is done before it may be freed;
 	 * pairs with map_in_use's acquire */
 	atomic_store_explicit(&my_record->inside, NULL, memory_order_release);
+	/* A map retired while this thread was inside it (a commit, a grow or
+	 * a switch under the writer lock) is detached now, not at the next
+	 * call: a process that then goes idle must not pin it. */
+	if (__builtin_expect(atomic_load_explicit(&t->retired_pending, memory_order_relaxed), 0))
+		retired_reclaim(t);
 }
 
 /* A data segment whose mode or owner differ from the root's (a chmod
@@ -4388,6 +4393,7 @@ struct hashtable_builder {
 	struct hashtable *t;
 	struct generation_map *m;   /* the new generation, private until commit */
 	struct generation_map *old; /* the current one at begin (the lock keeps it current) */
+	int old_shmid;              /* its segment: commit still needs it once old may be freed */
 	pthread_t thread;           /* the one that called begin and holds the lock */
 	uint64_t count, collisions, max_probe;
 };
@@ -4484,8 +4490,15 @@ static int replace_begin_locked(struct hashtable *t, struct generation_map *cur,
 		free(b);
 		return rc;
 	}
+	/* The new mapping may sit where another thread's reclaim just detached
+	 * an old one (shmdt, then our shmat: ordered by the kernel's mmap lock).
+	 * Taking the switch lock, under which every reclaim runs, makes that
+	 * order visible to ThreadSanitizer too, which does not see shmat. */
+	pthread_mutex_lock(&t->switch_lock);
+	pthread_mutex_unlock(&t->switch_lock);
 	b->t = t;
 	b->old = cur;
+	b->old_shmid = cur->shmid;
 	b->thread = pthread_self();
 	*out = b;
 	return 0;
@@ -4650,13 +4663,15 @@ static int commit_locked(struct hashtable_builder *b)
 	atomic_store_explicit(&hd->collisions, b->collisions, memory_order_relaxed);
 	atomic_store_explicit(&hd->max_probe, b->max_probe, memory_order_relaxed);
 	atomic_store_explicit(&hd->inserts, b->count, memory_order_relaxed);
-	atomic_store_explicit(&r->retiring_shmid, b->old->shmid, memory_order_seq_cst);
+	atomic_store_explicit(&r->retiring_shmid, b->old_shmid, memory_order_seq_cst);
 	test_kill_point("retiring-recorded");
 	/* seq_cst: the segment's contents and header are visible to whoever
-	 * loads the word (acquire in reader_enter and generation_switch) */
+	 * loads the word (acquire in reader_enter and generation_switch).
+	 * From here on b->old may be freed: another thread of this process can
+	 * follow the new word and reclaim the old map (hence b->old_shmid). */
 	atomic_store_explicit(&r->current, b->m->word, memory_order_seq_cst);
 	test_kill_point("published");
-	shmctl(b->old->shmid, IPC_RMID, NULL); /* freed when its last process detaches */
+	shmctl(b->old_shmid, IPC_RMID, NULL); /* freed when its last process detaches */
 	test_kill_point("old-removed");
 	atomic_store_explicit(&r->retiring_shmid, -1, memory_order_seq_cst);
 	build_record_clear(r);
