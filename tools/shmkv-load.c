@@ -90,6 +90,7 @@ struct opts {
 	int skip_bad, quiet, progress, verbose;
 	int crlf;            /* strip a CR before each tsv newline        */
 	int replace;         /* build a new generation, commit atomically */
+	int allow_empty;     /* --replace may empty the table             */
 	enum dups dups;
 };
 
@@ -992,6 +993,8 @@ static void usage(FILE *f)
 "                          generations (kernel.shmmax, kernel.shmall).\n"
 "                          -n, -c, -l, -m size the new generation (default:\n"
 "                          the table's own, larger if the input needs it)\n"
+"      --allow-empty       let --replace empty the table when the input holds no\n"
+"                          records (refused otherwise: a truncated input)\n"
 "                          without --replace: upserts, one record at a time\n"
 "                          (not atomic; keys absent from the input stay)\n"
 "\n"
@@ -1045,7 +1048,7 @@ static void usage(FILE *f)
 "\nSee shmkv-load(1).\n", tool_name);
 }
 
-enum { OPT_VERSION = 256, OPT_CRLF, OPT_DUPLICATES, OPT_REPLACE };
+enum { OPT_VERSION = 256, OPT_CRLF, OPT_DUPLICATES, OPT_REPLACE, OPT_ALLOW_EMPTY };
 
 /* Returns RC_OK, an exit code, or -1 after --help / --version. */
 static int parse_args(struct opts *o, int argc, char **argv)
@@ -1059,6 +1062,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ "duplicates", required_argument, 0, OPT_DUPLICATES },
 		{ "excl", no_argument, 0, 'x' },
 		{ "replace", no_argument, 0, OPT_REPLACE },
+		{ "allow-empty", no_argument, 0, OPT_ALLOW_EMPTY },
 		{ "progress", no_argument, 0, 'p' },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "verbose", no_argument, 0, 'v' },
@@ -1102,6 +1106,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case 'x': o->excl = 1; break;
 		case OPT_REPLACE: o->replace = 1; break;
+		case OPT_ALLOW_EMPTY: o->allow_empty = 1; break;
 		case 'p': o->progress = 1; o->quiet = 0; break;
 		case 'q': o->quiet = 1; o->progress = 0; o->verbose = 0; break;
 		case 'v': o->verbose = 1; o->quiet = 0; break;
@@ -1660,7 +1665,8 @@ static int build_one(struct loader *L, const unsigned char *rec, const struct wh
 static int explain_begin(struct loader *L, int r)
 {
 	msg("%s: cannot start a new generation: %s", L->tn.arg, table_error(r));
-	if (r == -ENOSPC || r == -EINVAL || r == -ENOMEM)
+	if ((r == -ENOSPC || r == -EINVAL || r == -ENOMEM) &&
+	    strstr(hashtable_last_error(), "kernel.shm"))
 		advise("while it is built, the new generation's data segment exists beside the "
 		       "current one: kernel.shmmax must allow its size and kernel.shmall both "
 		       "(see the sysctl above)");
@@ -1805,6 +1811,12 @@ static int load(struct loader *L, int nfiles, char **files)
 	}
 	if ((rc = check_duplicates(L)) != RC_OK)
 		return rc;
+	if (L->h && L->o.replace && !L->good && !L->o.allow_empty) {
+		msg("%s: the input holds no records: --replace would empty the table (%" PRIu64
+		    " keys); nothing was changed", L->tn.arg, L->count0);
+		advise("give --allow-empty to empty it on purpose");
+		return RC_DATA;
+	}
 	if (L->h && L->o.replace) {
 		if ((rc = build_pass(L)) != RC_OK)
 			return rc;

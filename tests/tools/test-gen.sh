@@ -70,6 +70,13 @@ entries "$K" >"$T/after"
 same "--replace bad line: the old data is intact" "$T/before" "$T/after"
 [ "$(gen "$K")" = "$G" ] && pass "--replace bad line: same generation" || fail "--replace bad line: generation moved"
 
+# ---- --replace with an empty input: refused unless --allow-empty ----------------------
+: >"$T/empty.tsv"
+expect 3 "--replace with an empty input is refused" "$LOAD" --replace "$K" "$T/empty.tsv"
+err_has "--replace empty: message" "would empty the table" "--allow-empty"
+entries "$K" >"$T/after"
+same "--replace empty: the old data is intact" "$T/before" "$T/after"
+
 # ---- --replace needing more room: the new generation is sized for the input --------
 awk 'BEGIN { for (i = 1; i <= 500; i++) printf "k%d\t%d\n", i, i }' >"$T/500.tsv"
 expect 0 "--replace with more keys than the table's limit" "$LOAD" --replace "$K" "$T/500.tsv"
