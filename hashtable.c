@@ -1,12 +1,30 @@
 /*
- * shmkv: a fixed-width key/value table in one System V shared memory segment.
+ * shmkv: a fixed-width key/value table in System V shared memory, replaced
+ * and grown in whole generations while readers run.
  *
- * LAYOUT (private to this file; versioned by SHMKV_MAGIC and SHMKV_FORMAT)
+ * LAYOUT (private to this file; versioned by the magics and SHMKV_FORMAT)
  *
- *   [header][empty key][deleted key][journal key][journal value]   pad to 64
- *   [stripes: nstripes x u32 version counters]
- *   [overflow: nbuckets x u16]                                     pad to 64
- *   [buckets: nbuckets x bucket_bytes, each slots_per_bucket slots]
+ * A table is a root segment at its IPC key and one data segment per
+ * generation, created with IPC_PRIVATE (key 0).  All share struct
+ * shm_header's layout; each uses its part of it.
+ *
+ *   root (SHMKV_ROOT_MAGIC, a few KiB):
+ *     [header: widths, load limit, table_id, naming file, creator,
+ *              writer lock + holder record + recoveries (own lines),
+ *              build record (own line), current word (own line)]
+ *     [empty key][deleted key]
+ *   data (SHMKV_DATA_MAGIC, one per generation):
+ *     [header: geometry, table_id, generation, counters, moves, journal]
+ *     [empty key][deleted key][journal key][journal value]          pad to 64
+ *     [stripes: nstripes x u32 version counters]
+ *     [overflow: nbuckets x u16]                                     pad to 64
+ *     [buckets: nbuckets x bucket_bytes, each slots_per_bucket slots]
+ *
+ * The root's `current` word is generation << 32 | the data segment's id.
+ * table_id, a random nonce chosen at creation, is repeated in every data
+ * segment, with its generation, so that an id the kernel reused for another
+ * segment is detected.  0.1.0's single-segment tables (SHMKV_MAGIC, format
+ * 1) are refused with -EPROTO and the way to carry their data over.
  *
  * A slot is [key][pad][value][pad]; widths are padded only to their natural
  * alignment, so 8-byte keys and values are 8-aligned and 3/5-byte slots pack
@@ -19,6 +37,94 @@
  * max_count from max_load) must equal the recomputed layout, and the lock's
  * ABI (sizeof(pthread_mutex_t), the C library) must be this build's; else
  * -EPROTO naming the field.
+ *
+ * GENERATIONS
+ *
+ * Who writes what.  The root's header fields are written once, by its
+ * creator.  The writer lock's holder writes the holder record, the build
+ * record and the current word (only a commit writes `current`).  A data
+ * segment is written by its builder alone until the commit publishes it
+ * (no seqlock, no journal: nobody can read it yet), then only in place
+ * under the writer lock by update/delete, as a single-segment table was.
+ *
+ * Readers (every call on a handle) follow the current word.  A handle
+ * holds `map`: the attachment of the data segment it last saw, with the
+ * word it was attached for.  Per thread (process-wide, as liburcu's
+ * readers), a registered record says which map the thread is `inside`.
+ *   reader_enter:  m = map (relaxed); inside = m (relaxed);
+ *                  compiler fence (membarrier, below, makes it a full
+ *                  one when it matters);
+ *                  if map != m: again (a switch raced: re-announce);
+ *                  if root.current (acquire) != m.word: inside = NULL,
+ *                      generation_switch, again;
+ *                  use m.
+ *   reader_exit:   inside = NULL (release); if the handle has retired
+ *                  maps, retired_reclaim.
+ *   generation_switch (under the handle's switch_lock): attach the data
+ *                  segment current names, validate it (magic, format,
+ *                  geometry, table_id, generation; a removed or reused id
+ *                  is met by re-reading current, a bounded number of
+ *                  times), publish it in `map` (release), put the old map
+ *                  on the retired list, reclaim.
+ *   retired_reclaim (under switch_lock): membarrier(PRIVATE_EXPEDITED),
+ *                  then every retired map that no thread's record is
+ *                  inside is detached and freed.
+ * Why no thread touches a detached mapping: the reader's announce-then-
+ * recheck against the reclaimer's publish-then-membarrier-then-scan is
+ * the store-buffer pattern.  membarrier makes every running thread of the
+ * process execute a full fence, so each reader's program order between
+ * its store to `inside` and its reload of `map` acts as fenced: either
+ * the reload sees the new map (the reader re-announces and never uses the
+ * old one), or the scan after membarrier sees its announcement (the map
+ * is kept).  A reader's exit store is release and the scan's load of
+ * `inside` acquire, so a map freed after the scan read NULL has no reads
+ * of it still in flight.  Where membarrier is missing (or under
+ * ThreadSanitizer, which does not know it), readers put a seq_cst fence
+ * there instead; the choice is made once, before the first handle.  A
+ * thread inside one call pins at most one map; an idle handle pins its
+ * last map until its next call (or close) sees the change.
+ * Why each answer comes from one generation: a call uses only m, which is
+ * one data segment's attachment, validated against the table.  Why a call
+ * that starts after a commit returned sees it: the commit's seq_cst store
+ * of `current` happens before its return, and the call's acquire load of
+ * `current` comes after (in any process; the word stays cached until a
+ * commit invalidates it).  The acquire pairs with that store, so the new
+ * segment's contents, written before it, are visible.
+ *
+ * Writers take the root's robust mutex, then enter the current map (with
+ * the lock held, no commit can happen, so it stays current) and work in
+ * place as below.  A replace (hashtable_replace_begin .. commit) holds the
+ * lock from begin to commit or abort, so no write is lost to it.
+ *
+ * Crash states of a build.  begin writes the build record (pid, process
+ * start, time, bytes, generation, pending_shmid = -1) before it calls
+ * shmget, and stores pending_shmid right after; a builder killed
+ * - before shmget leaves a record and nothing else;
+ * - between shmget and recording the id leaves a key-0 segment created by
+ *   its pid, of pending_bytes, at or after pending_time: found in
+ *   /proc/sysvipc/shm (blank, or naming this table) and removed;
+ * - after that, a recorded pending segment, removed by id.
+ * It held the lock, so the next writer gets EOWNERDEAD and runs
+ * generation_recover_locked before anything else (as do hashtable_recover,
+ * verify --repair and replace_begin); readers never look at the record.
+ * Crash states of a commit: it writes retiring_shmid = old id, then
+ * `current` (the one publishing step), then IPC_RMID of the old segment,
+ * then clears retiring and the record.  Killed before `current`: current
+ * is the old one, the pending segment is removed, retiring (== current)
+ * is kept.  Killed after: current is the new one (pending == current is
+ * kept), the retiring old one is removed.  So either the old or the new
+ * generation is current, never neither, and the current one is never
+ * removed.  Removal (hashtable_remove/unlink) marks the root first, then
+ * reads `current` and removes it, the pending and the retiring segment;
+ * a commit checks the root after publishing (IPC_STAT: SHM_DEST) and
+ * removes its own segment if the root went: each side's step is a system
+ * call, a full barrier, so one of them sees the other (Dekker).
+ *
+ * MemKeyValue's sizing: hashtable_create(path, capacity, usage, k, v)
+ * holds floor(usage * capacity / (k + v)) keys: the data segment is sized
+ * for that many entries at load limit `usage` (the metadata no longer
+ * takes its room from the slots), so its real load at that count is
+ * `usage` or a hair above (prime bucket counts).
  *
  * PROBING
  *
@@ -38,8 +144,8 @@
  *
  * CONCURRENCY PROTOCOL
  *
- * Writers (update, delete, recovery) hold `lock`, a robust process-shared
- * mutex in the header, so there is one writer at a time across processes and
+ * Writers (update, delete, recovery, replace) hold `lock`, a robust
+ * process-shared mutex in the root's header, so there is one writer at a time across processes and
  * threads.  The holder records its pid, thread id and process start time in
  * the header before it changes anything, and clears the pid just before it
  * unlocks, so readers can tell a live writer from a dead one, and a held
@@ -110,8 +216,10 @@
  *
  * CREATION
  *
- * The creator's first store marks the segment (SHMKV_MAGIC_CREATING) with
- * its pid and start time; its last publishes SHMKV_MAGIC (release).  An
+ * The creator's first store marks the root (SHMKV_MAGIC_CREATING) with
+ * its pid and start time; it records the first data segment as a build
+ * (so removing an unfinished table removes it too), creates it, stores
+ * `current`, and its last store publishes SHMKV_ROOT_MAGIC (release).  An
  * open that finds the mark waits while the creator runs, however long a
  * large table takes to fill, and reports an unfinished table
  * (HASHTABLE_EUNFINISHED) once it is gone; hashtable_remove removes such a
@@ -120,7 +228,8 @@
  *
  * CRASH RECOVERY
  *
- * Before changing anything a writer fills the journal in the header: the
+ * Before changing anything a writer fills the journal in the current data
+ * segment's header: the
  * operation, its slot, the key's path, the key and value bytes and the
  * counters' final values; then it publishes journal.op.  Each overflow word
  * on the path is changed after recording (index + 1, old word) in
@@ -179,7 +288,11 @@
 #include <emmintrin.h>
 #endif
 
+/* 0.1.0's single segment (format 1), and this branch's unreleased
+ * single-segment format 2: refused with the migration text. */
 #define SHMKV_MAGIC UINT64_C(0x31564b4d48537f00) /* "\0\177SHMKV1" */
+#define SHMKV_ROOT_MAGIC UINT64_C(0x52564b4d48537f00) /* "\0\177SHMKVR": a table's root */
+#define SHMKV_DATA_MAGIC UINT64_C(0x44564b4d48537f00) /* "\0\177SHMKVD": a generation */
 /* The magic while the creator initialises the segment (its first store):
  * a segment left with it by a dead creator is an unfinished table. */
 #define SHMKV_MAGIC_CREATING UINT64_C(0x3f564b4d48537f00) /* "\0\177SHMKV?" */
@@ -288,6 +401,22 @@ struct shm_header {
 	 * only by moves, so readers keep it cached. */
 	_Alignas(64) _Atomic uint32_t moves;
 	_Alignas(64) struct journal journal;
+	/* Generations (format 2).  Both kinds of segment: the table's nonce. */
+	_Alignas(64) uint64_t table_id;
+	uint64_t generation;       /* a data segment: its generation number */
+	uint64_t max_bytes;        /* the root: HASHTABLE_AUTOGROW's cap, 0 for none */
+	uint32_t table_flags;      /* the root: HASHTABLE_AUTOGROW */
+	uint32_t reserved2;
+	/* The root's build record, written under the writer lock before the
+	 * pending data segment exists (see "crash states of a build"). */
+	_Alignas(64) _Atomic int32_t pending_pid;  /* 0: no build */
+	_Atomic int32_t pending_shmid;             /* -1 until shmget returned */
+	_Atomic int32_t retiring_shmid;            /* -1: none; set during a commit */
+	uint32_t reserved3;
+	_Atomic uint64_t pending_start, pending_time, pending_bytes, pending_gen;
+	/* The root's current word, generation << 32 | data shmid: read by every
+	 * call, written only by a commit, so it stays cached. */
+	_Alignas(64) _Atomic uint64_t current;
 };
 
 #define SEG_HUGETLB 1u
@@ -333,8 +462,12 @@ struct geometry {
 
 enum key_class { KEY_GENERIC, KEY_U64, KEY_U32 };
 
-struct hashtable {
-	struct shm_header *hdr;
+/* One attachment of one data segment: everything a call needs to read or
+ * write a generation.  Immutable once published in a handle's `map`, until
+ * retired_reclaim detaches it. */
+struct generation_map {
+	struct shm_header *hdr;  /* the data segment's header */
+	struct shm_header *root; /* the table's root: writer lock, holder, build record */
 	unsigned char *base;
 	size_t segment_bytes;
 	struct geometry g;     /* validated copy: never re-read from the header */
@@ -345,13 +478,31 @@ struct hashtable {
 	unsigned char *buckets;
 	unsigned char *empty, *deleted; /* private copies of the sentinels */
 	uint64_t empty_u64, deleted_u64;
-	int shmid;
+	int shmid;             /* the data segment */
+	key_t ipc_key;         /* the table's key (for messages) */
+	bool readonly;
+	bool k8v8;             /* lookup_k8v8() applies */
+	uint64_t stripe_mask;  /* nstripes - 1 */
+	uint64_t word;         /* the root's current word this map was attached for */
+	struct generation_map *next; /* on the handle's retired list */
+};
+
+/* A process's handle on a table: its root, and the map of the generation
+ * it last saw (see "GENERATIONS" at the top). */
+struct hashtable {
+	struct shm_header *root;
+	size_t root_bytes;
+	int shmid;             /* the root segment's */
 	key_t ipc_key;
 	bool readonly;
 	bool by_path;          /* opened by path, whose file was path_dev/path_ino */
 	uint64_t path_dev, path_ino;
-	bool k8v8;             /* lookup_k8v8() applies */
-	uint64_t stripe_mask;  /* nstripes - 1 */
+	uint64_t table_id;
+	uint32_t key_size, value_size;
+	_Atomic(struct generation_map *) map;
+	pthread_mutex_t switch_lock;     /* serialises generation_switch and reclaim */
+	struct generation_map *retired;  /* under switch_lock */
+	_Atomic bool retired_pending;
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -543,7 +694,7 @@ static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t seed)
 	return mum(h, UINT64_C(0x589965cc75374cc3));
 }
 
-static inline uint64_t key_hash(const struct hashtable *h, const void *key)
+static inline uint64_t key_hash(const struct generation_map *h, const void *key)
 {
 	if (h->key_class == KEY_U64) {
 		uint64_t k;
@@ -709,28 +860,28 @@ size_t hashtable_segment_size(uint64_t entries, double max_load, uint32_t key_si
 
 /* ---- handle setup --------------------------------------------------------- */
 
-static inline unsigned char *bucket_at(const struct hashtable *h, uint64_t b)
+static inline unsigned char *bucket_at(const struct generation_map *h, uint64_t b)
 {
 	return h->buckets + b * h->g.bucket_bytes;
 }
 
-static inline unsigned char *slot_at(const struct hashtable *h, uint64_t slot)
+static inline unsigned char *slot_at(const struct generation_map *h, uint64_t slot)
 {
 	return h->buckets + slot * h->g.slot_size;
 }
 
-static inline _Atomic uint32_t *stripe_of(const struct hashtable *h, uint64_t b)
+static inline _Atomic uint32_t *stripe_of(const struct generation_map *h, uint64_t b)
 {
 	return &h->stripes[b & h->stripe_mask];
 }
 
-static inline bool is_k8v8(const struct hashtable *h)
+static inline bool is_k8v8(const struct generation_map *h)
 {
 	return h->key_class == KEY_U64 && h->g.slot_size == 16 && h->g.value_size == 8 &&
 	       h->g.value_offset == 8 && h->g.slots_per_bucket == 4;
 }
 
-static void bind_handle(struct hashtable *h, const struct geometry *g)
+static void bind_handle(struct generation_map *h, const struct geometry *g)
 {
 	h->g = *g;
 	h->stripes = (_Atomic uint32_t *)(h->base + g->off_stripes);
@@ -751,7 +902,7 @@ static void bind_handle(struct hashtable *h, const struct geometry *g)
 	}
 }
 
-static bool is_sentinel(const struct hashtable *h, const void *key)
+static bool is_sentinel(const struct generation_map *h, const void *key)
 {
 	if (h->g.key_size == 8) {
 		uint64_t k;
@@ -762,7 +913,7 @@ static bool is_sentinel(const struct hashtable *h, const void *key)
 	       memcmp(key, h->deleted, h->g.key_size) == 0;
 }
 
-static int check_key(const struct hashtable *h, const void *key)
+static int check_key(const struct generation_map *h, const void *key)
 {
 	if (!h || !key)
 		return fail(-EINVAL, "NULL table handle or key");
@@ -814,11 +965,11 @@ static pid_t thread_id(void) { return (pid_t)syscall(SYS_gettid); }
  * calling thread (it is reading, so it is not inside a write), when the
  * holder's thread or process has exited, is a zombie, or its pid now names
  * a later process (other start time). */
-static bool holder_alive(const struct hashtable *h)
+static bool holder_alive(const struct generation_map *h)
 {
-	pid_t pid = atomic_load_explicit(&h->hdr->holder_pid, memory_order_acquire);
-	pid_t tid = atomic_load_explicit(&h->hdr->holder_tid, memory_order_relaxed);
-	uint64_t start = atomic_load_explicit(&h->hdr->holder_start, memory_order_relaxed);
+	pid_t pid = atomic_load_explicit(&h->root->holder_pid, memory_order_acquire);
+	pid_t tid = atomic_load_explicit(&h->root->holder_tid, memory_order_relaxed);
+	uint64_t start = atomic_load_explicit(&h->root->holder_start, memory_order_relaxed);
 	if (pid <= 0)
 		return false;
 	if (pid == getpid()) {
@@ -888,7 +1039,7 @@ static inline uint32_t raw_read_seqbegin(_Atomic uint32_t *seq)
  * store, and clears the record after write_seqend's: a reader that sees a
  * version odd sees its writer's record, and one that sees the record
  * cleared then sees that writer's even version.) */
-static int read_seqbegin_slow(const struct hashtable *h, _Atomic uint32_t *seq, uint32_t odd,
+static int read_seqbegin_slow(const struct generation_map *h, _Atomic uint32_t *seq, uint32_t odd,
                               uint32_t *v)
 {
 	for (int i = 0; i < READER_SPINS; i++) {
@@ -907,7 +1058,7 @@ static int read_seqbegin_slow(const struct hashtable *h, _Atomic uint32_t *seq, 
 			continue;
 		}
 		if (!alive) {
-			pid_t pid = atomic_load(&h->hdr->holder_pid);
+			pid_t pid = atomic_load(&h->root->holder_pid);
 			if (pid <= 0)
 				return fail(HASHTABLE_EDEADWRITER,
 				            "a bucket's version is odd but no writer holds the lock (a "
@@ -923,7 +1074,7 @@ static int read_seqbegin_slow(const struct hashtable *h, _Atomic uint32_t *seq, 
 }
 
 /* Returns 0 with the (even) version in *v, or HASHTABLE_EDEADWRITER. */
-static inline int read_seqbegin(const struct hashtable *h, _Atomic uint32_t *seq, uint32_t *v)
+static inline int read_seqbegin(const struct generation_map *h, _Atomic uint32_t *seq, uint32_t *v)
 {
 	*v = raw_read_seqbegin(seq);
 	if (__builtin_expect(*v & 1, 0))
@@ -967,7 +1118,7 @@ static inline void write_seqend(_Atomic uint32_t *seq)
  * the match: which slot matches is random, and a branch on it would be
  * mispredicted once per lookup, after the bucket's cache miss, flushing the
  * speculative work on the next independent lookups. */
-static inline int bucket_find(const struct hashtable *h, const unsigned char *bucket,
+static inline int bucket_find(const struct generation_map *h, const unsigned char *bucket,
                               const void *key)
 {
 	uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size;
@@ -997,7 +1148,7 @@ static inline int bucket_find(const struct hashtable *h, const unsigned char *bu
 }
 
 /* Copies a slot's value out; one word load for the common 8-byte value. */
-static inline void value_load(const struct hashtable *h, void *out, const unsigned char *slot)
+static inline void value_load(const struct generation_map *h, void *out, const unsigned char *slot)
 {
 	const unsigned char *src = slot + h->g.value_offset;
 	if (h->g.value_size == 8 && h->g.value_offset % 8 == 0 && h->g.slot_size % 8 == 0) {
@@ -1008,11 +1159,11 @@ static inline void value_load(const struct hashtable *h, void *out, const unsign
 	shared_load(out, src, h->g.value_size);
 }
 
-static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash, void *out);
+static int lookup_once(const struct generation_map *h, const void *key, uint64_t hash, void *out);
 
 /* A miss counts only if no key moved meanwhile (see reclaim_step): a key
  * moving back along its path could pass behind the search. */
-static int lookup(const struct hashtable *h, const void *key, uint64_t hash, void *out)
+static int lookup(const struct generation_map *h, const void *key, uint64_t hash, void *out)
 {
 	_Atomic uint32_t *moves = &h->hdr->moves;
 	for (;;) {
@@ -1029,7 +1180,7 @@ static int lookup(const struct hashtable *h, const void *key, uint64_t hash, voi
 /* The general search: any widths, one probe path walked bucket by bucket.
  * Copies the value into out (value_size bytes) and returns 0, or returns -1,
  * or HASHTABLE_EDEADWRITER. */
-static int lookup_once(const struct hashtable *h, const void *key, uint64_t hash, void *out)
+static int lookup_once(const struct generation_map *h, const void *key, uint64_t hash, void *out)
 {
 	const uint64_t n = h->g.nbuckets;
 	uint64_t b = home_bucket(hash, n), step = 0;
@@ -1097,7 +1248,7 @@ static inline unsigned k8v8_match(const unsigned char *bucket, uint64_t k)
 #define LOOKUP_FURTHER 2 /* the key may lie past the buckets read so far */
 
 static inline __attribute__((always_inline)) int
-lookup_k8v8_upto(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t *out,
+lookup_k8v8_upto(const struct generation_map *h, uint64_t k, uint64_t hash, uint64_t *out,
                  uint64_t limit)
 {
 	/* Locals, loaded before the first acquire: the compiler may not reuse
@@ -1152,12 +1303,12 @@ lookup_k8v8_upto(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t 
 }
 
 static inline __attribute__((always_inline)) int
-lookup_k8v8(const struct hashtable *h, uint64_t k, uint64_t hash, uint64_t *out)
+lookup_k8v8(const struct generation_map *h, uint64_t k, uint64_t hash, uint64_t *out)
 {
 	return lookup_k8v8_upto(h, k, hash, out, UINT64_MAX);
 }
 
-static int search_general(struct hashtable *h, const void *k, void *datum)
+static int search_general(struct generation_map *h, const void *k, void *datum)
 {
 	int rc = check_key(h, k);
 	if (rc)
@@ -1176,7 +1327,7 @@ static int search_general(struct hashtable *h, const void *k, void *datum)
 /* Kept to a few dozen instructions for the common shape: independent
  * lookups overlap their cache misses only as far as the CPU's reorder
  * window reaches, so every instruction here costs throughput. */
-int hashtable_search(struct hashtable *h, void *k, void *datum)
+static int search_in(struct generation_map *h, void *k, void *datum)
 {
 	if (__builtin_expect(h && k && datum && h->k8v8, 1)) {
 		uint64_t key, value;
@@ -1202,7 +1353,7 @@ int hashtable_search(struct hashtable *h, void *k, void *datum)
  * the home bucket, and the overflow word that says whether to go on.
  * always_inline: GCC 12 deems a function that only prefetches free of
  * effects and deletes its calls, prefetches and all. */
-static inline __attribute__((always_inline)) void prefetch_home(const struct hashtable *h,
+static inline __attribute__((always_inline)) void prefetch_home(const struct generation_map *h,
                                                                 uint64_t hash)
 {
 	uint64_t b = home_bucket(hash, h->g.nbuckets);
@@ -1210,7 +1361,7 @@ static inline __attribute__((always_inline)) void prefetch_home(const struct has
 	__builtin_prefetch(&h->overflow[b]);
 }
 
-static inline void batch_prefetch(const struct hashtable *h, const unsigned char *kp,
+static inline void batch_prefetch(const struct generation_map *h, const unsigned char *kp,
                                   size_t count, uint64_t *hashes)
 {
 	for (size_t i = 0; i < count; i++) {
@@ -1227,7 +1378,7 @@ static inline void batch_prefetch(const struct hashtable *h, const unsigned char
  * bucket (a fifth of hits at load 0.8) are set aside with their second
  * bucket prefetched and answered at the end of the chunk, so their second
  * misses overlap too instead of stalling the loop one by one. */
-static long search_batch_k8v8(const struct hashtable *h, size_t n, const unsigned char *kp,
+static long search_batch_k8v8(const struct generation_map *h, size_t n, const unsigned char *kp,
                               unsigned char *vp, int *found)
 {
 	uint64_t hashes[2][BATCH_WINDOW];
@@ -1266,8 +1417,8 @@ static long search_batch_k8v8(const struct hashtable *h, size_t n, const unsigne
 	return hits;
 }
 
-long hashtable_search_batch(struct hashtable *h, size_t n, const void *keys, void *values,
-                            int *found)
+static long search_batch_in(struct generation_map *h, size_t n, const void *keys,
+                            void *values, int *found)
 {
 	if (!h || (n && (!keys || !found || (!values && h->g.value_size))))
 		return fail(-EINVAL, "NULL table handle, keys, values or found array");
@@ -1324,7 +1475,7 @@ static void forget_pid(void)
 static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_pid); }
 
 /* Records the caller as the lock's holder, before it changes anything. */
-static void record_holder(struct hashtable *h)
+static void record_holder(struct generation_map *h)
 {
 	pthread_once(&atfork_once, register_atfork);
 	if (cached_pid == 0) { /* under the writer lock: one thread at a time */
@@ -1333,19 +1484,19 @@ static void record_holder(struct hashtable *h)
 	}
 	if (cached_tid == 0)
 		cached_tid = thread_id();
-	atomic_store_explicit(&h->hdr->holder_start, cached_start, memory_order_relaxed);
-	atomic_store_explicit(&h->hdr->holder_tid, cached_tid, memory_order_relaxed);
+	atomic_store_explicit(&h->root->holder_start, cached_start, memory_order_relaxed);
+	atomic_store_explicit(&h->root->holder_tid, cached_tid, memory_order_relaxed);
 	/* release: readers that see the pid see its thread and start time;
 	 * pairs with the acquire load in holder_alive */
-	atomic_store_explicit(&h->hdr->holder_pid, cached_pid, memory_order_release);
+	atomic_store_explicit(&h->root->holder_pid, cached_pid, memory_order_release);
 }
 
-static void writer_unlock(struct hashtable *h)
+static void writer_unlock(struct generation_map *h)
 {
 	/* release: the last write_seqend is visible before the record reads
 	 * free; pairs with the acquire load in holder_alive */
-	atomic_store_explicit(&h->hdr->holder_pid, 0, memory_order_release);
-	pthread_mutex_unlock(&h->hdr->lock.mutex);
+	atomic_store_explicit(&h->root->holder_pid, 0, memory_order_release);
+	pthread_mutex_unlock(&h->root->lock.mutex);
 }
 
 /* ---- the writer lock's bytes ------------------------------------------------
@@ -1425,11 +1576,11 @@ static pid_t lock_owner(const pthread_mutex_t *m) { (void)m; return 0; }
 
 /* 0 if the lock's static bytes are those of a robust process-shared mutex
  * (checked on glibc only), else HASHTABLE_ECORRUPT naming the damage. */
-static int lock_bytes_check(const struct hashtable *h)
+static int lock_bytes_check(const struct generation_map *h)
 {
 #ifdef __GLIBC__
 	pthread_once(&robust_kind_once, learn_robust_kind);
-	int kind = lock_kind(&h->hdr->lock.mutex);
+	int kind = lock_kind(&h->root->lock.mutex);
 	if (kind != robust_kind)
 		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged: its kind word is "
 		                                "%d, not %d (a robust process-shared mutex); `shmkv "
@@ -1443,10 +1594,10 @@ static int lock_bytes_check(const struct hashtable *h)
 
 /* Whether the lock is held by the live writer the header records (the
  * lock word's owner, where the C library's layout is known). */
-static bool lock_held_by_live_writer(const struct hashtable *h)
+static bool lock_held_by_live_writer(const struct generation_map *h)
 {
-	pid_t owner = lock_owner(&h->hdr->lock.mutex);
-	pid_t tid = atomic_load_explicit(&h->hdr->holder_tid, memory_order_relaxed);
+	pid_t owner = lock_owner(&h->root->lock.mutex);
+	pid_t tid = atomic_load_explicit(&h->root->holder_tid, memory_order_relaxed);
 	return (owner == 0 || owner == tid) && holder_alive(h);
 }
 
@@ -1455,9 +1606,9 @@ static bool lock_held_by_live_writer(const struct hashtable *h)
  * lock (a read-write verify of a large table holds it for seconds); any
  * other holder for LOCK_PATIENCE_MS, then HASHTABLE_ECORRUPT, with
  * *damaged set (a repair may re-initialise the lock). */
-static int mutex_lock_bounded(struct hashtable *h, bool *damaged)
+static int mutex_lock_bounded(struct generation_map *h, bool *damaged)
 {
-	pthread_mutex_t *m = &h->hdr->lock.mutex;
+	pthread_mutex_t *m = &h->root->lock.mutex;
 	*damaged = true;
 	int rc = lock_bytes_check(h);
 	if (rc)
@@ -1496,9 +1647,9 @@ static int mutex_lock_bounded(struct hashtable *h, bool *damaged)
 
 /* Re-initialises a damaged lock, unless a live thread holds it.  Returns
  * 0, or HASHTABLE_ECORRUPT naming the live holder. */
-static int lock_reinit(struct hashtable *h)
+static int lock_reinit(struct generation_map *h)
 {
-	pid_t owner = lock_owner(&h->hdr->lock.mutex);
+	pid_t owner = lock_owner(&h->root->lock.mutex);
 	if (owner && thread_exists(owner))
 		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged, but thread %d, "
 		                                "which is live, holds it; stop that process, then run "
@@ -1507,39 +1658,68 @@ static int lock_reinit(struct hashtable *h)
 		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged, but pid %d, which "
 		                                "is live, is recorded as its holder; stop it, then run "
 		                                "`shmkv verify --repair` again",
-		            (int)atomic_load(&h->hdr->holder_pid));
-	int rc = init_mutex(&h->hdr->lock.mutex);
+		            (int)atomic_load(&h->root->holder_pid));
+	int rc = init_mutex(&h->root->lock.mutex);
 	if (rc)
 		return fail(-rc, "cannot re-initialise the writer lock: %s", strerror(rc));
-	atomic_store_explicit(&h->hdr->holder_pid, 0, memory_order_release);
+	atomic_store_explicit(&h->root->holder_pid, 0, memory_order_release);
 	return 0;
 }
 
-static int recover_locked(struct hashtable *h, bool discard_bad_journal);
+static int recover_locked(struct generation_map *h, bool discard_bad_journal);
+static int reader_enter(struct hashtable *t, struct generation_map **out);
+static void reader_exit(struct hashtable *t, struct generation_map *m);
+static void generation_recover_locked(struct hashtable *t);
 
-/* Takes the writer lock.  A journal left busy (by a writer that died at
- * any instruction, its lock then EOWNERDEAD) is redone first.  A journal
- * that cannot be redone (impossible fields) is discarded when `repair` is
- * set, and otherwise refused: HASHTABLE_ECORRUPT, nothing written.  A
- * damaged lock (see mutex_lock_bounded) is re-initialised when `repair` is
- * set and no live thread holds it.  Returns 1 if it recovered or repaired,
- * 0 if not, or a negative code with the lock released. */
-static int writer_lock_mode(struct hashtable *h, bool repair)
+/* Takes the writer lock (in the root) and returns, in *out, the current
+ * generation's map, entered as a reader (writer_unlock_exit leaves it):
+ * with the lock held no commit can happen, so it stays current.  A holder
+ * that died (EOWNERDEAD) or a re-initialised lock first gets its build or
+ * commit cleaned up (generation_recover_locked), then the journal of the
+ * current generation redone.  A journal that cannot be redone (impossible
+ * fields) is discarded when `repair` is set, and otherwise refused:
+ * HASHTABLE_ECORRUPT, nothing written.  A damaged lock (see
+ * mutex_lock_bounded) is re-initialised when `repair` is set and no live
+ * thread holds it.  Returns 1 if it recovered or repaired, 0 if not, or a
+ * negative code with the lock released. */
+static int writer_lock_mode(struct hashtable *t, bool repair, struct generation_map **out)
 {
+	struct generation_map *h = NULL;
+	int rc = reader_enter(t, &h); /* any map: all share the root's lock */
+	if (rc)
+		return rc;
 	bool damaged;
-	int rc = mutex_lock_bounded(h, &damaged);
+	rc = mutex_lock_bounded(h, &damaged);
 	bool reinitialised = false;
 	if (rc < 0 && damaged && repair) {
 		int again = lock_reinit(h);
-		if (again)
+		if (again) {
+			reader_exit(t, h);
 			return again;
+		}
 		reinitialised = true;
 		rc = mutex_lock_bounded(h, &damaged);
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		reader_exit(t, h);
 		return rc;
+	}
 	record_holder(h);
 	bool owner_died = rc == EOWNERDEAD;
+	if (owner_died || reinitialised)
+		generation_recover_locked(t);
+	/* acquire: pairs with the committer's store of current */
+	if (atomic_load_explicit(&t->root->current, memory_order_acquire) != h->word) {
+		reader_exit(t, h); /* a commit since we entered: follow it */
+		if ((rc = reader_enter(t, &h))) {
+			if (owner_died)
+				pthread_mutex_consistent(&t->root->lock.mutex);
+			atomic_store_explicit(&t->root->holder_pid, 0, memory_order_release);
+			pthread_mutex_unlock(&t->root->lock.mutex);
+			return rc;
+		}
+	}
+	*out = h;
 	/* acquire: pairs with journal_begin's release of op.  A re-initialised
 	 * lock says nothing of its last holder: recover as from a dead one. */
 	if (!owner_died && !reinitialised &&
@@ -1547,22 +1727,33 @@ static int writer_lock_mode(struct hashtable *h, bool repair)
 		return 0;
 	rc = recover_locked(h, repair);
 	if (owner_died)
-		pthread_mutex_consistent(&h->hdr->lock.mutex);
+		pthread_mutex_consistent(&h->root->lock.mutex);
 	if (rc < 0) {
 		writer_unlock(h);
+		reader_exit(t, h);
 		return rc;
 	}
 	return 1;
 }
 
-static int writer_lock(struct hashtable *h) { return writer_lock_mode(h, false); }
+static int writer_lock(struct hashtable *t, struct generation_map **out)
+{
+	return writer_lock_mode(t, false, out);
+}
+
+/* Releases the writer lock and leaves the map writer_lock_mode entered. */
+static void writer_unlock_exit(struct hashtable *t, struct generation_map *h)
+{
+	writer_unlock(h);
+	reader_exit(t, h);
+}
 
 /* ---- writer operations ---------------------------------------------------- */
 
 /* Writes a slot under its bucket's seqlock: the key (if given) and the
  * value (if given).  The value goes first so that a new key is never
  * visible with an old value, even to the writer's own recovery. */
-static void slot_write_locked(struct hashtable *h, uint64_t slot, const void *key, const void *value)
+static void slot_write_locked(struct generation_map *h, uint64_t slot, const void *key, const void *value)
 {
 	uint64_t b = slot / h->g.slots_per_bucket;
 	_Atomic uint32_t *stripe = stripe_of(h, b);
@@ -1590,7 +1781,7 @@ struct location {
 	uint64_t from_slot; /* J_MOVE: the key's current slot */
 };
 
-static inline bool slot_is_free(const struct hashtable *h, const unsigned char *p)
+static inline bool slot_is_free(const struct generation_map *h, const unsigned char *p)
 {
 	if (h->key_class == KEY_U64) {
 		uint64_t k = load_u64(p);
@@ -1601,7 +1792,7 @@ static inline bool slot_is_free(const struct hashtable *h, const unsigned char *
 }
 
 /* Index of the bucket's first free slot, or -1. */
-static int bucket_free_slot_locked(const struct hashtable *h, const unsigned char *bucket)
+static int bucket_free_slot_locked(const struct generation_map *h, const unsigned char *bucket)
 {
 	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size;
 	if (h->key_class == KEY_U64) {
@@ -1620,7 +1811,7 @@ static int bucket_free_slot_locked(const struct hashtable *h, const unsigned cha
 
 /* Finds the key, or the first free slot on its path, walking at most
  * nbuckets buckets (a path visits each once).  Writer only. */
-static void locate_locked(const struct hashtable *h, const void *key, uint64_t hash,
+static void locate_locked(const struct generation_map *h, const void *key, uint64_t hash,
                           struct location *loc)
 {
 	const uint64_t n = h->g.nbuckets;
@@ -1687,7 +1878,7 @@ static inline uint16_t overflow_changed(uint16_t o, bool raise, uint16_t bit)
  * of the journalled path, from the step after the one journal.progress
  * records (redoing that one exactly, from its recorded old word).  Safe to
  * repeat after a crash at any point. */
-static void path_counts_apply(struct hashtable *h, bool raise)
+static void path_counts_apply(struct generation_map *h, bool raise)
 {
 	struct journal *j = &h->hdr->journal;
 	const uint64_t n = h->g.nbuckets;
@@ -1711,10 +1902,10 @@ static void path_counts_apply(struct hashtable *h, bool raise)
 	}
 }
 
-static unsigned char *journal_key(struct hashtable *h) { return h->base + h->g.off_jkey; }
-static unsigned char *journal_value(struct hashtable *h) { return h->base + h->g.off_jvalue; }
+static unsigned char *journal_key(struct generation_map *h) { return h->base + h->g.off_jkey; }
+static unsigned char *journal_value(struct generation_map *h) { return h->base + h->g.off_jvalue; }
 
-static void journal_begin(struct hashtable *h, enum journal_op op, const struct location *loc,
+static void journal_begin(struct generation_map *h, enum journal_op op, const struct location *loc,
                           const void *key, const void *value)
 {
 	struct journal *j = &h->hdr->journal;
@@ -1751,7 +1942,7 @@ static void journal_begin(struct hashtable *h, enum journal_op op, const struct 
 	atomic_store_explicit(&j->op, op, memory_order_release);
 }
 
-static void journal_finish(struct hashtable *h)
+static void journal_finish(struct generation_map *h)
 {
 	struct journal *j = &h->hdr->journal;
 	struct shm_header *hd = h->hdr;
@@ -1764,7 +1955,7 @@ static void journal_finish(struct hashtable *h)
 
 /* Runs the journalled operation from wherever it stands to its end.  The
  * same code does the first run and a recovery's redo. */
-static void journal_run(struct hashtable *h)
+static void journal_run(struct generation_map *h)
 {
 	struct journal *j = &h->hdr->journal;
 	switch (atomic_load_explicit(&j->op, memory_order_acquire)) {
@@ -1797,7 +1988,7 @@ static void journal_run(struct hashtable *h)
  * change in flight (the journal idle): a version odd then belongs to no
  * write and would otherwise stall readers for ever.  Returns how many
  * were odd. */
-static uint64_t versions_repair_locked(struct hashtable *h)
+static uint64_t versions_repair_locked(struct generation_map *h)
 {
 	uint64_t repaired = 0;
 	for (uint64_t s = 0; s < h->g.nstripes; s++)
@@ -1827,7 +2018,7 @@ static int journal_bad(const char *field, uint64_t value, const char *why, uint6
  * slots on that path where the operation puts them, its progress within
  * the path's changed part.  Returns 0 or HASHTABLE_ECORRUPT naming the
  * first bad field and its value. */
-static int journal_check(struct hashtable *h)
+static int journal_check(struct generation_map *h)
 {
 	const struct journal *j = &h->hdr->journal;
 	const uint64_t n = h->g.nbuckets, spb = h->g.slots_per_bucket, nslots = n * spb;
@@ -1888,7 +2079,7 @@ static int journal_check(struct hashtable *h)
  * version left odd even.  Lock held.  A journal that fails journal_check
  * is discarded (its op set idle, nothing redone) if discard_bad_journal,
  * else left as it is: HASHTABLE_ECORRUPT, nothing written. */
-static int recover_locked(struct hashtable *h, bool discard_bad_journal)
+static int recover_locked(struct generation_map *h, bool discard_bad_journal)
 {
 	int rc = journal_check(h);
 	if (rc && !discard_bad_journal)
@@ -1898,7 +2089,7 @@ static int recover_locked(struct hashtable *h, bool discard_bad_journal)
 	else
 		journal_run(h);
 	versions_repair_locked(h);
-	atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->root->recoveries, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -1908,17 +2099,9 @@ static void bump(_Atomic uint64_t *counter)
 	                      memory_order_relaxed);
 }
 
-static int writable(const struct hashtable *h)
-{
-	if (h->readonly)
-		return fail(-EROFS, "the table was opened read-only (HASHTABLE_RDONLY); writes "
-		                    "need a handle opened without it");
-	return 0;
-}
-
 /* An insert found no free slot on its path, which visits every bucket:
  * the table is full, or its slots hold keys its count does not know. */
-static int no_free_slot(struct hashtable *h)
+static int no_free_slot(struct generation_map *h)
 {
 	uint64_t count = atomic_load_explicit(&h->hdr->count, memory_order_relaxed);
 	uint64_t slots = h->g.nbuckets * h->g.slots_per_bucket;
@@ -1932,47 +2115,43 @@ static int no_free_slot(struct hashtable *h)
 	            (unsigned long long)count, (unsigned long long)slots);
 }
 
-static int upsert(struct hashtable *h, const void *key, const void *value)
+#define AT_LOAD_LIMIT 2 /* upsert_locked: a new key, and the table is at its load limit */
+
+/* Inserts or overwrites under the writer lock: 0 inserted, 1 overwrote,
+ * AT_LOAD_LIMIT (nothing written; the caller grows or fails), or a
+ * negative code. */
+static int upsert_locked(struct generation_map *h, const void *key, const void *value)
 {
-	int rc = check_key(h, key);
-	if (rc || (rc = writable(h)))
-		return rc;
-	if (!value && h->g.value_size)
-		return fail(-EINVAL, "NULL value");
 	uint64_t hash = key_hash(h, key);
-	if ((rc = writer_lock(h)) < 0)
-		return rc;
 	struct location loc;
 	locate_locked(h, key, hash, &loc);
 	if (loc.found) {
 		journal_begin(h, J_OVERWRITE, &loc, NULL, value);
 		journal_run(h);
 		bump(&h->hdr->updates);
-		rc = 1;
-	} else if (atomic_load_explicit(&h->hdr->count, memory_order_relaxed) >= h->max_count) {
-		rc = fail(-ENOMEM, "the table is at its load limit (%llu keys); "
-		                   "overwrites still succeed, new keys need a larger table",
-		          (unsigned long long)h->max_count);
-	} else if (!loc.free_found) {
-		rc = no_free_slot(h);
-	} else {
-		journal_begin(h, J_INSERT, &loc, key, value);
-		journal_run(h);
-		bump(&h->hdr->inserts);
-		rc = 0;
+		return 1;
 	}
-	writer_unlock(h);
-	return rc;
+	if (atomic_load_explicit(&h->hdr->count, memory_order_relaxed) >= h->max_count)
+		return AT_LOAD_LIMIT;
+	if (!loc.free_found)
+		return no_free_slot(h);
+	journal_begin(h, J_INSERT, &loc, key, value);
+	journal_run(h);
+	bump(&h->hdr->inserts);
+	return 0;
 }
 
-int hashtable_update(struct hashtable *h, void *k, void *d)
+static int load_limit_reached(const struct generation_map *h)
 {
-	return upsert(h, k, d);
+	return fail(-ENOMEM, "the table is at its load limit (%llu keys); "
+	                     "overwrites still succeed, new keys need a larger table "
+	                     "(`shmkv grow`, hashtable_grow, or HASHTABLE_AUTOGROW)",
+	            (unsigned long long)h->max_count);
 }
 
 /* Moves the key in slot `slot` of bucket c back to the first free slot on
  * its path, if one lies before c.  Returns true if it moved. */
-static bool reclaim_key(struct hashtable *h, uint64_t c, uint64_t slot)
+static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot)
 {
 	unsigned char *p = slot_at(h, slot);
 	if (slot_is_free(h, p))
@@ -2010,7 +2189,7 @@ static bool reclaim_key(struct hashtable *h, uint64_t c, uint64_t slot)
  * their paths.  A move copies the key forward before it leaves its slot, and
  * makes `moves` odd for its duration: a reader that missed while a move ran
  * retries, so a key present throughout a search is never missed. */
-static void reclaim_step(struct hashtable *h)
+static void reclaim_step(struct generation_map *h)
 {
 	uint64_t slots = h->g.nbuckets * h->g.slots_per_bucket;
 	unsigned sweep = h->max_count * 100 > slots * SWEEP_FULLER_PERCENT ? SWEEP_BUCKETS_FULLER
@@ -2026,45 +2205,18 @@ static void reclaim_step(struct hashtable *h)
 	}
 }
 
-int hashtable_delete(struct hashtable *h, const void *key)
+static int delete_locked(struct generation_map *h, const void *key)
 {
-	int rc = check_key(h, key);
-	if (rc || (rc = writable(h)))
-		return rc;
 	uint64_t hash = key_hash(h, key);
-	if ((rc = writer_lock(h)) < 0)
-		return rc;
 	struct location loc;
 	locate_locked(h, key, hash, &loc);
-	if (loc.found) {
-		journal_begin(h, J_DELETE, &loc, NULL, NULL);
-		journal_run(h);
-		bump(&h->hdr->deletes);
-		reclaim_step(h);
-		rc = 0;
-	} else {
-		rc = -1;
-	}
-	writer_unlock(h);
-	return rc;
-}
-
-int hashtable_recover(struct hashtable *h)
-{
-	if (!h)
-		return fail(-EINVAL, "NULL table handle");
-	int rc = writable(h);
-	if (rc)
-		return rc;
-	rc = writer_lock_mode(h, true);
-	if (rc < 0)
-		return rc;
-	if (versions_repair_locked(h)) {
-		atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
-		rc = 1;
-	}
-	writer_unlock(h);
-	return rc;
+	if (!loc.found)
+		return -1;
+	journal_begin(h, J_DELETE, &loc, NULL, NULL);
+	journal_run(h);
+	bump(&h->hdr->deletes);
+	reclaim_step(h);
+	return 0;
 }
 
 /* ---- length-taking calls ------------------------------------------------ */
@@ -2098,45 +2250,6 @@ static int pad_field(const char *what, const void *src, size_t len, uint32_t wid
 	memset(buf + len, 0, width - len);
 	*out = buf;
 	return 0;
-}
-
-int hashtable_get(struct hashtable *h, const void *key, size_t key_len, void *value)
-{
-	if (!h || !key)
-		return fail(-EINVAL, "NULL table handle or key");
-	unsigned char kbuf[HASHTABLE_MAX_KEY], *unused;
-	const void *k = NULL;
-	int rc = pad_field("key", key, key_len, h->g.key_size, kbuf, &k, &unused);
-	return rc ? rc : hashtable_search(h, (void *)(uintptr_t)k, value);
-}
-
-int hashtable_put(struct hashtable *h, const void *key, size_t key_len, const void *value,
-                  size_t value_len)
-{
-	if (!h || !key)
-		return fail(-EINVAL, "NULL table handle or key");
-	unsigned char kbuf[HASHTABLE_MAX_KEY], vbuf[PAD_ON_STACK], *unused, *valloc;
-	const void *k = NULL, *v = NULL;
-	int rc = pad_field("key", key, key_len, h->g.key_size, kbuf, &k, &unused);
-	if (rc)
-		return rc;
-	rc = pad_field("value", value, value_len, h->g.value_size,
-	               h->g.value_size <= PAD_ON_STACK ? vbuf : NULL, &v, &valloc);
-	if (rc)
-		return rc;
-	rc = upsert(h, k, v ? v : vbuf); /* a 0-byte value: any non-NULL pointer */
-	free(valloc);
-	return rc;
-}
-
-int hashtable_del(struct hashtable *h, const void *key, size_t key_len)
-{
-	if (!h || !key)
-		return fail(-EINVAL, "NULL table handle or key");
-	unsigned char kbuf[HASHTABLE_MAX_KEY], *unused;
-	const void *k = NULL;
-	int rc = pad_field("key", key, key_len, h->g.key_size, kbuf, &k, &unused);
-	return rc ? rc : hashtable_delete(h, k);
 }
 
 /* ---- creating and attaching ------------------------------------------------ */
@@ -2410,11 +2523,6 @@ static bool path_identity(const char *path, uint64_t *dev, uint64_t *ino)
 
 /* Remembers which file a handle's path named when it was opened, for
  * stats.name_mismatch. */
-static void note_path(struct hashtable *h, const char *path)
-{
-	h->by_path = path_identity(path, &h->path_dev, &h->path_ino);
-}
-
 static void fill_sentinel(unsigned char *dst, const void *given, uint32_t n, int fill)
 {
 	if (given)
@@ -2423,7 +2531,7 @@ static void fill_sentinel(unsigned char *dst, const void *given, uint32_t n, int
 		memset(dst, fill, n);
 }
 
-static int header_field_bad(const struct hashtable *h, const char *field, uint64_t stored,
+static int header_field_bad(const struct generation_map *h, const char *field, uint64_t stored,
                             uint64_t expected)
 {
 	const struct shm_header *hd = h->hdr;
@@ -2435,7 +2543,7 @@ static int header_field_bad(const struct hashtable *h, const char *field, uint64
 }
 
 /* The writer lock must be this C library's mutex. */
-static int check_lock_abi(const struct hashtable *h)
+static int check_lock_abi(const struct generation_map *h)
 {
 	const struct shm_header *hd = h->hdr;
 	if (hd->libc == THIS_LIBC && hd->mutex_bytes == sizeof(pthread_mutex_t))
@@ -2450,7 +2558,7 @@ static int check_lock_abi(const struct hashtable *h)
 
 /* Every field derived from the widths and the size, recomputed: the first
  * one that differs is named. */
-static int check_geometry(const struct hashtable *h, const struct geometry *g)
+static int check_geometry(const struct generation_map *h, const struct geometry *g)
 {
 	const struct shm_header *hd = h->hdr;
 	const struct {
@@ -2493,15 +2601,15 @@ static int check_geometry(const struct hashtable *h, const struct geometry *g)
 }
 
 /* Checks a header against the segment before anything else reads it. */
-static int validate_header(struct hashtable *h, size_t segsz)
+static int validate_header(struct generation_map *h, size_t segsz)
 {
 	const struct shm_header *hd = h->hdr;
 	if (segsz < sizeof *hd)
 		return fail(-EPROTO, "segment %d is %zu bytes, too small to be a shmkv table; "
 		                     "remove it with: ipcrm -m %d if it is stale", h->shmid, segsz, h->shmid);
-	if (hd->magic != SHMKV_MAGIC)
-		return fail(-EPROTO, "segment %d (key 0x%08x) is not a shmkv table (no shmkv magic); "
-		                     "it was left untouched", h->shmid, (unsigned)h->ipc_key);
+	if (hd->magic != SHMKV_DATA_MAGIC)
+		return fail(-EPROTO, "segment %d is not a shmkv data segment (no shmkv magic); "
+		                     "it was left untouched", h->shmid);
 	if (hd->format != SHMKV_FORMAT)
 		return fail(-EPROTO, "segment %d holds shmkv format %u; this library reads format %u",
 		            h->shmid, hd->format, SHMKV_FORMAT);
@@ -2586,61 +2694,6 @@ static enum creation wait_for_creator(const struct shm_header *hd, size_t segsz,
 	}
 }
 
-static void handle_free(struct hashtable *h)
-{
-	if (!h)
-		return;
-	if (h->base)
-		shmdt(h->base);
-	free(h->empty);
-	free(h->deleted);
-	free(h);
-}
-
-/* Attaches the segment shmid and validates it. */
-static int attach(int shmid, key_t key, bool readonly, struct hashtable **out)
-{
-	struct shmid_ds ds;
-	if (shmctl(shmid, IPC_STAT, &ds) != 0)
-		return errno == EACCES ? explain_access(key, readonly)
-		                       : fail(-errno, "cannot stat segment %d: %s", shmid, strerror(errno));
-	struct hashtable *h = calloc(1, sizeof *h);
-	if (!h)
-		return fail(-ENOMEM, "out of memory");
-	h->shmid = shmid;
-	h->ipc_key = key;
-	h->readonly = readonly;
-	h->segment_bytes = ds.shm_segsz;
-	void *p = shmat(shmid, NULL, readonly ? SHM_RDONLY : 0);
-	if (p == (void *)-1) {
-		int e = errno;
-		free(h);
-		return e == EACCES ? explain_access(key, readonly)
-		                   : fail(-e, "cannot attach segment %d: %s", shmid, strerror(e));
-	}
-	h->base = p;
-	h->hdr = p;
-	int rc;
-	enum creation c = wait_for_creator(h->hdr, ds.shm_segsz, ds.shm_cpid);
-	if (c == UNFINISHED)
-		rc = fail(HASHTABLE_EUNFINISHED, "segment %d (key 0x%08x) is an unfinished shmkv "
-		                                 "table: its creator (pid %d) died while initialising "
-		                                 "it; remove it with: shmkv rm 0x%08x (or ipcrm -m %d)",
-		          shmid, (unsigned)key, (int)h->hdr->creator_pid, (unsigned)key, shmid);
-	else if (c == NOT_SHMKV)
-		rc = fail(-EPROTO, "segment %d (key 0x%08x) has no shmkv header and its creator is "
-		                   "gone: it is not a shmkv table (or its creator died before marking "
-		                   "it); it was left untouched", shmid, (unsigned)key);
-	else
-		rc = validate_header(h, ds.shm_segsz);
-	if (rc) {
-		handle_free(h);
-		return rc;
-	}
-	*out = h;
-	return 0;
-}
-
 static uint64_t random_seed(void)
 {
 	struct timespec ts;
@@ -2651,7 +2704,8 @@ static uint64_t random_seed(void)
 
 /* Writes the header of a fresh (zero-filled) segment; the magic goes last. */
 static int initialise(unsigned char *base, const struct geometry *g, size_t segsz,
-                      const struct hashtable_config *cfg, double fraction, bool huge)
+                      const struct hashtable_config *cfg, double fraction, bool huge,
+                      uint64_t table_id, uint64_t generation)
 {
 	struct shm_header *hd = (struct shm_header *)base;
 	hd->creator_pid = (int32_t)getpid();
@@ -2683,6 +2737,8 @@ static int initialise(unsigned char *base, const struct geometry *g, size_t segs
 	hd->max_load = fraction;
 	hd->max_count = max_count_for(g->nbuckets * g->slots_per_bucket, fraction);
 	hd->created = (int64_t)time(NULL);
+	hd->table_id = table_id;
+	hd->generation = generation;
 	fill_sentinel(base + g->off_empty, cfg->empty_key, g->key_size, 0x00);
 	fill_sentinel(base + g->off_deleted, cfg->deleted_key, g->key_size, 0xff);
 	bool zero_empty = true;
@@ -2691,11 +2747,9 @@ static int initialise(unsigned char *base, const struct geometry *g, size_t segs
 	if (!zero_empty) /* the kernel zero-fills; other empty keys are written */
 		for (uint64_t s = 0; s < g->nbuckets * g->slots_per_bucket; s++)
 			memcpy(base + g->off_buckets + s * g->slot_size, base + g->off_empty, g->key_size);
-	int rc = init_mutex(&hd->lock.mutex);
-	if (rc)
-		return fail(-rc, "cannot initialise the writer lock: %s", strerror(rc));
+	/* (the writer lock is the root's: a data segment's stays zero) */
 	/* release: every header field is visible before the magic */
-	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic, SHMKV_MAGIC,
+	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic, SHMKV_DATA_MAGIC,
 	                      memory_order_release);
 	return 0;
 }
@@ -2724,65 +2778,782 @@ static int check_config(const struct hashtable_config *cfg, double *fraction)
 	return 0;
 }
 
-/* An existing table must have the widths and sentinels asked for. */
-static int check_match(struct hashtable *h, const struct hashtable_config *cfg)
+
+
+/* ---- generations: readers follow commits ------------------------------------
+ * See "GENERATIONS" at the top for the protocol and why it is correct. */
+
+/* One per thread that ever called the library: which map it is inside. */
+struct reader_record {
+	_Atomic(struct generation_map *) inside;
+	struct reader_record *next;
+	bool unused;     /* its thread exited: the next new thread takes it */
+};
+
+static pthread_mutex_t records_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct reader_record *records;            /* under records_lock */
+static __attribute__((tls_model("initial-exec"))) _Thread_local struct reader_record *my_record;
+static pthread_key_t record_key;
+static pthread_once_t records_once = PTHREAD_ONCE_INIT;
+
+#ifndef MEMBARRIER_CMD_QUERY
+#define MEMBARRIER_CMD_QUERY 0
+#endif
+#define CMD_GLOBAL (1 << 0)
+#define CMD_PRIVATE_EXPEDITED (1 << 3)
+#define CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+
+/* true: readers put a full fence between their announcement and their
+ * recheck (membarrier(2) is missing, or ThreadSanitizer, which does not
+ * know it, watches).  Chosen once, before the first handle exists. */
+static bool reader_fences;
+
+static long membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
+
+/* At thread exit: the record goes back for the next new thread (it stays
+ * listed: a reclaimer may be walking the list). */
+static void record_release(void *p)
 {
-	unsigned char e[HASHTABLE_MAX_KEY], d[HASHTABLE_MAX_KEY];
-	fill_sentinel(e, cfg->empty_key, cfg->key_size, 0x00);
-	fill_sentinel(d, cfg->deleted_key, cfg->key_size, 0xff);
-	if (h->g.key_size != cfg->key_size || h->g.value_size != cfg->value_size)
-		return fail(-EINVAL, "the table at key 0x%08x (segment %d) has %u-byte keys and %u-byte "
-		                     "values, not %u and %u; remove it with `shmkv rm 0x%08x` or "
-		                     "`ipcrm -m %d`, or use its widths",
-		            (unsigned)h->ipc_key, h->shmid, h->g.key_size, h->g.value_size,
-		            cfg->key_size, cfg->value_size, (unsigned)h->ipc_key, h->shmid);
-	if (memcmp(e, h->empty, cfg->key_size) || memcmp(d, h->deleted, cfg->key_size))
-		return fail(-EINVAL, "the table at key 0x%08x (segment %d) has other empty/deleted "
-		                     "sentinels; remove it with `ipcrm -m %d` or pass its sentinels",
-		            (unsigned)h->ipc_key, h->shmid, h->shmid);
+	struct reader_record *r = p;
+	atomic_store_explicit(&r->inside, NULL, memory_order_release);
+	pthread_mutex_lock(&records_lock);
+	r->unused = true;
+	pthread_mutex_unlock(&records_lock);
+	my_record = NULL;
+}
+
+/* fork(): the child's one thread is the caller; the others' records, which
+ * may say they were inside a map, are theirs no more. */
+static void records_prefork(void) { pthread_mutex_lock(&records_lock); }
+static void records_parent(void) { pthread_mutex_unlock(&records_lock); }
+static void records_child(void)
+{
+	for (struct reader_record *r = records; r; r = r->next)
+		if (r != my_record) {
+			atomic_store_explicit(&r->inside, NULL, memory_order_relaxed);
+			r->unused = true;
+		}
+	pthread_mutex_unlock(&records_lock);
+}
+
+static void records_setup(void)
+{
+	pthread_key_create(&record_key, record_release);
+	pthread_atfork(records_prefork, records_parent, records_child);
+#ifdef SHMKV_TSAN
+	reader_fences = true;
+#else
+	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+	reader_fences = !(cmds > 0 && (cmds & CMD_PRIVATE_EXPEDITED) &&
+	                  membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0);
+#endif
+}
+
+static struct reader_record *record_register(void)
+{
+	pthread_mutex_lock(&records_lock);
+	struct reader_record *r = records;
+	while (r && !r->unused)
+		r = r->next;
+	if (r) {
+		r->unused = false;
+	} else if ((r = calloc(1, sizeof *r))) {
+		r->next = records;
+		records = r;
+	}
+	pthread_mutex_unlock(&records_lock);
+	if (!r)
+		return NULL;
+	pthread_setspecific(record_key, r);
+	my_record = r;
+	return r;
+}
+
+/* The grace period: after it, every reader that announced a map before
+ * the caller's last store is visible to the caller's scan, and every
+ * reader that announces later will see that store on its recheck. */
+static void readers_fence(void)
+{
+	if (reader_fences) {
+		atomic_thread_fence(memory_order_seq_cst);
+		return;
+	}
+	if (membarrier(CMD_PRIVATE_EXPEDITED) == 0)
+		return;
+	/* a fork()ed child is not registered: register, then try again */
+	if (membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0 && membarrier(CMD_PRIVATE_EXPEDITED) == 0)
+		return;
+	membarrier(CMD_GLOBAL); /* slow (an RCU grace period), never wrong */
+}
+
+static bool map_in_use(const struct generation_map *m)
+{
+	bool used = false;
+	pthread_mutex_lock(&records_lock);
+	for (struct reader_record *r = records; r && !used; r = r->next)
+		used = atomic_load_explicit(&r->inside, memory_order_acquire) == m;
+	pthread_mutex_unlock(&records_lock);
+	return used;
+}
+
+static void map_free(struct generation_map *m)
+{
+	if (!m)
+		return;
+	if (m->base)
+		shmdt(m->base);
+	free(m->empty);
+	free(m->deleted);
+	free(m);
+}
+
+/* Detaches every retired map no thread is inside.  Under switch_lock. */
+static void retired_reclaim_locked(struct hashtable *t)
+{
+	if (!t->retired)
+		return;
+	readers_fence(); /* pairs with reader_enter's announce-then-recheck */
+	struct generation_map **pp = &t->retired;
+	while (*pp) {
+		struct generation_map *m = *pp;
+		if (map_in_use(m)) {
+			pp = &m->next;
+			continue;
+		}
+		*pp = m->next;
+		map_free(m);
+	}
+	atomic_store_explicit(&t->retired_pending, t->retired != NULL, memory_order_relaxed);
+}
+
+static void retired_reclaim(struct hashtable *t)
+{
+	if (pthread_mutex_trylock(&t->switch_lock) != 0)
+		return; /* another thread of the process is at it */
+	retired_reclaim_locked(t);
+	pthread_mutex_unlock(&t->switch_lock);
+}
+
+/* Makes m the handle's map and retires the one it replaces.  Under
+ * switch_lock. */
+static void map_publish_locked(struct hashtable *t, struct generation_map *m)
+{
+	struct generation_map *old = atomic_load_explicit(&t->map, memory_order_relaxed);
+	/* release: readers that load the pointer see the map's fields */
+	atomic_store_explicit(&t->map, m, memory_order_release);
+	if (old) {
+		old->next = t->retired;
+		t->retired = old;
+		atomic_store_explicit(&t->retired_pending, true, memory_order_relaxed);
+	}
+	retired_reclaim_locked(t);
+}
+
+static int map_attach(struct hashtable *t, uint64_t word, struct generation_map **out);
+
+#define SWITCH_TRIES 8
+
+/* The slow path of reader_enter: attaches the data segment the root's
+ * current word names and publishes it as the handle's map. */
+static int generation_switch(struct hashtable *t)
+{
+	pthread_mutex_lock(&t->switch_lock);
+	int rc = 0;
+	for (int tries = 0;; tries++) {
+		uint64_t word = atomic_load_explicit(&t->root->current, memory_order_acquire);
+		struct generation_map *m = atomic_load_explicit(&t->map, memory_order_relaxed);
+		if (m && m->word == word)
+			break;
+		struct generation_map *fresh = NULL;
+		rc = map_attach(t, word, &fresh);
+		if (rc == 0) {
+			map_publish_locked(t, fresh);
+			break;
+		}
+		/* removed or reused meanwhile: a commit followed; read again */
+		if (tries + 1 >= SWITCH_TRIES ||
+		    atomic_load_explicit(&t->root->current, memory_order_acquire) == word)
+			break;
+	}
+	pthread_mutex_unlock(&t->switch_lock);
+	return rc;
+}
+
+/* Enters a call: *out is a map of the current generation, which stays
+ * attached until reader_exit.  0, or a negative code (the table's data
+ * segment is gone or damaged). */
+static inline int reader_enter(struct hashtable *t, struct generation_map **out)
+{
+	struct reader_record *rec = my_record;
+	if (__builtin_expect(!rec, 0) && !(rec = record_register()))
+		return fail(-ENOMEM, "out of memory registering a reader thread");
+	for (;;) {
+		struct generation_map *m = atomic_load_explicit(&t->map, memory_order_relaxed);
+		atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
+		/* announce, then recheck: the store-buffer pattern.  The
+		 * reclaimer's membarrier acts as a full fence here; without
+		 * it, a real one. */
+		if (__builtin_expect(reader_fences, 0))
+			atomic_thread_fence(memory_order_seq_cst);
+		else
+			atomic_signal_fence(memory_order_seq_cst);
+		if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) != m, 0))
+			continue; /* a switch raced: announce the new map */
+		/* acquire: a new word's data segment is initialised; pairs
+		 * with the committer's seq_cst store */
+		if (__builtin_expect(atomic_load_explicit(&t->root->current, memory_order_acquire) ==
+		                     m->word, 1)) {
+			*out = m;
+			return 0;
+		}
+		atomic_store_explicit(&rec->inside, NULL, memory_order_release);
+		int rc = generation_switch(t);
+		if (rc)
+			return rc;
+	}
+}
+
+static inline void reader_exit(struct hashtable *t, struct generation_map *m)
+{
+	(void)m;
+	/* release: every load from the map is done before it may be freed;
+	 * pairs with map_in_use's acquire */
+	atomic_store_explicit(&my_record->inside, NULL, memory_order_release);
+	if (__builtin_expect(atomic_load_explicit(&t->retired_pending, memory_order_relaxed), 0))
+		retired_reclaim(t);
+}
+
+/* A data segment whose mode or owner differ from the root's (a chmod
+ * or chown that reached the root only, e.g. of a mode-0 table, whose data
+ * segments its owner could not list): its owner, creator or root makes it
+ * the root's again.  Returns whether it changed it. */
+static bool data_perm_sync(struct hashtable *t, int shmid)
+{
+	struct segment_row root;
+	if (!segment_row_of(t->ipc_key, &root) || root.shmid != t->shmid)
+		return false;
+	struct shmid_ds ds;
+	memset(&ds, 0, sizeof ds);
+	ds.shm_perm.uid = root.uid;
+	ds.shm_perm.gid = root.gid;
+	ds.shm_perm.mode = (unsigned short)root.mode;
+	return shmctl(shmid, IPC_SET, &ds) == 0;
+}
+
+/* Attaches the data segment `word` names and validates it against the
+ * table: its magic, format, geometry, table_id and generation. */
+static int map_attach(struct hashtable *t, uint64_t word, struct generation_map **out)
+{
+	int shmid = (int)(uint32_t)word;
+	struct shmid_ds ds;
+	if (shmctl(shmid, IPC_STAT, &ds) != 0 && errno == EACCES && data_perm_sync(t, shmid))
+		errno = EACCES;
+	if (shmctl(shmid, IPC_STAT, &ds) != 0)
+		return errno == EACCES
+		     ? explain_access(t->ipc_key, t->readonly)
+		     : fail(-EIDRM, "the data segment %d of the table at key 0x%08x (generation %llu) "
+		                    "is gone (%s): the table was removed or replaced meanwhile; open "
+		                    "it again", shmid, (unsigned)t->ipc_key,
+		            (unsigned long long)(word >> 32), strerror(errno));
+	struct generation_map *h = calloc(1, sizeof *h);
+	if (!h)
+		return fail(-ENOMEM, "out of memory");
+	h->shmid = shmid;
+	h->ipc_key = t->ipc_key;
+	h->readonly = t->readonly;
+	h->root = t->root;
+	h->word = word;
+	h->segment_bytes = ds.shm_segsz;
+	void *p = shmat(shmid, NULL, t->readonly ? SHM_RDONLY : 0);
+	if (p == (void *)-1) {
+		int e = errno;
+		free(h);
+		return e == EACCES ? explain_access(t->ipc_key, t->readonly)
+		                   : fail(-EIDRM, "cannot attach the data segment %d of the table at "
+		                                  "key 0x%08x: %s", shmid, (unsigned)t->ipc_key,
+		                          strerror(e));
+	}
+	h->base = p;
+	h->hdr = p;
+	int rc = validate_header(h, ds.shm_segsz);
+	if (!rc && (h->hdr->table_id != t->table_id || h->hdr->generation != word >> 32))
+		rc = fail(HASHTABLE_ECORRUPT, "segment %d is not generation %llu of the table at key "
+		                              "0x%08x (it names table %016llx generation %llu): the "
+		                              "root's current word is damaged or the id was reused; "
+		                              "`shmkv verify` says more",
+		          shmid, (unsigned long long)(word >> 32), (unsigned)t->ipc_key,
+		          (unsigned long long)h->hdr->table_id, (unsigned long long)h->hdr->generation);
+	if (!rc && (h->g.key_size != t->key_size || h->g.value_size != t->value_size ||
+	            memcmp(h->empty, (unsigned char *)t->root + t->root->off_empty, t->key_size) ||
+	            memcmp(h->deleted, (unsigned char *)t->root + t->root->off_deleted, t->key_size)))
+		rc = fail(HASHTABLE_ECORRUPT, "data segment %d has other widths or sentinels than its "
+		                              "table's root (key 0x%08x): it is damaged",
+		          shmid, (unsigned)t->ipc_key);
+	if (rc) {
+		map_free(h);
+		return rc;
+	}
+	*out = h;
 	return 0;
 }
 
+/* The root segment's size: the header and both sentinels. */
+static uint64_t root_bytes(uint32_t key_size)
+{
+	return sizeof(struct shm_header) + 2 * (uint64_t)key_size;
+}
 
+static const char migration_text[] =
+	"it was made by shmkv 0.1 (a single-segment table); this version keeps tables in "
+	"generations and cannot read it.  Carry its data over: dump it with the 0.1 tools "
+	"(shmkv dump TABLE > data.cdb), remove it (ipcrm -m %d), then load it with these "
+	"(shmkv-load TABLE data.cdb)";
+
+/* Checks a root header before anything else reads it. */
+static int validate_root(struct hashtable *t, size_t segsz)
+{
+	const struct shm_header *hd = t->root;
+	int shmid = t->shmid;
+	if (segsz < sizeof *hd)
+		return fail(-EPROTO, "segment %d is %zu bytes, too small to be a shmkv table; "
+		                     "remove it with: ipcrm -m %d if it is stale", shmid, segsz, shmid);
+	if (hd->magic == SHMKV_MAGIC) {
+		char text[512];
+		snprintf(text, sizeof text, migration_text, shmid);
+		return fail(-EPROTO, "segment %d (key 0x%08x): %s", shmid, (unsigned)t->ipc_key, text);
+	}
+	if (hd->magic == SHMKV_DATA_MAGIC)
+		return fail(-EPROTO, "segment %d (key 0x%08x) is a generation's data segment, not a "
+		                     "table's root: open the table by its key or path",
+		            shmid, (unsigned)t->ipc_key);
+	if (hd->magic != SHMKV_ROOT_MAGIC)
+		return fail(-EPROTO, "segment %d (key 0x%08x) is not a shmkv table (no shmkv magic); "
+		                     "it was left untouched", shmid, (unsigned)t->ipc_key);
+	if (hd->format != SHMKV_FORMAT) {
+		char text[512];
+		snprintf(text, sizeof text, migration_text, shmid);
+		return fail(-EPROTO, "segment %d holds shmkv format %u; this library reads format %u: "
+		                     "%s", shmid, hd->format, SHMKV_FORMAT, text);
+	}
+	if (hd->libc != THIS_LIBC || hd->mutex_bytes != sizeof(pthread_mutex_t))
+		return fail(-EPROTO, "segment %d was created by a program built with %s (header fields "
+		                     "libc %u, mutex_bytes %u); this one is built with %s (%zu bytes): "
+		                     "their writer locks are not compatible; use programs built against "
+		                     "the creator's C library",
+		            shmid, libc_name(hd->libc), hd->libc, hd->mutex_bytes,
+		            libc_name(THIS_LIBC), sizeof(pthread_mutex_t));
+	if (!widths_valid(hd->key_size, hd->value_size) || segsz < root_bytes(hd->key_size) ||
+	    hd->off_empty != sizeof *hd || hd->off_deleted != sizeof *hd + hd->key_size)
+		return fail(-EPROTO, "segment %d has a shmkv root whose widths (%u, %u) or sentinel "
+		                     "offsets do not fit its %zu bytes; it is damaged: remove it with: "
+		                     "ipcrm -m %d", shmid, hd->key_size, hd->value_size, segsz, shmid);
+	t->key_size = hd->key_size;
+	t->value_size = hd->value_size;
+	t->table_id = hd->table_id;
+	return 0;
+}
+
+static void table_free(struct hashtable *t)
+{
+	if (!t)
+		return;
+	map_free(atomic_load_explicit(&t->map, memory_order_relaxed));
+	while (t->retired) {
+		struct generation_map *m = t->retired;
+		t->retired = m->next;
+		map_free(m);
+	}
+	if (t->root)
+		shmdt(t->root);
+	pthread_mutex_destroy(&t->switch_lock);
+	free(t);
+}
+
+static struct hashtable *table_new(int shmid, key_t key, bool readonly)
+{
+	pthread_once(&records_once, records_setup);
+	struct hashtable *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->shmid = shmid;
+	t->ipc_key = key;
+	t->readonly = readonly;
+	pthread_mutex_init(&t->switch_lock, NULL);
+	return t;
+}
+
+/* Attaches the root segment shmid, validates it and attaches the current
+ * generation. */
+static int attach_mode(int shmid, key_t key, bool readonly, bool follow, struct hashtable **out)
+{
+	struct shmid_ds ds;
+	if (shmctl(shmid, IPC_STAT, &ds) != 0)
+		return errno == EACCES ? explain_access(key, readonly)
+		                       : fail(-errno, "cannot stat segment %d: %s", shmid, strerror(errno));
+	struct hashtable *t = table_new(shmid, key, readonly);
+	if (!t)
+		return fail(-ENOMEM, "out of memory");
+	t->root_bytes = ds.shm_segsz;
+	/* the root is written by writers through read-only handles too? no:
+	 * a read-only handle only reads it */
+	void *p = shmat(shmid, NULL, readonly ? SHM_RDONLY : 0);
+	if (p == (void *)-1) {
+		int e = errno;
+		table_free(t);
+		return e == EACCES ? explain_access(key, readonly)
+		                   : fail(-e, "cannot attach segment %d: %s", shmid, strerror(e));
+	}
+	t->root = p;
+	int rc;
+	enum creation c = wait_for_creator(t->root, ds.shm_segsz, ds.shm_cpid);
+	if (c == UNFINISHED)
+		rc = fail(HASHTABLE_EUNFINISHED, "segment %d (key 0x%08x) is an unfinished shmkv "
+		                                 "table: its creator (pid %d) died while initialising "
+		                                 "it; remove it with: shmkv rm 0x%08x (or ipcrm -m %d)",
+		          shmid, (unsigned)key, (int)t->root->creator_pid, (unsigned)key, shmid);
+	else if (c == NOT_SHMKV)
+		rc = fail(-EPROTO, "segment %d (key 0x%08x) has no shmkv header and its creator is "
+		                   "gone: it is not a shmkv table (or its creator died before marking "
+		                   "it); it was left untouched", shmid, (unsigned)key);
+	else
+		rc = validate_root(t, ds.shm_segsz);
+	if (!rc && follow)
+		rc = generation_switch(t);
+	if (rc) {
+		table_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+static int attach(int shmid, key_t key, bool readonly, struct hashtable **out)
+{
+	return attach_mode(shmid, key, readonly, true, out);
+}
+
+/* ---- generations: creating data segments --------------------------------- */
+
+/* The root's owner, group and mode, given to every data segment so that
+ * `ipcs -m` and permissions read the same for all of a table's segments. */
+static int data_perm(int root_shmid, struct ipc_perm *perm)
+{
+	struct shmid_ds ds;
+	if (shmctl(root_shmid, IPC_STAT, &ds) != 0)
+		return fail(-errno, "cannot stat the table's root segment %d: %s", root_shmid,
+		            strerror(errno));
+	*perm = ds.shm_perm;
+	return 0;
+}
+
+/* Records a build in the root before its segment exists: whoever finds the
+ * record with its builder dead removes what it may have created. */
+static void build_record(struct shm_header *r, uint64_t bytes, uint64_t gen)
+{
+	pthread_once(&atfork_once, register_atfork);
+	atomic_store_explicit(&r->pending_shmid, -1, memory_order_relaxed);
+	atomic_store_explicit(&r->pending_start, process_start_time(getpid()), memory_order_relaxed);
+	atomic_store_explicit(&r->pending_time, (uint64_t)time(NULL), memory_order_relaxed);
+	atomic_store_explicit(&r->pending_bytes, bytes, memory_order_relaxed);
+	atomic_store_explicit(&r->pending_gen, gen, memory_order_relaxed);
+	/* seq_cst: the record is in memory before shmget creates anything */
+	atomic_store_explicit(&r->pending_pid, (int32_t)getpid(), memory_order_seq_cst);
+}
+
+static void build_record_clear(struct shm_header *r)
+{
+	atomic_store_explicit(&r->pending_pid, 0, memory_order_seq_cst);
+	atomic_store_explicit(&r->pending_shmid, -1, memory_order_seq_cst);
+}
+
+/* Creates, records and initialises the data segment of generation `gen`
+ * (IPC_PRIVATE, the root's owner, group and mode), attached read-write in
+ * a new map *out.  The build record must already be written. */
+static int data_create(struct shm_header *root, int root_shmid, key_t key,
+                       const struct geometry *g, uint64_t size,
+                       const struct hashtable_config *cfg, double fraction, uint64_t gen,
+                       struct generation_map **out)
+{
+	bool huge = cfg->flags & HASHTABLE_HUGETLB;
+	struct ipc_perm perm = {0};
+	int rc = data_perm(root_shmid, &perm);
+	if (rc)
+		return rc;
+	int shmid = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600 | (huge ? SHM_HUGETLB : 0));
+	if (shmid < 0)
+		return explain_shmget(errno, size, huge);
+	/* seq_cst: recorded before anything else can fail or be killed */
+	atomic_store_explicit(&root->pending_shmid, shmid, memory_order_seq_cst);
+	struct shmid_ds ds;
+	if (shmctl(shmid, IPC_STAT, &ds) == 0) {
+		ds.shm_perm.uid = perm.uid;
+		ds.shm_perm.gid = perm.gid;
+		ds.shm_perm.mode = (ds.shm_perm.mode & ~0777u) | (perm.mode & 0777u);
+		shmctl(shmid, IPC_SET, &ds); /* best effort: a non-owner keeps its own */
+	}
+	void *p = shmat(shmid, NULL, 0);
+	if (p == (void *)-1) {
+		rc = fail(-errno, "cannot attach the new data segment %d: %s", shmid, strerror(errno));
+		shmctl(shmid, IPC_RMID, NULL);
+		return rc;
+	}
+	struct shm_header *hd = p;
+	hd->name_dev = root->name_dev;
+	hd->name_ino = root->name_ino;
+	rc = initialise(p, g, size, cfg, fraction, huge, root->table_id, gen);
+	struct generation_map *m = NULL;
+	if (!rc && !(m = calloc(1, sizeof *m)))
+		rc = fail(-ENOMEM, "out of memory");
+	if (rc) {
+		shmdt(p);
+		shmctl(shmid, IPC_RMID, NULL);
+		return rc;
+	}
+	m->base = p;
+	m->hdr = p;
+	m->root = root;
+	m->shmid = shmid;
+	m->ipc_key = key;
+	m->segment_bytes = size;
+	m->word = gen << 32 | (uint32_t)shmid;
+	if ((rc = validate_header(m, size))) {
+		map_free(m);
+		shmctl(shmid, IPC_RMID, NULL);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+/* The data segment's size for a configuration: capacity in bytes, or
+ * entries at the load limit. */
+static int data_size(const struct hashtable_config *cfg, double fraction, uint64_t *size,
+                     struct geometry *g)
+{
+	bool huge = cfg->flags & HASHTABLE_HUGETLB;
+	uint64_t s = cfg->capacity;
+	if (!s && !(s = hashtable_segment_size(cfg->entries, fraction, cfg->key_size,
+	                                       cfg->value_size)))
+		return fail(-EINVAL, "give a capacity in bytes or a number of entries (at most %llu)",
+		            (unsigned long long)MAX_ENTRIES);
+	if (huge)
+		s = round_up(s, hugepage_bytes());
+	if (!layout(cfg->key_size, cfg->value_size, s, g))
+		return fail(-EINVAL, "a capacity of %llu bytes cannot hold one bucket of %u-byte "
+		                     "keys and %u-byte values (header included); need at least %llu",
+		            (unsigned long long)s, cfg->key_size, cfg->value_size,
+		            (unsigned long long)(hashtable_segment_size(1, MAX_LOAD, cfg->key_size,
+		                                                        cfg->value_size)));
+	*size = s;
+	return 0;
+}
+
+static uint64_t random_id(void)
+{
+	uint64_t x = 0;
+	FILE *f = fopen("/dev/urandom", "re");
+	if (f) {
+		if (fread(&x, sizeof x, 1, f) != 1)
+			x = 0;
+		fclose(f);
+	}
+	return x ^ random_seed();
+}
+
+/* Whether the host has room for a new table's two segments (its root and
+ * its first data segment): kernel.shmmni and kernel.shmall, checked before
+ * the first is created so the advice covers both.  0, or the diagnosis. */
+static int table_room_check(uint64_t root_size, uint64_t data_size)
+{
+	uint64_t shmall = read_proc_u64("/proc/sys/kernel/shmall", UINT64_MAX);
+	uint64_t shmmni = read_proc_u64("/proc/sys/kernel/shmmni", UINT64_MAX);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), segments, used;
+	segments_in_use(page, &segments, &used);
+	if (shmmni != UINT64_MAX && segments + 2 > shmmni)
+		return fail(-ENOSPC, "the host has %llu shared memory segments and kernel.shmmni allows "
+		                     "%llu; a table needs 2 (its root and its data); raise it with: "
+		                     "sysctl -w kernel.shmmni=%llu, or remove unused segments (ipcs -m, "
+		                     "ipcrm -m ID)", (unsigned long long)segments,
+		            (unsigned long long)shmmni, (unsigned long long)segments + 2);
+	uint64_t need = (root_size + page - 1) / page + (data_size + page - 1) / page;
+	if (shmall != UINT64_MAX && used + need > shmall)
+		return fail(-ENOSPC, "a table of %llu + %llu bytes (its root and its data) would pass "
+		                     "kernel.shmall: %llu of its %llu pages of %llu bytes are in use; "
+		                     "raise it with: sysctl -w kernel.shmall=%llu, or remove unused "
+		                     "segments (ipcs -m, ipcrm -m ID)", (unsigned long long)root_size,
+		            (unsigned long long)data_size, (unsigned long long)used,
+		            (unsigned long long)shmall, (unsigned long long)page,
+		            (unsigned long long)(used + need));
+	return 0;
+}
+
+/* Creates the table: the root at `key` (marked as being created), the
+ * first generation's data segment, then the root's magic. */
 static int create_segment(key_t key, const struct hashtable_config *cfg, double fraction,
                           struct hashtable **out)
 {
-	bool huge = cfg->flags & HASHTABLE_HUGETLB;
-	uint64_t size = cfg->capacity;
-	if (!size && !(size = hashtable_segment_size(cfg->entries, fraction, cfg->key_size,
-	                                              cfg->value_size)))
-		return fail(-EINVAL, "give a capacity in bytes or a number of entries");
-	if (huge)
-		size = round_up(size, hugepage_bytes());
 	struct geometry g;
-	if (!layout(cfg->key_size, cfg->value_size, size, &g))
-		return fail(-EINVAL, "a capacity of %llu bytes cannot hold one bucket of %u-byte "
-		                     "keys and %u-byte values (header included); need at least %llu",
-		            (unsigned long long)size, cfg->key_size, cfg->value_size,
-		            (unsigned long long)(hashtable_segment_size(1, MAX_LOAD, cfg->key_size,
-		                                                        cfg->value_size)));
+	uint64_t size;
+	int rc = data_size(cfg, fraction, &size, &g);
+	if (rc)
+		return rc;
 	unsigned mode = cfg->mode ? cfg->mode : 0600;
-	int shmid = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode | (huge ? SHM_HUGETLB : 0));
+	uint64_t rsize = root_bytes(cfg->key_size);
+	if (shmget(key, 0, 0) < 0 && errno == ENOENT && (rc = table_room_check(rsize, size)))
+		return rc;
+	int shmid = shmget(key, rsize, IPC_CREAT | IPC_EXCL | (int)mode);
 	if (shmid < 0)
-		return errno == EEXIST ? -EEXIST : explain_shmget(errno, size, huge);
+		return errno == EEXIST ? -EEXIST : explain_shmget(errno, rsize, false);
 	void *p = shmat(shmid, NULL, 0);
-	int rc = 0;
 	if (p == (void *)-1) {
 		rc = fail(-errno, "cannot attach the new segment %d: %s", shmid, strerror(errno));
-	} else {
-		struct shm_header *hd = p; /* unpublished until initialise() sets the magic */
-		path_identity(cfg->path, &hd->name_dev, &hd->name_ino);
-		rc = initialise(p, &g, size, cfg, fraction, huge);
+		shmctl(shmid, IPC_RMID, NULL);
+		return rc;
 	}
+	struct shm_header *r = p; /* unpublished until the root magic */
+	r->creator_pid = (int32_t)getpid();
+	r->creator_start = process_start_time(getpid());
+	/* release: a process that sees the mark sees the creator's record */
+	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)&r->magic, SHMKV_MAGIC_CREATING,
+	                      memory_order_release);
+	r->format = SHMKV_FORMAT;
+	r->mutex_bytes = (uint32_t)sizeof(pthread_mutex_t);
+	r->libc = THIS_LIBC;
+	r->segment_bytes = rsize;
+	r->key_size = cfg->key_size;
+	r->value_size = cfg->value_size;
+	r->off_empty = sizeof *r;
+	r->off_deleted = sizeof *r + cfg->key_size;
+	r->max_load = fraction;
+	r->created = (int64_t)time(NULL);
+	r->table_id = random_id();
+	r->max_bytes = cfg->max_bytes;
+	r->table_flags = cfg->flags & HASHTABLE_AUTOGROW;
+	path_identity(cfg->path, &r->name_dev, &r->name_ino);
+	fill_sentinel((unsigned char *)p + r->off_empty, cfg->empty_key, cfg->key_size, 0x00);
+	fill_sentinel((unsigned char *)p + r->off_deleted, cfg->deleted_key, cfg->key_size, 0xff);
+	atomic_store_explicit(&r->retiring_shmid, -1, memory_order_relaxed);
+	build_record(r, size, 1);
+	struct generation_map *m = NULL;
+	rc = data_create(r, shmid, key, &g, size, cfg, fraction, 1, &m);
+	if (!rc) {
+		atomic_store_explicit(&r->current, m->word, memory_order_seq_cst);
+		build_record_clear(r);
+		int e = init_mutex(&r->lock.mutex);
+		if (e)
+			rc = fail(-e, "cannot initialise the writer lock: %s", strerror(e));
+	}
+	if (!rc) /* release: every root field is visible before the magic */
+		atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)&r->magic, SHMKV_ROOT_MAGIC,
+		                      memory_order_release);
 	/* attach before the initialising mapping goes: under
 	 * kernel.shm_rmid_forced=1 a segment dies when its last attachment does */
 	if (!rc)
 		rc = attach(shmid, key, cfg->flags & HASHTABLE_RDONLY, out);
-	if (p != (void *)-1)
-		shmdt(p);
-	if (rc)
-		shmctl(shmid, IPC_RMID, NULL); /* a failed create leaves nothing */
+	map_free(m);
+	if (rc) { /* a failed create leaves nothing */
+		int cur = (int)(uint32_t)atomic_load(&r->current);
+		if (atomic_load(&r->current))
+			shmctl(cur, IPC_RMID, NULL);
+		shmctl(shmid, IPC_RMID, NULL);
+	}
+	shmdt(p);
 	return rc;
+}
+
+/* ---- generations: crash cleanup ------------------------------------------ */
+
+/* Removes the key-0 segments a dead builder may have created before it
+ * could record their id: created by pid, of `bytes`, changed at or after
+ * `since`, and blank or naming this table.  /proc/sysvipc/shm is readable
+ * by anyone. */
+static void orphans_remove(pid_t pid, uint64_t bytes, uint64_t since, uint64_t table_id,
+                           int keep)
+{
+	FILE *f = fopen("/proc/sysvipc/shm", "re");
+	char line[512];
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		int k, id, cpid, lpid;
+		unsigned perms;
+		unsigned long long size, nattch, ctime;
+		/* key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime */
+		if (sscanf(line, "%d %d %o %llu %d %d %llu %*u %*u %*u %*u %*u %*u %llu", &k, &id,
+		           &perms, &size, &cpid, &lpid, &nattch, &ctime) != 8)
+			continue;
+		if (k != IPC_PRIVATE || cpid != pid || size != bytes || id == keep ||
+		    ctime + 1 < since)
+			continue;
+		void *p = shmat(id, NULL, SHM_RDONLY);
+		if (p == (void *)-1)
+			continue;
+		const struct shm_header *hd = p;
+		bool ours = (hd->magic == 0 && hd->format == 0) ||
+		            ((hd->magic == SHMKV_DATA_MAGIC || hd->magic == SHMKV_MAGIC_CREATING) &&
+		             hd->table_id == table_id);
+		shmdt(p);
+		if (ours)
+			shmctl(id, IPC_RMID, NULL);
+	}
+	fclose(f);
+}
+
+/* Cleans up after a builder or committer that died: removes its pending
+ * segment (recorded, or found by orphans_remove when it died between
+ * shmget and recording the id) and the old generation a commit left
+ * retiring, never the current one.  `keep`: the current data segment.
+ * Under the writer lock, or on a root nobody can use (unfinished). */
+static void build_cleanup(struct shm_header *r, int keep)
+{
+	pid_t pid = atomic_load_explicit(&r->pending_pid, memory_order_seq_cst);
+	if (pid) {
+		int pending = atomic_load_explicit(&r->pending_shmid, memory_order_seq_cst);
+		if (pending >= 0 && pending != keep)
+			shmctl(pending, IPC_RMID, NULL);
+		else if (pending < 0)
+			orphans_remove(pid, atomic_load(&r->pending_bytes), atomic_load(&r->pending_time),
+			               r->table_id, keep);
+		build_record_clear(r);
+	}
+	int retiring = atomic_load_explicit(&r->retiring_shmid, memory_order_seq_cst);
+	if (retiring >= 0) {
+		if (retiring != keep)
+			shmctl(retiring, IPC_RMID, NULL);
+		atomic_store_explicit(&r->retiring_shmid, -1, memory_order_seq_cst);
+	}
+}
+
+/* Under the writer lock, any build record is a dead builder's: the
+ * builder holds the lock from begin to commit or abort. */
+static void generation_recover_locked(struct hashtable *t)
+{
+	uint64_t word = atomic_load_explicit(&t->root->current, memory_order_seq_cst);
+	build_cleanup(t->root, (int)(uint32_t)word);
+}
+
+/* ---- creating and opening tables ----------------------------------------- */
+
+/* An existing table must have the widths and sentinels asked for. */
+static int check_match(struct hashtable *t, const struct hashtable_config *cfg)
+{
+	unsigned char e[HASHTABLE_MAX_KEY], d[HASHTABLE_MAX_KEY];
+	fill_sentinel(e, cfg->empty_key, cfg->key_size, 0x00);
+	fill_sentinel(d, cfg->deleted_key, cfg->key_size, 0xff);
+	const unsigned char *root = (const unsigned char *)t->root;
+	if (t->key_size != cfg->key_size || t->value_size != cfg->value_size)
+		return fail(-EINVAL, "the table at key 0x%08x (segment %d) has %u-byte keys and %u-byte "
+		                     "values, not %u and %u; remove it with `shmkv rm 0x%08x` (not "
+		                     "`ipcrm -m %d` alone: its data segments would stay), or use "
+		                     "its widths",
+		            (unsigned)t->ipc_key, t->shmid, t->key_size, t->value_size,
+		            cfg->key_size, cfg->value_size, (unsigned)t->ipc_key, t->shmid);
+	if (memcmp(e, root + t->root->off_empty, cfg->key_size) ||
+	    memcmp(d, root + t->root->off_deleted, cfg->key_size))
+		return fail(-EINVAL, "the table at key 0x%08x (segment %d) has other empty/deleted "
+		                     "sentinels; remove it with `shmkv rm 0x%08x` or pass its sentinels",
+		            (unsigned)t->ipc_key, t->shmid, (unsigned)t->ipc_key);
+	return 0;
 }
 
 static int create_or_attach(const struct hashtable_config *cfg, struct hashtable **out)
@@ -2811,17 +3582,22 @@ static int create_or_attach(const struct hashtable_config *cfg, struct hashtable
 			return errno == EACCES ? explain_access(key, cfg->flags & HASHTABLE_RDONLY)
 			                       : fail(-errno, "shmget: %s", strerror(errno));
 		}
-		struct hashtable *h;
-		if ((rc = attach(shmid, key, cfg->flags & HASHTABLE_RDONLY, &h)))
+		struct hashtable *t;
+		if ((rc = attach(shmid, key, cfg->flags & HASHTABLE_RDONLY, &t)))
 			return rc;
-		if ((rc = check_match(h, cfg))) {
-			handle_free(h);
+		if ((rc = check_match(t, cfg))) {
+			table_free(t);
 			return rc;
 		}
-		*out = h;
+		*out = t;
 		return 0;
 	}
 	return fail(-EAGAIN, "the segment at key 0x%08x kept appearing and vanishing", (unsigned)key);
+}
+
+static void note_path(struct hashtable *t, const char *path)
+{
+	t->by_path = path_identity(path, &t->path_dev, &t->path_ino);
 }
 
 int hashtable_create_config(const struct hashtable_config *cfg, struct hashtable **out)
@@ -2846,21 +3622,33 @@ static int errno_for(int rc)
 	return -rc;
 }
 
+/* MemKeyValue's sizing: `capacity` bytes at `usage` hold
+ * floor(usage * capacity / (key_size + value_size)) keys, whatever the
+ * slots' padding and the metadata take: the data segment is sized for
+ * that many entries at the load limit `usage`. */
 struct hashtable *hashtable_create(const char *path, long capacity, float max_usage_percent,
                                    short key_size, short value_size, void *stop_cond,
                                    void *del_cond)
 {
-	if (!path || capacity <= 0 || key_size <= 0 || value_size < 0 ||
-	    load_fraction(max_usage_percent) == 0) {
+	double fraction = load_fraction(max_usage_percent);
+	if (!path || capacity <= 0 || key_size <= 0 || value_size < 0 || fraction == 0) {
 		fail(-EINVAL, "hashtable_create needs a path, a positive capacity and key size, a "
 		              "value size of at least 0, and a load limit in (0, %g] or (1, %g]",
 		     MAX_LOAD, MAX_LOAD * 100);
 		errno = EINVAL;
 		return NULL;
 	}
+	uint64_t entries = (uint64_t)(fraction * (double)capacity /
+	                              (double)(key_size + value_size) + 1e-9);
+	if (entries == 0) {
+		fail(-EINVAL, "a capacity of %ld bytes at load %g holds no key of %d + %d bytes",
+		     capacity, fraction, key_size, value_size);
+		errno = EINVAL;
+		return NULL;
+	}
 	struct hashtable_config cfg = {
 		.path = path,
-		.capacity = (size_t)capacity,
+		.entries = entries,
 		.max_load = max_usage_percent,
 		.key_size = (uint32_t)key_size,
 		.value_size = (uint32_t)value_size,
@@ -2870,6 +3658,10 @@ struct hashtable *hashtable_create(const char *path, long capacity, float max_us
 	struct hashtable *h = NULL;
 	int rc = hashtable_create_config(&cfg, &h);
 	if (rc) {
+		char detail[sizeof last_detail];
+		memcpy(detail, last_detail, sizeof detail);
+		fail(rc, "%s (asked: a capacity of %ld bytes at load %g, %llu keys)", detail,
+		     capacity, fraction, (unsigned long long)entries);
 		errno = errno_for(rc);
 		return NULL;
 	}
@@ -2924,7 +3716,7 @@ int hashtable_close(struct hashtable *h)
 {
 	if (!h)
 		return fail(-EINVAL, "NULL table handle");
-	handle_free(h);
+	table_free(h);
 	return 0;
 }
 
@@ -2934,10 +3726,43 @@ int hashtable_sentinels(const struct hashtable *h, void *empty_key, void *delete
 {
 	if (!h)
 		return fail(-EINVAL, "NULL table handle");
+	const unsigned char *root = (const unsigned char *)h->root;
 	if (empty_key)
-		memcpy(empty_key, h->empty, h->g.key_size);
+		memcpy(empty_key, root + h->root->off_empty, h->key_size);
 	if (deleted_key)
-		memcpy(deleted_key, h->deleted, h->g.key_size);
+		memcpy(deleted_key, root + h->root->off_deleted, h->key_size);
+	return 0;
+}
+
+/* Removes the root first: a commit that publishes after this sees the
+ * root marked for removal (SHM_DEST) and removes its own segment; one that
+ * published before is seen here in `current`.  (Both sides: a store or a
+ * removal, then a system call that reads the other's; each system call is
+ * a full barrier.) */
+static int table_remove(struct hashtable *h)
+{
+	if (shmctl(h->shmid, IPC_RMID, NULL) != 0) {
+		if (errno != EPERM)
+			return fail(-errno, "cannot remove segment %d: %s", h->shmid, strerror(errno));
+		/* -EACCES, not -EPERM: -EPERM is -1, which means "not found" */
+		struct segment_row r;
+		char owner[128] = "", you[128];
+		if (segment_row_of(h->ipc_key, &r) && r.shmid == h->shmid)
+			user_text(r.uid, owner, sizeof owner);
+		return fail(-EACCES, "cannot remove segment %d: only its owner%s%s, its creator or "
+		                     "root may remove it, and you are %s", h->shmid,
+		            owner[0] ? " " : "", owner, user_text((unsigned)geteuid(), you, sizeof you));
+	}
+	atomic_thread_fence(memory_order_seq_cst);
+	uint64_t word = atomic_load_explicit(&h->root->current, memory_order_seq_cst);
+	if (word)
+		shmctl((int)(uint32_t)word, IPC_RMID, NULL);
+	int pending = atomic_load_explicit(&h->root->pending_shmid, memory_order_seq_cst);
+	if (atomic_load(&h->root->pending_pid) && pending >= 0)
+		shmctl(pending, IPC_RMID, NULL);
+	int retiring = atomic_load_explicit(&h->root->retiring_shmid, memory_order_seq_cst);
+	if (retiring >= 0)
+		shmctl(retiring, IPC_RMID, NULL);
 	return 0;
 }
 
@@ -2945,23 +3770,13 @@ int hashtable_unlink(struct hashtable *h)
 {
 	if (!h)
 		return fail(-EINVAL, "NULL table handle");
-	if (shmctl(h->shmid, IPC_RMID, NULL) == 0)
-		return 0;
-	if (errno != EPERM)
-		return fail(-errno, "cannot remove segment %d: %s", h->shmid, strerror(errno));
-	/* -EACCES, not -EPERM: -EPERM is -1, which means "not found" */
-	struct segment_row r;
-	char owner[128] = "", you[128];
-	if (segment_row_of(h->ipc_key, &r) && r.shmid == h->shmid)
-		user_text(r.uid, owner, sizeof owner);
-	return fail(-EACCES, "cannot remove segment %d: only its owner%s%s, its creator or root may "
-	                     "remove it, and you are %s", h->shmid, owner[0] ? " " : "", owner,
-	            user_text((unsigned)geteuid(), you, sizeof you));
+	return table_remove(h);
 }
 
 /* 1 if segment shmid is an unfinished table (marked by a creator that is
- * gone), 0 if not, or a negative code. */
-static int unfinished_by_id(int shmid, key_t key)
+ * gone), 0 if not, or a negative code.  With `remove`, an unfinished one
+ * is removed with whatever data segment its creator made. */
+static int unfinished_by_id(int shmid, key_t key, bool remove)
 {
 	struct shmid_ds ds;
 	if (shmctl(shmid, IPC_STAT, &ds) != 0)
@@ -2973,10 +3788,29 @@ static int unfinished_by_id(int shmid, key_t key)
 	if (p == (void *)-1)
 		return errno == EACCES ? explain_access(key, true)
 		                       : fail(-errno, "cannot attach segment %d: %s", shmid, strerror(errno));
-	const struct shm_header *hd = p;
+	struct shm_header *hd = p;
 	int unfinished = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic,
 	                                      memory_order_acquire) == SHMKV_MAGIC_CREATING &&
 	                 !creator_alive(hd);
+	if (unfinished && remove) {
+		if (shmctl(shmid, IPC_RMID, NULL) != 0) {
+			int e = errno;
+			shmdt(p);
+			return fail(-e, "cannot remove segment %d: %s", shmid, strerror(e));
+		}
+		/* nobody else can use it: read its record without the lock */
+		uint64_t word = atomic_load(&hd->current);
+		int pending = atomic_load(&hd->pending_shmid);
+		if (word)
+			shmctl((int)(uint32_t)word, IPC_RMID, NULL);
+		if (atomic_load(&hd->pending_pid)) {
+			if (pending >= 0)
+				shmctl(pending, IPC_RMID, NULL);
+			else
+				orphans_remove(atomic_load(&hd->pending_pid), atomic_load(&hd->pending_bytes),
+				               atomic_load(&hd->pending_time), hd->table_id, -1);
+		}
+	}
 	shmdt(p);
 	return unfinished;
 }
@@ -2994,7 +3828,7 @@ static int segment_at(key_t key, int *shmid)
 int hashtable_unfinished_key(key_t key)
 {
 	int shmid, rc = segment_at(key, &shmid);
-	return rc ? rc : unfinished_by_id(shmid, key);
+	return rc ? rc : unfinished_by_id(shmid, key, false);
 }
 
 int hashtable_remove_key(key_t key)
@@ -3002,16 +3836,18 @@ int hashtable_remove_key(key_t key)
 	int shmid, rc = segment_at(key, &shmid);
 	if (rc)
 		return rc;
-	if (unfinished_by_id(shmid, key) == 1) { /* nobody can use it: remove it */
-		if (shmctl(shmid, IPC_RMID, NULL) != 0)
-			return fail(-errno, "cannot remove segment %d: %s", shmid, strerror(errno));
-		return 0;
-	}
-	struct hashtable *h = open_key(key, HASHTABLE_RDONLY);
-	if (!h)
-		return -errno;
-	rc = hashtable_unlink(h);
-	handle_free(h);
+	if ((rc = unfinished_by_id(shmid, key, true)) != 0) /* removed, or an error */
+		return rc < 0 ? rc : 0;
+	/* A table whose data segment is damaged or foreign is left alone, as
+	 * any damaged table; one whose data segment is gone is removed. */
+	struct hashtable *h;
+	rc = attach_mode(shmid, key, true, true, &h);
+	if (rc == -EIDRM)
+		rc = attach_mode(shmid, key, true, false, &h);
+	if (rc)
+		return rc;
+	rc = table_remove(h);
+	table_free(h);
 	return rc;
 }
 
@@ -3026,7 +3862,7 @@ int hashtable_remove(const char *path)
 
 /* ---- reading the whole table ---------------------------------------------- */
 
-static bool slot_live(const struct hashtable *h, const unsigned char *key_copy)
+static bool slot_live(const struct generation_map *h, const unsigned char *key_copy)
 {
 	return memcmp(key_copy, h->empty, h->g.key_size) != 0 &&
 	       memcmp(key_copy, h->deleted, h->g.key_size) != 0;
@@ -3034,7 +3870,7 @@ static bool slot_live(const struct hashtable *h, const unsigned char *key_copy)
 
 /* A consistent copy of bucket b into buf (bucket_bytes).  Returns 0 or
  * HASHTABLE_EDEADWRITER. */
-static int bucket_snapshot(const struct hashtable *h, uint64_t b, unsigned char *buf)
+static int bucket_snapshot(const struct generation_map *h, uint64_t b, unsigned char *buf)
 {
 	_Atomic uint32_t *stripe = stripe_of(h, b);
 	for (;;) {
@@ -3048,7 +3884,7 @@ static int bucket_snapshot(const struct hashtable *h, uint64_t b, unsigned char 
 	}
 }
 
-int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key, void *value)
+static int iterate_in(struct generation_map *h, uint64_t *cursor, void *key, void *value)
 {
 	if (!h || !cursor)
 		return fail(-EINVAL, "NULL table handle or cursor");
@@ -3083,7 +3919,7 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key, void *va
 /* The number of buckets a key found in bucket `at` lies past its home, or
  * UINT64_MAX if its path does not reach `at` through overflowed buckets
  * (then a lookup could not find it). */
-static uint64_t probe_distance(const struct hashtable *h, const unsigned char *key, uint64_t at,
+static uint64_t probe_distance(const struct generation_map *h, const unsigned char *key, uint64_t at,
                                const uint16_t *counts)
 {
 	uint64_t hash = key_hash(h, key), n = h->g.nbuckets;
@@ -3100,7 +3936,7 @@ static uint64_t probe_distance(const struct hashtable *h, const unsigned char *k
 	return UINT64_MAX;
 }
 
-int hashtable_probe_histogram(struct hashtable *h, uint64_t *hist, size_t n)
+static int probe_histogram_in(struct generation_map *h, uint64_t *hist, size_t n)
 {
 	if (!h || !hist || n == 0)
 		return fail(-EINVAL, "NULL table handle or histogram, or no bins");
@@ -3126,7 +3962,7 @@ int hashtable_probe_histogram(struct hashtable *h, uint64_t *hist, size_t n)
 
 /* Average buckets read by a miss, over a fixed pseudo-random sample of
  * (home, step) pairs: walks until the first bucket with a zero count. */
-static double sample_miss_probes(const struct hashtable *h)
+static double sample_miss_probes(const struct generation_map *h)
 {
 	const uint64_t n = h->g.nbuckets, samples = MISS_SAMPLES;
 	uint64_t x = UINT64_C(0x853c49e6748fea9b), total = 0;
@@ -3144,7 +3980,7 @@ static double sample_miss_probes(const struct hashtable *h)
 	return (double)total / (double)samples;
 }
 
-int hashtable_stats(struct hashtable *h, struct hashtable_stats *st)
+static int stats_in(struct generation_map *h, struct hashtable_stats *st)
 {
 	if (!h || !st)
 		return fail(-EINVAL, "NULL table handle or stats");
@@ -3173,7 +4009,7 @@ int hashtable_stats(struct hashtable *h, struct hashtable_stats *st)
 	st->inserts = atomic_load_explicit(&hd->inserts, memory_order_relaxed);
 	st->updates = atomic_load_explicit(&hd->updates, memory_order_relaxed);
 	st->deletes = atomic_load_explicit(&hd->deletes, memory_order_relaxed);
-	st->recoveries = atomic_load_explicit(&hd->recoveries, memory_order_relaxed);
+	st->recoveries = atomic_load_explicit(&h->root->recoveries, memory_order_relaxed);
 	st->relocations = atomic_load_explicit(&hd->relocations, memory_order_relaxed);
 	st->shmid = h->shmid;
 	st->ipc_key = h->ipc_key;
@@ -3182,8 +4018,6 @@ int hashtable_stats(struct hashtable *h, struct hashtable_stats *st)
 	st->hugetlb = (hd->flags & SEG_HUGETLB) != 0;
 	st->name_dev = hd->name_dev;
 	st->name_ino = hd->name_ino;
-	st->name_mismatch = h->by_path && (hd->name_dev || hd->name_ino) &&
-	                    (hd->name_dev != h->path_dev || hd->name_ino != h->path_ino);
 	struct shmid_ds ds;
 	if (shmctl(h->shmid, IPC_STAT, &ds) == 0) {
 		st->nattch = ds.shm_nattch;
@@ -3201,7 +4035,7 @@ struct walk_totals {
 /* Checks every live key of bucket b (snapshot in buf): reachable on its
  * path through overflowed buckets, found there first by a lookup; adds it
  * to the exact counts. */
-static int verify_bucket(struct hashtable *h, uint64_t b, const unsigned char *buf,
+static int verify_bucket(struct generation_map *h, uint64_t b, const unsigned char *buf,
                          const uint16_t *counts, uint32_t *exact, uint8_t *bits,
                          struct walk_totals *t)
 {
@@ -3233,7 +4067,7 @@ static int verify_bucket(struct hashtable *h, uint64_t b, const unsigned char *b
 	return 0;
 }
 
-static int verify_totals(struct hashtable *h, const uint16_t *counts, const uint32_t *exact,
+static int verify_totals(struct generation_map *h, const uint16_t *counts, const uint32_t *exact,
                          const uint8_t *bits, const struct walk_totals *t)
 {
 	const struct shm_header *hd = h->hdr;
@@ -3268,7 +4102,7 @@ static int verify_totals(struct hashtable *h, const uint16_t *counts, const uint
 	return 0;
 }
 
-static int verify_walk(struct hashtable *h)
+static int verify_walk(struct generation_map *h)
 {
 	const uint64_t n = h->g.nbuckets;
 	for (uint64_t s = 0; s < h->g.nstripes; s++) {
@@ -3302,14 +4136,14 @@ static int verify_walk(struct hashtable *h)
 }
 
 /* Operations completed so far: changes whenever the table does. */
-static uint64_t write_generation(const struct hashtable *h)
+static uint64_t write_generation(const struct generation_map *h)
 {
 	const struct shm_header *hd = h->hdr;
 	return atomic_load_explicit(&hd->inserts, memory_order_acquire) +
 	       atomic_load_explicit(&hd->updates, memory_order_acquire) +
 	       atomic_load_explicit(&hd->deletes, memory_order_acquire) +
 	       atomic_load_explicit(&hd->relocations, memory_order_acquire) +
-	       atomic_load_explicit(&hd->recoveries, memory_order_acquire);
+	       atomic_load_explicit(&h->root->recoveries, memory_order_acquire);
 }
 
 /* Whether the operation in the journal was abandoned by a dead writer: the
@@ -3317,14 +4151,14 @@ static uint64_t write_generation(const struct hashtable *h)
  * completed since gen was read.  (A writer bumps its counter before it
  * clears its holder record at unlock: a record read as cleared by a writer
  * that finished shows in the generation.)  *pid: the holder. */
-static bool journal_abandoned(const struct hashtable *h, uint64_t gen, pid_t *pid)
+static bool journal_abandoned(const struct generation_map *h, uint64_t gen, pid_t *pid)
 {
 	uint32_t op = atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire);
 	if (op == J_IDLE)
 		return false;
 	/* acquire (op, then the record): pairs with journal_begin's release of
 	 * op, which follows the holder's record */
-	*pid = atomic_load_explicit(&h->hdr->holder_pid, memory_order_acquire);
+	*pid = atomic_load_explicit(&h->root->holder_pid, memory_order_acquire);
 	bool alive = holder_alive(h);
 	return !alive && write_generation(h) == gen &&
 	       atomic_load_explicit(&h->hdr->journal.op, memory_order_acquire) == op;
@@ -3333,7 +4167,7 @@ static bool journal_abandoned(const struct hashtable *h, uint64_t gen, pid_t *pi
 /* Without the lock: a problem counts only if no write ran during the walk
  * (a live writer's change in flight looks like one).  A dead writer's
  * unfinished change is reported as such. */
-static int verify_unlocked(struct hashtable *h)
+static int verify_unlocked(struct generation_map *h)
 {
 	int rc = 0;
 	for (int attempt = 0; attempt < VERIFY_WALKS; attempt++) {
@@ -3361,19 +4195,646 @@ static int verify_unlocked(struct hashtable *h)
 	            VERIFY_WALKS);
 }
 
-int hashtable_verify(struct hashtable *h)
+/* ---- generations: replace and grow ---------------------------------------- */
+
+struct hashtable_builder {
+	struct hashtable *t;
+	struct generation_map *m;   /* the new generation, private until commit */
+	struct generation_map *old; /* the current one at begin (the lock keeps it current) */
+	pthread_t thread;           /* the one that called begin and holds the lock */
+	uint64_t count, collisions, max_probe;
+};
+
+/* Whether the host can hold a data segment of `bytes` alongside the ones
+ * in use: kernel.shmmax and kernel.shmall.  0, or the diagnosis. */
+static int room_check(uint64_t bytes, uint64_t current_bytes)
+{
+	uint64_t shmmax = read_proc_u64("/proc/sys/kernel/shmmax", UINT64_MAX);
+	if (bytes > shmmax)
+		return fail(-EINVAL, "the new generation needs a segment of %llu bytes, more than "
+		                     "kernel.shmmax (%llu) allows; raise it with: sysctl -w "
+		                     "kernel.shmmax=%llu", (unsigned long long)bytes,
+		            (unsigned long long)shmmax, (unsigned long long)bytes);
+	uint64_t shmall = read_proc_u64("/proc/sys/kernel/shmall", UINT64_MAX);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), segments, used;
+	segments_in_use(page, &segments, &used);
+	uint64_t need = (bytes + page - 1) / page;
+	if (shmall != UINT64_MAX && used + need > shmall)
+		return fail(-ENOSPC, "the new generation (%llu bytes) cannot sit alongside the current "
+		                     "one (%llu bytes) until the replace commits: kernel.shmall allows "
+		                     "%llu pages of %llu bytes and %llu are in use; raise it with: "
+		                     "sysctl -w kernel.shmall=%llu, or remove unused segments (ipcs -m, "
+		                     "ipcrm -m ID)", (unsigned long long)bytes,
+		            (unsigned long long)current_bytes, (unsigned long long)shmall,
+		            (unsigned long long)page, (unsigned long long)used,
+		            (unsigned long long)(used + need));
+	return 0;
+}
+
+/* The new generation's configuration: cfg's geometry, or the current
+ * one's; the widths, sentinels and flags always the table's. */
+static int replace_config(struct hashtable *t, const struct generation_map *cur,
+                          const struct hashtable_config *cfg, struct hashtable_config *out,
+                          double *fraction)
+{
+	const unsigned char *root = (const unsigned char *)t->root;
+	*out = (struct hashtable_config){
+		.key_size = t->key_size,
+		.value_size = t->value_size,
+		.empty_key = root + t->root->off_empty,
+		.deleted_key = root + t->root->off_deleted,
+		.max_load = cur->hdr->max_load,
+		.capacity = cur->segment_bytes,
+		.flags = cur->hdr->flags & SEG_HUGETLB ? HASHTABLE_HUGETLB : 0,
+	};
+	if (cfg) {
+		if (cfg->key_size != t->key_size || cfg->value_size != t->value_size)
+			return fail(-EINVAL, "a replace keeps the table's widths: it has %u-byte keys and "
+			                     "%u-byte values, the configuration asks for %u and %u",
+			            t->key_size, t->value_size, cfg->key_size, cfg->value_size);
+		if ((cfg->empty_key && memcmp(cfg->empty_key, out->empty_key, t->key_size)) ||
+		    (cfg->deleted_key && memcmp(cfg->deleted_key, out->deleted_key, t->key_size)))
+			return fail(-EINVAL, "a replace keeps the table's sentinels: the configuration's "
+			                     "empty or deleted key differs from the table's");
+		out->capacity = cfg->capacity;
+		out->entries = cfg->entries;
+		if (cfg->max_load != 0)
+			out->max_load = cfg->max_load;
+		if (!cfg->capacity && !cfg->entries)
+			out->capacity = cur->segment_bytes;
+		out->flags = cfg->flags & HASHTABLE_HUGETLB;
+	}
+	*fraction = load_fraction(out->max_load);
+	if (*fraction == 0)
+		return fail(-EINVAL, "load limit %g out of range: give a fraction in (0, %g] or a "
+		                     "percent in (1, %g]", out->max_load, MAX_LOAD, MAX_LOAD * 100);
+	return 0;
+}
+
+/* begin, with the writer lock held and `cur` the current map. */
+static int replace_begin_locked(struct hashtable *t, struct generation_map *cur,
+                                const struct hashtable_config *cfg, struct hashtable_builder **out)
+{
+	struct hashtable_config c;
+	double fraction;
+	struct geometry g;
+	uint64_t size;
+	int rc = replace_config(t, cur, cfg, &c, &fraction);
+	if (rc || (rc = data_size(&c, fraction, &size, &g)) || (rc = room_check(size, cur->segment_bytes)))
+		return rc;
+	uint64_t gen = (cur->word >> 32) + 1;
+	if (gen > UINT32_MAX)
+		return fail(-EOVERFLOW, "the table has had %llu generations, the most a root can count; "
+		                        "dump it, remove it and load it again",
+		            (unsigned long long)(gen - 1));
+	struct hashtable_builder *b = calloc(1, sizeof *b);
+	if (!b)
+		return fail(-ENOMEM, "out of memory");
+	build_record(t->root, size, gen);
+	rc = data_create(t->root, t->shmid, t->ipc_key, &g, size, &c, fraction, gen, &b->m);
+	if (rc) {
+		build_record_clear(t->root);
+		free(b);
+		return rc;
+	}
+	b->t = t;
+	b->old = cur;
+	b->thread = pthread_self();
+	*out = b;
+	return 0;
+}
+
+int hashtable_replace_begin(struct hashtable *h, const struct hashtable_config *cfg,
+                            struct hashtable_builder **out)
+{
+	if (!h || !out)
+		return fail(-EINVAL, "NULL table handle or builder");
+	*out = NULL;
+	if (h->readonly)
+		return fail(-EROFS, "the table was opened read-only (HASHTABLE_RDONLY); a replace "
+		                    "needs a handle opened without it");
+	struct generation_map *cur = NULL;
+	int rc = writer_lock(h, &cur);
+	if (rc < 0)
+		return rc;
+	generation_recover_locked(h); /* a dead builder's leftovers first */
+	rc = replace_begin_locked(h, cur, cfg, out);
+	if (rc) {
+		writer_unlock_exit(h, cur);
+		return rc;
+	}
+	reader_exit(h, cur); /* the lock keeps it current and attached */
+	return 0;
+}
+
+/* The builder's private insert: nobody reads the segment before commit,
+ * so no seqlock, journal or lock; plain stores keep the overflow counts
+ * and filters exact.  0 inserted, 1 overwrote, -ENOMEM at the limit. */
+static int builder_insert(struct hashtable_builder *b, const void *key, const void *value)
+{
+	struct generation_map *h = b->m;
+	const uint64_t n = h->g.nbuckets;
+	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size, ks = h->g.key_size;
+	uint64_t hash = key_hash(h, key);
+	uint64_t home = home_bucket(hash, n), step = probe_step(hash, n), bkt = home;
+	for (uint64_t d = 0; d < n; d++, bkt = next_bucket(bkt, step, n)) {
+		unsigned char *bucket = bucket_at(h, bkt);
+		unsigned char *free_slot = NULL;
+		for (uint32_t i = 0; i < spb; i++) {
+			unsigned char *p = bucket + i * ss;
+			if (memcmp(p, h->empty, ks) == 0) {
+				if (!free_slot)
+					free_slot = p;
+			} else if (memcmp(p, key, ks) == 0) {
+				memcpy(p + h->g.value_offset, value, h->g.value_size);
+				return 1;
+			}
+		}
+		if (!free_slot)
+			continue; /* full: keys put earlier may have passed it */
+		/* no deletes in a build: a key put earlier found this bucket as
+		 * it is (or emptier), so it did not pass it */
+		if (b->count >= h->max_count)
+			return AT_LOAD_LIMIT;
+		memcpy(free_slot, key, ks);
+		memcpy(free_slot + h->g.value_offset, value, h->g.value_size);
+		uint16_t bit = filter_bit(hash);
+		uint64_t p = home;
+		for (uint64_t i = 0; i < d; i++, p = next_bucket(p, step, n)) {
+			uint16_t o = atomic_load_explicit(&h->overflow[p], memory_order_relaxed);
+			atomic_store_explicit(&h->overflow[p], overflow_raised(o, bit),
+			                      memory_order_relaxed);
+		}
+		b->count++;
+		b->collisions += d;
+		if (d > b->max_probe)
+			b->max_probe = d;
+		return 0;
+	}
+	return AT_LOAD_LIMIT;
+}
+
+int hashtable_builder_put(struct hashtable_builder *b, const void *key, const void *value)
+{
+	if (!b || !key || (!value && b->m->g.value_size))
+		return fail(-EINVAL, "NULL builder, key or value");
+	if (is_sentinel(b->m, key))
+		return fail(-EINVAL, "the key equals the table's empty or deleted sentinel");
+	int rc = builder_insert(b, key, value ? value : "");
+	if (rc == AT_LOAD_LIMIT)
+		return fail(-ENOMEM, "the new generation is at its load limit (%llu keys); begin the "
+		                     "replace with a larger capacity or more entries",
+		            (unsigned long long)b->m->max_count);
+	return rc;
+}
+
+/* Publishes the build, under the lock the builder holds: counters into the
+ * header, the old segment recorded as retiring, the current word (the one
+ * publishing step), then the old segment marked for removal. */
+static int commit_locked(struct hashtable_builder *b)
+{
+	struct hashtable *t = b->t;
+	struct shm_header *r = t->root, *hd = b->m->hdr;
+	atomic_store_explicit(&hd->count, b->count, memory_order_relaxed);
+	atomic_store_explicit(&hd->collisions, b->collisions, memory_order_relaxed);
+	atomic_store_explicit(&hd->max_probe, b->max_probe, memory_order_relaxed);
+	atomic_store_explicit(&hd->inserts, b->count, memory_order_relaxed);
+	atomic_store_explicit(&r->retiring_shmid, b->old->shmid, memory_order_seq_cst);
+	/* seq_cst: the segment's contents and header are visible to whoever
+	 * loads the word (acquire in reader_enter and generation_switch) */
+	atomic_store_explicit(&r->current, b->m->word, memory_order_seq_cst);
+	shmctl(b->old->shmid, IPC_RMID, NULL); /* freed when its last process detaches */
+	atomic_store_explicit(&r->retiring_shmid, -1, memory_order_seq_cst);
+	build_record_clear(r);
+	/* a removal that ran meanwhile removed the root first: our new
+	 * segment is the table's no more (see table_remove) */
+	struct shmid_ds ds;
+	if (shmctl(t->shmid, IPC_STAT, &ds) != 0 || (ds.shm_perm.mode & SHM_DEST)) {
+		shmctl(b->m->shmid, IPC_RMID, NULL);
+		return fail(-EIDRM, "the table at key 0x%08x was removed during the replace; the new "
+		                    "generation was removed with it", (unsigned)t->ipc_key);
+	}
+	return 0;
+}
+
+int hashtable_replace_commit(struct hashtable_builder *b)
+{
+	if (!b)
+		return fail(-EINVAL, "NULL builder");
+	struct hashtable *t = b->t;
+	int rc = commit_locked(b);
+	pthread_mutex_lock(&t->switch_lock);
+	map_publish_locked(t, b->m); /* the builder's mapping, no re-attach */
+	pthread_mutex_unlock(&t->switch_lock);
+	writer_unlock(b->m);
+	free(b);
+	return rc;
+}
+
+void hashtable_replace_abort(struct hashtable_builder *b)
+{
+	if (!b)
+		return;
+	shmctl(b->m->shmid, IPC_RMID, NULL);
+	build_record_clear(b->t->root);
+	writer_unlock(b->old);
+	map_free(b->m);
+	free(b);
+}
+
+/* Copies every live key of `cur` into the builder (under the lock: still). */
+static int copy_live(struct hashtable_builder *b, const struct generation_map *cur)
+{
+	const uint64_t slots = cur->g.nbuckets * cur->g.slots_per_bucket;
+	for (uint64_t s = 0; s < slots; s++) {
+		const unsigned char *p = slot_at(cur, s);
+		if (slot_is_free(cur, p))
+			continue;
+		int rc = builder_insert(b, p, p + cur->g.value_offset);
+		if (rc == AT_LOAD_LIMIT)
+			return fail(-ENOMEM, "the new generation cannot hold the table's %llu keys",
+			            (unsigned long long)atomic_load(&cur->hdr->count));
+	}
+	return 0;
+}
+
+/* Grows into a generation sized for `entries`, under the lock; the
+ * handle's map is the new one after.  0 or a negative code (the current
+ * generation is untouched). */
+static int grow_locked(struct hashtable *t, struct generation_map *cur, uint64_t entries)
+{
+	struct hashtable_config cfg = {.key_size = t->key_size, .value_size = t->value_size,
+	                               .entries = entries, .max_load = cur->hdr->max_load,
+	                               .flags = cur->hdr->flags & SEG_HUGETLB ? HASHTABLE_HUGETLB : 0};
+	struct hashtable_builder *b;
+	generation_recover_locked(t);
+	int rc = replace_begin_locked(t, cur, &cfg, &b);
+	if (rc)
+		return rc;
+	if ((rc = copy_live(b, cur))) {
+		shmctl(b->m->shmid, IPC_RMID, NULL);
+		build_record_clear(t->root);
+		map_free(b->m);
+		free(b);
+		return rc;
+	}
+	rc = commit_locked(b);
+	pthread_mutex_lock(&t->switch_lock);
+	map_publish_locked(t, b->m);
+	pthread_mutex_unlock(&t->switch_lock);
+	free(b);
+	return rc;
+}
+
+int hashtable_grow(struct hashtable *h, uint64_t entries)
 {
 	if (!h)
 		return fail(-EINVAL, "NULL table handle");
 	if (h->readonly)
-		return verify_unlocked(h);
-	int rc = writer_lock(h); /* a still picture, and a dead writer's change done */
+		return fail(-EROFS, "the table was opened read-only (HASHTABLE_RDONLY); growing it "
+		                    "needs a handle opened without it");
+	struct generation_map *cur = NULL;
+	int rc = writer_lock(h, &cur);
+	if (rc < 0)
+		return rc;
+	uint64_t count = atomic_load_explicit(&cur->hdr->count, memory_order_relaxed);
+	if (entries < count) {
+		writer_unlock_exit(h, cur);
+		return fail(-EINVAL, "the table holds %llu keys; a generation for %llu entries "
+		                     "cannot hold them", (unsigned long long)count,
+		            (unsigned long long)entries);
+	}
+	reader_exit(h, cur); /* the lock keeps it current and attached */
+	rc = grow_locked(h, cur, entries);
+	atomic_store_explicit(&h->root->holder_pid, 0, memory_order_release);
+	pthread_mutex_unlock(&h->root->lock.mutex);
+	return rc;
+}
+
+uint64_t hashtable_generation(struct hashtable *h)
+{
+	if (!h)
+		return 0;
+	return atomic_load_explicit(&h->root->current, memory_order_acquire) >> 32;
+}
+
+static void segment_info(int shmid, int role, uint64_t gen, struct hashtable_segment_info *out)
+{
+	struct shmid_ds ds;
+	*out = (struct hashtable_segment_info){.shmid = shmid, .role = role, .generation = gen};
+	if (shmctl(shmid, IPC_STAT, &ds) == 0) {
+		out->bytes = ds.shm_segsz;
+		out->nattch = ds.shm_nattch;
+		out->creator_pid = ds.shm_cpid;
+		out->last_pid = ds.shm_lpid;
+	}
+}
+
+/* Whether key-0 segment `id` is a data segment of table `table_id`, and
+ * its generation. */
+static bool data_of_table(int id, uint64_t table_id, uint64_t *gen)
+{
+	void *p = shmat(id, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return false;
+	const struct shm_header *hd = p;
+	bool ours = hd->magic == SHMKV_DATA_MAGIC && hd->table_id == table_id;
+	*gen = hd->generation;
+	shmdt(p);
+	return ours;
+}
+
+long hashtable_segments(struct hashtable *h, struct hashtable_segment_info *out, size_t n)
+{
+	if (!h || (n && !out))
+		return fail(-EINVAL, "NULL table handle or output array");
+	uint64_t word = atomic_load_explicit(&h->root->current, memory_order_acquire);
+	int cur = (int)(uint32_t)word;
+	int pending = -1;
+	if (atomic_load(&h->root->pending_pid))
+		pending = atomic_load(&h->root->pending_shmid);
+	size_t k = 0;
+	struct hashtable_segment_info info;
+	segment_info(h->shmid, HASHTABLE_SEG_ROOT, 0, &info);
+	if (k < n)
+		out[k] = info;
+	k++;
+	segment_info(cur, HASHTABLE_SEG_CURRENT, word >> 32, &info);
+	if (k < n)
+		out[k] = info;
+	k++;
+	if (pending >= 0 && pending != cur) {
+		segment_info(pending, HASHTABLE_SEG_PENDING, atomic_load(&h->root->pending_gen), &info);
+		if (k < n)
+			out[k] = info;
+		k++;
+	}
+	/* older generations still attached: key 0, marked for removal */
+	FILE *f = fopen("/proc/sysvipc/shm", "re");
+	char line[512];
+	while (f && fgets(line, sizeof line, f)) {
+		int key, id;
+		unsigned perms;
+		if (sscanf(line, "%d %d %o", &key, &id, &perms) != 3 || key != IPC_PRIVATE ||
+		    id == cur || id == pending)
+			continue;
+		uint64_t gen;
+		if (!data_of_table(id, h->table_id, &gen))
+			continue;
+		/* marked for removal (SHM_DEST): an older generation still held;
+		 * not marked: a dead builder's, until the next writer removes it */
+		segment_info(id, perms & SHM_DEST ? HASHTABLE_SEG_RETIRED : HASHTABLE_SEG_PENDING,
+		             gen, &info);
+		if (k < n)
+			out[k] = info;
+		k++;
+	}
+	if (f)
+		fclose(f);
+	return (long)k;
+}
+
+/* ---- the calls: each brackets its work with reader_enter/reader_exit ---- */
+
+int hashtable_search(struct hashtable *t, void *k, void *datum)
+{
+	struct generation_map *h = NULL;
+	if (__builtin_expect(!t, 0))
+		return fail(-EINVAL, "NULL table handle");
+	int rc = reader_enter(t, &h);
+	if (__builtin_expect(rc != 0, 0))
+		return rc;
+	rc = search_in(h, k, datum);
+	reader_exit(t, h);
+	return rc;
+}
+
+long hashtable_search_batch(struct hashtable *t, size_t n, const void *keys, void *values,
+                            int *found)
+{
+	struct generation_map *h = NULL;
+	if (!t)
+		return fail(-EINVAL, "NULL table handle");
+	int rc = reader_enter(t, &h);
+	if (rc)
+		return rc;
+	long hits = search_batch_in(h, n, keys, values, found);
+	reader_exit(t, h);
+	return hits;
+}
+
+static int writable_table(const struct hashtable *t)
+{
+	if (t->readonly)
+		return fail(-EROFS, "the table was opened read-only (HASHTABLE_RDONLY); writes "
+		                    "need a handle opened without it");
+	return 0;
+}
+
+/* The next autogrow size: double the entries, within max_bytes. */
+static uint64_t autogrow_entries(const struct hashtable *t, const struct generation_map *h)
+{
+	uint64_t entries = h->max_count * 2;
+	uint64_t cap = t->root->max_bytes;
+	if (!cap)
+		return entries;
+	while (entries > h->max_count &&
+	       hashtable_segment_size(entries, h->hdr->max_load, t->key_size, t->value_size) > cap)
+		entries -= (entries - h->max_count + 1) / 2;
+	return entries > h->max_count ? entries : 0;
+}
+
+static int update_in(struct hashtable *t, const void *k, const void *d)
+{
+	if (!t)
+		return fail(-EINVAL, "NULL table handle");
+	struct generation_map *h = NULL;
+	int rc = reader_enter(t, &h);
+	if (rc)
+		return rc;
+	rc = check_key(h, k);
+	if (!rc)
+		rc = writable_table(t);
+	if (!rc && !d && h->g.value_size)
+		rc = fail(-EINVAL, "NULL value");
+	reader_exit(t, h);
+	if (rc || (rc = writer_lock(t, &h)) < 0)
+		return rc;
+	rc = upsert_locked(h, k, d);
+	while (rc == AT_LOAD_LIMIT) {
+		uint64_t entries = t->root->table_flags & HASHTABLE_AUTOGROW
+		                 ? autogrow_entries(t, h) : 0;
+		if (!entries) {
+			rc = load_limit_reached(h);
+			break;
+		}
+		reader_exit(t, h); /* the lock keeps it current and attached */
+		rc = grow_locked(t, h, entries);
+		if (rc == 0)
+			rc = reader_enter(t, &h);
+		if (rc) { /* the lock is still ours; nothing entered */
+			atomic_store_explicit(&t->root->holder_pid, 0, memory_order_release);
+			pthread_mutex_unlock(&t->root->lock.mutex);
+			return rc;
+		}
+		rc = upsert_locked(h, k, d);
+	}
+	writer_unlock_exit(t, h);
+	return rc;
+}
+
+int hashtable_update(struct hashtable *h, void *k, void *d) { return update_in(h, k, d); }
+
+int hashtable_delete(struct hashtable *t, const void *key)
+{
+	if (!t)
+		return fail(-EINVAL, "NULL table handle");
+	struct generation_map *h = NULL;
+	int rc = reader_enter(t, &h);
+	if (rc)
+		return rc;
+	rc = check_key(h, key);
+	reader_exit(t, h);
+	if (rc || (rc = writable_table(t)) || (rc = writer_lock(t, &h)) < 0)
+		return rc;
+	rc = delete_locked(h, key);
+	writer_unlock_exit(t, h);
+	return rc;
+}
+
+int hashtable_recover(struct hashtable *t)
+{
+	if (!t)
+		return fail(-EINVAL, "NULL table handle");
+	int rc = writable_table(t);
+	if (rc)
+		return rc;
+	struct generation_map *h = NULL;
+	rc = writer_lock_mode(t, true, &h);
+	if (rc < 0)
+		return rc;
+	bool leftovers = atomic_load(&t->root->pending_pid) != 0 ||
+	                 atomic_load(&t->root->retiring_shmid) >= 0;
+	generation_recover_locked(t);
+	if (versions_repair_locked(h) || leftovers) {
+		atomic_fetch_add_explicit(&h->root->recoveries, 1, memory_order_relaxed);
+		rc = 1;
+	}
+	writer_unlock_exit(t, h);
+	return rc;
+}
+
+int hashtable_get(struct hashtable *h, const void *key, size_t key_len, void *value)
+{
+	if (!h || !key)
+		return fail(-EINVAL, "NULL table handle or key");
+	unsigned char kbuf[HASHTABLE_MAX_KEY], *unused;
+	const void *k = NULL;
+	int rc = pad_field("key", key, key_len, h->key_size, kbuf, &k, &unused);
+	return rc ? rc : hashtable_search(h, (void *)(uintptr_t)k, value);
+}
+
+int hashtable_put(struct hashtable *h, const void *key, size_t key_len, const void *value,
+                  size_t value_len)
+{
+	if (!h || !key)
+		return fail(-EINVAL, "NULL table handle or key");
+	unsigned char kbuf[HASHTABLE_MAX_KEY], vbuf[PAD_ON_STACK], *unused, *valloc;
+	const void *k = NULL, *v = NULL;
+	int rc = pad_field("key", key, key_len, h->key_size, kbuf, &k, &unused);
+	if (rc)
+		return rc;
+	rc = pad_field("value", value, value_len, h->value_size,
+	               h->value_size <= PAD_ON_STACK ? vbuf : NULL, &v, &valloc);
+	if (rc)
+		return rc;
+	rc = update_in(h, k, v ? v : vbuf); /* a 0-byte value: any non-NULL pointer */
+	free(valloc);
+	return rc;
+}
+
+int hashtable_del(struct hashtable *h, const void *key, size_t key_len)
+{
+	if (!h || !key)
+		return fail(-EINVAL, "NULL table handle or key");
+	unsigned char kbuf[HASHTABLE_MAX_KEY], *unused;
+	const void *k = NULL;
+	int rc = pad_field("key", key, key_len, h->key_size, kbuf, &k, &unused);
+	return rc ? rc : hashtable_delete(h, k);
+}
+
+int hashtable_iterate(struct hashtable *t, uint64_t *cursor, void *key, void *value)
+{
+	if (!t || !cursor)
+		return fail(-EINVAL, "NULL table handle or cursor");
+	struct generation_map *h = NULL;
+	int rc = reader_enter(t, &h);
+	if (rc)
+		return rc;
+	rc = iterate_in(h, cursor, key, value);
+	reader_exit(t, h);
+	return rc;
+}
+
+int hashtable_probe_histogram(struct hashtable *t, uint64_t *hist, size_t n)
+{
+	if (!t || !hist || n == 0)
+		return fail(-EINVAL, "NULL table handle or histogram, or no bins");
+	struct generation_map *h = NULL;
+	int rc = reader_enter(t, &h);
+	if (rc)
+		return rc;
+	rc = probe_histogram_in(h, hist, n);
+	reader_exit(t, h);
+	return rc;
+}
+
+int hashtable_stats(struct hashtable *t, struct hashtable_stats *st)
+{
+	if (!t || !st)
+		return fail(-EINVAL, "NULL table handle or stats");
+	struct generation_map *h = NULL;
+	int rc = reader_enter(t, &h);
+	if (rc)
+		return rc;
+	rc = stats_in(h, st);
+	reader_exit(t, h);
+	const struct shm_header *r = t->root;
+	st->shmid = t->shmid;
+	st->name_dev = r->name_dev;
+	st->name_ino = r->name_ino;
+	st->name_mismatch = t->by_path && (r->name_dev || r->name_ino) &&
+	                    (r->name_dev != t->path_dev || r->name_ino != t->path_ino);
+	st->creator_pid = r->creator_pid;
+	st->created = r->created;
+	struct shmid_ds ds;
+	if (shmctl(t->shmid, IPC_STAT, &ds) == 0) {
+		st->nattch = ds.shm_nattch;
+		st->mode = ds.shm_perm.mode & 0777;
+	}
+	return rc;
+}
+
+int hashtable_verify(struct hashtable *t)
+{
+	if (!t)
+		return fail(-EINVAL, "NULL table handle");
+	struct generation_map *h = NULL;
+	int rc;
+	if (t->readonly) {
+		if ((rc = reader_enter(t, &h)))
+			return rc;
+		rc = verify_unlocked(h);
+		reader_exit(t, h);
+		return rc;
+	}
+	rc = writer_lock(t, &h); /* a still picture, and a dead writer's change done */
 	if (rc < 0)
 		return rc;
 	/* the lock holder repairs a version left odd instead of waiting on it */
 	if (versions_repair_locked(h))
-		atomic_fetch_add_explicit(&h->hdr->recoveries, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&h->root->recoveries, 1, memory_order_relaxed);
 	rc = verify_walk(h);
-	writer_unlock(h);
+	writer_unlock_exit(t, h);
 	return rc;
 }

@@ -130,8 +130,12 @@ struct hashtable; /* opaque handle: one attachment of one table */
 /* ---- The classic MemKeyValue API (source-compatible) --------------------- */
 
 /* Creates the table named by ftok(path, 1), or attaches to it if it exists.
- *   capacity            segment size in bytes, header included; the slot count
- *                       is what fits.
+ *   capacity            bytes of keys and values: the table holds
+ *                       floor(max_usage * capacity / (key_size + value_size))
+ *                       keys, as MemKeyValue does; its data segment is sized
+ *                       for that many at the load limit (slightly larger
+ *                       than capacity: the metadata and slot padding do not
+ *                       take their room from the keys).  EINVAL if that is 0.
  *   max_usage_percent   load limit as a fraction (0.8) or, above 1, a percent
  *                       (80).  Must be in (0, 0.98] or (1, 98]: above 0.98 a
  *                       full table's misses read every bucket.  Tables made
@@ -146,7 +150,10 @@ struct hashtable; /* opaque handle: one attachment of one table */
  *   EINVAL  bad argument, or the existing table has other widths/sentinels,
  *           or the kernel refused the size (hashtable_last_error() right
  *           after names the size asked and kernel.shmmax);
- *   EPROTO  the segment is an unfinished table (HASHTABLE_EUNFINISHED), or
+ *   EPROTO  the segment is a format-1 table made by shmkv 0.1 (the last error
+ *           says how to carry its data over: dump with the 0.1 tools,
+ *           `ipcrm -m ID`, load with these), or
+ *           the segment is an unfinished table (HASHTABLE_EUNFINISHED), or
  *           a segment exists at that key but is not a shmkv table (bad magic
  *           or unknown format version), or its header is damaged (a field
  *           that disagrees with the layout its widths and size give), or it
@@ -195,6 +202,10 @@ int hashtable_search(struct hashtable *h, void *k, void *datum);
                                  create with it only attaches (-ENOENT) */
 #define HASHTABLE_HUGETLB 0x2 /* create: back the segment with huge pages   */
 #define HASHTABLE_EXCL    0x4 /* create: fail with -EEXIST if it exists      */
+#define HASHTABLE_AUTOGROW 0x8 /* create: an insert past the load limit grows
+                                 the table (hashtable_grow to twice its
+                                 entries, within max_bytes) instead of
+                                 returning -ENOMEM; kept in the table */
 
 struct hashtable_config {
 	const char *path;     /* table name: ftok(path, 1); NULL: use ipc_key */
@@ -209,7 +220,10 @@ struct hashtable_config {
 	const void *empty_key;   /* key_size bytes or NULL (all 0x00)         */
 	const void *deleted_key; /* key_size bytes or NULL (all 0xFF)         */
 	unsigned mode;        /* permission bits; 0: 0600                     */
-	int flags;            /* HASHTABLE_RDONLY | HASHTABLE_HUGETLB | _EXCL */
+	int flags;            /* HASHTABLE_RDONLY | HASHTABLE_HUGETLB | _EXCL
+	                         | HASHTABLE_AUTOGROW                         */
+	uint64_t max_bytes;   /* HASHTABLE_AUTOGROW: no generation's data
+	                         segment grows past this many bytes; 0: no cap */
 };
 
 /* The segment size that holds `entries` keys of the given widths at load
@@ -304,7 +318,7 @@ struct hashtable_stats {
 	                              stay valid                                */
 	uint64_t max_count;        /* keys allowed by the load limit            */
 	double max_load;           /* the load limit, as a fraction             */
-	uint64_t segment_bytes;    /* whole segment                             */
+	uint64_t segment_bytes;    /* the current generation's data segment     */
 	uint64_t payload_bytes;    /* count * (key_size + value_size)           */
 	uint64_t collisions;       /* extra buckets probed, summed over keys    */
 	uint64_t max_probe;        /* most extra buckets a key has needed: a
@@ -315,12 +329,12 @@ struct hashtable_stats {
 	uint64_t inserts, updates, deletes; /* operations since creation        */
 	uint64_t recoveries;       /* dead writers recovered from               */
 	uint64_t relocations;      /* keys moved back towards home by deletes   */
-	int shmid;
+	int shmid;                 /* the root segment's (hashtable_shmid)      */
 	key_t ipc_key;
 	unsigned mode;             /* permission bits                           */
 	pid_t creator_pid;
 	int64_t created;           /* creation time, seconds since the epoch    */
-	uint64_t nattch;           /* processes attached (shmctl IPC_STAT)      */
+	uint64_t nattch;           /* processes attached to the root            */
 	int hugetlb;               /* 1 if backed by huge pages                 */
 	/* The naming file's st_dev and st_ino, recorded when the table was
 	 * created by path; 0 and 0 if created by numeric key (or by a library
@@ -395,16 +409,20 @@ int hashtable_recover(struct hashtable *h);
  * NULL handle. */
 int hashtable_close(struct hashtable *h);
 
-/* Marks the segment of an attached table for removal (IPC_RMID by the
- * handle's shmid).  Processes still attached keep working until they detach;
+/* Marks every segment of an attached table for removal (IPC_RMID): the
+ * root (by the handle's shmid) first, then the current data segment and
+ * any pending or retiring one.  A replace in progress then fails its commit
+ * with -EIDRM.  Processes still attached keep working until they detach;
  * the key is free at once.  Returns 0; -EINVAL for a NULL handle, or a
  * segment already removed; -EACCES when this user is not its owner, its
  * creator or root (the kernel's EPERM: -EPERM would read as -1, "not
  * found"); the last error names the owner. */
 int hashtable_unlink(struct hashtable *h);
 
-/* Removes the table named by ftok(path, 1) or by key, after checking that the
- * segment is a shmkv table, or an unfinished one (HASHTABLE_EUNFINISHED).
+/* Removes the table named by ftok(path, 1) or by key, every segment of it as
+ * hashtable_unlink does, after checking that the segment is a shmkv table
+ * (whose current data segment is intact, or gone), or an unfinished one
+ * (HASHTABLE_EUNFINISHED: with the data segment its creator made).
  * Returns 0, -ENOENT (no such file or segment), -EPROTO (the segment is not
  * a shmkv table: left alone), -EACCES (may not read it, or not its owner,
  * creator or root), -EINVAL, or another errno as hashtable_open. */
@@ -417,8 +435,8 @@ int hashtable_remove_key(key_t key);
  * -EACCES.  Reads the segment's header only. */
 int hashtable_unfinished_key(key_t key);
 
-/* The segment id (as `ipcs -m` shows it) of an attached table, or -1 for a
- * NULL handle. */
+/* The id (as `ipcs -m` shows it) of the table's root segment, the one at its
+ * key, or -1 for a NULL handle.  Its data segments: hashtable_segments(). */
 int hashtable_shmid(const struct hashtable *h);
 
 /* Copies the table's empty and deleted sentinels (key_size bytes each;
@@ -436,6 +454,101 @@ int hashtable_sentinels(const struct hashtable *h, void *empty_key, void *delete
  * from any thread.  Call it when creating a table meant to outlive its
  * creator. */
 int hashtable_host_check(char *buf, size_t n);
+
+/* ---- Generations: replace and grow while readers run ----------------------
+ *
+ * A table is a small root segment at its key and one data segment per
+ * generation (IPC_PRIVATE: key 0 in `ipcs -m`).  Every call on a handle
+ * follows the current generation by itself: a call that starts after a
+ * commit returned answers from the new generation, and each answer comes
+ * wholly from one generation.  A replaced generation's segment is marked
+ * for removal at commit and freed by the kernel when the last process
+ * attached to it detaches; a process detaches it at its next call on the
+ * handle (or at hashtable_close).  A builder or grower killed at any
+ * instruction leaves the current generation serving; the next writer,
+ * hashtable_recover() or `shmkv verify --repair` removes what it left. */
+
+struct hashtable_builder; /* a generation being built; private to one thread */
+
+/* Begins replacing the table's contents: takes the writer lock (other
+ * writers wait until commit or abort; readers go on reading the current
+ * generation) and creates an empty generation.
+ *   cfg  NULL: the current generation's capacity and load limit; otherwise
+ *        cfg's capacity, entries and max_load (as for create; max_load 0
+ *        keeps the current one).  cfg's key_size and value_size must be the
+ *        table's, and its sentinels, if not NULL, the table's.
+ * Before creating it, checks that kernel.shmmax and kernel.shmall have room
+ * for the new data segment alongside the current one.  A dead builder's
+ * leftovers are removed first.
+ * Returns 0 and a builder in *out, or (with *out NULL and the lock
+ * released, nothing created): -EINVAL (NULL argument, other widths or
+ * sentinels, bad size or load limit: the last error names it), -EROFS
+ * (read-only handle), -ENOSPC (kernel.shmall or shmmni reached; the last
+ * error gives both sizes and the sysctl), -ENOMEM, -EOVERFLOW (2^32 - 1
+ * generations), HASHTABLE_ECORRUPT / HASHTABLE_EDEADWRITER as for
+ * hashtable_update, or another -errno from shmget/shmat.
+ * Thread-safety: the writer lock belongs to the calling thread, so
+ * builder_put, replace_commit and replace_abort must be called from the
+ * thread that called begin; that thread may use the handle meanwhile for
+ * reads (not for writes, which would wait on its own lock). */
+int hashtable_replace_begin(struct hashtable *h, const struct hashtable_config *cfg,
+                            struct hashtable_builder **out);
+
+/* Puts a key (key_size bytes) and value (value_size bytes; NULL allowed
+ * when value_size is 0) into the generation being built.  A private insert:
+ * no reader sees the generation before commit, so it takes no lock and
+ * writes no journal.  Returns 0 (inserted), 1 (overwrote a key put earlier
+ * in the same build), -ENOMEM (the new generation is at its load limit:
+ * nothing written; the build stays usable for overwrites, and may still be
+ * committed or aborted), -EINVAL (NULL builder, key or value, or a key
+ * equal to a sentinel). */
+int hashtable_builder_put(struct hashtable_builder *b, const void *key, const void *value);
+
+/* Publishes the built generation in one step (every handle's next call
+ * reads it), marks the old data segment for removal, releases the writer
+ * lock and frees b.  Returns 0, -EINVAL (NULL builder), or -EIDRM when the
+ * table was removed during the build (the new generation is removed too).
+ * b is freed in every case. */
+int hashtable_replace_commit(struct hashtable_builder *b);
+
+/* Drops the build: removes its segment, releases the writer lock and frees
+ * b.  The table is as it was.  NULL: nothing. */
+void hashtable_replace_abort(struct hashtable_builder *b);
+
+/* Copies every key into a new generation sized for `entries` keys at the
+ * table's load limit, and publishes it as hashtable_replace_commit does.
+ * Holds the writer lock throughout; readers go on reading.  Returns 0;
+ * -EINVAL (NULL handle, or fewer entries than the table holds); -EROFS;
+ * -ENOSPC / -ENOMEM / -EOVERFLOW / -EIDRM as for replace_begin and commit;
+ * after a failure the table is unchanged.  Safe from any thread. */
+int hashtable_grow(struct hashtable *h, uint64_t entries);
+
+/* The current generation number: 1 for a new table, +1 per commit or grow.
+ * 0 for a NULL handle.  One load; safe from any thread. */
+uint64_t hashtable_generation(struct hashtable *h);
+
+#define HASHTABLE_SEG_ROOT 1     /* the root segment, at the table's key      */
+#define HASHTABLE_SEG_CURRENT 2  /* the current generation's data segment     */
+#define HASHTABLE_SEG_RETIRED 3  /* an older generation still held by attached
+                                    processes (freed when they detach)       */
+#define HASHTABLE_SEG_PENDING 4  /* a build in progress, or left by a dead
+                                    builder (the next writer removes it)     */
+
+struct hashtable_segment_info {
+	int shmid;            /* as `ipcs -m` shows it                         */
+	int role;             /* HASHTABLE_SEG_*                               */
+	uint64_t generation;  /* 0 for the root                                */
+	uint64_t bytes;       /* segment size                                  */
+	uint64_t nattch;      /* processes attached                            */
+	pid_t creator_pid, last_pid; /* shm_cpid, shm_lpid                    */
+};
+
+/* Every segment of the table: the root, the current data segment, a
+ * pending build, and older generations still attached somewhere (found in
+ * /proc/sysvipc/shm).  Fills up to n entries of out (the root first, then
+ * the current one) and returns how many exist (may be more than n), or
+ * -EINVAL (NULL handle, or NULL out with n > 0).  Safe from any thread. */
+long hashtable_segments(struct hashtable *h, struct hashtable_segment_info *out, size_t n);
 
 /* Text for a code returned by this library: 0, -1 ("not found"), a negative
  * or positive errno value, or a HASHTABLE_E* code; unknown codes get

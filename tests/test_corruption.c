@@ -63,7 +63,7 @@ static key_t make_table(int *shmid, struct hashtable_stats *st)
 		ck_assert_int_eq(hashtable_update(h, k, v), 0);
 	}
 	*st = stats_of(h);
-	*shmid = hashtable_shmid(h);
+	*shmid = test_data_shmid(h); /* the generation: geometry, journal, buckets */
 	ck_assert_int_eq(hashtable_close(h), 0);
 	return cfg.ipc_key;
 }
@@ -160,8 +160,17 @@ static void assert_refused(key_t key, int shmid, const char *path, const char *w
 	}
 	ck_assert_int_eq(hashtable_remove_key(key), -EPROTO);
 
-	ck_assert_int_eq(shmget(key, 0, 0), shmid);
+	/* the segment at the key is the one given (a foreign segment, a root)
+	 * or the root of the table whose data segment it is: neither removed */
+	int at_key = shmget(key, 0, 0);
+	ck_assert_int_ge(at_key, 0);
+	ck_assert_int_eq(shmctl(at_key, IPC_STAT, &ds), 0);
+	ck_assert_msg(!(ds.shm_perm.mode & SHM_DEST), "%s: root marked for removal", what);
+	if (at_key != shmid)
+		ck_assert_int_eq(ds.shm_perm.__key, key);
 	ck_assert_int_eq(shmctl(shmid, IPC_STAT, &ds), 0);
+	ck_assert_msg(at_key == shmid || ds.shm_perm.__key == IPC_PRIVATE,
+	              "%s: segment %d is neither at the key nor a data segment", what, shmid);
 	ck_assert_msg(!(ds.shm_perm.mode & SHM_DEST), "%s: segment marked for removal", what);
 	ck_assert_msg(memcmp(before, p, size) == 0, "%s: the segment was written", what);
 	free(before);
@@ -373,7 +382,7 @@ START_TEST(header_of_bigger_table)
 	int id;
 	struct hashtable_stats st;
 	key_t key = make_table(&id, &st);
-	unsigned char *src = shmat(hashtable_shmid(hb), NULL, SHM_RDONLY);
+	unsigned char *src = shmat(test_data_shmid(hb), NULL, SHM_RDONLY);
 	unsigned char *dst = shmat(id, NULL, 0);
 	ck_assert(src != (void *)-1 && dst != (void *)-1);
 	unsigned char saved[4096];
@@ -485,7 +494,7 @@ START_TEST(verify_detects_lost_key)
 	}
 	ck_assert_int_eq(hashtable_verify(h), 0);
 	struct hashtable_stats st = stats_of(h);
-	unsigned char *p = shmat(hashtable_shmid(h), NULL, 0);
+	unsigned char *p = shmat(test_data_shmid(h), NULL, 0);
 	ck_assert_ptr_ne(p, (void *)-1);
 	int hits = 0;
 	for (size_t off = 0; off + 16 <= st.segment_bytes; off += 8) {

@@ -66,6 +66,8 @@ struct seg {
 	uint32_t *stripes;
 	uint16_t *overflow;
 	unsigned char *buckets;
+	unsigned char *root;      /* the root segment: the writer lock, creation mark */
+	struct seg_prefix *rhd;
 };
 
 /* A filled 8-byte-key table: keys 1..n, value of key k is k * 7. */
@@ -103,7 +105,7 @@ static void seg_open(struct seg *s, struct hashtable *h)
 	memset(s, 0, sizeof *s);
 	s->h = h;
 	ck_assert_int_eq(hashtable_stats(h, &s->st), 0);
-	s->base = shmat(hashtable_shmid(h), NULL, 0);
+	s->base = shmat(test_data_shmid(h), NULL, 0); /* the generation's segment */
 	ck_assert_ptr_ne(s->base, (void *)-1);
 	s->hd = (struct seg_prefix *)(void *)s->base;
 	ck_assert_msg(s->hd->key_size == s->st.key_size && s->hd->value_size == s->st.value_size &&
@@ -116,11 +118,15 @@ static void seg_open(struct seg *s, struct hashtable *h)
 	s->stripes = (uint32_t *)(void *)(s->base + s->hd->off_stripes);
 	s->overflow = (uint16_t *)(void *)(s->base + s->hd->off_overflow);
 	s->buckets = s->base + s->hd->off_buckets;
+	s->root = shmat(hashtable_shmid(h), NULL, 0);
+	ck_assert_ptr_ne(s->root, (void *)-1);
+	s->rhd = (struct seg_prefix *)(void *)s->root;
 }
 
 static void seg_close(struct seg *s)
 {
 	shmdt(s->base);
+	shmdt(s->root);
 }
 
 /* The bytes a writer must leave alone when it refuses: stripes, overflow
@@ -503,8 +509,8 @@ static pthread_mutex_t *find_lock(const struct seg *s)
 	ck_assert_int_eq(pthread_mutex_init(&fresh, &a), 0);
 	pthread_mutexattr_destroy(&a);
 	pthread_mutex_t *found = NULL;
-	for (uint64_t off = 64; off + sizeof fresh <= s->hd->off_empty; off += 64) {
-		pthread_mutex_t *m = (pthread_mutex_t *)(void *)(s->base + off);
+	for (uint64_t off = 64; off + sizeof fresh <= s->rhd->off_empty; off += 64) {
+		pthread_mutex_t *m = (pthread_mutex_t *)(void *)(s->root + off); /* in the root */
 		if (m->__data.__kind == fresh.__data.__kind && m->__data.__lock == 0) {
 			ck_assert_msg(!found, "two candidate writer locks in the header");
 			found = m;
@@ -677,7 +683,7 @@ static pid_t fake_creator(struct hashtable *h, int finish_ms, key_t *key, int *s
 {
 	struct seg s;
 	seg_open(&s, h);
-	size_t size = s.hd->segment_bytes;
+	size_t size = s.rhd->segment_bytes; /* a copy of the root: the same generations */
 	*key = test_unique_key();
 	*shmid = shmget(*key, size, IPC_CREAT | IPC_EXCL | 0600);
 	ck_assert_int_ge(*shmid, 0);
@@ -692,7 +698,7 @@ static pid_t fake_creator(struct hashtable *h, int finish_ms, key_t *key, int *s
 		hd->creator_pid = getpid();
 		hd->creator_start = start_time(getpid());
 		__atomic_store_n(&hd->magic, MAGIC_CREATING, __ATOMIC_RELEASE);
-		memcpy(copy + 8, s.base + 8, size - 8);
+		memcpy(copy + 8, s.root + 8, size - 8);
 		hd->creator_pid = getpid();
 		hd->creator_start = start_time(getpid());
 		(void)!write(ready[1], "x", 1);
@@ -700,7 +706,7 @@ static pid_t fake_creator(struct hashtable *h, int finish_ms, key_t *key, int *s
 			_exit(0);
 		struct timespec ts = {finish_ms / 1000, (finish_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
-		__atomic_store_n(&hd->magic, s.hd->magic, __ATOMIC_RELEASE);
+		__atomic_store_n(&hd->magic, s.rhd->magic, __ATOMIC_RELEASE);
 		_exit(0);
 	}
 	char c;

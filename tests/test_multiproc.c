@@ -444,7 +444,7 @@ static struct hashtable *table_written_elsewhere(unsigned char **copy, size_t *s
 	struct hashtable_stats st;
 	ck_assert_int_eq(hashtable_stats(h, &st), 0);
 	*size = st.segment_bytes;
-	*map = shmat(st.shmid, NULL, SHM_RDONLY);
+	*map = shmat(test_data_shmid(h), NULL, SHM_RDONLY) /* the generation */;
 	ck_assert_ptr_ne(*map, (void *)-1);
 	*copy = malloc(*size);
 	ck_assert_ptr_nonnull(*copy);

@@ -327,7 +327,7 @@ START_TEST(stats_fields)
 	struct hashtable *h = test_table_create(&cfg);
 	struct hashtable_stats st = stats_of(h);
 	struct shmid_ds ds;
-	ck_assert_int_eq(shmctl(hashtable_shmid(h), IPC_STAT, &ds), 0);
+	ck_assert_int_eq(shmctl(test_data_shmid(h), IPC_STAT, &ds), 0);
 
 	ck_assert_uint_eq(st.key_size, 12);
 	ck_assert_uint_eq(st.value_size, 20);

@@ -67,8 +67,28 @@ struct hashtable *test_table_create(struct hashtable_config *cfg)
 	struct hashtable *h = NULL;
 	int rc = hashtable_create_config(cfg, &h);
 	ck_assert_msg(rc == 0, "hashtable_create_config: %s", hashtable_strerror(rc));
-	test_register_shmid(hashtable_shmid(h));
+	test_register_table(h);
 	return h;
+}
+
+void test_register_table(struct hashtable *h)
+{
+	struct hashtable_segment_info seg[16];
+	long n = hashtable_segments(h, seg, 16);
+	ck_assert_msg(n >= 2, "hashtable_segments: %ld: %s", n, hashtable_last_error());
+	for (long i = 0; i < n && i < 16; i++)
+		test_register_shmid(seg[i].shmid);
+}
+
+int test_data_shmid(struct hashtable *h)
+{
+	struct hashtable_segment_info seg[16];
+	long n = hashtable_segments(h, seg, 16);
+	for (long i = 0; i < n && i < 16; i++)
+		if (seg[i].role == HASHTABLE_SEG_CURRENT)
+			return seg[i].shmid;
+	ck_abort_msg("no current data segment: %s", hashtable_last_error());
+	return -1;
 }
 
 struct hashtable *test_table_simple(uint32_t key_size, uint32_t value_size,

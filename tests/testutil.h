@@ -17,7 +17,8 @@
  * a suite, add its name here. */
 #define SHMKV_SUITES(X) \
 	X(lifecycle) X(ops) X(limits) X(corruption) X(multiproc) \
-	X(churn) X(stress) X(threads) X(crash) X(writers) X(api) X(hardening)
+	X(churn) X(stress) X(threads) X(crash) X(writers) X(api) X(hardening) \
+	X(generations)
 #define SHMKV_DECLARE_SUITE(name) Suite *suite_##name(void);
 SHMKV_SUITES(SHMKV_DECLARE_SUITE)
 
@@ -30,6 +31,14 @@ char *test_temp_path(void);
 
 /* Record a segment id for removal at the end of the run. */
 void test_register_shmid(int shmid);
+
+/* Records every segment of a table (root, current data segment, any
+ * other hashtable_segments() lists) for removal at the end of the run. */
+void test_register_table(struct hashtable *h);
+
+/* The current generation's data segment (where buckets, journal and
+ * counters live; the writer lock is in the root, hashtable_shmid). */
+int test_data_shmid(struct hashtable *h);
 
 /* Creates a table (mode 0600 unless cfg->mode) with a unique numeric key
  * when cfg->path is NULL and cfg->ipc_key is 0, registers it, and fails the

@@ -156,6 +156,30 @@ else
 	skip "SIGKILL mid-build (next writer): the load ended before its build was seen"
 fi
 
+# Without --replace, an interrupted load into an existing table keeps what it
+# wrote, and says that --replace would have been all or nothing.
+UP=$(new_key)
+"$SHMKV" create -K 8 -V 8 -n $((2 * N)) "$UP"
+"$SHMKV" put "$UP" first 1
+"$LOAD" -q -f bin "$UP" "$T/big.bin" 2>"$T/err" &
+P=$!
+track_pid "$P"
+i=0
+while [ $i -lt 3000 ] && kill -0 "$P" 2>/dev/null && [ "$(jfield "$UP" inserts)" -le 1 ]; do sleep 0.01; i=$((i + 1)); done
+if kill -INT "$P" 2>/dev/null; then
+	RC=0
+	wait "$P" || RC=$?
+	if [ "$RC" -eq 130 ]; then
+		pass "SIGINT during an upsert load: exit 130"
+		err_has "SIGINT during an upsert load: points at --replace" "interrupted after writing" "shmkv-load --replace\` loads all or nothing"
+	else
+		skip "SIGINT during an upsert load: the load ended first (exit $RC)"
+	fi
+else
+	wait "$P"
+	skip "SIGINT during an upsert load: the load ended before the signal"
+fi
+
 # A whole big replace, for the record: every key arrives.
 expect 0 "--replace of $N binary records" "$LOAD" -q --replace -f bin "$BIG" "$T/big.bin"
 [ "$(jfield "$BIG" count)" -eq "$N" ] && pass "big --replace: $N keys" || fail "big --replace: count $(jfield "$BIG" count)"

@@ -1,0 +1,648 @@
+/* Generations: replace, grow and autogrow publish whole new generations
+ * that every handle follows without reopening; old segments are freed
+ * after their last detach; a killed builder leaks nothing; format-1
+ * segments are refused; the classic create holds the keys it promises. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Generation g's value for key k: both readable back from the value. */
+static uint64_t gen_value(uint64_t g, uint64_t k) { return g * 1000000000ull + k; }
+
+static struct hashtable *table_8_8(uint64_t entries, unsigned mode, int flags)
+{
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = entries;
+	cfg.mode = mode;
+	cfg.flags = flags;
+	return test_table_create(&cfg);
+}
+
+static void fill(struct hashtable *h, uint64_t n, uint64_t g)
+{
+	for (uint64_t k = 1; k <= n; k++) {
+		uint64_t v = gen_value(g, k);
+		int rc = hashtable_update(h, &k, &v);
+		ck_assert_msg(rc == 0, "update %llu: %d %s", (unsigned long long)k, rc,
+		              hashtable_last_error());
+	}
+}
+
+static uint64_t value_of(struct hashtable *h, uint64_t k)
+{
+	uint64_t v = 0;
+	int rc = hashtable_search(h, &k, &v);
+	ck_assert_msg(rc == 0, "key %llu: %d %s", (unsigned long long)k, rc, hashtable_last_error());
+	return v;
+}
+
+static int seg_role_count(struct hashtable *h, int role)
+{
+	struct hashtable_segment_info seg[32];
+	long n = hashtable_segments(h, seg, 32);
+	ck_assert_int_ge(n, 2);
+	int c = 0;
+	for (long i = 0; i < n && i < 32; i++)
+		c += seg[i].role == role;
+	return c;
+}
+
+/* Whether segment id still exists (IPC_STAT: EINVAL/EIDRM once freed). */
+static int segment_exists(int id)
+{
+	struct shmid_ds ds;
+	return shmctl(id, IPC_STAT, &ds) == 0;
+}
+
+/* ---- replace ---------------------------------------------------------------- */
+
+START_TEST(replace_publishes_atomically)
+{
+	struct hashtable *w = table_8_8(4000, 0, 0);
+	fill(w, 1000, 1);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(w, &st), 0);
+	struct hashtable *r = hashtable_open_key(st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(hashtable_generation(r), 1);
+
+	struct hashtable_builder *b = NULL;
+	ck_assert_int_eq(hashtable_replace_begin(w, NULL, &b), 0);
+	ck_assert_ptr_nonnull(b);
+	for (uint64_t k = 1; k <= 500; k++) {
+		uint64_t v = gen_value(2, k);
+		ck_assert_int_eq(hashtable_builder_put(b, &k, &v), 0);
+	}
+	uint64_t extra = 5000, ev = gen_value(2, 5000);
+	ck_assert_int_eq(hashtable_builder_put(b, &extra, &ev), 0);
+	/* not yet published: both handles see the old generation whole */
+	ck_assert_int_eq(seg_role_count(w, HASHTABLE_SEG_PENDING), 1);
+	for (uint64_t k = 1; k <= 1000; k++)
+		ck_assert_uint_eq(value_of(r, k), gen_value(1, k));
+	uint64_t v;
+	ck_assert_int_eq(hashtable_search(r, &extra, &v), -1);
+	ck_assert_uint_eq(hashtable_generation(r), 1);
+
+	ck_assert_int_eq(hashtable_replace_commit(b), 0);
+	/* published: the reader follows without reopening */
+	ck_assert_uint_eq(hashtable_generation(r), 2);
+	for (uint64_t k = 1; k <= 500; k++)
+		ck_assert_uint_eq(value_of(r, k), gen_value(2, k));
+	for (uint64_t k = 501; k <= 1000; k++)
+		ck_assert_int_eq(hashtable_search(r, &k, &v), -1); /* absent from the new data */
+	ck_assert_uint_eq(value_of(r, extra), ev);
+	ck_assert_uint_eq(value_of(w, extra), ev);
+	ck_assert_int_eq(hashtable_verify(w), 0);
+	ck_assert_int_eq(hashtable_verify(r), 0);
+	ck_assert_int_eq(hashtable_stats(r, &st), 0);
+	ck_assert_uint_eq(st.count, 501);
+	/* writes after a replace go to the new generation */
+	uint64_t k7 = 7, v7 = 77;
+	ck_assert_int_eq(hashtable_update(w, &k7, &v7), 1);
+	ck_assert_uint_eq(value_of(r, 7), 77);
+	hashtable_close(r);
+	test_table_destroy(w);
+}
+END_TEST
+
+START_TEST(abort_leaves_nothing)
+{
+	struct hashtable *h = table_8_8(1000, 0, 0);
+	fill(h, 300, 1);
+	int data = test_data_shmid(h);
+	struct hashtable_builder *b = NULL;
+	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
+	struct hashtable_segment_info seg[8];
+	long n = hashtable_segments(h, seg, 8);
+	ck_assert_int_eq(n, 3);
+	int pending = -1;
+	for (long i = 0; i < n; i++)
+		if (seg[i].role == HASHTABLE_SEG_PENDING)
+			pending = seg[i].shmid;
+	ck_assert_int_ge(pending, 0);
+	test_register_shmid(pending);
+	uint64_t k = 1, v = 99;
+	ck_assert_int_eq(hashtable_builder_put(b, &k, &v), 0);
+	hashtable_replace_abort(b);
+	ck_assert(!segment_exists(pending));
+	ck_assert_int_eq(hashtable_segments(h, seg, 8), 2);
+	ck_assert_int_eq(test_data_shmid(h), data);
+	ck_assert_uint_eq(hashtable_generation(h), 1);
+	for (uint64_t i = 1; i <= 300; i++)
+		ck_assert_uint_eq(value_of(h, i), gen_value(1, i));
+	/* the lock was released: writes go on */
+	uint64_t k2 = 301, v2 = 1;
+	ck_assert_int_eq(hashtable_update(h, &k2, &v2), 0);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* Commit marks the old data segment for removal; the kernel frees it when
+ * the last process detaches, which an idle reader does at its next call. */
+START_TEST(old_generation_freed_after_last_detach)
+{
+	struct hashtable *w = table_8_8(1000, 0, 0);
+	fill(w, 100, 1);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(w, &st), 0);
+	struct hashtable *r = hashtable_open_key(st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(value_of(r, 5), gen_value(1, 5));
+	int old = test_data_shmid(w);
+
+	struct hashtable_builder *b = NULL;
+	ck_assert_int_eq(hashtable_replace_begin(w, NULL, &b), 0);
+	for (uint64_t k = 1; k <= 100; k++) {
+		uint64_t v = gen_value(2, k);
+		ck_assert_int_eq(hashtable_builder_put(b, &k, &v), 0);
+	}
+	ck_assert_int_eq(hashtable_replace_commit(b), 0);
+	test_register_table(w);
+
+	/* r, idle, still holds the old generation: marked, not freed */
+	struct shmid_ds ds;
+	ck_assert_int_eq(shmctl(old, IPC_STAT, &ds), 0);
+	ck_assert(ds.shm_perm.mode & SHM_DEST);
+	ck_assert_uint_eq(ds.shm_nattch, 1);
+	struct hashtable_segment_info seg[8];
+	long n = hashtable_segments(w, seg, 8);
+	ck_assert_int_eq(n, 3);
+	int retired = 0;
+	for (long i = 0; i < n; i++)
+		if (seg[i].role == HASHTABLE_SEG_RETIRED) {
+			retired++;
+			ck_assert_int_eq(seg[i].shmid, old);
+			ck_assert_uint_eq(seg[i].generation, 1);
+			ck_assert_uint_eq(seg[i].nattch, 1);
+		}
+	ck_assert_int_eq(retired, 1);
+
+	/* its next call follows the commit and detaches the old one */
+	ck_assert_uint_eq(value_of(r, 5), gen_value(2, 5));
+	errno = 0;
+	ck_assert(shmctl(old, IPC_STAT, &ds) != 0);
+	ck_assert(errno == EINVAL || errno == EIDRM);
+	ck_assert_int_eq(hashtable_segments(w, seg, 8), 2);
+	hashtable_close(r);
+	test_table_destroy(w);
+}
+END_TEST
+
+START_TEST(builder_put_codes)
+{
+	struct hashtable *h = table_8_8(1000, 0, 0);
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = 100;
+	struct hashtable_builder *b = NULL;
+	ck_assert_int_eq(hashtable_replace_begin(h, &cfg, &b), 0);
+	uint64_t k = 1, v = 10;
+	ck_assert_int_eq(hashtable_builder_put(b, &k, &v), 0);
+	v = 11;
+	ck_assert_int_eq(hashtable_builder_put(b, &k, &v), 1); /* overwrote */
+	uint64_t zero = 0, ones = UINT64_MAX;
+	ck_assert_int_eq(hashtable_builder_put(b, &zero, &v), -EINVAL); /* empty sentinel */
+	ck_assert_int_eq(hashtable_builder_put(b, &ones, &v), -EINVAL); /* deleted sentinel */
+	ck_assert_int_eq(hashtable_builder_put(b, NULL, &v), -EINVAL);
+	ck_assert_int_eq(hashtable_builder_put(NULL, &k, &v), -EINVAL);
+	uint64_t accepted = 1;
+	int rc = 0;
+	for (k = 2; k < 100000 && (rc = hashtable_builder_put(b, &k, &k)) == 0; k++)
+		accepted++;
+	ck_assert_int_eq(rc, -ENOMEM);
+	ck_assert(strstr(hashtable_last_error(), "load limit") != NULL);
+	/* still usable: an overwrite succeeds past the limit */
+	v = 12;
+	k = 1;
+	ck_assert_int_eq(hashtable_builder_put(b, &k, &v), 1);
+	ck_assert_int_eq(hashtable_replace_commit(b), 0);
+	test_register_table(h);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.count, accepted);
+	ck_assert_uint_eq(st.max_count, accepted);
+	ck_assert_uint_ge(st.max_count, 100);
+	ck_assert_uint_eq(value_of(h, 1), 12);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	/* another width is refused, naming both */
+	cfg.value_size = 4;
+	ck_assert_int_eq(hashtable_replace_begin(h, &cfg, &b), -EINVAL);
+	ck_assert_ptr_null(b);
+	ck_assert(strstr(hashtable_last_error(), "widths") != NULL);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* ---- grow ------------------------------------------------------------------- */
+
+START_TEST(grow_keeps_keys_mode_and_owner)
+{
+	struct hashtable *h = table_8_8(1000, 0640, 0);
+	fill(h, 1000, 1);
+	uint64_t k = 1001, full;
+	int rc;
+	while ((rc = hashtable_update(h, &k, &k)) == 0)
+		k++;
+	ck_assert_int_eq(rc, -ENOMEM); /* full, without AUTOGROW */
+	full = k - 1;
+	struct hashtable_stats before;
+	ck_assert_int_eq(hashtable_stats(h, &before), 0);
+	ck_assert_int_eq(hashtable_grow(h, 100000), 0);
+	test_register_table(h);
+	ck_assert_uint_eq(hashtable_generation(h), 2);
+	for (k = 1; k <= 1000; k++)
+		ck_assert_uint_eq(value_of(h, k), gen_value(1, k));
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.count, full);
+	for (k = 1001; k <= full; k++)
+		ck_assert_uint_eq(value_of(h, k), k);
+	ck_assert_uint_ge(st.max_count, 100000);
+	ck_assert_double_eq_tol(st.max_load, before.max_load, 1e-9);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	struct shmid_ds root, data;
+	ck_assert_int_eq(shmctl(hashtable_shmid(h), IPC_STAT, &root), 0);
+	ck_assert_int_eq(shmctl(test_data_shmid(h), IPC_STAT, &data), 0);
+	ck_assert_uint_eq(data.shm_perm.mode & 0777, 0640);
+	ck_assert_uint_eq(root.shm_perm.mode & 0777, 0640);
+	ck_assert_uint_eq(data.shm_perm.uid, root.shm_perm.uid);
+	ck_assert_uint_eq(data.shm_perm.gid, root.shm_perm.gid);
+	for (k = full + 1; k <= 50000; k++)
+		ck_assert_int_eq(hashtable_update(h, &k, &k), 0);
+	/* fewer entries than it holds: refused, unchanged */
+	ck_assert_int_eq(hashtable_grow(h, 10), -EINVAL);
+	ck_assert_uint_eq(hashtable_generation(h), 2);
+	ck_assert_int_eq(hashtable_segments(h, NULL, 0), 2);
+	test_table_destroy(h);
+}
+END_TEST
+
+START_TEST(autogrow_to_100k)
+{
+	struct hashtable *h = table_8_8(1000, 0, HASHTABLE_AUTOGROW);
+	const uint64_t n = 100000;
+	for (uint64_t k = 1; k <= n; k++) {
+		uint64_t v = gen_value(1, k);
+		int rc = hashtable_update(h, &k, &v);
+		ck_assert_msg(rc == 0, "autogrow insert %llu: %d %s", (unsigned long long)k, rc,
+		              hashtable_last_error());
+	}
+	test_register_table(h);
+	ck_assert_uint_gt(hashtable_generation(h), 5); /* 1000 -> 100000 doubling */
+	for (uint64_t k = 1; k <= n; k++)
+		ck_assert_uint_eq(value_of(h, k), gen_value(1, k));
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.count, n);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	ck_assert_int_eq(hashtable_segments(h, NULL, 0), 2); /* old ones freed */
+	test_table_destroy(h);
+}
+END_TEST
+
+START_TEST(autogrow_respects_max_bytes)
+{
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = 1000;
+	cfg.flags = HASHTABLE_AUTOGROW;
+	cfg.max_bytes = hashtable_segment_size(3000, 0.8, 8, 8);
+	struct hashtable *h = test_table_create(&cfg);
+	uint64_t k;
+	int rc = 0;
+	for (k = 1; k <= 100000 && (rc = hashtable_update(h, &k, &k)) == 0; k++)
+		test_register_table(h);
+	ck_assert_int_eq(rc, -ENOMEM);
+	ck_assert_uint_ge(k, 3000); /* grew as far as the cap allows */
+	struct hashtable_segment_info seg[4];
+	ck_assert_int_eq(hashtable_segments(h, seg, 4), 2);
+	ck_assert_uint_le(seg[1].bytes, cfg.max_bytes);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	test_table_destroy(h);
+}
+END_TEST
+
+START_TEST(readonly_refuses_replace_and_grow)
+{
+	struct hashtable *h = table_8_8(1000, 0, 0);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	struct hashtable *r = hashtable_open_key(st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(r);
+	struct hashtable_builder *b = (struct hashtable_builder *)1;
+	ck_assert_int_eq(hashtable_replace_begin(r, NULL, &b), -EROFS);
+	ck_assert_ptr_null(b);
+	ck_assert_int_eq(hashtable_grow(r, 5000), -EROFS);
+	ck_assert_int_eq(hashtable_replace_begin(NULL, NULL, &b), -EINVAL);
+	ck_assert_int_eq(hashtable_grow(NULL, 5000), -EINVAL);
+	ck_assert_uint_eq(hashtable_generation(NULL), 0);
+	ck_assert_int_eq(hashtable_segments(NULL, NULL, 0), -EINVAL);
+	hashtable_replace_abort(NULL); /* nothing */
+	ck_assert_uint_eq(hashtable_generation(h), 1);
+	hashtable_close(r);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* ---- old tables ------------------------------------------------------------- */
+
+START_TEST(format_1_refused_with_migration)
+{
+	key_t key = test_unique_key();
+	int id = shmget(key, 65536, IPC_CREAT | IPC_EXCL | 0600);
+	ck_assert_int_ge(id, 0);
+	test_register_shmid(id);
+	unsigned char *p = shmat(id, NULL, 0);
+	ck_assert_ptr_ne(p, (void *)-1);
+	uint64_t magic = 0x31564b4d48537f00ull; /* 0.1.0's "\0\177SHMKV1" */
+	uint32_t format = 1;
+	memcpy(p, &magic, 8);
+	memcpy(p + 8, &format, 4);
+	errno = 0;
+	struct hashtable *h = hashtable_open_key(key, 0);
+	ck_assert_ptr_null(h);
+	ck_assert_int_eq(errno, EPROTO);
+	const char *e = hashtable_last_error();
+	ck_assert_msg(strstr(e, "dump") && strstr(e, "ipcrm -m") && strstr(e, "shmkv-load"),
+	              "no migration text: %s", e);
+	struct hashtable_config cfg = {0};
+	cfg.ipc_key = key;
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = 100;
+	ck_assert_int_eq(hashtable_create_config(&cfg, &h), -EPROTO);
+	ck_assert_int_eq(hashtable_remove_key(key), -EPROTO); /* left alone */
+	struct shmid_ds ds;
+	ck_assert_int_eq(shmctl(id, IPC_STAT, &ds), 0);
+	ck_assert(!(ds.shm_perm.mode & SHM_DEST));
+	shmdt(p);
+	shmctl(id, IPC_RMID, NULL);
+}
+END_TEST
+
+/* ---- MemKeyValue sizing ------------------------------------------------------- */
+
+static void classic_holds(long n, double usage)
+{
+	char *path = test_temp_path();
+	long capacity = (long)((double)n * 16 / usage + 0.5);
+	struct hashtable *h = hashtable_create(path, capacity, (float)usage, 8, 8, NULL, NULL);
+	ck_assert_msg(h != NULL, "create: %s", hashtable_last_error());
+	test_register_table(h);
+	uint64_t promised = (uint64_t)((float)usage * (double)capacity / 16 + 1e-9);
+	ck_assert_uint_ge(promised, (uint64_t)n - 1);
+	for (uint64_t k = 1; k <= promised; k++) {
+		int rc = hashtable_update(h, &k, &k);
+		ck_assert_msg(rc == 0, "usage %g: key %llu of %llu: %d %s", usage,
+		              (unsigned long long)k, (unsigned long long)promised, rc,
+		              hashtable_last_error());
+	}
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	printf("generations: classic %ld bytes at %g: %llu keys promised, limit %llu, real load "
+	       "limit %.4f, segment %llu bytes\n", capacity, usage, (unsigned long long)promised,
+	       (unsigned long long)st.max_count, (double)st.max_count / (double)st.slots,
+	       (unsigned long long)st.segment_bytes);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	test_table_destroy(h);
+	unlink(path);
+	free(path);
+}
+
+START_TEST(classic_sizing_holds_n_keys)
+{
+	classic_holds(10000, 0.8);
+	classic_holds(100000, 0.8);
+	classic_holds(10000, 0.95);
+}
+END_TEST
+
+/* ---- killed builders -------------------------------------------------------- */
+
+/* Key-0 segments created by pid, from /proc/sysvipc/shm. */
+static int orphans_of(pid_t pid, int *ids, int max)
+{
+	FILE *f = fopen("/proc/sysvipc/shm", "r");
+	char line[512];
+	int n = 0;
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof line, f)) {
+		int key, id, cpid;
+		if (sscanf(line, "%d %d %*o %*u %d", &key, &id, &cpid) == 3 && key == 0 &&
+		    cpid == pid && n < max)
+			ids[n++] = id;
+	}
+	fclose(f);
+	return n;
+}
+
+#define KILL_KEYS 3000
+
+/* The child: replaces the table again and again, each generation's values
+ * naming the generation, until it is killed. */
+static void builder_child(key_t key, uint64_t grow_every)
+{
+	struct hashtable *h = hashtable_open_key(key, 0);
+	if (!h)
+		_exit(2);
+	for (uint64_t round = 0;; round++) {
+		if (grow_every && round % grow_every == grow_every - 1) {
+			if (hashtable_grow(h, KILL_KEYS + 100 + round % 7) != 0)
+				_exit(3);
+			continue;
+		}
+		struct hashtable_builder *b;
+		if (hashtable_replace_begin(h, NULL, &b) != 0)
+			_exit(4);
+		uint64_t g = hashtable_generation(h) + 1;
+		for (uint64_t k = 1; k <= KILL_KEYS; k++) {
+			uint64_t v = gen_value(g, k);
+			if (hashtable_builder_put(b, &k, &v) != 0)
+				_exit(5);
+		}
+		if (hashtable_replace_commit(b) != 0)
+			_exit(6);
+	}
+}
+
+/* Every key present, all values from one generation, which is the current one
+ * or older. */
+static void assert_whole_generation(struct hashtable *h)
+{
+	uint64_t first = value_of(h, 1);
+	uint64_t g = first / 1000000000ull;
+	for (uint64_t k = 1; k <= KILL_KEYS; k++)
+		ck_assert_uint_eq(value_of(h, k), gen_value(g, k));
+}
+
+static void killed_builders(uint64_t grow_every, int runs)
+{
+	struct hashtable *h = table_8_8(KILL_KEYS + 200, 0, 0);
+	fill(h, KILL_KEYS, 1);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	printf("generations: killed builders (grow every %d): seed %u\n", (int)grow_every, seed);
+	srand(seed);
+	int orphans_found = 0, commits = 0;
+	for (int run = 0; run < runs; run++) {
+		uint64_t gen_before = hashtable_generation(h);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0)
+			builder_child(st.ipc_key, grow_every);
+		/* from at once (before its first shmget) to a few builds in */
+		struct timespec ts = {0, (long)(rand() % 20000) * 1000L};
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status), "builder child exited with %d",
+		              WEXITSTATUS(status));
+		int ids[16];
+		int n = orphans_of(pid, ids, 16);
+		for (int i = 0; i < n; i++)
+			test_register_shmid(ids[i]); /* removed by the runner even if we fail */
+		/* the table serves a whole generation, before any repair */
+		assert_whole_generation(h);
+		ck_assert_uint_ge(hashtable_generation(h), gen_before);
+		commits += (int)hashtable_generation(h) - (int)gen_before;
+		ck_assert_int_ge(hashtable_recover(h), 0);
+		/* exactly the table's segments remain */
+		ck_assert_int_eq(hashtable_segments(h, NULL, 0), 2);
+		int cur = test_data_shmid(h);
+		n = orphans_of(pid, ids, 16);
+		for (int i = 0; i < n; i++) {
+			if (ids[i] == cur)
+				continue; /* the child's committed generation */
+			struct shmid_ds ds;
+			ck_assert_int_eq(shmctl(ids[i], IPC_STAT, &ds), 0);
+			orphans_found++;
+			ck_assert_msg(0, "run %d: segment %d of the killed builder %d left behind",
+			              run, ids[i], (int)pid);
+		}
+		assert_whole_generation(h);
+		ck_assert_int_eq(hashtable_verify(h), 0);
+	}
+	printf("generations: %d kills, %d commits seen, %d orphans\n", runs, commits, orphans_found);
+	uint64_t k = 1, v = 1;
+	ck_assert_int_ge(hashtable_update(h, &k, &v), 0); /* the lock works */
+	test_table_destroy(h);
+}
+
+START_TEST(killed_builder_leaks_nothing) { killed_builders(0, 40); }
+END_TEST
+
+START_TEST(killed_grower_leaks_nothing) { killed_builders(2, 30); }
+END_TEST
+
+/* A builder killed right after begin (its pending segment created, its
+ * lock held): the next writer gets the lock back and removes the segment. */
+START_TEST(killed_after_begin)
+{
+	struct hashtable *h = table_8_8(1000, 0, 0);
+	fill(h, 100, 1);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct hashtable *c = hashtable_open_key(st.ipc_key, 0);
+		struct hashtable_builder *b;
+		if (!c || hashtable_replace_begin(c, NULL, &b) != 0)
+			_exit(2);
+		uint64_t k = 1, v = 5;
+		hashtable_builder_put(b, &k, &v);
+		raise(SIGKILL);
+		_exit(3);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status));
+	int ids[4];
+	int n = orphans_of(pid, ids, 4);
+	ck_assert_int_eq(n, 1);
+	test_register_shmid(ids[0]);
+	ck_assert_int_eq(seg_role_count(h, HASHTABLE_SEG_PENDING), 1);
+	/* an ordinary write recovers the lock and removes the build */
+	uint64_t k = 101, v = gen_value(1, 101);
+	ck_assert_int_eq(hashtable_update(h, &k, &v), 0);
+	ck_assert(!segment_exists(ids[0]));
+	ck_assert_int_eq(hashtable_segments(h, NULL, 0), 2);
+	ck_assert_uint_eq(hashtable_generation(h), 1);
+	for (k = 1; k <= 101; k++)
+		ck_assert_uint_eq(value_of(h, k), gen_value(1, k));
+	test_table_destroy(h);
+}
+END_TEST
+
+/* remove/unlink remove every segment, the pending one included. */
+START_TEST(remove_removes_every_segment)
+{
+	struct hashtable *h = table_8_8(1000, 0, 0);
+	fill(h, 10, 1);
+	struct hashtable_builder *b = NULL;
+	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
+	struct hashtable_segment_info seg[8];
+	long n = hashtable_segments(h, seg, 8);
+	ck_assert_int_eq(n, 3);
+	for (long i = 0; i < n; i++)
+		test_register_shmid(seg[i].shmid);
+	ck_assert_int_eq(hashtable_unlink(h), 0);
+	/* the builder's commit into a removed table fails and removes its own */
+	ck_assert_int_eq(hashtable_replace_commit(b), -EIDRM);
+	hashtable_close(h);
+	for (long i = 0; i < n; i++)
+		ck_assert_msg(!segment_exists(seg[i].shmid), "segment %d (role %d) left",
+		              seg[i].shmid, seg[i].role);
+}
+END_TEST
+
+Suite *suite_generations(void)
+{
+	Suite *s = suite_create("generations");
+	TCase *tc = tcase_create("replace");
+	tcase_add_test(tc, replace_publishes_atomically);
+	tcase_add_test(tc, abort_leaves_nothing);
+	tcase_add_test(tc, old_generation_freed_after_last_detach);
+	tcase_add_test(tc, builder_put_codes);
+	tcase_add_test(tc, readonly_refuses_replace_and_grow);
+	tcase_add_test(tc, remove_removes_every_segment);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("grow");
+	tcase_add_test(tc, grow_keeps_keys_mode_and_owner);
+	tcase_add_test(tc, autogrow_to_100k);
+	tcase_add_test(tc, autogrow_respects_max_bytes);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("compat");
+	tcase_add_test(tc, format_1_refused_with_migration);
+	tcase_add_test(tc, classic_sizing_holds_n_keys);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crash");
+	tcase_add_test(tc, killed_after_begin);
+	tcase_add_test(tc, killed_builder_leaks_nothing);
+	tcase_add_test(tc, killed_grower_leaks_nothing);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return s;
+}
