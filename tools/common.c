@@ -8,6 +8,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -741,6 +742,48 @@ long table_segment_list(struct hashtable *h, struct hashtable_segment_info **out
 		cap = (size_t)n + 4;
 	}
 	return -EAGAIN;
+}
+
+/* Whether the process's maps hold a SysV mapping of shmid. */
+static int maps_hold(const char *pid, int shmid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%s/maps", pid);
+	FILE *f = fopen(path, "r");
+	int found = 0;
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof line, f)) {
+		unsigned long ino;
+		if (strstr(line, "/SYSV") && sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 &&
+		    ino == (unsigned long)shmid)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+int shm_holders(int shmid, pid_t *pids, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+	pid_t self = getpid();
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' ||
+		    strspn(e->d_name, "0123456789") != strlen(e->d_name))
+			continue;
+		pid_t p = (pid_t)atol(e->d_name);
+		if (p == self || !maps_hold(e->d_name, shmid))
+			continue;
+		if (n < max)
+			pids[n] = p;
+		n++;
+	}
+	closedir(d);
+	return n;
 }
 
 const char *segment_role_name(int role)

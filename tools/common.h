@@ -104,6 +104,14 @@ int shmid_of_key(key_t key);
  * library's refusal). */
 long table_segment_list(struct hashtable *h, struct hashtable_segment_info **out);
 
+/* The pids of the processes (other than this one) that have segment shmid
+ * attached, read from /proc/PID/maps (a SysV mapping shows the segment id
+ * as its inode).  Fills up to max pids; returns how many were found (those
+ * whose maps this user may read).  The segment's own last pid
+ * (shm_lpid) names the last process that attached or detached it, which
+ * any tool that looks at the segment changes. */
+int shm_holders(int shmid, pid_t *pids, int max);
+
 /* "root", "current", "retired", "pending" (or "?"). */
 const char *segment_role_name(int role);
 

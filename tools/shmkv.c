@@ -228,13 +228,47 @@ static const struct hashtable_segment_info *seg_of_role(const struct hashtable_s
 	return NULL;
 }
 
-/* "held by 2 processes (last pid 4242)" for an older generation. */
+#define MAX_HOLDERS 8
+
+/* "pid 4242" or "pids 4242, 4243 and 3 more": the processes that have a
+ * segment attached (from /proc: those this user may see); else the
+ * segment's last attaching or detaching pid. */
+static void holders_text(const struct hashtable_segment_info *s, char *buf, size_t len)
+{
+	pid_t p[MAX_HOLDERS];
+	int n = shm_holders(s->shmid, p, MAX_HOLDERS);
+	size_t o = 0;
+	if (n == 0) {
+		snprintf(buf, len, "last attach/detach by pid %d", (int)s->last_pid);
+		return;
+	}
+	o += (size_t)snprintf(buf, len, "pid%s", n > 1 ? "s" : "");
+	for (int i = 0; i < n && i < MAX_HOLDERS && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s %d", i ? "," : "", (int)p[i]);
+	if (n > MAX_HOLDERS && o < len)
+		snprintf(buf + o, len - o, " and %d more", n - MAX_HOLDERS);
+}
+
+/* "held by 2 processes (pids 4242, 4243)" for an older generation. */
 static void print_held(const struct hashtable_segment_info *s)
 {
+	char who[160];
+	holders_text(s, who, sizeof who);
 	printf("generation %" PRIu64 ": id %d, %" PRIu64 " bytes, held by %" PRIu64
-	       " process%s (last attach/detach by pid %d); freed when %s\n", s->generation,
-	       s->shmid, s->bytes, s->nattch, s->nattch == 1 ? "" : "es", (int)s->last_pid,
+	       " process%s (%s); freed when %s\n", s->generation, s->shmid, s->bytes, s->nattch,
+	       s->nattch == 1 ? "" : "es", who,
 	       s->nattch == 1 ? "it detaches or calls again" : "they detach or call again");
+}
+
+/* ,"holders":[pid,...] for a retired segment's JSON object. */
+static void json_holders(const struct hashtable_segment_info *s)
+{
+	pid_t p[MAX_HOLDERS];
+	int n = s->role == HASHTABLE_SEG_RETIRED ? shm_holders(s->shmid, p, MAX_HOLDERS) : 0;
+	printf(",\"holders\":[");
+	for (int i = 0; i < n && i < MAX_HOLDERS; i++)
+		printf("%s%d", i ? "," : "", (int)p[i]);
+	printf("]");
 }
 
 /* The generation lines of stat: the current data segment, then every older
@@ -379,9 +413,11 @@ static void stat_json(const struct table_name *tn, const struct stat_info *si)
 		for (long i = 0; i < si->nsegs; i++) {
 			const struct hashtable_segment_info *g = &si->segs[i];
 			printf("%s{\"id\":%d,\"role\":\"%s\",\"generation\":%" PRIu64 ",\"bytes\":%"
-			       PRIu64 ",\"nattch\":%" PRIu64 ",\"creator_pid\":%d,\"last_pid\":%d}",
+			       PRIu64 ",\"nattch\":%" PRIu64 ",\"creator_pid\":%d,\"last_pid\":%d",
 			       i ? "," : "", g->shmid, segment_role_name(g->role), g->generation,
 			       g->bytes, g->nattch, (int)g->creator_pid, (int)g->last_pid);
+			json_holders(g);
+			printf("}");
 		}
 		printf("]");
 	}
@@ -1151,9 +1187,11 @@ static void ls_json_segments(const struct ls_segs *ls)
 	for (long i = 0; i < ls->n; i++) {
 		const struct hashtable_segment_info *g = &ls->v[i];
 		printf("%s{\"id\":%d,\"role\":\"%s\",\"generation\":%" PRIu64 ",\"bytes\":%" PRIu64
-		       ",\"nattch\":%" PRIu64 ",\"creator_pid\":%d,\"last_pid\":%d}", i ? "," : "",
+		       ",\"nattch\":%" PRIu64 ",\"creator_pid\":%d,\"last_pid\":%d", i ? "," : "",
 		       g->shmid, segment_role_name(g->role), g->generation, g->bytes, g->nattch,
 		       (int)g->creator_pid, (int)g->last_pid);
+		json_holders(g);
+		printf("}");
 	}
 	printf("]");
 }
@@ -1164,11 +1202,14 @@ static void ls_text_segments(const struct ls_segs *ls)
 {
 	for (long i = 0; i < ls->n; i++) {
 		const struct hashtable_segment_info *g = &ls->v[i];
-		if (g->role == HASHTABLE_SEG_RETIRED)
+		char who[160];
+		if (g->role == HASHTABLE_SEG_RETIRED) {
+			holders_text(g, who, sizeof who);
 			printf("%-10s %10d %6" PRIu64 " %10s %14" PRIu64 " held by %" PRIu64 " process%s "
-			       "(last pid %d): an older generation, freed when %s\n", "  `-", g->shmid,
-			       g->generation, "-", g->bytes, g->nattch, g->nattch == 1 ? "" : "es",
-			       (int)g->last_pid, g->nattch == 1 ? "it detaches" : "they detach");
+			       "(%s): an older generation, freed when %s\n", "  `-", g->shmid,
+			       g->generation, "-", g->bytes, g->nattch, g->nattch == 1 ? "" : "es", who,
+			       g->nattch == 1 ? "it detaches" : "they detach");
+		}
 		else if (g->role == HASHTABLE_SEG_PENDING)
 			printf("%-10s %10d %6" PRIu64 " %10s %14" PRIu64 " pending: a build by pid %d\n",
 			       "  `-", g->shmid, g->generation, "-", g->bytes, (int)g->creator_pid);
