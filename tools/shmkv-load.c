@@ -142,6 +142,8 @@ struct loader {
 	/* table */
 	struct hashtable *h;
 	struct hashtable_builder *b;   /* --replace: the build in progress    */
+	struct hashtable_config full;  /* --replace creating: the real size   */
+	int have_full;                 /* (the table is created tiny first)   */
 	uint64_t gen0;                 /* the generation serving before       */
 	int created;
 	uint64_t count0, max_count, newkeys, inserted, updated, late_bad;
@@ -1490,14 +1492,30 @@ static int create_table(struct loader *L)
 	create_opts_apply(&o->co, &cfg);
 	cfg.empty_key = L->empty; /* the options' sentinels, checked, or the defaults */
 	cfg.deleted_key = L->deleted;
+	/* --replace: readers that open the new table see it empty, then whole.
+	 * It is created with a one-key first generation, and the input is built
+	 * into a second one of the real size (the fast private build).  Huge
+	 * pages keep the plain path: the new generation's page size is the
+	 * creation's. */
+	if (o->replace && !o->co.hugetlb) {
+		L->full = cfg;
+		L->have_full = 1;
+		cfg.capacity = hashtable_segment_size(1, cfg.max_load ? cfg.max_load : DEFAULT_MAX_LOAD,
+		                                      L->ks, L->vs);
+	}
 	int rc = table_create(&L->tn, &cfg, &L->h);
 	if (rc != RC_OK)
 		return rc;
 	L->created = 1;
+	L->gen0 = hashtable_generation(L->h);
 	struct hashtable_stats st;
 	hashtable_stats(L->h, &st);
 	L->max_count = st.max_count;
-	if (o->verbose)
+	if (o->verbose && L->have_full)
+		msg("%s: created table: key 0x%08x, id %d, key %u + value %u bytes; its contents "
+		    "are built into a generation of %zu bytes (load limit %g)", L->tn.arg,
+		    (unsigned)st.ipc_key, st.shmid, L->ks, L->vs, L->full.capacity, st.max_load);
+	else if (o->verbose)
 		msg("%s: created table: key 0x%08x, id %d, %" PRIu64 " bytes, key %u + value %u "
 		    "bytes, room for %" PRIu64 " keys (load limit %g)", L->tn.arg,
 		    (unsigned)st.ipc_key, st.shmid, st.segment_bytes, L->ks, L->vs, st.max_count,
@@ -1603,6 +1621,10 @@ static int replace_config(struct loader *L, struct hashtable_config *cfg)
 {
 	const struct create_opts *co = &L->o.co;
 	struct hashtable_stats st;
+	if (L->have_full) { /* a table this run created: its real size */
+		*cfg = L->full;
+		return 1;
+	}
 	hashtable_stats(L->h, &st);
 	int sized = co->entries || co->capacity || co->load_set || co->max_load_set;
 	if (!sized && L->good <= st.max_count)
@@ -1707,6 +1729,10 @@ static int build_pass(struct loader *L)
 		r = -EINTR;
 	if (r != 0) {
 		build_abort(L);
+		if (r == -EINTR && L->created) {
+			msg("%s: interrupted; the new table is removed", L->tn.arg);
+			return RC_REFUSED;
+		}
 		if (r == -EINTR) {
 			msg("%s: interrupted; the new generation is dropped and generation %" PRIu64
 			    " serves on, unchanged", L->tn.arg, L->gen0);
@@ -1716,8 +1742,12 @@ static int build_pass(struct loader *L)
 		    L->tn.arg, L->inserted + L->updated, table_error(err));
 		if (err == -ENOMEM)
 			advise("the new generation is too small for the input: size it with "
-			       "--entries N (keys) or --capacity BYTES");
-		advise("nothing was changed: generation %" PRIu64 " still serves", L->gen0);
+			       "--entries N (keys) or --capacity BYTES%s", L->created
+			       ? ", or leave them out to size it from the input" : "");
+		if (L->created)
+			advise("the new table is removed");
+		else
+			advise("nothing was changed: generation %" PRIu64 " still serves", L->gen0);
 		return err == -EINVAL ? RC_DATA : exit_code_for(err);
 	}
 	phase_start(L, "committing", 0);
@@ -1819,6 +1849,9 @@ static int load(struct loader *L, int nfiles, char **files)
 	}
 	if (L->h && L->o.replace) {
 		if ((rc = build_pass(L)) != RC_OK)
+			return rc;
+	} else if (L->o.replace && !L->o.co.hugetlb) {
+		if ((rc = create_table(L)) != RC_OK || (rc = build_pass(L)) != RC_OK)
 			return rc;
 	} else {
 		if (!L->h && (rc = create_table(L)) != RC_OK)

@@ -60,6 +60,27 @@ D1=$(data_id "$K")
 expect 0 "--replace -v prints a summary" "$LOAD" -v --replace "$K" "$T/old.tsv"
 err_has "--replace summary names the generations" "in generation $((G1 + 1)) (replacing generation $G1 of 2 keys)"
 
+# ---- --replace creating a table: the same table as a plain load, built privately ----
+awk 'BEGIN { for (i = 1; i <= 2000; i++) printf "n%d\t%d\n", i, i }' >"$T/2000.tsv"
+NA=$(new_key)
+NB=$(new_key)
+"$LOAD" -q -M 0644 "$NA" "$T/2000.tsv"
+expect 0 "--replace creates a missing table" "$LOAD" -q -M 0644 --replace "$NB" "$T/2000.tsv"
+entries "$NA" >"$T/a"
+entries "$NB" >"$T/b"
+same "--replace new table: every record" "$T/a" "$T/b"
+diffs=""
+for f in key_size value_size buckets slots max_count max_load mode count segment_bytes; do
+	[ "$(jfield "$NA" $f)" = "$(jfield "$NB" $f)" ] || diffs="$diffs $f:$(jfield "$NA" $f)/$(jfield "$NB" $f)"
+done
+[ -z "$diffs" ] && pass "--replace new table: the geometry and mode of a plain load" || fail "--replace new table differs in:$diffs"
+[ "$(seg_perms "$(data_id "$NB")")" = 644 ] && pass "--replace new table: its data segment has the table's mode" \
+	|| fail "--replace new table: data segment mode $(seg_perms "$(data_id "$NB")")"
+NC=$(new_key)
+expect 4 "--replace creating a table too small for the input" "$LOAD" --replace -c 4K "$NC" "$T/2000.tsv"
+err_has "--replace too small: message" "too small for the input" "the new table is removed"
+[ -z "$(seg_id "$NC")" ] && pass "--replace too small: no table left" || fail "--replace too small: a table is left at $NC"
+
 # ---- --replace with a bad line: nothing changes, exit 3 ----------------------------------
 entries "$K" >"$T/before"
 G=$(gen "$K")
