@@ -36,7 +36,8 @@ enum {
 	"  4  refused by the kernel or the table (size limits, permissions,\n" \
 	"     huge pages, a table full or existing with other widths)\n"       \
 	"  128+N  killed by signal N (130: SIGINT) after removing what it was\n" \
-	"     making (the file of dump -o, a table shmkv-load created)\n"
+	"     making (the file of dump -o, a table shmkv-load created, the\n"        \
+	"     generation shmkv-load --replace was building)\n"
 
 extern const char *tool_name;
 

@@ -1681,6 +1681,42 @@ static int cmd_grow(int argc, char **argv)
 
 /* ---- verify ------------------------------------------------------------------ */
 
+/* The table's pending segments (a build in progress or left by a dead
+ * builder): up to max, returns how many. */
+static int pending_segments(struct hashtable *h, struct hashtable_segment_info *out, int max)
+{
+	struct hashtable_segment_info *v;
+	long n = table_segment_list(h, &v);
+	int k = 0;
+	for (long i = 0; i < n && k < max; i++)
+		if (v[i].role == HASHTABLE_SEG_PENDING)
+			out[k++] = v[i];
+	if (n >= 0)
+		free(v);
+	return k;
+}
+
+/* After a repair: names each pending segment that is gone.  Returns how
+ * many. */
+static int report_removed_builds(const struct table_name *tn, struct hashtable *h,
+                                 const struct hashtable_segment_info *before, int n)
+{
+	struct hashtable_segment_info now[4];
+	int k = pending_segments(h, now, 4), removed = 0;
+	for (int i = 0; i < n; i++) {
+		int still = 0;
+		for (int j = 0; j < k; j++)
+			still |= now[j].shmid == before[i].shmid;
+		if (still)
+			continue;
+		msg("%s: removed segment id %d (%" PRIu64 " bytes), the unfinished generation %" PRIu64
+		    " of a builder that died (pid %d)", tn->arg, before[i].shmid, before[i].bytes,
+		    before[i].generation, (int)before[i].creator_pid);
+		removed++;
+	}
+	return removed;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
 	struct copts o = {0};
@@ -1694,13 +1730,16 @@ static int cmd_verify(int argc, char **argv)
 	if (rc != RC_OK)
 		return rc < 0 ? RC_OK : rc;
 	if (o.repair) {
+		struct hashtable_segment_info pend[4];
+		int npend = pending_segments(h, pend, 4);
 		int r = hashtable_recover(h);
 		if (r < 0) {
 			msg("%s: cannot take the writer lock: %s", tn.arg, table_error(r));
 			hashtable_close(h);
 			return exit_code_for(r);
 		}
-		if (r == 1)
+		int removed = report_removed_builds(&tn, h, pend, npend);
+		if (r == 1 && !removed)
 			msg("%s: completed the change of a writer that died mid-update", tn.arg);
 	}
 	int r = hashtable_verify(h);
@@ -1757,7 +1796,10 @@ static const char *const cmd_details[] = {
 	"  -H, --huge-pages          back the segment with huge pages\n"
 	"      --empty-key=HEX, --deleted-key=HEX  sentinel keys (default all 00, all ff)\n",
 	/* stat */
-	"      --json                one JSON object instead of text\n",
+	"      --json                one JSON object instead of text\n"
+	"The generation line names the current data segment; a held line each older\n"
+	"generation still attached somewhere (its bytes, processes and their pids),\n"
+	"a pending line a build in progress or left by a killed builder.\n",
 	/* get */
 	"  -E, --encoding=KEY[,VALUE]  text (default), hex, u32, u64, raw; raw values are\n"
 	"                            written as their exact bytes with no newline\n"
@@ -1789,11 +1831,15 @@ static const char *const cmd_details[] = {
 	"(exit status 128+N: 130 for SIGINT).\n",
 	/* ls */
 	"      --json                one JSON array instead of text\n"
-	"Columns: IPC key, segment id, size in bytes, keys, load, processes attached,\n"
-	"key/value widths, owner.  Tables this user cannot read are listed without\n"
-	"counts.\n",
+	"Columns: IPC key, root segment id, generation, its data segment id (a key-0\n"
+	"row of ipcs -m), bytes of all the table's segments, keys, load, processes\n"
+	"attached, key/value widths, owner.  Lines starting with `- under a table\n"
+	"name older generations still held by attached processes (and which\n"
+	"processes) and a pending build.  Tables this user cannot read are listed\n"
+	"without counts.\n",
 	/* rm */
-	"Removes each table's segment; processes attached keep it until they detach.\n"
+	"Removes every segment of each table: its root and its data segments (-v names\n"
+	"them); processes attached keep them until they detach.\n"
 	"A segment that is not a shmkv table is left alone.\n",
 	/* chmod */
 	"MODE is octal, as for --mode: 0644 lets others read, 0660 lets the group write.\n"
@@ -1803,7 +1849,8 @@ static const char *const cmd_details[] = {
 	":GROUP changes the group only.  Only the table's owner, its creator or\n"
 	"root may change it; giving a table away is final for a non-root owner.\n",
 	/* verify */
-	"  -r, --repair              first complete any change a dead writer left\n"
+	"  -r, --repair              first complete any change a dead writer left,\n"
+	"                            and remove the segment a killed build left\n"
 	"                            (takes the writer lock; needs write access)\n"
 	"Exit status 3 when the table is inconsistent.\n",
 	/* grow */

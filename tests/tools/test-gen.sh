@@ -154,6 +154,7 @@ if PEND=$(wait_for_build "$P"); then
 	run "$SHMKV" stat "$BIG"
 	if grep -q "^pending .*id $PEND" "$T/out"; then pass "stat shows the dead build's pending segment"; else fail "stat lacks the pending segment $PEND"; show; fi
 	expect 0 "verify --repair after a killed build" "$SHMKV" verify --repair "$BIG"
+	err_has "verify --repair names the segment it removed" "removed segment id $PEND" "of a builder that died (pid $P)"
 	[ -z "$(segs_of_pid "$P")" ] && pass "SIGKILL mid-build: verify --repair removed the pending segment" \
 		|| fail "SIGKILL mid-build: key-0 segments of the killed loader left: $(segs_of_pid "$P")"
 	expect 0 "verify after the repair" "$SHMKV" verify "$BIG"
