@@ -1668,7 +1668,7 @@ static int cmd_grow(int argc, char **argv)
 		msg("%s: cannot grow to %" PRIu64 " keys: %s", tn.arg, entries, table_error(r));
 		advise("the table is unchanged: generation %" PRIu64 " still serves", gen);
 		hashtable_close(h);
-		return r == -EINVAL ? RC_USAGE : exit_code_for(r);
+		return exit_code_for(r);
 	}
 	if (o.verbose && hashtable_stats(h, &after) == 0)
 		msg("%s: grown to generation %" PRIu64 ": room for %" PRIu64 " keys (was %" PRIu64
