@@ -206,6 +206,23 @@ fi
 expect 0 "--replace of $N binary records" "$LOAD" -q --replace -f bin "$BIG" "$T/big.bin"
 [ "$(jfield "$BIG" count)" -eq "$N" ] && pass "big --replace: $N keys" || fail "big --replace: count $(jfield "$BIG" count)"
 
+# A dump that a replace overtakes says so (exit 4) rather than mix two
+# generations: it is held blocked on a FIFO nobody reads while the replace
+# commits, then let go.
+mkfifo "$T/fifo"
+"$SHMKV" dump -f bin "$BIG" >"$T/fifo" 2>"$T/dump.err" &
+DP=$!
+exec 3<"$T/fifo"
+sleep 0.3
+"$LOAD" -q --replace -f bin "$BIG" "$T/big.bin"
+cat <&3 >/dev/null
+exec 3<&-
+RC=0
+wait "$DP" || RC=$?
+cp "$T/dump.err" "$T/err"
+[ "$RC" -eq 4 ] && pass "a dump overtaken by a replace exits 4" || { fail "overtaken dump: exit $RC"; show; }
+err_has "overtaken dump: message" "was replaced (generation" "dump again"
+
 # ---- grow ------------------------------------------------------------------------------
 GK=$(new_key)
 awk 'BEGIN { for (i = 1; i <= 80; i++) printf "g%d\t%d\n", i, i }' >"$T/80.tsv"
