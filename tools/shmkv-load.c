@@ -647,6 +647,15 @@ static void prescan_cdb(struct loader *L)
 		L->prescan_ok = 0;
 }
 
+/* A signal before the first write: says so.  Returns RC_REFUSED (main then
+ * dies of the signal). */
+static int interrupted_early(struct loader *L)
+{
+	msg("%s: interrupted before writing; nothing was written%s", L->tn.arg,
+	    L->created ? " and the new table is removed" : "");
+	return RC_REFUSED;
+}
+
 /* ---- Pass 1: parse and check every record ----------------------------------- */
 
 static void parse_pass(struct loader *L)
@@ -925,7 +934,7 @@ static int check_duplicates(struct loader *L)
 	free(dc.set.keys);
 	free(dc.set.used);
 	if (r == -EINTR)
-		return RC_REFUSED;
+		return interrupted_early(L);
 	if (r < 0) {
 		msg("%s: out of memory while looking for repeated keys", L->tn.arg);
 		return RC_REFUSED;
@@ -1534,7 +1543,7 @@ static int check_room(struct loader *L)
 	if (rc == 0 && L->newkeys > room)
 		rc = count_new(L, 1, &L->newkeys);
 	if (rc == -EINTR)
-		return RC_REFUSED;
+		return interrupted_early(L);
 	if (rc < 0) {
 		msg("%s: cannot check the input against the table: %s", L->tn.arg,
 		    table_error(rc));
@@ -1834,7 +1843,7 @@ static int load(struct loader *L, int nfiles, char **files)
 	catch_signals();
 	parse_pass(L);
 	if (stop_signal)
-		return RC_REFUSED;
+		return interrupted_early(L);
 	if (L->bad && (!L->o.skip_bad || L->stopped)) {
 		report_bad_input(L);
 		return RC_DATA;

@@ -68,14 +68,19 @@ table_seg_ids() {
 	"$SHMKV" stat --json "$1" 2>/dev/null | grep -o '"id":[0-9]*' | cut -d: -f2
 }
 
-# Key-0 segments a process created (a build it left when killed).
+# Key-0 segments a process created (a build it left when killed): those
+# whose creator pid is $1 and whose change time is not before $2 (seconds
+# since the epoch; default: when track_pid recorded it), so that a segment
+# left long ago by an earlier process with the same pid is not taken.
 segs_of_pid() {
-	awk -v p="$1" 'NR > 1 && $1 == 0 && $5 == p { print $2 }' /proc/sysvipc/shm
+	since=${2:-$(awk -v p="$1" '$1 == p { print $2 }' "$T/pids" 2>/dev/null | tail -1)}
+	awk -v p="$1" -v t="${since:-0}" 'NR > 1 && $1 == 0 && $5 == p && $14 >= t { print $2 }' /proc/sysvipc/shm
 }
 
-# Remembers a process the test starts and may kill, so that cleanup removes
-# any segment it left.
-track_pid() { echo "$1" >>"$T/pids"; }
+# Remembers a process the test started (just before: the time is taken
+# now, less a second) and may kill, so that cleanup removes any segment it
+# left.
+track_pid() { echo "$1 $(( $(date +%s) - 1 ))" >>"$T/pids"; }
 
 cleanup() {
 	for k in $(cat "$T/keys" 2>/dev/null); do
@@ -86,11 +91,11 @@ cleanup() {
 		done
 		ipcrm -m "$id" 2>/dev/null
 	done
-	for p in $(cat "$T/pids" 2>/dev/null); do
-		for d in $(segs_of_pid "$p"); do
+	[ -f "$T/pids" ] && while read -r p t; do
+		for d in $(segs_of_pid "$p" "$t"); do
 			ipcrm -m "$d" 2>/dev/null
 		done
-	done
+	done <"$T/pids"
 	rm -rf "$T"
 }
 trap cleanup EXIT
