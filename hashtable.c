@@ -51,15 +51,20 @@
  * holds `map`: the attachment of the data segment it last saw, with the
  * word it was attached for.  Per thread (process-wide, as liburcu's
  * readers), a registered record says which map the thread is `inside`.
- *   reader_enter:  m = map (relaxed); inside = m (relaxed);
+ *   reader_enter:  m = map (acquire: pairs with the switch's release of
+ *                  map, so m's fields are the switch's); inside = m (relaxed);
  *                  compiler fence (membarrier, below, makes it a full
  *                  one when it matters);
  *                  if map != m: again (a switch raced: re-announce);
  *                  if root.current (acquire) != m.word: inside = NULL,
  *                      generation_switch, again;
+ *                  if the handle has retired maps: retired_reclaim (it
+ *                      never frees m, the current one);
  *                  use m.
- *   reader_exit:   inside = NULL (release); if the handle has retired
- *                  maps, retired_reclaim.
+ *   reader_exit:   inside = NULL (release).  (Reclaiming at entry rather
+ *                  than exit keeps the hit path short: an old map is
+ *                  detached by the switch that retires it if no thread is
+ *                  inside it, else by the next call of any thread.)
  *   generation_switch (under the handle's switch_lock): attach the data
  *                  segment current names, validate it (magic, format,
  *                  geometry, table_id, generation; a removed or reused id
@@ -78,9 +83,11 @@
  * old one), or the scan after membarrier sees its announcement (the map
  * is kept).  A reader's exit store is release and the scan's load of
  * `inside` acquire, so a map freed after the scan read NULL has no reads
- * of it still in flight.  Where membarrier is missing (or under
- * ThreadSanitizer, which does not know it), readers put a seq_cst fence
- * there instead; the choice is made once, before the first handle.  A
+ * of it still in flight.  Under ThreadSanitizer, which does not know
+ * membarrier, readers put a seq_cst fence there instead.  Where the kernel
+ * lacks the private expedited command (Linux < 4.14) the global one serves
+ * (slow, never wrong); where it lacks membarrier altogether, retired maps
+ * stay attached until the handle is closed.  A
  * thread inside one call pins at most one map; an idle handle pins its
  * last map until its next call (or close) sees the change.
  * Why each answer comes from one generation: a call uses only m, which is
@@ -2785,7 +2792,7 @@ static int check_config(const struct hashtable_config *cfg, double *fraction)
 
 /* One per thread that ever called the library: which map it is inside. */
 struct reader_record {
-	_Atomic(struct generation_map *) inside;
+	_Alignas(64) _Atomic(struct generation_map *) inside;
 	struct reader_record *next;
 	bool unused;     /* its thread exited: the next new thread takes it */
 };
@@ -2803,10 +2810,19 @@ static pthread_once_t records_once = PTHREAD_ONCE_INIT;
 #define CMD_PRIVATE_EXPEDITED (1 << 3)
 #define CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
 
-/* true: readers put a full fence between their announcement and their
- * recheck (membarrier(2) is missing, or ThreadSanitizer, which does not
- * know it, watches).  Chosen once, before the first handle exists. */
-static bool reader_fences;
+/* How retired_reclaim makes every reader's announcement visible (chosen
+ * once, before the first handle exists): membarrier's private expedited
+ * command (Linux 4.14), else its global one (4.3; slow, an RCU grace
+ * period), else none: retired maps then stay attached until the handle is
+ * closed.  Builds for ThreadSanitizer, which does not know membarrier, put
+ * a seq_cst fence in reader_enter instead (READER_FENCE). */
+enum barrier_mode { BARRIER_NONE, BARRIER_GLOBAL, BARRIER_PRIVATE, BARRIER_READERS_FENCE };
+static enum barrier_mode barrier_mode;
+#ifdef SHMKV_TSAN
+#define READER_FENCE() atomic_thread_fence(memory_order_seq_cst)
+#else
+#define READER_FENCE() atomic_signal_fence(memory_order_seq_cst)
+#endif
 
 static long membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
 
@@ -2841,11 +2857,16 @@ static void records_setup(void)
 	pthread_key_create(&record_key, record_release);
 	pthread_atfork(records_prefork, records_parent, records_child);
 #ifdef SHMKV_TSAN
-	reader_fences = true;
+	barrier_mode = BARRIER_READERS_FENCE;
 #else
 	long cmds = membarrier(MEMBARRIER_CMD_QUERY);
-	reader_fences = !(cmds > 0 && (cmds & CMD_PRIVATE_EXPEDITED) &&
-	                  membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0);
+	if (cmds > 0 && (cmds & CMD_PRIVATE_EXPEDITED) &&
+	    membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+		barrier_mode = BARRIER_PRIVATE;
+	else if (cmds > 0 && (cmds & CMD_GLOBAL))
+		barrier_mode = BARRIER_GLOBAL;
+	else
+		barrier_mode = BARRIER_NONE;
 #endif
 }
 
@@ -2857,7 +2878,8 @@ static struct reader_record *record_register(void)
 		r = r->next;
 	if (r) {
 		r->unused = false;
-	} else if ((r = calloc(1, sizeof *r))) {
+	} else if ((r = aligned_alloc(LINE, LINE))) { /* a line of its own: no false sharing */
+		memset(r, 0, LINE);
 		r->next = records;
 		records = r;
 	}
@@ -2872,18 +2894,25 @@ static struct reader_record *record_register(void)
 /* The grace period: after it, every reader that announced a map before
  * the caller's last store is visible to the caller's scan, and every
  * reader that announces later will see that store on its recheck. */
-static void readers_fence(void)
+static bool readers_fence(void)
 {
-	if (reader_fences) {
+	switch (barrier_mode) {
+	case BARRIER_READERS_FENCE:
 		atomic_thread_fence(memory_order_seq_cst);
-		return;
+		return true;
+	case BARRIER_PRIVATE:
+		if (membarrier(CMD_PRIVATE_EXPEDITED) == 0)
+			return true;
+		/* a fork()ed child is not registered: register, then try again */
+		if (membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+		    membarrier(CMD_PRIVATE_EXPEDITED) == 0)
+			return true;
+		return membarrier(CMD_GLOBAL) == 0;
+	case BARRIER_GLOBAL:
+		return membarrier(CMD_GLOBAL) == 0;
+	default:
+		return false;
 	}
-	if (membarrier(CMD_PRIVATE_EXPEDITED) == 0)
-		return;
-	/* a fork()ed child is not registered: register, then try again */
-	if (membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0 && membarrier(CMD_PRIVATE_EXPEDITED) == 0)
-		return;
-	membarrier(CMD_GLOBAL); /* slow (an RCU grace period), never wrong */
 }
 
 static bool map_in_use(const struct generation_map *m)
@@ -2910,9 +2939,8 @@ static void map_free(struct generation_map *m)
 /* Detaches every retired map no thread is inside.  Under switch_lock. */
 static void retired_reclaim_locked(struct hashtable *t)
 {
-	if (!t->retired)
+	if (!t->retired || !readers_fence()) /* pairs with reader_enter's announce-then-recheck */
 		return;
-	readers_fence(); /* pairs with reader_enter's announce-then-recheck */
 	struct generation_map **pp = &t->retired;
 	while (*pp) {
 		struct generation_map *m = *pp;
@@ -2926,7 +2954,7 @@ static void retired_reclaim_locked(struct hashtable *t)
 	atomic_store_explicit(&t->retired_pending, t->retired != NULL, memory_order_relaxed);
 }
 
-static void retired_reclaim(struct hashtable *t)
+static __attribute__((noinline)) void retired_reclaim(struct hashtable *t)
 {
 	if (pthread_mutex_trylock(&t->switch_lock) != 0)
 		return; /* another thread of the process is at it */
@@ -2984,25 +3012,31 @@ static int generation_switch(struct hashtable *t)
  * segment is gone or damaged). */
 static inline int reader_enter(struct hashtable *t, struct generation_map **out)
 {
+#ifdef SHMKV_BENCH_NO_GENERATION_CHECK
+	/* benchmark only (the check's cost): never follows a commit */
+	*out = atomic_load_explicit(&t->map, memory_order_acquire);
+	return 0;
+#endif
 	struct reader_record *rec = my_record;
 	if (__builtin_expect(!rec, 0) && !(rec = record_register()))
 		return fail(-ENOMEM, "out of memory registering a reader thread");
 	for (;;) {
-		struct generation_map *m = atomic_load_explicit(&t->map, memory_order_relaxed);
+		/* acquire: the map's fields, written before map_publish_locked's
+		 * release store (free on x86) */
+		struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
 		atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
 		/* announce, then recheck: the store-buffer pattern.  The
-		 * reclaimer's membarrier acts as a full fence here; without
-		 * it, a real one. */
-		if (__builtin_expect(reader_fences, 0))
-			atomic_thread_fence(memory_order_seq_cst);
-		else
-			atomic_signal_fence(memory_order_seq_cst);
+		 * reclaimer's membarrier acts as a full fence here. */
+		READER_FENCE();
 		if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) != m, 0))
 			continue; /* a switch raced: announce the new map */
 		/* acquire: a new word's data segment is initialised; pairs
 		 * with the committer's seq_cst store */
 		if (__builtin_expect(atomic_load_explicit(&t->root->current, memory_order_acquire) ==
 		                     m->word, 1)) {
+			if (__builtin_expect(atomic_load_explicit(&t->retired_pending,
+			                                          memory_order_relaxed), 0))
+				retired_reclaim(t); /* never m: it is current */
 			*out = m;
 			return 0;
 		}
@@ -3013,14 +3047,18 @@ static inline int reader_enter(struct hashtable *t, struct generation_map **out)
 	}
 }
 
+/* Leaves a call: the map may be detached from now on (by the next call
+ * of any thread, or a switch; reader_enter reclaims). */
 static inline void reader_exit(struct hashtable *t, struct generation_map *m)
 {
+	(void)t;
 	(void)m;
+#ifdef SHMKV_BENCH_NO_GENERATION_CHECK
+	return;
+#endif
 	/* release: every load from the map is done before it may be freed;
 	 * pairs with map_in_use's acquire */
 	atomic_store_explicit(&my_record->inside, NULL, memory_order_release);
-	if (__builtin_expect(atomic_load_explicit(&t->retired_pending, memory_order_relaxed), 0))
-		retired_reclaim(t);
 }
 
 /* A data segment whose mode or owner differ from the root's (a chmod
@@ -4327,12 +4365,69 @@ int hashtable_replace_begin(struct hashtable *h, const struct hashtable_config *
 	return 0;
 }
 
+/* Raises the counts and filter bits of the first d buckets of a path. */
+static void builder_path_raise(struct generation_map *h, uint64_t home, uint64_t step, uint64_t d,
+                               uint16_t bit)
+{
+	const uint64_t n = h->g.nbuckets;
+	uint64_t p = home;
+	for (uint64_t i = 0; i < d; i++, p = next_bucket(p, step, n)) {
+		uint16_t o = atomic_load_explicit(&h->overflow[p], memory_order_relaxed);
+		atomic_store_explicit(&h->overflow[p], overflow_raised(o, bit), memory_order_relaxed);
+	}
+}
+
+/* builder_insert for 8-byte keys in 16-byte slots (k8v8): whole-word
+ * compares, no calls.  Same results. */
+static int builder_insert_k8v8(struct hashtable_builder *b, uint64_t key, uint64_t value)
+{
+	struct generation_map *h = b->m;
+	const uint64_t n = h->g.nbuckets, empty = h->empty_u64;
+	uint64_t hash = hash_u64(key, h->seed);
+	uint64_t home = home_bucket(hash, n), step = probe_step(hash, n), bkt = home;
+	for (uint64_t d = 0; d < n; d++, bkt = next_bucket(bkt, step, n)) {
+		uint64_t *slot = (uint64_t *)(void *)bucket_at(h, bkt);
+		/* masks, not a branch per slot: occupancy is random, so per-slot
+		 * branches mispredict */
+		unsigned match = 0, free_mask = 0;
+		for (unsigned i = 0; i < 4; i++) {
+			match |= (unsigned)(slot[2 * i] == key) << i;
+			free_mask |= (unsigned)(slot[2 * i] == empty) << i;
+		}
+		if (match) {
+			slot[2 * (unsigned)__builtin_ctz(match) + 1] = value;
+			return 1;
+		}
+		if (!free_mask)
+			continue; /* full: keys put earlier may have passed it */
+		uint64_t *free_slot = slot + 2 * (unsigned)__builtin_ctz(free_mask);
+		if (b->count >= h->max_count)
+			return AT_LOAD_LIMIT;
+		free_slot[0] = key;
+		free_slot[1] = value;
+		if (d)
+			builder_path_raise(h, home, step, d, filter_bit(hash));
+		b->count++;
+		b->collisions += d;
+		if (d > b->max_probe)
+			b->max_probe = d;
+		return 0;
+	}
+	return AT_LOAD_LIMIT;
+}
+
 /* The builder's private insert: nobody reads the segment before commit,
  * so no seqlock, journal or lock; plain stores keep the overflow counts
  * and filters exact.  0 inserted, 1 overwrote, -ENOMEM at the limit. */
 static int builder_insert(struct hashtable_builder *b, const void *key, const void *value)
 {
 	struct generation_map *h = b->m;
+	if (h->k8v8) {
+		uint64_t k, v;
+		memcpy(&k, key, 8);
+		memcpy(&v, value, 8);
+		return builder_insert_k8v8(b, k, v);
+	}
 	const uint64_t n = h->g.nbuckets;
 	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size, ks = h->g.key_size;
 	uint64_t hash = key_hash(h, key);
@@ -4358,13 +4453,7 @@ static int builder_insert(struct hashtable_builder *b, const void *key, const vo
 			return AT_LOAD_LIMIT;
 		memcpy(free_slot, key, ks);
 		memcpy(free_slot + h->g.value_offset, value, h->g.value_size);
-		uint16_t bit = filter_bit(hash);
-		uint64_t p = home;
-		for (uint64_t i = 0; i < d; i++, p = next_bucket(p, step, n)) {
-			uint16_t o = atomic_load_explicit(&h->overflow[p], memory_order_relaxed);
-			atomic_store_explicit(&h->overflow[p], overflow_raised(o, bit),
-			                      memory_order_relaxed);
-		}
+		builder_path_raise(h, home, step, d, filter_bit(hash));
 		b->count++;
 		b->collisions += d;
 		if (d > b->max_probe)
@@ -4374,13 +4463,26 @@ static int builder_insert(struct hashtable_builder *b, const void *key, const vo
 	return AT_LOAD_LIMIT;
 }
 
+/* The writer lock belongs to the thread that called begin: another
+ * thread could not release it (a robust mutex returns EPERM). */
+static int builder_thread(const struct hashtable_builder *b)
+{
+	if (pthread_equal(b->thread, pthread_self()))
+		return 0;
+	return fail(-EINVAL, "a builder must be used from the thread that called "
+	                     "hashtable_replace_begin (it holds the writer lock)");
+}
+
 int hashtable_builder_put(struct hashtable_builder *b, const void *key, const void *value)
 {
 	if (!b || !key || (!value && b->m->g.value_size))
 		return fail(-EINVAL, "NULL builder, key or value");
+	int rc = builder_thread(b);
+	if (rc)
+		return rc;
 	if (is_sentinel(b->m, key))
 		return fail(-EINVAL, "the key equals the table's empty or deleted sentinel");
-	int rc = builder_insert(b, key, value ? value : "");
+	rc = builder_insert(b, key, value ? value : "");
 	if (rc == AT_LOAD_LIMIT)
 		return fail(-ENOMEM, "the new generation is at its load limit (%llu keys); begin the "
 		                     "replace with a larger capacity or more entries",
@@ -4421,8 +4523,11 @@ int hashtable_replace_commit(struct hashtable_builder *b)
 {
 	if (!b)
 		return fail(-EINVAL, "NULL builder");
+	int rc = builder_thread(b);
+	if (rc)
+		return rc;
 	struct hashtable *t = b->t;
-	int rc = commit_locked(b);
+	rc = commit_locked(b);
 	pthread_mutex_lock(&t->switch_lock);
 	map_publish_locked(t, b->m); /* the builder's mapping, no re-attach */
 	pthread_mutex_unlock(&t->switch_lock);
@@ -4433,7 +4538,7 @@ int hashtable_replace_commit(struct hashtable_builder *b)
 
 void hashtable_replace_abort(struct hashtable_builder *b)
 {
-	if (!b)
+	if (!b || builder_thread(b))
 		return;
 	shmctl(b->m->shmid, IPC_RMID, NULL);
 	build_record_clear(b->t->root);

@@ -489,8 +489,11 @@ struct hashtable_builder; /* a generation being built; private to one thread */
  * hashtable_update, or another -errno from shmget/shmat.
  * Thread-safety: the writer lock belongs to the calling thread, so
  * builder_put, replace_commit and replace_abort must be called from the
- * thread that called begin; that thread may use the handle meanwhile for
- * reads (not for writes, which would wait on its own lock). */
+ * thread that called begin (from another, put and commit return -EINVAL and
+ * abort does nothing, the builder staying valid); that thread may use the
+ * handle meanwhile for reads, not for writes (update, delete, verify on a
+ * read-write handle, grow, another begin), which would wait on its own
+ * lock.  Other threads and processes may read and wait to write. */
 int hashtable_replace_begin(struct hashtable *h, const struct hashtable_config *cfg,
                             struct hashtable_builder **out);
 
@@ -500,15 +503,15 @@ int hashtable_replace_begin(struct hashtable *h, const struct hashtable_config *
  * writes no journal.  Returns 0 (inserted), 1 (overwrote a key put earlier
  * in the same build), -ENOMEM (the new generation is at its load limit:
  * nothing written; the build stays usable for overwrites, and may still be
- * committed or aborted), -EINVAL (NULL builder, key or value, or a key
- * equal to a sentinel). */
+ * committed or aborted), -EINVAL (NULL builder, key or value, a key equal
+ * to a sentinel, or a thread other than begin's). */
 int hashtable_builder_put(struct hashtable_builder *b, const void *key, const void *value);
 
 /* Publishes the built generation in one step (every handle's next call
  * reads it), marks the old data segment for removal, releases the writer
- * lock and frees b.  Returns 0, -EINVAL (NULL builder), or -EIDRM when the
- * table was removed during the build (the new generation is removed too).
- * b is freed in every case. */
+ * lock and frees b.  Returns 0, -EIDRM when the table was removed during
+ * the build (the new generation is removed too; b is freed), or -EINVAL
+ * (NULL builder, or a thread other than begin's: nothing done, b valid). */
 int hashtable_replace_commit(struct hashtable_builder *b);
 
 /* Drops the build: removes its segment, releases the writer lock and frees

@@ -5,7 +5,9 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +248,49 @@ START_TEST(builder_put_codes)
 }
 END_TEST
 
+
+/* Other widths and sentinels take the general build path. */
+START_TEST(replace_wide_keys_custom_sentinels)
+{
+	unsigned char empty[12], deleted[12];
+	memset(empty, 0xee, sizeof empty);
+	memset(deleted, 0xdd, sizeof deleted);
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 12;
+	cfg.value_size = 20;
+	cfg.entries = 3000;
+	cfg.empty_key = empty;
+	cfg.deleted_key = deleted;
+	struct hashtable *h = test_table_create(&cfg);
+	unsigned char k[12], v[20], out[20];
+	struct hashtable_builder *b;
+	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
+	for (unsigned i = 0; i < 2500; i++) {
+		memset(k, 0, sizeof k);
+		memcpy(k, &i, sizeof i);
+		memset(v, (int)(i & 0x7f), sizeof v);
+		ck_assert_int_eq(hashtable_builder_put(b, k, v), 0);
+	}
+	memset(k, 0, sizeof k); /* key 0 again: an overwrite */
+	memset(v, 0x55, sizeof v);
+	ck_assert_int_eq(hashtable_builder_put(b, k, v), 1);
+	ck_assert_int_eq(hashtable_builder_put(b, empty, v), -EINVAL);
+	ck_assert_int_eq(hashtable_replace_commit(b), 0);
+	test_register_table(h);
+	for (unsigned i = 0; i < 2500; i++) {
+		memset(k, 0, sizeof k);
+		memcpy(k, &i, sizeof i);
+		ck_assert_int_eq(hashtable_search(h, k, out), 0);
+		ck_assert_uint_eq(out[0], i ? (i & 0x7f) : 0x55);
+	}
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.count, 2500);
+	test_table_destroy(h);
+}
+END_TEST
+
 /* ---- grow ------------------------------------------------------------------- */
 
 START_TEST(grow_keeps_keys_mode_and_owner)
@@ -433,8 +478,10 @@ END_TEST
 
 /* ---- killed builders -------------------------------------------------------- */
 
-/* Key-0 segments created by pid, from /proc/sysvipc/shm. */
-static int orphans_of(pid_t pid, int *ids, int max)
+/* Key-0 segments created by pid at or after `since` (seconds: pids are
+ * reused, and other processes on the host make key-0 segments too), from
+ * /proc/sysvipc/shm. */
+static int orphans_of(pid_t pid, time_t since, int *ids, int max)
 {
 	FILE *f = fopen("/proc/sysvipc/shm", "r");
 	char line[512];
@@ -442,8 +489,10 @@ static int orphans_of(pid_t pid, int *ids, int max)
 	ck_assert_ptr_nonnull(f);
 	while (fgets(line, sizeof line, f)) {
 		int key, id, cpid;
-		if (sscanf(line, "%d %d %*o %*u %d", &key, &id, &cpid) == 3 && key == 0 &&
-		    cpid == pid && n < max)
+		long long ctime;
+		/* key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime */
+		if (sscanf(line, "%d %d %*o %*u %d %*d %*u %*u %*u %*u %*u %*u %*u %lld", &key, &id,
+		           &cpid, &ctime) == 4 && key == 0 && cpid == pid && ctime >= since && n < max)
 			ids[n++] = id;
 	}
 	fclose(f);
@@ -501,6 +550,7 @@ static void killed_builders(uint64_t grow_every, int runs)
 	int orphans_found = 0, commits = 0;
 	for (int run = 0; run < runs; run++) {
 		uint64_t gen_before = hashtable_generation(h);
+		time_t forked = time(NULL);
 		pid_t pid = fork();
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0)
@@ -514,7 +564,7 @@ static void killed_builders(uint64_t grow_every, int runs)
 		ck_assert_msg(WIFSIGNALED(status), "builder child exited with %d",
 		              WEXITSTATUS(status));
 		int ids[16];
-		int n = orphans_of(pid, ids, 16);
+		int n = orphans_of(pid, forked, ids, 16);
 		for (int i = 0; i < n; i++)
 			test_register_shmid(ids[i]); /* removed by the runner even if we fail */
 		/* the table serves a whole generation, before any repair */
@@ -525,15 +575,18 @@ static void killed_builders(uint64_t grow_every, int runs)
 		/* exactly the table's segments remain */
 		ck_assert_int_eq(hashtable_segments(h, NULL, 0), 2);
 		int cur = test_data_shmid(h);
-		n = orphans_of(pid, ids, 16);
+		n = orphans_of(pid, forked, ids, 16);
 		for (int i = 0; i < n; i++) {
 			if (ids[i] == cur)
 				continue; /* the child's committed generation */
 			struct shmid_ds ds;
 			ck_assert_int_eq(shmctl(ids[i], IPC_STAT, &ds), 0);
 			orphans_found++;
-			ck_assert_msg(0, "run %d: segment %d of the killed builder %d left behind",
-			              run, ids[i], (int)pid);
+			ck_assert_msg(0, "run %d: segment %d of the killed builder %d left behind "
+			              "(%zu bytes, nattch %lu, mode %o, current %d generation %llu)",
+			              run, ids[i], (int)pid, (size_t)ds.shm_segsz,
+			              (unsigned long)ds.shm_nattch, (unsigned)ds.shm_perm.mode, cur,
+			              (unsigned long long)hashtable_generation(h));
 		}
 		assert_whole_generation(h);
 		ck_assert_int_eq(hashtable_verify(h), 0);
@@ -558,6 +611,7 @@ START_TEST(killed_after_begin)
 	fill(h, 100, 1);
 	struct hashtable_stats st;
 	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	time_t forked = time(NULL);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -574,7 +628,7 @@ START_TEST(killed_after_begin)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFSIGNALED(status));
 	int ids[4];
-	int n = orphans_of(pid, ids, 4);
+	int n = orphans_of(pid, forked, ids, 4);
 	ck_assert_int_eq(n, 1);
 	test_register_shmid(ids[0]);
 	ck_assert_int_eq(seg_role_count(h, HASHTABLE_SEG_PENDING), 1);
@@ -612,6 +666,93 @@ START_TEST(remove_removes_every_segment)
 }
 END_TEST
 
+
+/* ---- threads of one handle follow commits ---------------------------------- */
+
+#define FOLLOW_KEYS 2000
+
+struct follower {
+	struct hashtable *h;
+	_Atomic int *stop;
+	long reads, bad, backwards, errors;
+};
+
+static void *follow(void *p)
+{
+	struct follower *f = p;
+	uint64_t last_gen = 0, x = (uint64_t)(uintptr_t)p | 1;
+	while (!atomic_load(f->stop)) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		uint64_t k = x % FOLLOW_KEYS + 1, v;
+		int rc = hashtable_search(f->h, &k, &v);
+		f->reads++;
+		if (rc != 0) {
+			f->errors++;
+			continue;
+		}
+		uint64_t g = v / 1000000000ull;
+		if (v != gen_value(g, k))
+			f->bad++;
+		if (g < last_gen)
+			f->backwards++;
+		last_gen = g;
+	}
+	return NULL;
+}
+
+/* Four threads share one handle while another handle commits replaces:
+ * every answer is a whole value of one generation, no thread goes back a
+ * generation, none errs, and the old segments are freed as they go. */
+START_TEST(threads_of_one_handle_follow_commits)
+{
+	struct hashtable *w = table_8_8(FOLLOW_KEYS + 100, 0, 0);
+	fill(w, FOLLOW_KEYS, 1);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(w, &st), 0);
+	struct hashtable *r = hashtable_open_key(st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(r);
+	_Atomic int stop = 0;
+	struct follower f[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		f[i] = (struct follower){.h = r, .stop = &stop};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, follow, &f[i]), 0);
+	}
+	const int commits = 60;
+	for (int c = 0; c < commits; c++) {
+		struct hashtable_builder *b;
+		ck_assert_int_eq(hashtable_replace_begin(w, NULL, &b), 0);
+		uint64_t g = hashtable_generation(w) + 1;
+		for (uint64_t k = 1; k <= FOLLOW_KEYS; k++) {
+			uint64_t v = gen_value(g, k);
+			ck_assert_int_eq(hashtable_builder_put(b, &k, &v), 0);
+		}
+		ck_assert_int_eq(hashtable_replace_commit(b), 0);
+		test_register_table(w);
+	}
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	atomic_store(&stop, 1);
+	long reads = 0;
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+		ck_assert_int_eq(f[i].bad, 0);
+		ck_assert_int_eq(f[i].backwards, 0);
+		ck_assert_int_eq(f[i].errors, 0);
+		reads += f[i].reads;
+	}
+	printf("generations: 4 threads of one handle, %d commits: %ld reads, none torn, "
+	       "mixed or backwards\n", commits, reads);
+	ck_assert_uint_eq(value_of(r, 1), gen_value(commits + 1, 1));
+	/* the reader handle follows; only the table's two segments remain */
+	ck_assert_int_eq(hashtable_segments(w, NULL, 0), 2);
+	hashtable_close(r);
+	test_table_destroy(w);
+}
+END_TEST
+
 Suite *suite_generations(void)
 {
 	Suite *s = suite_create("generations");
@@ -620,8 +761,10 @@ Suite *suite_generations(void)
 	tcase_add_test(tc, abort_leaves_nothing);
 	tcase_add_test(tc, old_generation_freed_after_last_detach);
 	tcase_add_test(tc, builder_put_codes);
+	tcase_add_test(tc, replace_wide_keys_custom_sentinels);
 	tcase_add_test(tc, readonly_refuses_replace_and_grow);
 	tcase_add_test(tc, remove_removes_every_segment);
+	tcase_add_test(tc, threads_of_one_handle_follow_commits);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 
