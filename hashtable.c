@@ -51,8 +51,10 @@
  * holds `map`: the attachment of the data segment it last saw, with the
  * word it was attached for.  Per thread (process-wide, as liburcu's
  * readers), a registered record says which map the thread is `inside`.
- *   reader_enter:  m = map (acquire: pairs with the switch's release of
- *                  map, so m's fields are the switch's); inside = m (relaxed);
+ *   reader_enter:  (reader_get: the same, returning the map)
+ *                  m = map (acquire: pairs with the switch's release of
+ *                  map, so m's fields are the switch's);
+ *                  inside = m (relaxed);
  *                  compiler fence (membarrier, below, makes it a full
  *                  one when it matters);
  *                  if map != m: again (a switch raced: re-announce);
@@ -71,7 +73,8 @@
  *                  is met by re-reading current, a bounded number of
  *                  times), publish it in `map` (release), put the old map
  *                  on the retired list, reclaim.
- *   retired_reclaim (under switch_lock): membarrier(PRIVATE_EXPEDITED),
+ *   retired_reclaim (under switch_lock; any thread, at most one at a
+ *                  time per handle): membarrier(PRIVATE_EXPEDITED),
  *                  then every retired map that no thread's record is
  *                  inside is detached and freed.
  * Why no thread touches a detached mapping: the reader's announce-then-
@@ -121,7 +124,9 @@
  * is kept.  Killed after: current is the new one (pending == current is
  * kept), the retiring old one is removed.  So either the old or the new
  * generation is current, never neither, and the current one is never
- * removed.  Removal (hashtable_remove/unlink) marks the root first, then
+ * removed.  (tests/test_generations.c kills a builder at each of these
+ * steps through the test-only SHMKV_TEST_KILL_AT.)  Removal
+ * (hashtable_remove/unlink) marks the root first, then
  * reads `current` and removes it, the pending and the retiring segment;
  * a commit checks the root after publishing (IPC_STAT: SHM_DEST) and
  * removes its own segment if the root went: each side's step is a system
@@ -497,7 +502,10 @@ struct generation_map {
 /* A process's handle on a table: its root, and the map of the generation
  * it last saw (see "GENERATIONS" at the top). */
 struct hashtable {
+	/* read by every call: together at the start */
 	struct shm_header *root;
+	_Atomic(struct generation_map *) map;
+	_Atomic bool retired_pending;
 	size_t root_bytes;
 	int shmid;             /* the root segment's */
 	key_t ipc_key;
@@ -506,10 +514,8 @@ struct hashtable {
 	uint64_t path_dev, path_ino;
 	uint64_t table_id;
 	uint32_t key_size, value_size;
-	_Atomic(struct generation_map *) map;
 	pthread_mutex_t switch_lock;     /* serialises generation_switch and reclaim */
 	struct generation_map *retired;  /* under switch_lock */
-	_Atomic bool retired_pending;
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -3010,41 +3016,81 @@ static int generation_switch(struct hashtable *t)
 /* Enters a call: *out is a map of the current generation, which stays
  * attached until reader_exit.  0, or a negative code (the table's data
  * segment is gone or damaged). */
-static inline int reader_enter(struct hashtable *t, struct generation_map **out)
+/* The code of reader_get's last failure in this thread. */
+static _Thread_local int reader_failure;
+
+/* reader_get's slow path: registration, a raced switch, a commit to
+ * follow, retired maps to reclaim.  The map, or NULL (reader_failure). */
+static __attribute__((noinline)) struct generation_map *reader_get_slow(struct hashtable *t)
 {
-#ifdef SHMKV_BENCH_NO_GENERATION_CHECK
-	/* benchmark only (the check's cost): never follows a commit */
-	*out = atomic_load_explicit(&t->map, memory_order_acquire);
-	return 0;
-#endif
 	struct reader_record *rec = my_record;
-	if (__builtin_expect(!rec, 0) && !(rec = record_register()))
-		return fail(-ENOMEM, "out of memory registering a reader thread");
+	if (!rec && !(rec = record_register())) {
+		reader_failure = fail(-ENOMEM, "out of memory registering a reader thread");
+		return NULL;
+	}
 	for (;;) {
 		/* acquire: the map's fields, written before map_publish_locked's
-		 * release store (free on x86) */
+		 * release store */
 		struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
 		atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
-		/* announce, then recheck: the store-buffer pattern.  The
-		 * reclaimer's membarrier acts as a full fence here. */
-		READER_FENCE();
-		if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) != m, 0))
+		READER_FENCE(); /* see reader_get */
+		if (atomic_load_explicit(&t->map, memory_order_relaxed) != m)
 			continue; /* a switch raced: announce the new map */
-		/* acquire: a new word's data segment is initialised; pairs
-		 * with the committer's seq_cst store */
-		if (__builtin_expect(atomic_load_explicit(&t->root->current, memory_order_acquire) ==
-		                     m->word, 1)) {
-			if (__builtin_expect(atomic_load_explicit(&t->retired_pending,
-			                                          memory_order_relaxed), 0))
+		if (atomic_load_explicit(&t->root->current, memory_order_acquire) == m->word) {
+			if (atomic_load_explicit(&t->retired_pending, memory_order_relaxed))
 				retired_reclaim(t); /* never m: it is current */
-			*out = m;
-			return 0;
+			return m;
 		}
 		atomic_store_explicit(&rec->inside, NULL, memory_order_release);
 		int rc = generation_switch(t);
-		if (rc)
-			return rc;
+		if (rc) {
+			reader_failure = rc;
+			return NULL;
+		}
 	}
+}
+
+/* Enters a call: returns a map of the current generation, which stays
+ * attached until reader_exit, or NULL (reader_failure says why: the
+ * table's data segment is gone or damaged).  The fast path is straight
+ * line, returning by value (an out parameter would make the caller keep
+ * the map in memory); anything unusual goes to reader_get_slow, which
+ * starts over. */
+static inline struct generation_map *reader_get(struct hashtable *t)
+{
+#ifdef SHMKV_BENCH_NO_GENERATION_CHECK
+	/* benchmark only (the check's cost): never follows a commit */
+	return atomic_load_explicit(&t->map, memory_order_acquire);
+#endif
+	struct reader_record *rec = my_record;
+	if (__builtin_expect(!rec, 0))
+		return reader_get_slow(t);
+	/* acquire: the map's fields, written before map_publish_locked's
+	 * release store (free on x86) */
+	struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
+	atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
+	/* announce, then recheck: the store-buffer pattern.  The reclaimer's
+	 * membarrier acts as a full fence here. */
+	READER_FENCE();
+	/* acquire on current: a new word's data segment is initialised;
+	 * pairs with the committer's seq_cst store */
+	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) == m &&
+	                     atomic_load_explicit(&t->root->current, memory_order_acquire) ==
+	                             m->word &&
+	                     !atomic_load_explicit(&t->retired_pending, memory_order_relaxed), 1))
+		return m;
+	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
+	return reader_get_slow(t);
+}
+
+/* reader_get for calls off the hit path: 0 and *out, or the code. */
+static inline int reader_enter(struct hashtable *t, struct generation_map **out)
+{
+	struct generation_map *m = reader_get(t);
+	if (!m)
+		return reader_failure;
+	*out = m;
+	return 0;
 }
 
 /* Leaves a call: the map may be detached from now on (by the next call
@@ -3284,6 +3330,16 @@ static int data_perm(int root_shmid, struct ipc_perm *perm)
 	return 0;
 }
 
+/* Tests only: SIGKILL this process at the named step of a build or commit
+ * (SHMKV_TEST_KILL_AT=step), to check every crash state of the essay.
+ * Read on the replace path only, never by lookups. */
+static void test_kill_point(const char *step)
+{
+	const char *want = getenv("SHMKV_TEST_KILL_AT");
+	if (want && strcmp(want, step) == 0)
+		raise(SIGKILL);
+}
+
 /* Records a build in the root before its segment exists: whoever finds the
  * record with its builder dead removes what it may have created. */
 static void build_record(struct shm_header *r, uint64_t bytes, uint64_t gen)
@@ -3317,11 +3373,14 @@ static int data_create(struct shm_header *root, int root_shmid, key_t key,
 	int rc = data_perm(root_shmid, &perm);
 	if (rc)
 		return rc;
+	test_kill_point("build-recorded");
 	int shmid = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600 | (huge ? SHM_HUGETLB : 0));
 	if (shmid < 0)
 		return explain_shmget(errno, size, huge);
+	test_kill_point("segment-created");
 	/* seq_cst: recorded before anything else can fail or be killed */
 	atomic_store_explicit(&root->pending_shmid, shmid, memory_order_seq_cst);
+	test_kill_point("segment-recorded");
 	struct shmid_ds ds;
 	if (shmctl(shmid, IPC_STAT, &ds) == 0) {
 		ds.shm_perm.uid = perm.uid;
@@ -4502,10 +4561,13 @@ static int commit_locked(struct hashtable_builder *b)
 	atomic_store_explicit(&hd->max_probe, b->max_probe, memory_order_relaxed);
 	atomic_store_explicit(&hd->inserts, b->count, memory_order_relaxed);
 	atomic_store_explicit(&r->retiring_shmid, b->old->shmid, memory_order_seq_cst);
+	test_kill_point("retiring-recorded");
 	/* seq_cst: the segment's contents and header are visible to whoever
 	 * loads the word (acquire in reader_enter and generation_switch) */
 	atomic_store_explicit(&r->current, b->m->word, memory_order_seq_cst);
+	test_kill_point("published");
 	shmctl(b->old->shmid, IPC_RMID, NULL); /* freed when its last process detaches */
+	test_kill_point("old-removed");
 	atomic_store_explicit(&r->retiring_shmid, -1, memory_order_seq_cst);
 	build_record_clear(r);
 	/* a removal that ran meanwhile removed the root first: our new
@@ -4674,14 +4736,25 @@ long hashtable_segments(struct hashtable *h, struct hashtable_segment_info *out,
 			out[k] = info;
 		k++;
 	}
-	/* older generations still attached: key 0, marked for removal */
+	/* older generations still attached (key 0, marked for removal) and a
+	 * dead builder's unrecorded segment (key 0, created by its pid); only
+	 * those are attached to read their header, and only if they have the
+	 * root's owner, as every data segment of the table does */
+	pid_t builder = atomic_load(&h->root->pending_pid);
+	struct segment_row root;
+	bool have_root = segment_row_of(h->ipc_key, &root) && root.shmid == h->shmid;
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
 	char line[512];
 	while (f && fgets(line, sizeof line, f)) {
-		int key, id;
-		unsigned perms;
-		if (sscanf(line, "%d %d %o", &key, &id, &perms) != 3 || key != IPC_PRIVATE ||
-		    id == cur || id == pending)
+		int key, id, cpid;
+		unsigned perms, uid;
+		/* key shmid perms size cpid lpid nattch uid */
+		if (sscanf(line, "%d %d %o %*u %d %*d %*u %u", &key, &id, &perms, &cpid, &uid) != 5 ||
+		    key != IPC_PRIVATE || id == cur || id == pending)
+			continue;
+		if (!(perms & SHM_DEST) && (builder <= 0 || cpid != builder))
+			continue;
+		if (have_root && uid != root.uid)
 			continue;
 		uint64_t gen;
 		if (!data_of_table(id, h->table_id, &gen))
@@ -4703,13 +4776,12 @@ long hashtable_segments(struct hashtable *h, struct hashtable_segment_info *out,
 
 int hashtable_search(struct hashtable *t, void *k, void *datum)
 {
-	struct generation_map *h = NULL;
 	if (__builtin_expect(!t, 0))
 		return fail(-EINVAL, "NULL table handle");
-	int rc = reader_enter(t, &h);
-	if (__builtin_expect(rc != 0, 0))
-		return rc;
-	rc = search_in(h, k, datum);
+	struct generation_map *h = reader_get(t);
+	if (__builtin_expect(!h, 0))
+		return reader_failure;
+	int rc = search_in(h, k, datum);
 	reader_exit(t, h);
 	return rc;
 }
@@ -4920,6 +4992,31 @@ int hashtable_stats(struct hashtable *t, struct hashtable_stats *st)
 	return rc;
 }
 
+/* A build or commit whose process is gone, seen without the lock: the
+ * record names a pid that is not alive with the recorded start time (a
+ * live builder holds the lock and is not reported). */
+static int build_abandoned(struct hashtable *t)
+{
+	const struct shm_header *r = t->root;
+	pid_t pid = atomic_load_explicit(&r->pending_pid, memory_order_acquire);
+	int pending = atomic_load_explicit(&r->pending_shmid, memory_order_relaxed);
+	int retiring = atomic_load_explicit(&r->retiring_shmid, memory_order_relaxed);
+	if (pid <= 0 && retiring < 0)
+		return 0;
+	if (pid > 0) {
+		char state;
+		uint64_t start;
+		bool alive = process_stat(pid, &state, &start) && state != 'Z' && state != 'X' &&
+		             start == atomic_load_explicit(&r->pending_start, memory_order_relaxed);
+		if (alive)
+			return 0;
+	}
+	return fail(HASHTABLE_EDEADWRITER, "a replace or grow by pid %d died before it finished, "
+	                                   "leaving segment %d (the current generation is "
+	                                   "intact); `shmkv verify --repair` (or any write) "
+	                                   "removes it", (int)pid, pending >= 0 ? pending : retiring);
+}
+
 int hashtable_verify(struct hashtable *t)
 {
 	if (!t)
@@ -4931,7 +5028,7 @@ int hashtable_verify(struct hashtable *t)
 			return rc;
 		rc = verify_unlocked(h);
 		reader_exit(t, h);
-		return rc;
+		return rc ? rc : build_abandoned(t);
 	}
 	rc = writer_lock(t, &h); /* a still picture, and a dead writer's change done */
 	if (rc < 0)

@@ -179,15 +179,18 @@ struct hashtable *hashtable_create(const char *path, long capacity,
 
 /* Stores value d under key k, inserting or overwriting.
  * Returns 0 if the key was inserted, 1 if an existing key was overwritten,
- * -ENOMEM if a new key would pass the load limit (overwrites always succeed),
- * -EINVAL for a NULL argument or a key equal to a sentinel, -EROFS on a
+ * -ENOMEM if a new key would pass the load limit (overwrites always succeed;
+ * a table created with HASHTABLE_AUTOGROW first grows, as hashtable_grow
+ * does, to twice its entries within its max_bytes, and returns -ENOMEM only
+ * past that cap, or with the grow's own error), -EINVAL for a NULL argument or a key equal to a sentinel, -EROFS on a
  * read-only handle, HASHTABLE_ECORRUPT if the segment is damaged: the
  * journal left by a dead writer holds an impossible operation (refused by
  * every update and delete, with nothing written, until hashtable_recover()
  * discards it), or a new key finds no free slot on its path (which visits
  * every bucket) although the header's count says there is one (nothing is
  * written), or a writer lock failure (see HASHTABLE_ECORRUPT).  Safe to call
- * from any process or thread. */
+ * from any process or thread, except one that holds a builder of this table
+ * (hashtable_replace_begin), which would wait on its own lock. */
 int hashtable_update(struct hashtable *h, void *k, void *d);
 
 /* Looks up key k.  Returns 0 and copies the value to datum (value_size bytes)
@@ -387,8 +390,10 @@ int hashtable_iterate(struct hashtable *h, uint64_t *cursor, void *key,
  * holder cannot wait for itself).  Returns 0 if consistent,
  * HASHTABLE_ECORRUPT (hashtable_last_error() names the first problem, e.g.
  * an impossible journal, which only hashtable_recover() discards),
- * HASHTABLE_EDEADWRITER if a writer died mid-update and no writer has
- * recovered yet (read-only handle), -EAGAIN (read-only handle, as above),
+ * HASHTABLE_EDEADWRITER if a writer died mid-update, or a replace or grow
+ * died before it finished (its segment is left, the table intact), and no
+ * writer has recovered yet (read-only handle; a read-write handle recovers
+ * both), -EAGAIN (read-only handle, as above),
  * -ENOMEM (no memory for the walk's counts: 7 bytes a bucket), -EINVAL (NULL
  * handle), or a writer lock failure (read-write handle). */
 int hashtable_verify(struct hashtable *h);
@@ -466,7 +471,17 @@ int hashtable_host_check(char *buf, size_t n);
  * attached to it detaches; a process detaches it at its next call on the
  * handle (or at hashtable_close).  A builder or grower killed at any
  * instruction leaves the current generation serving; the next writer,
- * hashtable_recover() or `shmkv verify --repair` removes what it left. */
+ * hashtable_recover() or `shmkv verify --repair` removes what it left.
+ *
+ * Every call that reads a handle's table may also fail, when it finds a new
+ * generation it cannot attach, with -EIDRM (its data segment was removed
+ * meanwhile, more than 8 times in a row: the table is being removed), -EACCES
+ * (this user may not attach it) or HASHTABLE_ECORRUPT (the root names a
+ * segment that is not the table's: damaged, or an id the kernel reused); the
+ * handle keeps its last generation and the next call tries again.
+ * hashtable_iterate's cursor is a slot index of one generation: a walk that
+ * spans a commit goes on in the new generation, so compare
+ * hashtable_generation() before and after it. */
 
 struct hashtable_builder; /* a generation being built; private to one thread */
 

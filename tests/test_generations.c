@@ -632,6 +632,12 @@ START_TEST(killed_after_begin)
 	ck_assert_int_eq(n, 1);
 	test_register_shmid(ids[0]);
 	ck_assert_int_eq(seg_role_count(h, HASHTABLE_SEG_PENDING), 1);
+	/* a read-only verify reports it, changing nothing */
+	struct hashtable *r = hashtable_open_key(st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(hashtable_verify(r), HASHTABLE_EDEADWRITER);
+	ck_assert(strstr(hashtable_last_error(), "--repair") != NULL);
+	ck_assert(segment_exists(ids[0]));
 	/* an ordinary write recovers the lock and removes the build */
 	uint64_t k = 101, v = gen_value(1, 101);
 	ck_assert_int_eq(hashtable_update(h, &k, &v), 0);
@@ -640,7 +646,78 @@ START_TEST(killed_after_begin)
 	ck_assert_uint_eq(hashtable_generation(h), 1);
 	for (k = 1; k <= 101; k++)
 		ck_assert_uint_eq(value_of(h, k), gen_value(1, k));
+	ck_assert_int_eq(hashtable_verify(r), 0);
+	hashtable_close(r);
 	test_table_destroy(h);
+}
+END_TEST
+
+
+/* Every crash state of a build and a commit (the essay's list), reached by
+ * the library's test-only SHMKV_TEST_KILL_AT: the old generation serves
+ * until the commit's publishing store and the new one after it, and after
+ * hashtable_recover exactly the table's two segments remain. */
+START_TEST(killed_at_each_step)
+{
+	static const struct {
+		const char *step;
+		int published; /* the new generation is current after the kill */
+	} steps[] = {
+		{"build-recorded", 0},    {"segment-created", 0}, {"segment-recorded", 0},
+		{"retiring-recorded", 0}, {"published", 1},       {"old-removed", 1},
+	};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		struct hashtable *h = table_8_8(500, 0, 0);
+		fill(h, 300, 1);
+		struct hashtable_stats st;
+		ck_assert_int_eq(hashtable_stats(h, &st), 0);
+		int old = test_data_shmid(h);
+		time_t forked = time(NULL);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			setenv("SHMKV_TEST_KILL_AT", steps[i].step, 1);
+			struct hashtable *c = hashtable_open_key(st.ipc_key, 0);
+			struct hashtable_builder *b;
+			if (!c || hashtable_replace_begin(c, NULL, &b) != 0)
+				_exit(2);
+			for (uint64_t k = 1; k <= 300; k++) {
+				uint64_t v = gen_value(2, k);
+				hashtable_builder_put(b, &k, &v);
+			}
+			hashtable_replace_commit(b);
+			_exit(3); /* not killed: the step was not reached */
+		}
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		              "%s: the child was not killed (status 0x%x)", steps[i].step, status);
+		int ids[8];
+		int n = orphans_of(pid, forked, ids, 8);
+		for (int j = 0; j < n; j++)
+			test_register_shmid(ids[j]);
+		uint64_t g = steps[i].published ? 2 : 1;
+		ck_assert_msg(hashtable_generation(h) == g, "%s: generation %llu", steps[i].step,
+		              (unsigned long long)hashtable_generation(h));
+		for (uint64_t k = 1; k <= 300; k++)
+			ck_assert_uint_eq(value_of(h, k), gen_value(g, k));
+		ck_assert_int_ge(hashtable_recover(h), 0);
+		ck_assert_msg(hashtable_segments(h, NULL, 0) == 2, "%s: %ld segments",
+		              steps[i].step, hashtable_segments(h, NULL, 0));
+		int cur = test_data_shmid(h);
+		ck_assert_int_eq(cur == old, !steps[i].published);
+		if (steps[i].published)
+			ck_assert_msg(!segment_exists(old), "%s: the old generation stayed",
+			              steps[i].step);
+		n = orphans_of(pid, forked, ids, 8);
+		for (int j = 0; j < n; j++)
+			ck_assert_msg(ids[j] == cur, "%s: segment %d of the dead builder left",
+			              steps[i].step, ids[j]);
+		ck_assert_int_eq(hashtable_verify(h), 0);
+		uint64_t k = 1000, v = 1;
+		ck_assert_int_eq(hashtable_update(h, &k, &v), 0); /* the lock works */
+		test_table_destroy(h);
+	}
 }
 END_TEST
 
@@ -783,6 +860,7 @@ Suite *suite_generations(void)
 
 	tc = tcase_create("crash");
 	tcase_add_test(tc, killed_after_begin);
+	tcase_add_test(tc, killed_at_each_step);
 	tcase_add_test(tc, killed_builder_leaks_nothing);
 	tcase_add_test(tc, killed_grower_leaks_nothing);
 	tcase_set_timeout(tc, 120);
