@@ -3870,6 +3870,13 @@ int hashtable_unlink(struct hashtable *h)
 	return table_remove(h);
 }
 
+/* Whether segment id was created by pid (shm_cpid). */
+static bool created_by(int id, pid_t pid)
+{
+	struct shmid_ds ds;
+	return pid > 0 && shmctl(id, IPC_STAT, &ds) == 0 && ds.shm_cpid == pid;
+}
+
 /* 1 if segment shmid is an unfinished table (marked by a creator that is
  * gone), 0 if not, or a negative code.  With `remove`, an unfinished one
  * is removed with whatever data segment its creator made. */
@@ -3895,13 +3902,14 @@ static int unfinished_by_id(int shmid, key_t key, bool remove)
 			shmdt(p);
 			return fail(-e, "cannot remove segment %d: %s", shmid, strerror(e));
 		}
-		/* nobody else can use it: read its record without the lock */
+		/* nobody else can use it: read its record without the lock; its
+		 * data segment is removed only if its creator made it */
 		uint64_t word = atomic_load(&hd->current);
 		int pending = atomic_load(&hd->pending_shmid);
-		if (word)
+		if (word && created_by((int)(uint32_t)word, hd->creator_pid))
 			shmctl((int)(uint32_t)word, IPC_RMID, NULL);
 		if (atomic_load(&hd->pending_pid)) {
-			if (pending >= 0)
+			if (pending >= 0 && created_by(pending, atomic_load(&hd->pending_pid)))
 				shmctl(pending, IPC_RMID, NULL);
 			else
 				orphans_remove(atomic_load(&hd->pending_pid), atomic_load(&hd->pending_bytes),

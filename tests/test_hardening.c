@@ -798,6 +798,11 @@ START_TEST(unfinished_table_is_named_and_removable)
 	ck_assert_int_eq(run_tool(arg, out, sizeof out), 0);
 	ck_assert_int_lt(shmget(key, 0, 0), 0);
 	ck_assert_int_eq(errno, ENOENT);
+	/* the copy named h's data segment, which its creator did not make:
+	 * removing the unfinished copy left it alone */
+	struct shmid_ds ds;
+	ck_assert_int_eq(shmctl(test_data_shmid(h), IPC_STAT, &ds), 0);
+	ck_assert(!(ds.shm_perm.mode & SHM_DEST));
 	test_table_destroy(h);
 }
 END_TEST
