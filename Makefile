@@ -33,6 +33,7 @@ TOOL_MAINS  = $(filter-out tools/common.c,$(wildcard tools/*.c))
 TOOLS     = $(TOOL_MAINS:tools/%.c=$(B)/%)
 TEST_SRC  = $(wildcard tests/*.c)
 TEST_BIN  = $(B)/shmkv-tests
+TEST_HELPERS = $(B)/shmkv-test-hold
 # bench/*.c are programs; shmkv-bench is also built from its parts: core/
 # (shmkv, the machine, the report) and one file per peer in peers/.
 BENCH_SRC = $(wildcard bench/*.c)
@@ -74,7 +75,12 @@ $(DEMO_BIN): examples/demo.c $(B)/libshmkv.a
 demo: $(DEMO_BIN)
 	$(DEMO_BIN) sample/cities.tsv
 
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(TEST_HELPERS)
+
+# A reader that stays attached between calls, for the tool tests of
+# generations (tests/tools/test-gen.sh).
+$(B)/shmkv-test-hold: tests/tools/hold.c $(B)/libshmkv.a
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libshmkv.a $(SHMKV_LDLIBS)
 
 # Installs the test dependencies that are missing (apt-get; sudo when not root).
 deps:
@@ -108,7 +114,7 @@ check-header:
 
 # The header check, the Check suites, then the tool tests, the manual pages and
 # an install into a scratch DESTDIR.  Every test removes the segments it made.
-check: check-header $(TEST_BIN) $(TOOLS)
+check: check-header $(TEST_BIN) $(TEST_HELPERS) $(TOOLS)
 	SHMKV_BUILD=$(B) $(TEST_BIN)
 	@if ls tests/tools/*.sh >/dev/null 2>&1; then \
 	    SHMKV_BUILD=$(B) sh tests/tools/run.sh; fi

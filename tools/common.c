@@ -8,6 +8,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -610,6 +611,190 @@ int shmid_of_key(key_t key)
 	if (id >= 0)
 		return id;
 	return shm_row_by_key(key, &row) == 0 ? row.id : -1;
+}
+
+/* ---- The dump's metadata record ---------------------------------------- */
+
+static void hex_of(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+size_t meta_format(const struct table_meta *m, unsigned char *key, char *value)
+{
+	char e[2 * HASHTABLE_MAX_KEY + 1], d[2 * HASHTABLE_MAX_KEY + 1];
+	size_t ml = strlen(META_MAGIC);
+	memset(key, 0, m->key_size + 1);
+	memcpy(key, META_MAGIC, m->key_size + 1 < ml ? m->key_size + 1 : ml);
+	hex_of(m->empty, m->key_size, e);
+	hex_of(m->deleted, m->key_size, d);
+	int n = snprintf(value, META_MAX_VALUE,
+	                 "%s %d key_size=%u value_size=%u capacity=%" PRIu64 " max_load=%.17g "
+	                 "mode=%04o empty=%s deleted=%s entries=%" PRIu64 " generation=%" PRIu64,
+	                 META_MAGIC, META_VERSION, m->key_size, m->value_size, m->capacity,
+	                 m->max_load, m->mode & 0777, e, d, m->entries, m->generation);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+/* One "name=value" field of a metadata value into buf; 0 or -1. */
+static int meta_field(const char *text, const char *name, char *buf, size_t len)
+{
+	size_t nl = strlen(name);
+	for (const char *p = text; (p = strstr(p, name)) != NULL; p += nl) {
+		if ((p != text && p[-1] != ' ') || p[nl] != '=')
+			continue;
+		const char *v = p + nl + 1;
+		size_t vl = strcspn(v, " ");
+		if (vl >= len)
+			return -1;
+		memcpy(buf, v, vl);
+		buf[vl] = 0;
+		return 0;
+	}
+	return -1;
+}
+
+static int meta_hex(const char *text, const char *name, unsigned char *out, uint32_t width)
+{
+	char buf[2 * HASHTABLE_MAX_KEY + 2];
+	unsigned char *p;
+	uint32_t len;
+	if (meta_field(text, name, buf, sizeof buf) < 0 || parse_hex_key(buf, &p, &len) < 0)
+		return -1;
+	int ok = len == width;
+	if (ok)
+		memcpy(out, p, width);
+	free(p);
+	return ok ? 0 : -1;
+}
+
+int meta_parse(const unsigned char *key, size_t klen, const unsigned char *value,
+               size_t vlen, struct table_meta *m, char *why, size_t whylen)
+{
+	char text[META_MAX_VALUE + 1], buf[64];
+	size_t ml = strlen(META_MAGIC);
+	uint64_t v;
+	if (vlen <= ml + 1 || vlen > META_MAX_VALUE || memcmp(value, META_MAGIC " ", ml + 1) != 0)
+		return 0;
+	memcpy(text, value, vlen);
+	text[vlen] = 0;
+	if (memchr(text, 0, vlen) || meta_field(text, "key_size", buf, sizeof buf) < 0 ||
+	    parse_u64(buf, &v) < 0 || v < 1 || v > HASHTABLE_MAX_KEY || klen != v + 1 ||
+	    memcmp(key, META_MAGIC, klen < ml ? klen : ml) != 0)
+		return 0; /* not ours: an ordinary record that happens to start so */
+	memset(m, 0, sizeof *m);
+	m->key_size = (uint32_t)v;
+	const char *bad = NULL;
+	if (strncmp(text + ml + 1, "1 ", 2) != 0)
+		bad = "version (this shmkv-load reads version 1)";
+	else if (meta_field(text, "value_size", buf, sizeof buf) < 0 || parse_u64(buf, &v) < 0 ||
+	         v > HASHTABLE_MAX_VALUE)
+		bad = "value_size";
+	else if ((m->value_size = (uint32_t)v, meta_field(text, "capacity", buf, sizeof buf) < 0) ||
+	         parse_u64(buf, &m->capacity) < 0)
+		bad = "capacity";
+	else if (meta_field(text, "max_load", buf, sizeof buf) < 0 || parse_load(buf, &m->max_load) < 0)
+		bad = "max_load";
+	else if (meta_field(text, "mode", buf, sizeof buf) < 0 || parse_mode(buf, &m->mode) < 0)
+		bad = "mode";
+	else if (meta_hex(text, "empty", m->empty, m->key_size) < 0)
+		bad = "empty";
+	else if (meta_hex(text, "deleted", m->deleted, m->key_size) < 0)
+		bad = "deleted";
+	if (bad) {
+		snprintf(why, whylen, "a malformed %s record (field %s): give the table's geometry "
+		         "on the command line, or dump the table again", META_MAGIC, bad);
+		return -1;
+	}
+	if (meta_field(text, "entries", buf, sizeof buf) == 0)
+		parse_u64(buf, &m->entries);
+	if (meta_field(text, "generation", buf, sizeof buf) == 0)
+		parse_u64(buf, &m->generation);
+	return 1;
+}
+
+/* ---- A table's segments ----------------------------------------------- */
+
+long table_segment_list(struct hashtable *h, struct hashtable_segment_info **out)
+{
+	/* A commit may add a segment between the two calls: retry a few times
+	 * with room to spare. */
+	size_t cap = 8;
+	for (int tries = 0; tries < 8; tries++) {
+		struct hashtable_segment_info *v = calloc(cap, sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		long n = hashtable_segments(h, v, cap);
+		if (n < 0) {
+			free(v);
+			return n;
+		}
+		if ((size_t)n <= cap) {
+			*out = v;
+			return n;
+		}
+		free(v);
+		cap = (size_t)n + 4;
+	}
+	return -EAGAIN;
+}
+
+/* Whether the process's maps hold a SysV mapping of shmid. */
+static int maps_hold(const char *pid, int shmid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%s/maps", pid);
+	FILE *f = fopen(path, "r");
+	int found = 0;
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof line, f)) {
+		unsigned long ino;
+		if (strstr(line, "/SYSV") && sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 &&
+		    ino == (unsigned long)shmid)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+int shm_holders(int shmid, pid_t *pids, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+	pid_t self = getpid();
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' ||
+		    strspn(e->d_name, "0123456789") != strlen(e->d_name))
+			continue;
+		pid_t p = (pid_t)atol(e->d_name);
+		if (p == self || !maps_hold(e->d_name, shmid))
+			continue;
+		if (n < max)
+			pids[n] = p;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+const char *segment_role_name(int role)
+{
+	switch (role) {
+	case HASHTABLE_SEG_ROOT: return "root";
+	case HASHTABLE_SEG_CURRENT: return "current";
+	case HASHTABLE_SEG_RETIRED: return "retired";
+	case HASHTABLE_SEG_PENDING: return "pending";
+	default: return "?";
+	}
 }
 
 /* ---- Table names ------------------------------------------------------ */

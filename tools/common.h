@@ -36,7 +36,8 @@ enum {
 	"  4  refused by the kernel or the table (size limits, permissions,\n" \
 	"     huge pages, a table full or existing with other widths)\n"       \
 	"  128+N  killed by signal N (130: SIGINT) after removing what it was\n" \
-	"     making (the file of dump -o, a table shmkv-load created)\n"
+	"     making (the file of dump -o, a table shmkv-load created, the\n"        \
+	"     generation shmkv-load --replace was building)\n"
 
 extern const char *tool_name;
 
@@ -96,6 +97,24 @@ int explain_widths(const struct table_name *tn, struct hashtable *h,
 
 /* The segment id at an IPC key, or -1. */
 int shmid_of_key(key_t key);
+
+/* Every segment of an attached table (hashtable_segments): the root, the
+ * current generation's data segment, older generations still held by
+ * attached processes, a pending build.  Returns the count with *out a
+ * malloc'd array (free it), or a negative code (out of memory, or the
+ * library's refusal). */
+long table_segment_list(struct hashtable *h, struct hashtable_segment_info **out);
+
+/* The pids of the processes (other than this one) that have segment shmid
+ * attached, read from /proc/PID/maps (a SysV mapping shows the segment id
+ * as its inode).  Fills up to max pids; returns how many were found (those
+ * whose maps this user may read).  The segment's own last pid
+ * (shm_lpid) names the last process that attached or detached it, which
+ * any tool that looks at the segment changes. */
+int shm_holders(int shmid, pid_t *pids, int max);
+
+/* "root", "current", "retired", "pending" (or "?"). */
+const char *segment_role_name(int role);
 
 /* Maps a library or errno code to an exit code. */
 int exit_code_for(int rc);
@@ -172,6 +191,42 @@ long enc_encode(enum enc e, const unsigned char *src, size_t width, char *out,
 /* A short printable form of a field for messages: "abc" when printable
  * (NUL padding dropped), else 0x0102... (cut at 32 bytes). */
 const char *fmt_field(const void *p, size_t len, char *buf, size_t buflen);
+
+/* ---- The dump's metadata record ---------------------------------------- */
+
+/* `shmkv dump` (cdb format) writes, first, one record that describes the
+ * table, so that `shmkv-load` can make the same table again:
+ *   key    key_size + 1 bytes (so it can never be one of the table's keys):
+ *          the first key_size + 1 bytes of "shmkv-meta", NUL-padded
+ *   value  "shmkv-meta 1 key_size=8 value_size=8 capacity=BYTES
+ *          max_load=0.8 mode=0644 empty=HEX deleted=HEX entries=N
+ *          generation=G" (one line of text, fields separated by spaces)
+ * tinycdb's cdb(1) reads it as any other record. */
+#define META_MAGIC "shmkv-meta"
+#define META_VERSION 1
+
+struct table_meta {
+	uint32_t key_size, value_size;
+	uint64_t capacity;    /* the data segment's bytes                   */
+	double max_load;
+	unsigned mode;
+	unsigned char empty[HASHTABLE_MAX_KEY], deleted[HASHTABLE_MAX_KEY];
+	uint64_t entries;     /* keys the table held when dumped            */
+	uint64_t generation;  /* informational                              */
+};
+
+/* The longest metadata value, in bytes. */
+#define META_MAX_VALUE (4 * HASHTABLE_MAX_KEY + 512)
+
+/* Fills key (key_size + 1 bytes) and value (META_MAX_VALUE bytes) for m.
+ * Returns the value's length. */
+size_t meta_format(const struct table_meta *m, unsigned char *key, char *value);
+
+/* Whether a record is a metadata record: 1 (and *m filled), 0 if it is not
+ * one (an ordinary record), -1 if it claims to be one but is malformed (why
+ * filled). */
+int meta_parse(const unsigned char *key, size_t klen, const unsigned char *value,
+               size_t vlen, struct table_meta *m, char *why, size_t whylen);
 
 /* ---- Options both tools take ------------------------------------------- */
 

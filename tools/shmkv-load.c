@@ -3,12 +3,30 @@
  * All or nothing.  The whole input is parsed and checked before the first
  * write: encodings, field widths, keys equal to a sentinel, and whether the
  * keys not yet in the table fit under its load limit.  Only then is the
- * table created (when absent) and written with upserts; the library's writer
- * lock serialises them with other writers.  Bad input therefore leaves the
+ * table created (when absent) and written.  Bad input therefore leaves the
  * table exactly as it was, and a segment this run created is removed on any
- * later failure or interruption.  What cannot be promised: a concurrent
- * writer filling the table between the check and the writes (reported, with
- * the number of records already written).
+ * later failure or interruption.
+ *
+ * Two ways to write into an existing table.  Without --replace, upserts
+ * through the library's writer lock: keys absent from the input stay, and
+ * readers see the table change record by record; an interruption leaves
+ * the records written so far (not atomic; a concurrent writer may also fill
+ * the table between the check and the writes).  With --replace, the whole
+ * input goes into a new generation that nobody reads yet
+ * (hashtable_replace_begin / builder_put, the library's fast private
+ * build), published in one step by hashtable_replace_commit: readers see
+ * the old data or the new, never a mix, and keys absent from the input are
+ * gone.  Any failure or SIGINT/SIGTERM/SIGHUP drops the build
+ * (hashtable_replace_abort) and the old generation serves on, untouched;
+ * after a SIGKILL the library's build record lets the next writer, or
+ * `shmkv verify --repair`, remove the pending segment.
+ *
+ * Metadata.  A cdb dump made by `shmkv dump` starts with a record whose key
+ * is key_size + 1 bytes long (never a table key) and whose value describes
+ * the table (common.h, META_MAGIC).  It is never loaded as data; when this
+ * run creates the table, the table takes its widths, sentinels, capacity,
+ * load limit and mode from it, except where the command line says
+ * otherwise.
  *
  * Memory.  Regular files are mapped, pipes are read into one growing buffer.
  * Binary input is already fixed-width: it is validated and written in place.
@@ -71,6 +89,8 @@ struct opts {
 	int excl;
 	int skip_bad, quiet, progress, verbose;
 	int crlf;            /* strip a CR before each tsv newline        */
+	int replace;         /* build a new generation, commit atomically */
+	int allow_empty;     /* --replace may empty the table             */
 	enum dups dups;
 };
 
@@ -115,8 +135,16 @@ struct loader {
 	size_t arr_len;
 	uint64_t arr_n;
 	int array_mode;
+	/* metadata record of a shmkv dump (cdb) */
+	struct table_meta meta;
+	int have_meta;                 /* found one                           */
+	int use_meta;                  /* creating: its geometry applies      */
 	/* table */
 	struct hashtable *h;
+	struct hashtable_builder *b;   /* --replace: the build in progress    */
+	struct hashtable_config full;  /* --replace creating: the real size   */
+	int have_full;                 /* (the table is created tiny first)   */
+	uint64_t gen0;                 /* the generation serving before       */
 	int created;
 	uint64_t count0, max_count, newkeys, inserted, updated, late_bad;
 	/* progress */
@@ -482,14 +510,31 @@ static int cdb_frame(const struct input *in, struct cursor *c, struct where *w,
 	}
 }
 
+/* Whether a framed cdb record is a shmkv dump's metadata record (never a
+ * table key: its key is key_size + 1 bytes). */
+static int is_meta(const struct input *in, size_t koff, uint32_t klen, size_t voff,
+                   uint32_t vlen)
+{
+	static struct table_meta m;
+	char why[256];
+	return meta_parse(in->data + koff, klen, in->data + voff, vlen, &m, why, sizeof why) != 0;
+}
+
 static int parse_cdb(struct loader *L, const struct input *in, struct cursor *c,
                      struct where *w, unsigned char *rec, char *why, size_t whylen)
 {
 	size_t koff, voff;
 	uint32_t klen, vlen;
-	int r = cdb_frame(in, c, w, &koff, &klen, &voff, &vlen, why, whylen);
-	if (r <= 0)
-		return r;
+	int r, m;
+	struct table_meta meta;
+	do {
+		r = cdb_frame(in, c, w, &koff, &klen, &voff, &vlen, why, whylen);
+		if (r <= 0)
+			return r;
+		m = meta_parse(in->data + koff, klen, in->data + voff, vlen, &meta, why, whylen);
+		if (m < 0)
+			return -1;
+	} while (m == 1); /* the metadata record is not data */
 	note_lengths(L, klen, vlen);
 	if (decode(L->o.f.kenc, "key", in->data + koff, klen, rec, L->ks, why, whylen) < 0 ||
 	    decode(L->o.f.venc, "value", in->data + voff, vlen, rec + L->ks, L->vs, why, whylen) < 0)
@@ -582,6 +627,8 @@ static void prescan_cdb(struct loader *L)
 		uint32_t kl, vl;
 		int r;
 		while ((r = cdb_frame(&L->in[i], &c, &w, &ko, &kl, &vo, &vl, why, sizeof why)) == 1) {
+			if (is_meta(&L->in[i], ko, kl, vo, vl))
+				continue;
 			recs++;
 			if (kl > L->max_klen)
 				L->max_klen = kl;
@@ -598,6 +645,15 @@ static void prescan_cdb(struct loader *L)
 	L->bound = recs;
 	if (max_excess > (int64_t)ARRAY_SLACK)
 		L->prescan_ok = 0;
+}
+
+/* A signal before the first write: says so.  Returns RC_REFUSED (main then
+ * dies of the signal). */
+static int interrupted_early(struct loader *L)
+{
+	msg("%s: interrupted before writing; nothing was written%s", L->tn.arg,
+	    L->created ? " and the new table is removed" : "");
+	return RC_REFUSED;
 }
 
 /* ---- Pass 1: parse and check every record ----------------------------------- */
@@ -878,7 +934,7 @@ static int check_duplicates(struct loader *L)
 	free(dc.set.keys);
 	free(dc.set.used);
 	if (r == -EINTR)
-		return RC_REFUSED;
+		return interrupted_early(L);
 	if (r < 0) {
 		msg("%s: out of memory while looking for repeated keys", L->tn.arg);
 		return RC_REFUSED;
@@ -938,6 +994,21 @@ static void usage(FILE *f)
 "there are none or FILE is -.  The whole input is checked before the first\n"
 "write: on bad input nothing is written and a table this run created is removed.\n"
 "\n"
+"Into an existing table:\n"
+"      --replace           replace its whole contents atomically: the input is\n"
+"                          built into a new generation and published in one\n"
+"                          step; readers see the old data or the new, never a\n"
+"                          mix; keys absent from the input are gone.  Bad\n"
+"                          input, an error or a signal leave the old data\n"
+"                          serving.  The kernel must have room for both\n"
+"                          generations (kernel.shmmax, kernel.shmall).\n"
+"                          -n, -c, -l, -m size the new generation (default:\n"
+"                          the table's own, larger if the input needs it)\n"
+"      --allow-empty       let --replace empty the table when the input holds no\n"
+"                          records (refused otherwise: a truncated input)\n"
+"                          without --replace: upserts, one record at a time\n"
+"                          (not atomic; keys absent from the input stay)\n"
+"\n"
 "Input:\n"
 "  -f, --format=FMT        auto (default: cdb if the input starts with +N,N:,\n"
 "                          else tsv), tsv, cdb or bin\n"
@@ -960,7 +1031,9 @@ static void usage(FILE *f)
 "                          last record wins), first, error (nothing is written),\n"
 "                          warn (the last wins, each repeat is reported)\n"
 "\n"
-"Creating a table (ignored, with a warning, when TABLE exists):\n"
+"Creating a table (ignored, with a warning, when TABLE exists; a cdb dump made\n"
+"by `shmkv dump` carries the table's widths, sentinels, capacity, load limit\n"
+"and mode, used unless these options say otherwise):\n"
 "  -K, --key-size=BYTES    key width (default: from the encoding or the input)\n"
 "  -V, --value-size=BYTES  value width (default: from the encoding or the input)\n"
 "  -l, --load=F            size the table so the input fills it to load F\n"
@@ -986,7 +1059,7 @@ static void usage(FILE *f)
 "\nSee shmkv-load(1).\n", tool_name);
 }
 
-enum { OPT_VERSION = 256, OPT_CRLF, OPT_DUPLICATES };
+enum { OPT_VERSION = 256, OPT_CRLF, OPT_DUPLICATES, OPT_REPLACE, OPT_ALLOW_EMPTY };
 
 /* Returns RC_OK, an exit code, or -1 after --help / --version. */
 static int parse_args(struct opts *o, int argc, char **argv)
@@ -999,6 +1072,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ "crlf", no_argument, 0, OPT_CRLF },
 		{ "duplicates", required_argument, 0, OPT_DUPLICATES },
 		{ "excl", no_argument, 0, 'x' },
+		{ "replace", no_argument, 0, OPT_REPLACE },
+		{ "allow-empty", no_argument, 0, OPT_ALLOW_EMPTY },
 		{ "progress", no_argument, 0, 'p' },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "verbose", no_argument, 0, 'v' },
@@ -1041,6 +1116,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			}
 			break;
 		case 'x': o->excl = 1; break;
+		case OPT_REPLACE: o->replace = 1; break;
+		case OPT_ALLOW_EMPTY: o->allow_empty = 1; break;
 		case 'p': o->progress = 1; o->quiet = 0; break;
 		case 'q': o->quiet = 1; o->progress = 0; o->verbose = 0; break;
 		case 'v': o->verbose = 1; o->quiet = 0; break;
@@ -1056,6 +1133,10 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		return rc;
 	if (optind >= argc) {
 		msg("missing TABLE; try '%s --help' for more information", tool_name);
+		return RC_USAGE;
+	}
+	if (o->replace && o->excl) {
+		msg("--replace replaces an existing table and --excl refuses one: give one");
 		return RC_USAGE;
 	}
 	if (o->co.entries && o->co.capacity) {
@@ -1098,9 +1179,15 @@ static int open_existing(struct loader *L)
 	}
 	const struct opts *o = &L->o;
 	const struct create_opts *co = &L->o.co;
-	if (create_opts_given(co) && !o->quiet)
-			msg("%s: the table exists: its own capacity, load limit, mode and sentinels "
-			    "are kept (creation options ignored)", L->tn.arg);
+	if (o->replace && (co->mode_set || co->hugetlb || co->empty_key || co->deleted_key) &&
+	    !o->quiet)
+		msg("%s: the table exists: its mode, sentinels and page size are kept (--mode, "
+		    "--huge-pages, --empty-key, --deleted-key ignored)", L->tn.arg);
+	else if (!o->replace && create_opts_given(co) && !o->quiet)
+		msg("%s: the table exists: its own capacity, load limit, mode and sentinels "
+		    "are kept (creation options ignored; --replace applies -n, -c, -l, -m to "
+		    "the new generation)", L->tn.arg);
+	L->gen0 = hashtable_generation(L->h);
 	L->ks = st.key_size;
 	L->vs = st.value_size;
 	L->count0 = st.count;
@@ -1153,10 +1240,66 @@ static int report_first_frame_error(struct loader *L)
 	return RC_DATA;
 }
 
+/* Looks for a shmkv dump's metadata record: the first record of each cdb
+ * input.  Returns RC_OK, or RC_DATA for a malformed one. */
+static int find_meta(struct loader *L)
+{
+	char why[256], at[600];
+	if (L->fmt != FMT_CDB)
+		return RC_OK;
+	for (size_t i = 0; i < L->nin && !L->have_meta; i++) {
+		struct cursor c = {0};
+		struct where w = { .in = &L->in[i] };
+		size_t ko, vo;
+		uint32_t kl, vl;
+		if (cdb_frame(&L->in[i], &c, &w, &ko, &kl, &vo, &vl, why, sizeof why) != 1)
+			continue;
+		int m = meta_parse(L->in[i].data + ko, kl, L->in[i].data + vo, vl, &L->meta, why,
+		                   sizeof why);
+		if (m < 0) {
+			where_text(L, &w, at, sizeof at);
+			msg("%s: %s", at, why);
+			return RC_DATA;
+		}
+		L->have_meta = m == 1;
+	}
+	return RC_OK;
+}
+
+/* Creating from a dump: the metadata's widths apply unless -K/-V say
+ * otherwise; its geometry and sentinels only when the widths are its own. */
+static void apply_meta_widths(struct loader *L)
+{
+	struct opts *o = &L->o;
+	if (!L->have_meta || L->h)
+		return;
+	if (!o->f.ks_set && !enc_width(o->f.kenc)) {
+		o->f.ks = L->meta.key_size;
+		o->f.ks_set = 1;
+	}
+	if (!o->f.vs_set && !enc_width(o->f.venc)) {
+		o->f.vs = L->meta.value_size;
+		o->f.vs_set = 1;
+	}
+	L->use_meta = o->f.ks == L->meta.key_size && o->f.vs == L->meta.value_size;
+	if (!L->use_meta && !o->quiet)
+		msg("%s: note: the dump's table had key %u and value %u bytes; the new table's "
+		    "widths differ, so its capacity and sentinels are not taken from the dump",
+		    L->tn.arg, L->meta.key_size, L->meta.value_size);
+	if (!L->use_meta)
+		return;
+	/* The dump's load limit and mode, unless the command line gave its own. */
+	if (!o->co.max_load_set && !o->co.load_set)
+		o->co.max_load = o->co.load = L->meta.max_load;
+	if (!o->co.mode_set)
+		o->co.mode = L->meta.mode;
+}
+
 static int setup_widths(struct loader *L)
 {
 	struct opts *o = &L->o;
 	if (!L->h) {
+		apply_meta_widths(L);
 		int need_k = !o->f.ks_set && !enc_width(o->f.kenc);
 		int need_v = !o->f.vs_set && !enc_width(o->f.venc);
 		if ((need_k || need_v) && L->fmt == FMT_BIN) {
@@ -1196,30 +1339,6 @@ static int setup_widths(struct loader *L)
 	return RC_OK;
 }
 
-/* The API does not tell an existing table's sentinels.  Attaching again
- * with the default ones succeeds only if the table uses them (the library
- * checks sentinels on attach); a read-only probe changes nothing.  Should
- * the table vanish meanwhile, the probe's fresh segment is removed.  When
- * this says no, the check pass asks hashtable_search() about each key. */
-static int has_default_sentinels(struct loader *L)
-{
-	struct hashtable_config cfg = {0};
-	struct hashtable *probe;
-	cfg.path = L->tn.path;
-	cfg.ipc_key = L->tn.path ? 0 : L->tn.key;
-	cfg.key_size = L->ks;
-	cfg.value_size = L->vs;
-	cfg.entries = 1;
-	cfg.flags = HASHTABLE_RDONLY;
-	if (hashtable_create_config(&cfg, &probe) != 0)
-		return 0;
-	int same = hashtable_shmid(probe) == hashtable_shmid(L->h);
-	if (!same)
-		hashtable_unlink(probe);
-	hashtable_close(probe);
-	return same;
-}
-
 /* The sentinels new keys are checked against, when they can be known. */
 static int setup_sentinels(struct loader *L)
 {
@@ -1237,6 +1356,10 @@ static int setup_sentinels(struct loader *L)
 			    2 * L->ks);
 			return RC_USAGE;
 		}
+		if (L->use_meta) { /* the dumped table's, unless given below */
+			memcpy(L->empty, L->meta.empty, L->ks);
+			memcpy(L->deleted, L->meta.deleted, L->ks);
+		}
 		if (o->co.empty_key)
 			memcpy(L->empty, o->co.empty_key, L->ks);
 		if (o->co.deleted_key)
@@ -1247,7 +1370,7 @@ static int setup_sentinels(struct loader *L)
 		}
 		return RC_OK;
 	}
-	L->sentinels_known = has_default_sentinels(L);
+	L->sentinels_known = hashtable_sentinels(L->h, L->empty, L->deleted) == 0;
 	return RC_OK;
 }
 
@@ -1338,6 +1461,15 @@ static void summary(struct loader *L)
 	struct hashtable_stats st;
 	double el = now_seconds() - L->t0;
 	hashtable_stats(L->h, &st);
+	if (L->o.replace && !L->created) {
+		msg("%s: read %" PRIu64 ", %" PRIu64 " keys in generation %" PRIu64 " (replacing "
+		    "generation %" PRIu64 " of %" PRIu64 " keys), %" PRIu64 " repeated keys, skipped %"
+		    PRIu64 ", load %.3f (%" PRIu64 " of %" PRIu64 " keys), %.2f s, %.0f records/s",
+		    L->tn.arg, L->nread, st.count, hashtable_generation(L->h), L->gen0, L->count0,
+		    L->updated, L->bad, st.slots ? (double)st.count / (double)st.slots : 0.0,
+		    st.count, st.max_count, el, el > 0 ? (double)L->nread / el : 0.0);
+		return;
+	}
 	msg("%s: read %" PRIu64 ", inserted %" PRIu64 ", updated %" PRIu64 ", skipped %" PRIu64
 	    ", load %.3f (%" PRIu64 " of %" PRIu64 " keys), %.2f s, %.0f records/s",
 	    L->tn.arg, L->nread, L->inserted, L->updated, L->bad,
@@ -1358,6 +1490,9 @@ static int create_table(struct loader *L)
 	cfg.value_size = L->vs;
 	cfg.capacity = o->co.capacity ? o->co.capacity
 	                              : hashtable_segment_size(n, o->co.load, L->ks, L->vs);
+	if (L->use_meta && !o->co.capacity && !o->co.entries && !o->co.load_set &&
+	    !o->co.max_load_set)
+		cfg.capacity = L->meta.capacity; /* the dumped table's own size */
 	if (!cfg.capacity) {
 		msg("%s: %" PRIu64 " entries of %u+%u bytes at load %g make a segment too large "
 		    "to describe", L->tn.arg, n, L->ks, L->vs, o->co.load);
@@ -1366,14 +1501,30 @@ static int create_table(struct loader *L)
 	create_opts_apply(&o->co, &cfg);
 	cfg.empty_key = L->empty; /* the options' sentinels, checked, or the defaults */
 	cfg.deleted_key = L->deleted;
+	/* --replace: readers that open the new table see it empty, then whole.
+	 * It is created with a one-key first generation, and the input is built
+	 * into a second one of the real size (the fast private build).  Huge
+	 * pages keep the plain path: the new generation's page size is the
+	 * creation's. */
+	if (o->replace && !o->co.hugetlb) {
+		L->full = cfg;
+		L->have_full = 1;
+		cfg.capacity = hashtable_segment_size(1, cfg.max_load ? cfg.max_load : DEFAULT_MAX_LOAD,
+		                                      L->ks, L->vs);
+	}
 	int rc = table_create(&L->tn, &cfg, &L->h);
 	if (rc != RC_OK)
 		return rc;
 	L->created = 1;
+	L->gen0 = hashtable_generation(L->h);
 	struct hashtable_stats st;
 	hashtable_stats(L->h, &st);
 	L->max_count = st.max_count;
-	if (o->verbose)
+	if (o->verbose && L->have_full)
+		msg("%s: created table: key 0x%08x, id %d, key %u + value %u bytes; its contents "
+		    "are built into a generation of %zu bytes (load limit %g)", L->tn.arg,
+		    (unsigned)st.ipc_key, st.shmid, L->ks, L->vs, L->full.capacity, st.max_load);
+	else if (o->verbose)
 		msg("%s: created table: key 0x%08x, id %d, %" PRIu64 " bytes, key %u + value %u "
 		    "bytes, room for %" PRIu64 " keys (load limit %g)", L->tn.arg,
 		    (unsigned)st.ipc_key, st.shmid, st.segment_bytes, L->ks, L->vs, st.max_count,
@@ -1392,7 +1543,7 @@ static int check_room(struct loader *L)
 	if (rc == 0 && L->newkeys > room)
 		rc = count_new(L, 1, &L->newkeys);
 	if (rc == -EINTR)
-		return RC_REFUSED;
+		return interrupted_early(L);
 	if (rc < 0) {
 		msg("%s: cannot check the input against the table: %s", L->tn.arg,
 		    table_error(rc));
@@ -1411,8 +1562,9 @@ static int check_room(struct loader *L)
 		advise("size the new table from the input: leave out --capacity/--entries, "
 		       "or raise them");
 	else
-		advise("load into a bigger table: create one with `shmkv create` (or "
-		       "shmkv-load --entries into a new name) and load both inputs there");
+		advise("grow the table first, while readers run (`shmkv grow %s --entries N`), "
+		       "or replace its contents with a larger generation (`shmkv-load --replace "
+		       "--entries N %s FILE...`)", L->tn.arg, L->tn.arg);
 	return RC_REFUSED;
 }
 
@@ -1430,7 +1582,7 @@ static void warn_low_room(struct loader *L)
 	    "allows %" PRIu64 "; only %" PRIu64 " more can be inserted", L->tn.arg, st.count,
 	    st.max_load, st.max_count, room);
 	advise("to leave room, load with --entries=N (the keys it should hold) or a lower "
-	       "--load; to grow it now: shmkv dump %s | shmkv-load -n N NEWTABLE", L->tn.arg);
+	       "--load; to grow it now, while readers run: shmkv grow %s --entries N", L->tn.arg);
 }
 
 static int write_pass(struct loader *L)
@@ -1451,6 +1603,9 @@ static int write_pass(struct loader *L)
 		msg("%s: interrupted after writing %" PRIu64 " records (%" PRIu64 " inserted, %"
 		    PRIu64 " updated)%s", L->tn.arg, L->inserted + L->updated, L->inserted,
 		    L->updated, L->created ? "; the new table is removed" : "");
+		if (!L->created)
+			advise("the table now holds those records beside its old ones; "
+			       "`shmkv-load --replace` loads all or nothing");
 		return RC_REFUSED;
 	}
 	msg("%s: writing failed after %" PRIu64 " records (%" PRIu64 " inserted, %" PRIu64
@@ -1461,14 +1616,168 @@ static int write_pass(struct loader *L)
 	if (L->created)
 		advise("the new table is removed");
 	else
-		advise("the records before that one are in the table");
+		advise("the records before that one are in the table (`shmkv-load --replace` "
+		       "loads all or nothing)");
 	return exit_code_for(err);
+}
+
+/* ---- Pass 3 with --replace: a new generation ------------------------------- */
+
+/* Sizes the new generation: the table's own geometry (cfg NULL) unless the
+ * command line sizes it, or the input holds more records than the table's
+ * load limit allows.  Returns 1 with cfg filled, 0 for "as it is". */
+static int replace_config(struct loader *L, struct hashtable_config *cfg)
+{
+	const struct create_opts *co = &L->o.co;
+	struct hashtable_stats st;
+	if (L->have_full) { /* a table this run created: its real size */
+		*cfg = L->full;
+		return 1;
+	}
+	hashtable_stats(L->h, &st);
+	int sized = co->entries || co->capacity || co->load_set || co->max_load_set;
+	if (!sized && L->good <= st.max_count)
+		return 0;
+	memset(cfg, 0, sizeof *cfg);
+	cfg->key_size = L->ks;
+	cfg->value_size = L->vs;
+	cfg->empty_key = L->empty;
+	cfg->deleted_key = L->deleted;
+	cfg->mode = st.mode & 0777;
+	cfg->flags = st.hugetlb ? HASHTABLE_HUGETLB : 0;
+	cfg->max_load = co->max_load_set || co->load_set ? co->max_load : st.max_load;
+	if (co->capacity) {
+		cfg->capacity = co->capacity;
+	} else if (co->entries) {
+		cfg->entries = co->entries;
+	} else if (co->load_set) { /* the input fills it to --load */
+		cfg->capacity = hashtable_segment_size(L->good ? L->good : 1, co->load, L->ks, L->vs);
+	} else if (L->good > st.max_count) {
+		cfg->entries = (uint64_t)((double)L->good * HEADROOM) + 1;
+		if (!L->o.quiet)
+			msg("%s: note: the input's %" PRIu64 " records pass the table's limit of %" PRIu64
+			    " keys; the new generation is sized for %" PRIu64 " (-n sets it)", L->tn.arg,
+			    L->good, st.max_count, cfg->entries);
+	} else {
+		cfg->capacity = st.segment_bytes; /* only -m changed: same size */
+	}
+	return 1;
+}
+
+static int build_one(struct loader *L, const unsigned char *rec, const struct where *w, void *ctx)
+{
+	int *err = ctx;
+	(void)w;
+	if (L->written) { /* --duplicates=first: a repeated key is passed over */
+		int a = keyset_add(L->written, rec);
+		if (a < 0) {
+			*err = -ENOMEM;
+			return 1;
+		}
+		if (a == 0) {
+			L->dup_count++;
+			return 0;
+		}
+	}
+	int r = hashtable_builder_put(L->b, rec, rec + L->ks);
+	if (r == 0) {
+		L->inserted++;
+		return 0;
+	}
+	if (r == 1) { /* a key an earlier record of the input gave */
+		L->updated++;
+		return 0;
+	}
+	*err = r;
+	return 1;
+}
+
+/* Says why replace_begin refused; the old generation is untouched. */
+static int explain_begin(struct loader *L, int r)
+{
+	msg("%s: cannot start a new generation: %s", L->tn.arg, table_error(r));
+	if ((r == -ENOSPC || r == -EINVAL || r == -ENOMEM) &&
+	    strstr(hashtable_last_error(), "kernel.shm"))
+		advise("while it is built, the new generation's data segment exists beside the "
+		       "current one: kernel.shmmax must allow its size and kernel.shmall both "
+		       "(see the sysctl above)");
+	advise("nothing was changed: generation %" PRIu64 " still serves", L->gen0);
+	return exit_code_for(r);
+}
+
+/* Drops the build: the old generation serves on, untouched. */
+static void build_abort(struct loader *L)
+{
+	if (L->b) {
+		hashtable_replace_abort(L->b);
+		L->b = NULL;
+	}
+}
+
+static int build_pass(struct loader *L)
+{
+	struct hashtable_config cfg;
+	int err = 0;
+	int has_cfg = replace_config(L, &cfg);
+	struct keyset written = { 0, 0, 0, 0, L->ks };
+	phase_start(L, "building", L->good);
+	int r = hashtable_replace_begin(L->h, has_cfg ? &cfg : NULL, &L->b);
+	if (r < 0) {
+		L->b = NULL;
+		progress_clear(L);
+		return explain_begin(L, r);
+	}
+	if (L->o.dups == DUP_FIRST)
+		L->written = &written;
+	r = stop_signal ? -EINTR : for_each_good(L, build_one, &err);
+	progress_clear(L);
+	L->written = NULL;
+	free(written.keys);
+	free(written.used);
+	if (r == 0 && stop_signal)
+		r = -EINTR;
+	if (r != 0) {
+		build_abort(L);
+		if (r == -EINTR && L->created) {
+			msg("%s: interrupted; the new table is removed", L->tn.arg);
+			return RC_REFUSED;
+		}
+		if (r == -EINTR) {
+			msg("%s: interrupted; the new generation is dropped and generation %" PRIu64
+			    " serves on, unchanged", L->tn.arg, L->gen0);
+			return RC_REFUSED;
+		}
+		msg("%s: building the new generation failed after %" PRIu64 " records: %s",
+		    L->tn.arg, L->inserted + L->updated, table_error(err));
+		if (err == -ENOMEM)
+			advise("the new generation is too small for the input: size it with "
+			       "--entries N (keys) or --capacity BYTES%s", L->created
+			       ? ", or leave them out to size it from the input" : "");
+		if (L->created)
+			advise("the new table is removed");
+		else
+			advise("nothing was changed: generation %" PRIu64 " still serves", L->gen0);
+		return err == -EINVAL ? RC_DATA : exit_code_for(err);
+	}
+	phase_start(L, "committing", 0);
+	r = hashtable_replace_commit(L->b); /* frees the builder, whatever it returns */
+	L->b = NULL;
+	if (r < 0) {
+		msg("%s: cannot publish the new generation: %s", L->tn.arg, table_error(r));
+		if (r == -EIDRM)
+			advise("the table was removed while it was being built");
+		else
+			advise("generation %" PRIu64 " still serves", L->gen0);
+		return exit_code_for(r);
+	}
+	return RC_OK;
 }
 
 /* ---- Main ------------------------------------------------------------------- */
 
 static void cleanup(struct loader *L, int failed)
 {
+	build_abort(L);
 	if (L->h) {
 		if (failed && L->created)
 			hashtable_unlink(L->h);
@@ -1524,7 +1833,8 @@ static int load(struct loader *L, int nfiles, char **files)
 		msg("bin records are used as they are: encodings apply to tsv and cdb only");
 		return RC_USAGE;
 	}
-	if ((rc = setup_widths(L)) != RC_OK || (rc = setup_sentinels(L)) != RC_OK)
+	if ((rc = find_meta(L)) != RC_OK || (rc = setup_widths(L)) != RC_OK ||
+	    (rc = setup_sentinels(L)) != RC_OK)
 		return rc;
 	L->scratch = malloc(L->rs ? L->rs : 1);
 	if (!L->scratch)
@@ -1533,17 +1843,31 @@ static int load(struct loader *L, int nfiles, char **files)
 	catch_signals();
 	parse_pass(L);
 	if (stop_signal)
-		return RC_REFUSED;
+		return interrupted_early(L);
 	if (L->bad && (!L->o.skip_bad || L->stopped)) {
 		report_bad_input(L);
 		return RC_DATA;
 	}
 	if ((rc = check_duplicates(L)) != RC_OK)
 		return rc;
-	if (!L->h && (rc = create_table(L)) != RC_OK)
-		return rc;
-	if ((rc = check_room(L)) != RC_OK || (rc = write_pass(L)) != RC_OK)
-		return rc;
+	if (L->h && L->o.replace && !L->good && !L->o.allow_empty) {
+		msg("%s: the input holds no records: --replace would empty the table (%" PRIu64
+		    " keys); nothing was changed", L->tn.arg, L->count0);
+		advise("give --allow-empty to empty it on purpose");
+		return RC_DATA;
+	}
+	if (L->h && L->o.replace) {
+		if ((rc = build_pass(L)) != RC_OK)
+			return rc;
+	} else if (L->o.replace && !L->o.co.hugetlb) {
+		if ((rc = create_table(L)) != RC_OK || (rc = build_pass(L)) != RC_OK)
+			return rc;
+	} else {
+		if (!L->h && (rc = create_table(L)) != RC_OK)
+			return rc;
+		if ((rc = check_room(L)) != RC_OK || (rc = write_pass(L)) != RC_OK)
+			return rc;
+	}
 	report_skipped(L);
 	warn_low_room(L);
 	if (!L->o.quiet)

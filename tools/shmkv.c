@@ -39,19 +39,20 @@ static const struct cmd *current;
 struct copts {
 	int verbose, json, repair, with_keys, force;
 	const char *format, *output;
+	uint64_t bytes; /* grow --bytes */
 	struct field_opts f;
 	struct create_opts co;
 };
 
-enum { OPT_REPAIR = 256, OPT_JSON, OPT_WITH_KEYS, OPT_FORCE };
+enum { OPT_REPAIR = 256, OPT_JSON, OPT_WITH_KEYS, OPT_FORCE, OPT_BYTES };
 
 static void cmd_usage(FILE *f, const struct cmd *c);
 
 /* ---- Option parsing ---------------------------------------------------- */
 
 /* Parses the options named in `accept` (short letters, plus 'k' for the
- * encoding options, 'n' for the sentinel keys, and 'j', 'r', 'w', 'F' for
- * --json, --repair, --with-keys, --force).  Returns RC_OK, an exit
+ * encoding options, 'S' for the sentinel keys, and 'j', 'r', 'w', 'F', 'B'
+ * for --json, --repair, --with-keys, --force, --bytes).  Returns RC_OK, an exit
  * code, or -1 after --help.  Leaves optind at the first operand. */
 static int parse_opts(int argc, char **argv, const char *accept, struct copts *o)
 {
@@ -64,6 +65,7 @@ static int parse_opts(int argc, char **argv, const char *accept, struct copts *o
 		{ "force", no_argument, 0, OPT_FORCE },
 		{ "format", required_argument, 0, 'f' },
 		{ "output", required_argument, 0, 'o' },
+		{ "bytes", required_argument, 0, OPT_BYTES },
 		FIELD_LONG_OPTIONS,
 		CREATE_LONG_OPTIONS,
 		{ 0, 0, 0, 0 },
@@ -77,7 +79,8 @@ static int parse_opts(int argc, char **argv, const char *accept, struct copts *o
 		int opt = c == OPT_JSON ? 'j' : c == OPT_REPAIR ? 'r'
 		        : c == OPT_WITH_KEYS ? 'w' : c == OPT_FORCE ? 'F'
 		        : c == OPT_KEY_ENC || c == OPT_VALUE_ENC || c == 'E' ? 'k'
-		        : c == OPT_EMPTY_KEY || c == OPT_DELETED_KEY ? 'n' : c;
+		        : c == OPT_BYTES ? 'B'
+		        : c == OPT_EMPTY_KEY || c == OPT_DELETED_KEY ? 'S' : c;
 		if (c != '?' && c != ':' && c != 'h' && !strchr(accept, opt)) {
 			msg("%s: option '%s' does not apply to this command", current->name,
 			    argv[optind - 1]);
@@ -101,6 +104,12 @@ static int parse_opts(int argc, char **argv, const char *accept, struct copts *o
 		case OPT_FORCE: o->force = 1; break;
 		case 'f': o->format = optarg; break;
 		case 'o': o->output = optarg; break;
+		case OPT_BYTES:
+			if (parse_size(optarg, &o->bytes) < 0 || !o->bytes) {
+				msg("bad size '%s' (bytes, with an optional K, M, G, T suffix)", optarg);
+				rc = RC_USAGE;
+			}
+			break;
 		default:
 			option_error(c, optopt, argv[optind - 1]);
 			rc = RC_USAGE;
@@ -142,7 +151,7 @@ static int cmd_create(int argc, char **argv)
 	struct copts o = {0};
 	struct table_name tn;
 	struct hashtable *h;
-	int rc = parse_opts(argc, argv, "vKVmncMHk", &o);
+	int rc = parse_opts(argc, argv, "vKVmncMHkS", &o);
 	if (rc == RC_OK)
 		rc = operands(argc, 1, 1);
 	if (rc == RC_OK && (!o.f.ks_set || !o.f.vs_set)) {
@@ -204,18 +213,106 @@ struct stat_info {
 	struct shm_row row;
 	int row_ok;
 	const char *path;
+	uint64_t generation;
+	struct hashtable_segment_info *segs; /* every segment of the table */
+	long nsegs;                          /* < 0: the library's refusal */
 };
+
+/* The segment of a role (the first one), or NULL. */
+static const struct hashtable_segment_info *seg_of_role(const struct hashtable_segment_info *v,
+                                                        long n, int role)
+{
+	for (long i = 0; i < n; i++)
+		if (v[i].role == role)
+			return &v[i];
+	return NULL;
+}
+
+#define MAX_HOLDERS 8
+
+/* "pid 4242" or "pids 4242, 4243 and 3 more": the processes that have a
+ * segment attached (from /proc: those this user may see); else the
+ * segment's last attaching or detaching pid. */
+static void holders_text(const struct hashtable_segment_info *s, char *buf, size_t len)
+{
+	pid_t p[MAX_HOLDERS];
+	int n = shm_holders(s->shmid, p, MAX_HOLDERS);
+	size_t o = 0;
+	if (n == 0) {
+		snprintf(buf, len, "last attach/detach by pid %d", (int)s->last_pid);
+		return;
+	}
+	o += (size_t)snprintf(buf, len, "pid%s", n > 1 ? "s" : "");
+	for (int i = 0; i < n && i < MAX_HOLDERS && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s %d", i ? "," : "", (int)p[i]);
+	if (n > MAX_HOLDERS && o < len)
+		snprintf(buf + o, len - o, " and %d more", n - MAX_HOLDERS);
+}
+
+/* "held by 2 processes (pids 4242, 4243)" for an older generation. */
+static void print_held(const struct hashtable_segment_info *s)
+{
+	char who[160];
+	holders_text(s, who, sizeof who);
+	printf("generation %" PRIu64 ": id %d, %" PRIu64 " bytes, held by %" PRIu64
+	       " process%s (%s); freed when %s\n", s->generation, s->shmid, s->bytes, s->nattch,
+	       s->nattch == 1 ? "" : "es", who,
+	       s->nattch == 1 ? "it detaches or calls again" : "they detach or call again");
+}
+
+/* ,"holders":[pid,...] for a retired segment's JSON object. */
+static void json_holders(const struct hashtable_segment_info *s)
+{
+	pid_t p[MAX_HOLDERS];
+	int n = s->role == HASHTABLE_SEG_RETIRED ? shm_holders(s->shmid, p, MAX_HOLDERS) : 0;
+	printf(",\"holders\":[");
+	for (int i = 0; i < n && i < MAX_HOLDERS; i++)
+		printf("%s%d", i ? "," : "", (int)p[i]);
+	printf("]");
+}
+
+/* The generation lines of stat: the current data segment, then every older
+ * generation an attached process still pins, and a pending build. */
+static void stat_generations(const struct stat_info *si)
+{
+	if (si->nsegs < 0) {
+		printf("generation   %" PRIu64 " (segments unknown: %s)\n", si->generation,
+		       hashtable_strerror((int)si->nsegs));
+		return;
+	}
+	const struct hashtable_segment_info *cur =
+		seg_of_role(si->segs, si->nsegs, HASHTABLE_SEG_CURRENT);
+	printf("generation   %" PRIu64, si->generation);
+	if (cur)
+		printf(" (data segment id %d, %" PRIu64 " bytes)", cur->shmid, cur->bytes);
+	printf("\n");
+	for (long i = 0; i < si->nsegs; i++) {
+		const struct hashtable_segment_info *s = &si->segs[i];
+		if (s->role == HASHTABLE_SEG_RETIRED) {
+			printf("held         ");
+			print_held(s);
+		} else if (s->role == HASHTABLE_SEG_PENDING) {
+			printf("pending      generation %" PRIu64 ": id %d, %" PRIu64 " bytes, built by "
+			       "pid %d (if that process is gone, `shmkv verify --repair` removes it)\n",
+			       s->generation, s->shmid, s->bytes, (int)s->creator_pid);
+		}
+	}
+}
 
 static void stat_text(const struct table_name *tn, const struct stat_info *si)
 {
 	const struct hashtable_stats *st = &si->st;
 	char t1[64], t2[64], t3[64], t4[64];
 	double load = st->slots ? (double)st->count / (double)st->slots : 0;
+	const struct hashtable_segment_info *root =
+		si->nsegs > 0 ? seg_of_role(si->segs, si->nsegs, HASHTABLE_SEG_ROOT) : NULL;
+	int root_id = root ? root->shmid : st->shmid;
 	if (tn->path)
-		printf("table        %s (key 0x%08x, id %d)\n", tn->path, (unsigned)st->ipc_key, st->shmid);
+		printf("table        %s (key 0x%08x, id %d)\n", tn->path, (unsigned)st->ipc_key, root_id);
 	else
-		printf("table        key 0x%08x, id %d\n", (unsigned)st->ipc_key, st->shmid);
+		printf("table        key 0x%08x, id %d\n", (unsigned)st->ipc_key, root_id);
 	printf("format       %u\n", st->format_version);
+	stat_generations(si);
 	printf("widths       key %u bytes, value %u bytes (slot %u bytes, %u per bucket)\n",
 	       st->key_size, st->value_size, st->slot_size, st->slots_per_bucket);
 	printf("geometry     %" PRIu64 " buckets, %" PRIu64 " slots\n", st->buckets, st->slots);
@@ -304,6 +401,26 @@ static void stat_json(const struct table_name *tn, const struct stat_info *si)
 		       ",\"detach_time\":%" PRId64 ",\"change_time\":%" PRId64,
 		       (unsigned)si->row.uid, (unsigned)si->row.gid, (int)si->row.lpid, si->row.atime,
 		       si->row.dtime, si->row.ctime);
+	printf(",\"generation\":%" PRIu64, si->generation);
+	const struct hashtable_segment_info *cur =
+		si->nsegs > 0 ? seg_of_role(si->segs, si->nsegs, HASHTABLE_SEG_CURRENT) : NULL;
+	printf(",\"data_shmid\":%d", cur ? cur->shmid : -1);
+	printf(",\"segments\":");
+	if (si->nsegs < 0) {
+		printf("null");
+	} else {
+		printf("[");
+		for (long i = 0; i < si->nsegs; i++) {
+			const struct hashtable_segment_info *g = &si->segs[i];
+			printf("%s{\"id\":%d,\"role\":\"%s\",\"generation\":%" PRIu64 ",\"bytes\":%"
+			       PRIu64 ",\"nattch\":%" PRIu64 ",\"creator_pid\":%d,\"last_pid\":%d",
+			       i ? "," : "", g->shmid, segment_role_name(g->role), g->generation,
+			       g->bytes, g->nattch, (int)g->creator_pid, (int)g->last_pid);
+			json_holders(g);
+			printf("}");
+		}
+		printf("]");
+	}
 	printf("}\n");
 }
 
@@ -328,11 +445,15 @@ static int cmd_stat(int argc, char **argv)
 	if (hr < 0)
 		msg("%s: no probe histogram: %s", tn.arg, table_error(hr));
 	si.row_ok = shm_row_by_id(si.st.shmid, &si.row) == 0;
+	si.generation = hashtable_generation(h);
+	si.nsegs = table_segment_list(h, &si.segs);
 	if (o.json)
 		stat_json(&tn, &si);
 	else
 		stat_text(&tn, &si);
 	warn_remove_ipc(tn.arg, si.st.shmid);
+	if (si.nsegs >= 0)
+		free(si.segs);
 	hashtable_close(h);
 	return RC_OK;
 }
@@ -615,9 +736,9 @@ static void explain_full(const struct table_name *tn, struct hashtable *h)
 {
 	struct hashtable_stats st;
 	hashtable_stats(h, &st);
-	advise("%s holds %" PRIu64 " keys, its limit at load %.3g; delete keys, or copy it "
-	       "to a bigger table: shmkv dump %s | shmkv-load -n N NEWTABLE", tn->arg, st.count,
-	       st.max_load, tn->arg);
+	advise("%s holds %" PRIu64 " keys, its limit at load %.3g; delete keys, or grow it "
+	       "while readers run: shmkv grow %s --entries N", tn->arg, st.count, st.max_load,
+	       tn->arg);
 }
 
 static int cmd_put(int argc, char **argv)
@@ -844,6 +965,42 @@ static void dump_catch_signals(void)
 			sigaction(sigs[i], &sa, NULL);
 }
 
+/* The cdb dump's first record: the table's geometry, sentinels, load limit
+ * and mode (see META_MAGIC in common.h), so shmkv-load makes the same table. */
+static int dump_meta(struct hashtable *h, const struct hashtable_stats *st, struct dumper *d)
+{
+	static struct table_meta m;
+	static char value[META_MAX_VALUE];
+	unsigned char key[HASHTABLE_MAX_KEY + 1];
+	struct hashtable_segment_info *v;
+	memset(&m, 0, sizeof m);
+	m.key_size = st->key_size;
+	m.value_size = st->value_size;
+	m.capacity = st->segment_bytes;
+	long n = table_segment_list(h, &v);
+	if (n >= 0) { /* the data segment's size, not the root's */
+		const struct hashtable_segment_info *cur = seg_of_role(v, n, HASHTABLE_SEG_CURRENT);
+		if (cur)
+			m.capacity = cur->bytes;
+		free(v);
+	}
+	m.max_load = st->max_load;
+	m.mode = st->mode;
+	m.entries = st->count;
+	m.generation = hashtable_generation(h);
+	if (hashtable_sentinels(h, m.empty, m.deleted) < 0)
+		return RC_REFUSED;
+	size_t vn = meta_format(&m, key, value);
+	char head[48];
+	int hn = snprintf(head, sizeof head, "+%u,%zu:", st->key_size + 1, vn);
+	out_put(d->out, head, (size_t)hn);
+	out_put(d->out, key, st->key_size + 1);
+	out_put(d->out, "->", 2);
+	out_put(d->out, value, vn);
+	out_char(d->out, '\n');
+	return RC_OK;
+}
+
 static int dump_all(struct hashtable *h, const struct table_name *tn, struct dumper *d)
 {
 	unsigned char *key = malloc(d->ks + 1), *val = malloc(d->vs + 1);
@@ -959,9 +1116,18 @@ static int cmd_dump(int argc, char **argv)
 	if (rc == RC_OK)
 		rc = dump_open(&o, &d);
 	if (rc == RC_OK) {
-		rc = dump_all(h, &tn, &d);
+		uint64_t gen = hashtable_generation(h);
+		rc = d.fmt == DF_CDB ? dump_meta(h, &st, &d) : RC_OK;
+		if (rc == RC_OK)
+			rc = dump_all(h, &tn, &d);
 		struct hashtable_stats after;
-		if (rc == RC_OK && !dump_stop && hashtable_stats(h, &after) == 0 &&
+		uint64_t gen_after = hashtable_generation(h);
+		if (rc == RC_OK && !dump_stop && gen_after != gen) {
+			/* a replace or grow committed: the walk went on in another layout */
+			msg("%s: the table was replaced (generation %" PRIu64 " to %" PRIu64 ") while "
+			    "dumping, so the dump may mix them; dump again", tn.arg, gen, gen_after);
+			rc = RC_REFUSED;
+		} else if (rc == RC_OK && !dump_stop && hashtable_stats(h, &after) == 0 &&
 		    after.relocations != st.relocations) {
 			/* a concurrent delete moved keys: the copy may miss or repeat them */
 			msg("%s: %llu keys were moved by deletes while dumping, so the dump may miss "
@@ -984,6 +1150,72 @@ static int cmd_dump(int argc, char **argv)
 
 /* ---- ls ---------------------------------------------------------------------- */
 
+/* One table's segments for ls: the current generation and its data
+ * segment, and the older or pending ones (printed under the table's row, so
+ * that every key-0 row of `ipcs -m` maps back to its table). */
+struct ls_segs {
+	uint64_t generation;
+	int data_id;
+	uint64_t bytes; /* every segment of the table, root included */
+	struct hashtable_segment_info *v;
+	long n;
+};
+
+static void ls_segs_read(struct hashtable *h, const struct shm_row *r, struct ls_segs *ls)
+{
+	memset(ls, 0, sizeof *ls);
+	ls->data_id = -1;
+	ls->bytes = r->size;
+	ls->generation = hashtable_generation(h);
+	ls->n = table_segment_list(h, &ls->v);
+	if (ls->n < 0) {
+		ls->v = NULL;
+		return;
+	}
+	const struct hashtable_segment_info *cur = seg_of_role(ls->v, ls->n, HASHTABLE_SEG_CURRENT);
+	if (cur)
+		ls->data_id = cur->shmid;
+	ls->bytes = 0;
+	for (long i = 0; i < ls->n; i++)
+		ls->bytes += ls->v[i].bytes;
+}
+
+static void ls_json_segments(const struct ls_segs *ls)
+{
+	printf(",\"generation\":%" PRIu64 ",\"data_id\":%d,\"bytes\":%" PRIu64 ",\"segments\":[",
+	       ls->generation, ls->data_id, ls->bytes);
+	for (long i = 0; i < ls->n; i++) {
+		const struct hashtable_segment_info *g = &ls->v[i];
+		printf("%s{\"id\":%d,\"role\":\"%s\",\"generation\":%" PRIu64 ",\"bytes\":%" PRIu64
+		       ",\"nattch\":%" PRIu64 ",\"creator_pid\":%d,\"last_pid\":%d", i ? "," : "",
+		       g->shmid, segment_role_name(g->role), g->generation, g->bytes, g->nattch,
+		       (int)g->creator_pid, (int)g->last_pid);
+		json_holders(g);
+		printf("}");
+	}
+	printf("]");
+}
+
+/* The lines under a table's row: its older generations still held by
+ * attached processes, and a pending build. */
+static void ls_text_segments(const struct ls_segs *ls)
+{
+	for (long i = 0; i < ls->n; i++) {
+		const struct hashtable_segment_info *g = &ls->v[i];
+		char who[160];
+		if (g->role == HASHTABLE_SEG_RETIRED) {
+			holders_text(g, who, sizeof who);
+			printf("%-10s %10d %6" PRIu64 " %10s %14" PRIu64 " held by %" PRIu64 " process%s "
+			       "(%s): an older generation, freed when %s\n", "  `-", g->shmid,
+			       g->generation, "-", g->bytes, g->nattch, g->nattch == 1 ? "" : "es", who,
+			       g->nattch == 1 ? "it detaches" : "they detach");
+		}
+		else if (g->role == HASHTABLE_SEG_PENDING)
+			printf("%-10s %10d %6" PRIu64 " %10s %14" PRIu64 " pending: a build by pid %d\n",
+			       "  `-", g->shmid, g->generation, "-", g->bytes, (int)g->creator_pid);
+	}
+}
+
 static int cmd_ls(int argc, char **argv)
 {
 	struct copts o = {0};
@@ -1002,49 +1234,59 @@ static int cmd_ls(int argc, char **argv)
 	if (o.json)
 		printf("[");
 	else
-		printf("%-10s %10s %14s %12s %6s %6s %-9s %s\n", "KEY", "ID", "SIZE", "COUNT",
-		       "LOAD", "NATTCH", "WIDTHS", "OWNER");
+		printf("%-10s %10s %6s %10s %14s %12s %6s %6s %-9s %s\n", "KEY", "ID", "GEN", "DATA-ID",
+		       "SIZE", "COUNT", "LOAD", "NATTCH", "WIDTHS", "OWNER");
 	for (long i = 0; i < n; i++) {
 		const struct shm_row *r = &rows[i];
 		if (r->key == IPC_PRIVATE)
-			continue; /* removed (key reset) or private: no table name */
+			continue; /* a data segment (listed under its table), or removed */
 		struct hashtable *h = hashtable_open_key(r->key, HASHTABLE_RDONLY);
 		int err = h ? 0 : errno;
 		struct hashtable_stats st;
+		struct ls_segs ls = { 0, -1, r->size, NULL, 0 };
 		/* a table whose creator died while initialising it: listed, so
 		 * that `shmkv rm` can be pointed at it */
 		int unfinished = !h && err == EPROTO && hashtable_unfinished_key(r->key) == 1;
 		if (!h && err != EACCES && !unfinished)
 			continue; /* not a shmkv table */
-		if (h)
+		if (h) {
 			hashtable_stats(h, &st);
-		char count[24] = "-", load[16] = "-", widths[24] = "?";
+			ls_segs_read(h, r, &ls);
+		}
+		char count[24] = "-", load[16] = "-", widths[24] = "?", gen[24] = "-", data[16] = "-";
 		if (h) {
 			snprintf(count, sizeof count, "%" PRIu64, st.count);
 			snprintf(load, sizeof load, "%.3f",
 			         st.slots ? (double)st.count / (double)st.slots : 0.0);
 			snprintf(widths, sizeof widths, "%u/%u", st.key_size, st.value_size);
+			snprintf(gen, sizeof gen, "%" PRIu64, ls.generation);
+			if (ls.data_id >= 0)
+				snprintf(data, sizeof data, "%d", ls.data_id);
 		}
 		if (o.json) {
 			printf("%s{\"key\":\"0x%08x\",\"id\":%d,\"size\":%" PRIu64 ",\"nattch\":%" PRIu64
 			       ",\"uid\":%u,\"mode\":\"%04o\"", first ? "" : ",", (unsigned)r->key, r->id,
 			       r->size, r->nattch, (unsigned)r->uid, r->perms & 0777);
-			if (h)
+			if (h) {
 				printf(",\"count\":%" PRIu64 ",\"load\":%s,\"key_size\":%u,\"value_size\":%u",
 				       st.count, load, st.key_size, st.value_size);
-			else if (unfinished)
+				ls_json_segments(&ls);
+			} else if (unfinished) {
 				printf(",\"count\":null,\"load\":null,\"unfinished\":true");
-			else
+			} else {
 				printf(",\"count\":null,\"load\":null,\"access\":false");
+			}
 			printf("}");
 		} else {
-			printf("0x%08x %10d %14" PRIu64 " %12s %6s %6" PRIu64 " %-9s %s%s\n",
-			       (unsigned)r->key, r->id, r->size, count, load, r->nattch, widths,
-			       user_name(r->uid),
+			printf("0x%08x %10d %6s %10s %14" PRIu64 " %12s %6s %6" PRIu64 " %-9s %s%s\n",
+			       (unsigned)r->key, r->id, gen, data, ls.bytes, count, load, r->nattch,
+			       widths, user_name(r->uid),
 			       h ? "" : unfinished ? " (unfinished: its creator died; shmkv rm removes it)"
 			                           : " (no read access: may be a table)");
+			ls_text_segments(&ls);
 		}
 		first = 0;
+		free(ls.v);
 		if (h)
 			hashtable_close(h);
 	}
@@ -1055,6 +1297,28 @@ static int cmd_ls(int argc, char **argv)
 }
 
 /* ---- rm ------------------------------------------------------------------------ */
+
+/* "12 (root), 13 (generation 4)" for every segment of the table. */
+static void segment_ids_text(struct hashtable *h, char *buf, size_t len)
+{
+	struct hashtable_segment_info *v;
+	long n = table_segment_list(h, &v);
+	size_t o = 0;
+	if (n < 0) {
+		snprintf(buf, len, "%d", hashtable_shmid(h));
+		return;
+	}
+	for (long i = 0; i < n && o < len; i++) {
+		int w = v[i].role == HASHTABLE_SEG_ROOT
+		      ? snprintf(buf + o, len - o, "%s%d (root)", i ? ", " : "", v[i].shmid)
+		      : snprintf(buf + o, len - o, "%s%d (%s generation %" PRIu64 ")", i ? ", " : "",
+		                 v[i].shmid, segment_role_name(v[i].role), v[i].generation);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+	free(v);
+}
 
 static int cmd_rm(int argc, char **argv)
 {
@@ -1091,6 +1355,8 @@ static int cmd_rm(int argc, char **argv)
 			continue;
 		}
 		int id = hashtable_shmid(h);
+		char idlist[256] = "";
+		segment_ids_text(h, idlist, sizeof idlist);
 		hashtable_close(h);
 		int r = tn.path ? hashtable_remove(tn.path) : hashtable_remove_key(tn.key);
 		if (r < 0) {
@@ -1103,7 +1369,8 @@ static int cmd_rm(int argc, char **argv)
 			continue;
 		}
 		if (o.verbose)
-			msg("%s: removed (id %d)", tn.arg, id);
+			msg("%s: removed (segment%s %s)", tn.arg, strchr(idlist, ',') ? "s" : "",
+			    idlist[0] ? idlist : "?");
 	}
 	return result;
 }
@@ -1116,41 +1383,61 @@ struct perm_change {
 	long long uid, gid;
 };
 
-/* The most segments a table has: one today. */
-#define TABLE_MAX_SEGMENTS 16 /* root, current, pending, older generations */
+/* The segments chmod and chown change: the root, the current generation
+ * and a pending build (a retired generation is already marked for removal
+ * and goes when its last reader detaches). */
+#define TABLE_MAX_SEGMENTS 16
+
+static int ids_from_handle(struct hashtable *h, int ids[TABLE_MAX_SEGMENTS], int *n)
+{
+	struct hashtable_segment_info *v;
+	long k = table_segment_list(h, &v);
+	*n = 0;
+	if (k < 0) {
+		ids[(*n)++] = hashtable_shmid(h);
+		return RC_OK;
+	}
+	/* Data segments first, the root last: a chmod that takes the owner's
+	 * own read access away must not lock it out of finding the rest. */
+	for (long i = 0; i < k && *n < TABLE_MAX_SEGMENTS - 1; i++)
+		if (v[i].role == HASHTABLE_SEG_CURRENT || v[i].role == HASHTABLE_SEG_PENDING)
+			ids[(*n)++] = v[i].shmid;
+	for (long i = 0; i < k; i++)
+		if (v[i].role == HASHTABLE_SEG_ROOT)
+			ids[(*n)++] = v[i].shmid;
+	free(v);
+	return RC_OK;
+}
 
 /* The segment ids of a table: fills ids[] and sets *n.  Returns RC_OK, or
  * the exit code after saying why.  A table whose mode denies its own owner
- * access (chmod 0) cannot be attached to check its header, but its owner
- * may still change it: the segment at its key is then taken as the table. */
-static int table_segments(const struct table_name *tn, int ids[TABLE_MAX_SEGMENTS], int *n)
+ * access (chmod 0) cannot be attached to list its segments, but its owner
+ * may still change it: the segment at its key is then taken alone, and
+ * table_set_perms comes back for the data segments once the root is
+ * readable again (*root_only is set). */
+static int table_segments(const struct table_name *tn, int ids[TABLE_MAX_SEGMENTS], int *n,
+                          int *root_only)
 {
-	*n = 1;
-	int *id = &ids[0];
+	*n = 0;
+	*root_only = 0;
 	if (tn->key != (key_t)-1) {
 		struct hashtable *h = tn->path ? hashtable_open(tn->path, HASHTABLE_RDONLY)
 		                               : hashtable_open_key(tn->key, HASHTABLE_RDONLY);
 		if (h) {
-			/* every segment: the data segments share the root's mode and owner */
-			struct hashtable_segment_info seg[TABLE_MAX_SEGMENTS];
-			long k = hashtable_segments(h, seg, TABLE_MAX_SEGMENTS);
-			*n = 0;
-			for (long i = 0; i < k && i < TABLE_MAX_SEGMENTS; i++)
-				ids[(*n)++] = seg[i].shmid;
-			if (*n == 0) {
-				*id = hashtable_shmid(h);
-				*n = 1;
-			}
+			ids_from_handle(h, ids, n);
 			hashtable_close(h);
 			return RC_OK;
 		}
-		if (errno == EACCES && (*id = shmid_of_key(tn->key)) >= 0)
+		if (errno == EACCES && (ids[0] = shmid_of_key(tn->key)) >= 0) {
+			*n = 1;
+			*root_only = 1;
 			return RC_OK;
+		}
 	}
 	struct hashtable *h;
 	int rc = table_open(tn, HASHTABLE_RDONLY, &h); /* says why not */
 	if (rc == RC_OK) {                              /* appeared meanwhile */
-		*id = hashtable_shmid(h);
+		ids_from_handle(h, ids, n);
 		hashtable_close(h);
 	}
 	return rc;
@@ -1190,13 +1477,32 @@ static int segment_set_perms(const struct table_name *tn, int id, const struct p
 	return RC_OK;
 }
 
-/* Applies pc to every segment of the table: the one place that changes
- * when a table may span several segments (table_segments lists them). */
+/* Applies pc to every segment of the table (table_segments lists them). */
 static int table_set_perms(const struct table_name *tn, const struct perm_change *pc, int verbose)
 {
-	int ids[TABLE_MAX_SEGMENTS], n, rc = table_segments(tn, ids, &n);
+	int ids[TABLE_MAX_SEGMENTS], n, root_only;
+	int rc = table_segments(tn, ids, &n, &root_only);
 	for (int i = 0; i < n && rc == RC_OK; i++)
 		rc = segment_set_perms(tn, ids[i], pc, verbose);
+	if (rc != RC_OK || !root_only)
+		return rc;
+	/* The root was unreadable: now that it has its new mode, list the data
+	 * segments and change them too. */
+	struct hashtable *h = tn->path ? hashtable_open(tn->path, HASHTABLE_RDONLY)
+	                               : hashtable_open_key(tn->key, HASHTABLE_RDONLY);
+	if (!h) {
+		msg("%s: warning: the table's new mode does not let you read it, so its data "
+		    "segments could not be found and keep their old mode", tn->arg);
+		advise("give yourself read access (e.g. `shmkv chmod 0600 %s`), then repeat "
+		       "this command", tn->arg);
+		return RC_REFUSED;
+	}
+	int root = ids[0];
+	ids_from_handle(h, ids, &n);
+	hashtable_close(h);
+	for (int i = 0; i < n && rc == RC_OK; i++)
+		if (ids[i] != root)
+			rc = segment_set_perms(tn, ids[i], pc, verbose);
 	return rc;
 }
 
@@ -1307,7 +1613,109 @@ static int cmd_chown(int argc, char **argv)
 	return set_perms_all(argc, argv, optind + 1, &pc, o.verbose);
 }
 
+/* ---- grow -------------------------------------------------------------------- */
+
+/* The most keys a data segment of at most `bytes` holds at the table's
+ * load limit (0 if not even one). */
+static uint64_t entries_for_bytes(uint64_t bytes, const struct hashtable_stats *st)
+{
+	uint64_t lo = 0, hi = bytes / ((uint64_t)st->key_size + st->value_size) + 1;
+	while (lo < hi) { /* the largest e with segment_size(e) <= bytes */
+		uint64_t mid = lo + (hi - lo + 1) / 2;
+		size_t need = hashtable_segment_size(mid, st->max_load, st->key_size, st->value_size);
+		if (need && need <= bytes)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+static int cmd_grow(int argc, char **argv)
+{
+	struct copts o = {0};
+	struct table_name tn;
+	struct hashtable *h;
+	struct hashtable_stats st, after;
+	int rc = parse_opts(argc, argv, "vnB", &o);
+	if (rc == RC_OK)
+		rc = operands(argc, 1, 1);
+	if (rc == RC_OK && !o.co.entries == !o.bytes) {
+		msg("grow: give one of --entries and --bytes");
+		rc = RC_USAGE;
+	}
+	if (rc == RC_OK)
+		rc = open_operand(argv, 0, &tn, &h);
+	if (rc != RC_OK)
+		return rc < 0 ? RC_OK : rc;
+	hashtable_stats(h, &st);
+	uint64_t gen = hashtable_generation(h);
+	uint64_t entries = o.co.entries ? o.co.entries : entries_for_bytes(o.bytes, &st);
+	if (entries < st.count) {
+		if (o.bytes)
+			msg("%s: %" PRIu64 " bytes hold %" PRIu64 " keys at load %.3g, fewer than the "
+			    "%" PRIu64 " the table holds", tn.arg, o.bytes, entries, st.max_load, st.count);
+		else
+			msg("%s: room for %" PRIu64 " keys is less than the %" PRIu64 " the table holds",
+			    tn.arg, entries, st.count);
+		advise("delete keys first, or give a larger size");
+		hashtable_close(h);
+		return RC_USAGE;
+	}
+	double t0 = now_seconds();
+	int r = hashtable_grow(h, entries);
+	if (r < 0) {
+		msg("%s: cannot grow to %" PRIu64 " keys: %s", tn.arg, entries, table_error(r));
+		advise("the table is unchanged: generation %" PRIu64 " still serves", gen);
+		hashtable_close(h);
+		return exit_code_for(r);
+	}
+	if (o.verbose && hashtable_stats(h, &after) == 0)
+		msg("%s: grown to generation %" PRIu64 ": room for %" PRIu64 " keys (was %" PRIu64
+		    "), %" PRIu64 " bytes (was %" PRIu64 "), %" PRIu64 " keys copied in %.3f s",
+		    tn.arg, hashtable_generation(h), after.max_count, st.max_count,
+		    after.segment_bytes, st.segment_bytes, after.count, now_seconds() - t0);
+	hashtable_close(h);
+	return RC_OK;
+}
+
 /* ---- verify ------------------------------------------------------------------ */
+
+/* The table's pending segments (a build in progress or left by a dead
+ * builder): up to max, returns how many. */
+static int pending_segments(struct hashtable *h, struct hashtable_segment_info *out, int max)
+{
+	struct hashtable_segment_info *v;
+	long n = table_segment_list(h, &v);
+	int k = 0;
+	for (long i = 0; i < n && k < max; i++)
+		if (v[i].role == HASHTABLE_SEG_PENDING)
+			out[k++] = v[i];
+	if (n >= 0)
+		free(v);
+	return k;
+}
+
+/* After a repair: names each pending segment that is gone.  Returns how
+ * many. */
+static int report_removed_builds(const struct table_name *tn, struct hashtable *h,
+                                 const struct hashtable_segment_info *before, int n)
+{
+	struct hashtable_segment_info now[4];
+	int k = pending_segments(h, now, 4), removed = 0;
+	for (int i = 0; i < n; i++) {
+		int still = 0;
+		for (int j = 0; j < k; j++)
+			still |= now[j].shmid == before[i].shmid;
+		if (still)
+			continue;
+		msg("%s: removed segment id %d (%" PRIu64 " bytes), the unfinished generation %" PRIu64
+		    " of a builder that died (pid %d)", tn->arg, before[i].shmid, before[i].bytes,
+		    before[i].generation, (int)before[i].creator_pid);
+		removed++;
+	}
+	return removed;
+}
 
 static int cmd_verify(int argc, char **argv)
 {
@@ -1322,13 +1730,16 @@ static int cmd_verify(int argc, char **argv)
 	if (rc != RC_OK)
 		return rc < 0 ? RC_OK : rc;
 	if (o.repair) {
+		struct hashtable_segment_info pend[4];
+		int npend = pending_segments(h, pend, 4);
 		int r = hashtable_recover(h);
 		if (r < 0) {
 			msg("%s: cannot take the writer lock: %s", tn.arg, table_error(r));
 			hashtable_close(h);
 			return exit_code_for(r);
 		}
-		if (r == 1)
+		int removed = report_removed_builds(&tn, h, pend, npend);
+		if (r == 1 && !removed)
 			msg("%s: completed the change of a writer that died mid-update", tn.arg);
 	}
 	int r = hashtable_verify(h);
@@ -1367,6 +1778,8 @@ static const struct cmd cmds[] = {
 	{ "chmod", cmd_chmod, "OCTAL-MODE TABLE...", "change the permission bits of tables" },
 	{ "chown", cmd_chown, "USER[:GROUP] TABLE...", "change the owner (and group) of tables" },
 	{ "verify", cmd_verify, "[--repair] TABLE", "check a table's consistency" },
+	{ "grow", cmd_grow, "(--entries N | --bytes SIZE) TABLE",
+	  "copy a table into a larger generation while readers run" },
 	{ "help", cmd_help, "[COMMAND]", "print help on a command" },
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
@@ -1383,7 +1796,10 @@ static const char *const cmd_details[] = {
 	"  -H, --huge-pages          back the segment with huge pages\n"
 	"      --empty-key=HEX, --deleted-key=HEX  sentinel keys (default all 00, all ff)\n",
 	/* stat */
-	"      --json                one JSON object instead of text\n",
+	"      --json                one JSON object instead of text\n"
+	"The generation line names the current data segment; a held line each older\n"
+	"generation still attached somewhere (its bytes, processes and their pids),\n"
+	"a pending line a build in progress or left by a killed builder.\n",
 	/* get */
 	"  -E, --encoding=KEY[,VALUE]  text (default), hex, u32, u64, raw; raw values are\n"
 	"                            written as their exact bytes with no newline\n"
@@ -1415,11 +1831,15 @@ static const char *const cmd_details[] = {
 	"(exit status 128+N: 130 for SIGINT).\n",
 	/* ls */
 	"      --json                one JSON array instead of text\n"
-	"Columns: IPC key, segment id, size in bytes, keys, load, processes attached,\n"
-	"key/value widths, owner.  Tables this user cannot read are listed without\n"
-	"counts.\n",
+	"Columns: IPC key, root segment id, generation, its data segment id (a key-0\n"
+	"row of ipcs -m), bytes of all the table's segments, keys, load, processes\n"
+	"attached, key/value widths, owner.  Lines starting with `- under a table\n"
+	"name older generations still held by attached processes (and which\n"
+	"processes) and a pending build.  Tables this user cannot read are listed\n"
+	"without counts.\n",
 	/* rm */
-	"Removes each table's segment; processes attached keep it until they detach.\n"
+	"Removes every segment of each table: its root and its data segments (-v names\n"
+	"them); processes attached keep them until they detach.\n"
 	"A segment that is not a shmkv table is left alone.\n",
 	/* chmod */
 	"MODE is octal, as for --mode: 0644 lets others read, 0660 lets the group write.\n"
@@ -1429,9 +1849,21 @@ static const char *const cmd_details[] = {
 	":GROUP changes the group only.  Only the table's owner, its creator or\n"
 	"root may change it; giving a table away is final for a non-root owner.\n",
 	/* verify */
-	"  -r, --repair              first complete any change a dead writer left\n"
+	"  -r, --repair              first complete any change a dead writer left,\n"
+	"                            and remove the segment a killed build left\n"
 	"                            (takes the writer lock; needs write access)\n"
 	"Exit status 3 when the table is inconsistent.\n",
+	/* grow */
+	"  -n, --entries=N           room for N keys at the table's load limit\n"
+	"      --bytes=SIZE          or the most keys a data segment of SIZE bytes holds\n"
+	"                            (K, M, G, T suffixes)\n"
+	"Builds a new generation of the new size, copies every key into it under the\n"
+	"writer lock (other writers wait; readers go on), and publishes it in one\n"
+	"step.  Readers switch to it at their next call; the old generation's memory\n"
+	"is freed once the last process leaves it (`shmkv stat` shows who holds it).\n"
+	"The kernel must have room for both generations at once (kernel.shmmax,\n"
+	"kernel.shmall); if not, the table is left as it was and the message names\n"
+	"the sysctl to raise.\n",
 	/* help */
 	"",
 };

@@ -2,7 +2,9 @@
 #
 # Every table a test makes is named by a key from new_key (a numeric key no
 # segment uses yet) or by a temp file from new_path; cleanup removes the
-# segments behind exactly those keys, by id, on any exit.  Results are
+# segments behind exactly those keys (each table's root and its data
+# segments, found with `shmkv stat --json`), and the key-0 segments left
+# by processes passed to track_pid, by id, on any exit.  Results are
 # printed as "ok - ...", "not ok - ...", "skip - ..." lines that run.sh
 # counts.
 
@@ -60,11 +62,40 @@ new_path() {
 	done
 }
 
+# Every segment id of the table at a key: the root and its data segments
+# (key 0 in ipcs -m), as `shmkv stat --json` lists them.
+table_seg_ids() {
+	"$SHMKV" stat --json "$1" 2>/dev/null | grep -o '"id":[0-9]*' | cut -d: -f2
+}
+
+# Key-0 segments a process created (a build it left when killed): those
+# whose creator pid is $1 and whose change time is not before $2 (seconds
+# since the epoch; default: when track_pid recorded it), so that a segment
+# left long ago by an earlier process with the same pid is not taken.
+segs_of_pid() {
+	since=${2:-$(awk -v p="$1" '$1 == p { print $2 }' "$T/pids" 2>/dev/null | tail -1)}
+	awk -v p="$1" -v t="${since:-0}" 'NR > 1 && $1 == 0 && $5 == p && $14 >= t { print $2 }' /proc/sysvipc/shm
+}
+
+# Remembers a process the test started (just before: the time is taken
+# now, less a second) and may kill, so that cleanup removes any segment it
+# left.
+track_pid() { echo "$1 $(( $(date +%s) - 1 ))" >>"$T/pids"; }
+
 cleanup() {
 	for k in $(cat "$T/keys" 2>/dev/null); do
 		id=$(seg_id "$k")
-		[ -n "$id" ] && ipcrm -m "$id" 2>/dev/null
+		[ -n "$id" ] || continue
+		for d in $(table_seg_ids "$k"); do
+			[ "$d" = "$id" ] || ipcrm -m "$d" 2>/dev/null
+		done
+		ipcrm -m "$id" 2>/dev/null
 	done
+	[ -f "$T/pids" ] && while read -r p t; do
+		for d in $(segs_of_pid "$p" "$t"); do
+			ipcrm -m "$d" 2>/dev/null
+		done
+	done <"$T/pids"
 	rm -rf "$T"
 }
 trap cleanup EXIT

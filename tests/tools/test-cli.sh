@@ -17,7 +17,7 @@ for tool in "$SHMKV" "$LOAD"; do
 	expect 0 "$name --version exits 0" "$tool" --version
 	grep -q "^$name (shmkv) [0-9]" "$T/out" && pass "$name --version on stdout" || { fail "$name --version"; show; }
 done
-for c in create stat get put del dump ls rm chmod chown verify; do
+for c in create stat get put del dump ls rm chmod chown verify grow; do
 	run "$SHMKV" "$c" --help
 	if [ "$RC" -eq 0 ] && grep -q "^Usage: shmkv $c" "$T/out"; then pass "shmkv $c --help"; else fail "shmkv $c --help"; show; fi
 done
