@@ -4484,18 +4484,20 @@ static int replace_begin_locked(struct hashtable *t, struct generation_map *cur,
 	if (!b)
 		return fail(-ENOMEM, "out of memory");
 	build_record(t->root, size, gen);
+	/* The new mapping may land where another thread's reclaim just
+	 * detached an old one (its shmdt, then our shmat and first stores:
+	 * ordered by the kernel).  Every reclaim runs under switch_lock, so
+	 * holding it here makes that order visible to ThreadSanitizer, which
+	 * does not see shmat.  Nothing else waits for it meanwhile: no switch
+	 * can be due while this thread holds the writer lock. */
+	pthread_mutex_lock(&t->switch_lock);
 	rc = data_create(t->root, t->shmid, t->ipc_key, &g, size, &c, fraction, gen, &b->m);
+	pthread_mutex_unlock(&t->switch_lock);
 	if (rc) {
 		build_record_clear(t->root);
 		free(b);
 		return rc;
 	}
-	/* The new mapping may sit where another thread's reclaim just detached
-	 * an old one (shmdt, then our shmat: ordered by the kernel's mmap lock).
-	 * Taking the switch lock, under which every reclaim runs, makes that
-	 * order visible to ThreadSanitizer too, which does not see shmat. */
-	pthread_mutex_lock(&t->switch_lock);
-	pthread_mutex_unlock(&t->switch_lock);
 	b->t = t;
 	b->old = cur;
 	b->old_shmid = cur->shmid;
