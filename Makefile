@@ -13,7 +13,10 @@ B       ?= build
 # shmkv.pc and the manual pages follow it (`make check-man` fails when a
 # page's .TH names another version, or the pages' dates differ).
 VERSION      := $(shell sed -n 's/^\#define SHMKV_VERSION_STRING "\(.*\)"$$/\1/p' hashtable.h)
-SONAME_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+# The .so name changes with every release whose ABI changes: while the major
+# version is 0 that is every minor release (0.2 grew hashtable_stats and
+# hashtable_config), so the soname carries major.minor.
+SONAME_VERSION := $(word 1,$(subst ., ,$(VERSION))).$(word 2,$(subst ., ,$(VERSION)))
 
 SHMKV_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread -fPIC -I.
 SHMKV_LDLIBS  = -pthread
@@ -58,9 +61,9 @@ $(B)/libshmkv.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(B)/libshmkv.so: $(LIB_OBJ) libshmkv.map
-	$(CC) -shared -Wl,-soname,libshmkv.so.$(SONAME_MAJOR) \
+	$(CC) -shared -Wl,-soname,libshmkv.so.$(SONAME_VERSION) \
 	    -Wl,--version-script=libshmkv.map $(CFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(SHMKV_LDLIBS)
-	ln -sf libshmkv.so $(B)/libshmkv.so.$(SONAME_MAJOR)
+	ln -sf libshmkv.so $(B)/libshmkv.so.$(SONAME_VERSION)
 
 tools: $(TOOLS)
 
@@ -204,18 +207,18 @@ install: all shmkv.pc
 	install -m 644 hashtable.h $(DESTDIR)$(PREFIX)/include/shmkv/hashtable.h
 	install -m 644 $(B)/libshmkv.a $(DESTDIR)$(PREFIX)/lib/libshmkv.a
 	install -m 755 $(B)/libshmkv.so $(DESTDIR)$(PREFIX)/lib/libshmkv.so.$(VERSION)
-	ln -sf libshmkv.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libshmkv.so.$(SONAME_MAJOR)
-	ln -sf libshmkv.so.$(SONAME_MAJOR) $(DESTDIR)$(PREFIX)/lib/libshmkv.so
+	ln -sf libshmkv.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libshmkv.so.$(SONAME_VERSION)
+	ln -sf libshmkv.so.$(SONAME_VERSION) $(DESTDIR)$(PREFIX)/lib/libshmkv.so
 	install -m 644 shmkv.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkv.pc
 	for t in $(TOOLS); do install -m 755 $$t $(DESTDIR)$(PREFIX)/bin/; done
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 	@# The loader's cache (/etc/ld.so.cache) must learn the new library before
-	@# programs can find libshmkv.so.$(SONAME_MAJOR): root only, live system only.
+	@# programs can find libshmkv.so.$(SONAME_VERSION): root only, live system only.
 	@if [ -n "$(DESTDIR)" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && ldc=$$(command -v ldconfig || ls /sbin/ldconfig 2>/dev/null); then \
 	    echo "$$ldc"; "$$ldc"; \
-	    "$$ldc" -p | grep -q "libshmkv.so.$(SONAME_MAJOR) .*=> $(PREFIX)/lib/" || \
+	    "$$ldc" -p | grep -q "libshmkv.so.$(SONAME_VERSION) .*=> $(PREFIX)/lib/" || \
 	    echo "note: $(PREFIX)/lib is not in the loader's path: add it to /etc/ld.so.conf.d/ and run ldconfig, or set LD_LIBRARY_PATH=$(PREFIX)/lib"; \
 	else \
 	    echo "note: run ldconfig as root (or set LD_LIBRARY_PATH=$(PREFIX)/lib) before running programs linked with -lshmkv"; \
@@ -223,7 +226,7 @@ install: all shmkv.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/shmkv/hashtable.h $(DESTDIR)$(PREFIX)/lib/libshmkv.a \
-	    $(DESTDIR)$(PREFIX)/lib/libshmkv.so $(DESTDIR)$(PREFIX)/lib/libshmkv.so.$(SONAME_MAJOR) \
+	    $(DESTDIR)$(PREFIX)/lib/libshmkv.so $(DESTDIR)$(PREFIX)/lib/libshmkv.so.$(SONAME_VERSION) \
 	    $(DESTDIR)$(PREFIX)/lib/libshmkv.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkv.pc
 	for t in $(TOOLS); do rm -f $(DESTDIR)$(PREFIX)/bin/$$(basename $$t); done
 	for m in man/*.1; do rm -f $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$m); done
@@ -236,6 +239,10 @@ uninstall:
 	        [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; \
 	        d=$$(dirname "$$d"); done; \
 	elif [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
+
+# The soname's version, for tests/check-install.sh.
+print-soname:
+	@echo $(SONAME_VERSION)
 
 clean:
 	rm -rf build shmkv.pc

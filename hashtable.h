@@ -83,11 +83,11 @@ extern "C" {
 #endif
 
 #define SHMKV_VERSION_MAJOR 0
-#define SHMKV_VERSION_MINOR 1
+#define SHMKV_VERSION_MINOR 2
 #define SHMKV_VERSION_PATCH 0
-#define SHMKV_VERSION_STRING "0.1.0"
+#define SHMKV_VERSION_STRING "0.2.0"
 
-/* The library's version, e.g. "0.1.0"; may differ from the header's. */
+/* The library's version, e.g. "0.2.0"; may differ from the header's. */
 const char *shmkv_version(void);
 
 #define HASHTABLE_MAX_KEY 1024u          /* widest key, bytes */

@@ -51,7 +51,8 @@ else
 fi
 
 p=$root$PREFIX
-soname=$(sed -n 's/^#define SHMKV_VERSION_MAJOR \([0-9]*\)$/\1/p' hashtable.h)
+# the soname's version as the Makefile computes it (major.minor while 0.x)
+soname=$(make -s --no-print-directory -f Makefile print-soname)
 for f in include/shmkv/hashtable.h lib/libshmkv.a lib/libshmkv.so lib/libshmkv.so.$soname \
     lib/pkgconfig/shmkv.pc bin/shmkv bin/shmkv-load share/man/man1/shmkv.1 share/man/man3/shmkv.3; do
 	if [ -e "$p/$f" ]; then ok "$f installed"; else bad "$f missing"; fi
