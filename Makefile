@@ -46,7 +46,7 @@ BENCH_LIBS ?= -llmdb -lcdb -lck
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(B)/%)
 DEMO_BIN  = $(B)/demo
 
-.PHONY: all lib tools tests deps check check-asan check-valgrind check-tsan check-musl check-header demo \
+.PHONY: all lib tools tests deps check check-asan check-valgrind check-tsan check-musl check-header demo print-soname \
         bench bench-quick bench-build install uninstall clean check-man check-install
 
 all: lib tools $(DEMO_BIN)
