@@ -65,6 +65,19 @@ static int child_reads(int shmid, long at)
 	return st;
 }
 
+/* The bytes the kernel maps for segment id: its size rounded up to a page. */
+static long mapped_bytes(int id, long page, long *segsz)
+{
+	struct shmid_ds ds;
+	ck_assert_int_eq(shmctl(id, IPC_STAT, &ds), 0);
+	*segsz = (long)ds.shm_segsz;
+	return (*segsz + page - 1) / page * page;
+}
+
+/* Both of a table's segments: the data segment (a page multiple here, so
+ * the guard starts right after its last byte) and the root (a few hundred
+ * bytes: the guard starts at the end of its page, so a stray read into the
+ * rest of that page goes unnoticed; the kernel maps whole pages). */
 START_TEST(guard_pages_fault_outside_the_segment)
 {
 	struct hashtable_config cfg = {0};
@@ -73,18 +86,27 @@ START_TEST(guard_pages_fault_outside_the_segment)
 	cfg.key_size = 8;
 	cfg.value_size = 8;
 	struct hashtable *h = test_table_create(&cfg);
-	int id = hashtable_shmid(h);
-	int st = child_reads(id, 4 * page - 1);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "last byte: status 0x%x", st);
-	st = child_reads(id, 4 * page);
-	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "one past the end: 0x%x", st);
-	st = child_reads(id, -1);
-	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "one before: 0x%x", st);
+	int ids[2] = { test_data_shmid(h), hashtable_shmid(h) };
+	for (int i = 0; i < 2; i++) {
+		long segsz, mapped = mapped_bytes(ids[i], page, &segsz);
+		if (i == 0)
+			ck_assert_int_eq(mapped, segsz); /* the data segment: no tail */
+		int st = child_reads(ids[i], segsz - 1);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s, last byte: status 0x%x",
+		              i ? "root" : "data", st);
+		st = child_reads(ids[i], mapped);
+		ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
+		              "%s, one past the mapped end: 0x%x", i ? "root" : "data", st);
+		st = child_reads(ids[i], -1);
+		ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "%s, one before: 0x%x",
+		              i ? "root" : "data", st);
+	}
 	test_table_destroy(h);
 }
 END_TEST
 
-/* ...and the library's own attach goes through it. */
+/* ...and the library's own attach goes through it, for both of a table's
+ * segments (the root and the current data segment). */
 START_TEST(library_attaches_between_guard_pages)
 {
 	struct hashtable *h = test_table_simple(8, 8, 100, 0.8);
@@ -94,7 +116,7 @@ START_TEST(library_attaches_between_guard_pages)
 	ck_assert_int_eq(guard_pages_attached(), 0);
 	struct hashtable *r = hashtable_open_key(st.ipc_key, HASHTABLE_RDONLY);
 	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(guard_pages_attached(), 1);
+	ck_assert_int_eq(guard_pages_attached(), 2);
 	ck_assert_int_eq(hashtable_close(r), 0);
 	ck_assert_int_eq(guard_pages_attached(), 0);
 	guard_pages_on = 0;
