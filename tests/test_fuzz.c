@@ -1,7 +1,9 @@
 /* Suite `fuzz`: a short run of the corruption fuzzer (tests/fuzz/corrupt.h).
  *
  * 300 rounds over the four geometries, each call in a forked child under a
- * 5 s alarm: no crash, no hang, only documented return codes.  By default
+ * 5 s alarm: no crash, no hang, only documented return codes; then 40
+ * rounds of each of the root segment's damage classes (root, build,
+ * current).  By default
  * only the damage the current library survives is run; SHMKV_FUZZ_WRITERS=1
  * adds the writer-side classes (see gated[] in tests/fuzz/corrupt.c).
  * SHMKV_FUZZ_SEED=N replays a seed; otherwise the seed comes from the clock
@@ -43,6 +45,34 @@ START_TEST(corruption_rounds)
 	              (unsigned long long)o.seed, (unsigned long long)res.findings,
 	              (unsigned long long)res.crashes, (unsigned long long)res.hangs,
 	              (unsigned long long)res.wrong_results);
+}
+END_TEST
+
+/* The root's damage classes (generations), each on its own: a random mix
+ * of 300 rounds may give one of them only a handful.  Every call of each
+ * round runs (none is gated but the root class's writer side), and none may
+ * crash, hang, give an undocumented code or remove a table's segment. */
+START_TEST(root_damage_rounds)
+{
+	static const char *const classes[] = { "root", "build", "current" };
+	for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+		struct fuzz_corrupt_opts o = {0};
+		o.seed = suite_seed() + i;
+		o.rounds = (uint64_t)(40 * test_scale()) + 1;
+		o.only_class = classes[i];
+		o.on_segment = test_register_shmid;
+		struct fuzz_corrupt_result res;
+		long rc = fuzz_corrupt_run(&o, &res);
+		ck_assert_msg(rc >= 0, "the fuzzer could not set up its tables (see above)");
+		ck_assert_uint_eq(res.rounds, o.rounds);
+		ck_assert_uint_ge(res.calls, o.rounds * 8); /* at least every reader call */
+		ck_assert_msg(res.findings == 0,
+		              "class %s, seed 0x%llx: %llu findings (%llu crashes, %llu hangs, "
+		              "%llu wrong results); each is printed above with its replay command",
+		              classes[i], (unsigned long long)o.seed,
+		              (unsigned long long)res.findings, (unsigned long long)res.crashes,
+		              (unsigned long long)res.hangs, (unsigned long long)res.wrong_results);
+	}
 }
 END_TEST
 
@@ -131,6 +161,7 @@ Suite *suite_fuzz(void)
 	/* 300 rounds take about a second; a hang costs 5 s per call */
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, corruption_rounds);
+	tcase_add_test(tc, root_damage_rounds);
 	suite_add_tcase(s, tc);
 	TCase *guard = tcase_create("guard pages");
 	tcase_add_test(guard, guard_pages_fault_outside_the_segment);
