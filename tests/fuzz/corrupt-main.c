@@ -44,7 +44,8 @@ static void usage(FILE *f)
 "  -w, --writers       also run the gated classes (as SHMKV_FUZZ_WRITERS=1)\n"
 "  -c, --call-seconds=S  a call running longer is a hang (default 5)\n"
 "  -C, --class=NAME    damage of one class only: header, sentinel, stripe,\n"
-"                      overflow, bucket, journal, mutex, holder, moves, full, mixed\n"
+"                      overflow, bucket, journal, mutex, holder, moves, full,\n"
+"                      root, build, current (the root segment's), mixed\n"
 "  -v, --verbose       print each round's damage\n"
 "  -h, --help\n"
 "Exit status: 0 no finding, 1 findings, 2 usage or setup error.\n");

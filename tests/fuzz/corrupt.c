@@ -1,21 +1,28 @@
 /* The corruption fuzzer: see corrupt.h.
  *
  * Setup.  For each geometry (key/value widths 8/8, 3/5, 24/100, 16/64) a
- * forked child creates a table of SEGMENT_PAGES pages under a fresh key,
- * fixes its hash seed (so key placement, and thus every round, replays),
- * fills it to 70% of its limit and deletes a tenth of the keys, then exits:
- * the recorded lock holder is a dead process, as after a real load.  The
- * parent keeps its own attachment and a copy of the pristine image.
+ * forked child creates a table whose data segment is SEGMENT_PAGES pages
+ * under a fresh key, fixes its hash seed (so key placement, and thus every
+ * round, replays), fills it to 70% of its limit and deletes a tenth of the
+ * keys, then exits: the recorded lock holder is a dead process, as after a
+ * real load.  A table is two segments (hashtable.c's essay): the root at the
+ * key (lock, holder record, build record, the `current` word naming the
+ * data segment) and the data segment (geometry, counters, journal, moves,
+ * stripes, overflow words, buckets).  The parent keeps its own attachment
+ * of both and a copy of both pristine images.
  *
  * Rounds.  A round picks a geometry (round % 4) and a damage class, damages
- * a copy of the pristine image (damage()), then for each call copies the
- * damaged image into the segment and runs the call in a forked child with
+ * copies of the pristine images (damage_one()), then for each call copies
+ * both damaged images into the segments and runs the call in a forked child with
  * an alarm: the child opens its own handle (segments attached between
  * PROT_NONE guard pages, guard.h), calls, checks the return code against
  * hashtable.h and exits.  The parent classifies the child's end: a signal is
  * a crash, SIGALRM a hang, exit 3 a wrong result (an undocumented return
  * code, or an update reported done whose key a search then does not find;
- * the child says which), any other non-zero exit a sanitizer report.
+ * the child says which), any other non-zero exit a sanitizer report.  After
+ * each call the parent checks that every table's two segments still exist
+ * and are not marked for removal: a call that removed one (a recovery
+ * trusting a damaged build record, say) is a finding, and ends the run.
  *
  * Gating.  Some classes make the current library crash or hang in its
  * writer side (or its readers wait for a holder that only looks alive);
@@ -56,23 +63,30 @@ struct fuzz_field {
 /* ---- what is damaged, what is called -------------------------------------- */
 
 enum damage_class {
-	D_HEADER,   /* one or two header fields: geometry, offsets, counters   */
+	D_HEADER,   /* one or two data-segment header fields: geometry, offsets,
+	               counters, table_id, generation                          */
 	D_SENTINEL, /* the empty or deleted key bytes                          */
 	D_STRIPE,   /* version counters: odd, random, moved on                 */
 	D_OVERFLOW, /* overflow words: zero, saturated, random                 */
 	D_BUCKET,   /* slot bytes, duplicated slots, sentinel keys             */
 	D_JOURNAL,  /* a journalled operation with wrong fields                */
-	D_MUTEX,    /* the writer lock's bytes                                 */
-	D_HOLDER,   /* holder_pid/holder_start, with a bucket left odd          */
+	D_MUTEX,    /* the writer lock's bytes (in the root)                   */
+	D_HOLDER,   /* holder_pid/holder_start (root), with a bucket left odd   */
 	D_MOVES,    /* the relocation counter                                  */
 	D_FULL,     /* every free slot holds a key the counters do not know of */
+	D_ROOT,     /* one or two root header fields: magic, format, widths,
+	               table_id, ...                                           */
+	D_BUILD,    /* the root's build record: pending_*, retiring_shmid      */
+	D_CURRENT,  /* the root's current word: a missing id, another table's
+	               segment, the root itself, a generation mismatch         */
 	D_MIXED,    /* two to four of the above                                */
 	D_COUNT
 };
 
 static const char *const class_names[D_COUNT] = {
 	"header", "sentinel", "stripe", "overflow", "bucket",
-	"journal", "mutex", "holder", "moves", "full", "mixed",
+	"journal", "mutex", "holder", "moves", "full", "root", "build", "current",
+	"mixed",
 };
 
 enum call {
@@ -111,6 +125,12 @@ static const unsigned gated[D_COUNT] = {
 	                                its own process, the recorded holder    */
 	[D_FULL] = WRITER_CALLS,     /* an insert with no free slot returns 0
 	                                and stores nothing (or elsewhere)       */
+	/* The root's classes (added with generations). */
+	[D_ROOT] = WRITER_CALLS,     /* damaged lock bytes among the root's:
+	                                update/delete return HASHTABLE_ECORRUPT,
+	                                which their IN() lists do not have yet  */
+	[D_BUILD] = 0,               /* 700 --writers rounds ran clean          */
+	[D_CURRENT] = 0,             /* likewise                               */
 	[D_MIXED] = WRITER_CALLS,    /* and no gated class among its damages   */
 };
 
@@ -134,10 +154,15 @@ static const struct { uint32_t ks, vs; } geometries[] = { {8, 8}, {3, 5}, {24, 1
 struct table {
 	uint32_t ks, vs;
 	key_t key;
-	int shmid;
-	unsigned char *seg;      /* the parent's attachment */
+	int shmid;               /* the data segment (the current generation's) */
+	unsigned char *seg;      /* the parent's attachment of it */
 	size_t bytes;
 	unsigned char *pristine, *damaged;
+	int root_shmid;          /* the root, at `key` */
+	unsigned char *root_seg;
+	size_t root_bytes;
+	unsigned char *root_pristine, *root_damaged;
+	int other_shmid, other_root_shmid; /* the next table's, for D_CURRENT */
 	uint64_t nkeys;          /* keys 0 .. nkeys-1 inserted; every tenth deleted */
 	/* regions, read from the pristine header */
 	uint64_t off_empty, off_deleted, off_jkey, off_jvalue;
@@ -172,9 +197,16 @@ static uint64_t read_word(const unsigned char *p, size_t size)
 
 static void write_word(unsigned char *p, size_t size, uint64_t v) { memcpy(p, &v, size); }
 
-/* The setup child: creates, tells the parent the segment's id on fd
- * (so that the parent removes only a segment this child made), fixes the
- * seed, fills.  Exits 0 on success. */
+/* The data segment's id, from a root's current word (generation << 32 |
+ * shmid). */
+static int current_shmid(const unsigned char *root)
+{
+	return (int)(uint32_t)read_word(root + FUZZ_OFF_CURRENT, 8);
+}
+
+/* The setup child: creates, tells the parent the root's and the data
+ * segment's ids on fd (so that the parent removes only segments this child
+ * made), fixes the seed, fills.  Exits 0 on success. */
 static void table_setup_child(struct table *t, size_t bytes, int fd)
 {
 	struct hashtable_config cfg = {0};
@@ -187,12 +219,17 @@ static void table_setup_child(struct table *t, size_t bytes, int fd)
 	struct hashtable *h = NULL;
 	if (hashtable_create_config(&cfg, &h) != 0)
 		_exit(10);
-	int id = hashtable_shmid(h);
-	if (write(fd, &id, sizeof id) != (ssize_t)sizeof id)
+	int ids[2] = { hashtable_shmid(h), -1 };
+	unsigned char *root = shmat(ids[0], NULL, SHM_RDONLY);
+	if (root != (void *)-1) {
+		ids[1] = current_shmid(root);
+		shmdt(root);
+	}
+	if (write(fd, ids, sizeof ids) != (ssize_t)sizeof ids)
 		_exit(16);
 	struct hashtable_stats st;
 	hashtable_stats(h, &st);
-	unsigned char *seg = shmat(hashtable_shmid(h), NULL, 0);
+	unsigned char *seg = shmat(ids[1], NULL, 0);
 	if (seg == (void *)-1)
 		_exit(11);
 	write_word(seg + FUZZ_OFF_SEED, 8, UINT64_C(0x5eed0f5eed0f5eed) ^ t->ks << 16 ^ t->vs);
@@ -260,6 +297,10 @@ static int table_regions(struct table *t, FILE *log)
 	t->slot_size = read_word(p + FUZZ_OFF_SLOT_SIZE, 4);
 	t->slots_per_bucket = read_word(p + FUZZ_OFF_SLOTS_PER_BUCKET, 4);
 	bool ok = read_word(p + FUZZ_OFF_MAGIC, 8) == FUZZ_MAGIC &&
+	          read_word(t->root_pristine + FUZZ_OFF_MAGIC, 8) == FUZZ_ROOT_MAGIC &&
+	          current_shmid(t->root_pristine) == t->shmid &&
+	          read_word(t->root_pristine + FUZZ_OFF_TABLE_ID, 8) ==
+	                  read_word(p + FUZZ_OFF_TABLE_ID, 8) &&
 	          read_word(p + FUZZ_OFF_KEY_SIZE, 4) == t->ks &&
 	          read_word(p + FUZZ_OFF_VALUE_SIZE, 4) == t->vs &&
 	          t->off_empty >= FUZZ_HEADER_BYTES && t->off_deleted == t->off_empty + t->ks &&
@@ -268,8 +309,9 @@ static int table_regions(struct table *t, FILE *log)
 	          t->bucket_bytes == t->slot_size * t->slots_per_bucket &&
 	          t->off_buckets + t->nbuckets * t->bucket_bytes <= t->bytes;
 	if (!ok)
-		logf_(log, "shmkv-fuzz: the %u/%u table's header does not match layout.h: "
-		           "update tests/fuzz/layout-gen.c to hashtable.c's struct shm_header\n",
+		logf_(log, "shmkv-fuzz: the %u/%u table's root or data header does not match "
+		           "layout.h: update tests/fuzz/layout-gen.c to hashtable.c's struct "
+		           "shm_header\n",
 		      t->ks, t->vs);
 	return ok ? 0 : -1;
 }
@@ -278,19 +320,44 @@ static void table_remove(struct table *t)
 {
 	if (t->seg)
 		shmdt(t->seg);
+	if (t->root_seg)
+		shmdt(t->root_seg);
 	if (t->shmid >= 0)
 		shmctl(t->shmid, IPC_RMID, NULL);
+	if (t->root_shmid >= 0)
+		shmctl(t->root_shmid, IPC_RMID, NULL);
 	free(t->pristine);
 	free(t->damaged);
+	free(t->root_pristine);
+	free(t->root_damaged);
 	t->seg = t->pristine = t->damaged = NULL;
-	t->shmid = -1;
+	t->root_seg = t->root_pristine = t->root_damaged = NULL;
+	t->shmid = t->root_shmid = -1;
+}
+
+/* Attaches segment id read-write and copies its image; its size in *bytes. */
+static unsigned char *attach_copy(int id, size_t *bytes, unsigned char **pristine,
+                                  unsigned char **damaged)
+{
+	struct shmid_ds ds;
+	if (shmctl(id, IPC_STAT, &ds) != 0)
+		return NULL;
+	*bytes = ds.shm_segsz;
+	unsigned char *p = shmat(id, NULL, 0);
+	if (p == (void *)-1)
+		return NULL;
+	*pristine = malloc(*bytes);
+	*damaged = malloc(*bytes);
+	if (*pristine)
+		memcpy(*pristine, p, *bytes);
+	return p;
 }
 
 static int table_make(struct table *t, const struct fuzz_corrupt_opts *o, FILE *log)
 {
 	t->bytes = SEGMENT_PAGES * (size_t)sysconf(_SC_PAGESIZE);
 	t->key = fresh_key();
-	t->shmid = -1;
+	t->shmid = t->root_shmid = -1;
 	int fds[2];
 	if (pipe(fds) != 0)
 		return -1;
@@ -305,28 +372,29 @@ static int table_make(struct table *t, const struct fuzz_corrupt_opts *o, FILE *
 		table_setup_child(t, t->bytes, fds[1]);
 	}
 	close(fds[1]);
-	int st, id;
+	int st, ids[2];
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (read(fds[0], &id, sizeof id) == (ssize_t)sizeof id)
-		t->shmid = id;
+	if (read(fds[0], ids, sizeof ids) == (ssize_t)sizeof ids) {
+		t->root_shmid = ids[0];
+		t->shmid = ids[1];
+	}
 	close(fds[0]);
+	if (t->root_shmid >= 0 && o->on_segment)
+		o->on_segment(t->root_shmid);
 	if (t->shmid >= 0 && o->on_segment)
 		o->on_segment(t->shmid);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || t->shmid < 0) {
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || t->shmid < 0 || t->root_shmid < 0) {
 		logf_(log, "shmkv-fuzz: could not create and fill the %u/%u table (setup status "
 		           "0x%x)\n", t->ks, t->vs, (unsigned)st);
 		return -1;
 	}
-	t->seg = shmat(t->shmid, NULL, 0);
-	t->pristine = malloc(t->bytes);
-	t->damaged = malloc(t->bytes);
-	if (t->seg == (void *)-1 || !t->pristine || !t->damaged) {
-		if (t->seg == (void *)-1)
-			t->seg = NULL;
+	t->seg = attach_copy(t->shmid, &t->bytes, &t->pristine, &t->damaged);
+	t->root_seg = attach_copy(t->root_shmid, &t->root_bytes, &t->root_pristine,
+	                          &t->root_damaged);
+	if (!t->seg || !t->root_seg || !t->pristine || !t->damaged || !t->root_pristine ||
+	    !t->root_damaged)
 		return -1;
-	}
-	memcpy(t->pristine, t->seg, t->bytes);
 	struct hashtable_stats st2;
 	struct hashtable *h = hashtable_open_key(t->key, HASHTABLE_RDONLY);
 	if (!h)
@@ -341,7 +409,8 @@ static int table_make(struct table *t, const struct fuzz_corrupt_opts *o, FILE *
 
 struct damage_ctx {
 	const struct table *t;
-	unsigned char *img;
+	unsigned char *img;  /* the data segment's image */
+	unsigned char *root; /* the root's image */
 	uint64_t rng;
 	char desc[DESC_BYTES];
 };
@@ -398,6 +467,16 @@ static void mutate_bytes(struct damage_ctx *d, uint64_t off, uint64_t len, const
 	}
 }
 
+/* Runs fn on the root's image: mutate_word() and mutate_bytes() damage
+ * d->img, which is the data segment's everywhere else. */
+static void on_root(struct damage_ctx *d, void (*fn)(struct damage_ctx *))
+{
+	unsigned char *data = d->img;
+	d->img = d->root;
+	fn(d);
+	d->img = data;
+}
+
 static void damage_header(struct damage_ctx *d)
 {
 	uint64_t n = 1 + below(&d->rng, 2);
@@ -440,7 +519,7 @@ static void damage_sentinel(struct damage_ctx *d)
 
 static void mark_holder_died(struct damage_ctx *d)
 {
-	write_word(d->img + FUZZ_OFF_LOCK, 4, FUTEX_OWNER_DIED_WORD);
+	write_word(d->root + FUZZ_OFF_LOCK, 4, FUTEX_OWNER_DIED_WORD);
 	describe(d, "mutex word := owner died");
 }
 
@@ -548,7 +627,7 @@ static void damage_journal(struct damage_ctx *d)
 		mutate_bytes(d, t->off_jvalue, t->vs, "journal value");
 }
 
-static void damage_mutex(struct damage_ctx *d)
+static void damage_mutex_root(struct damage_ctx *d)
 {
 	switch (below(&d->rng, 3)) {
 	case 0:
@@ -569,15 +648,17 @@ static void damage_mutex(struct damage_ctx *d)
 	}
 }
 
+static void damage_mutex(struct damage_ctx *d) { on_root(d, damage_mutex_root); }
+
 static void damage_holder(struct damage_ctx *d)
 {
 	pid_t pids[] = { 1, getpid(), 0, -1, 0x7fffffff, (pid_t)splitmix(&d->rng) };
 	pid_t pid = pids[below(&d->rng, COUNT_OF(pids))];
-	write_word(d->img + FUZZ_OFF_HOLDER_PID, FUZZ_HOLDER_PID_BYTES, (uint32_t)pid);
+	write_word(d->root + FUZZ_OFF_HOLDER_PID, FUZZ_HOLDER_PID_BYTES, (uint32_t)pid);
 	describe(d, "holder_pid := %d", (int)pid);
 	if (below(&d->rng, 2)) {
 		uint64_t start = below(&d->rng, 2) ? 0 : splitmix(&d->rng);
-		write_word(d->img + FUZZ_OFF_HOLDER_START, FUZZ_HOLDER_START_BYTES, start);
+		write_word(d->root + FUZZ_OFF_HOLDER_START, FUZZ_HOLDER_START_BYTES, start);
 		describe(d, "holder_start := 0x%" PRIx64, start);
 	}
 	make_stripe_odd(d); /* what makes readers look at the holder */
@@ -608,6 +689,102 @@ static void damage_full(struct damage_ctx *d)
 	describe(d, "%" PRIu64 " free slots given keys", filled);
 }
 
+/* The root's header fields (layout.h's fuzz_root_fields), or any byte of
+ * its header or sentinels. */
+static void damage_root_fields(struct damage_ctx *d)
+{
+	uint64_t n = 1 + below(&d->rng, 2);
+	for (uint64_t i = 0; i < n; i++) {
+		if (below(&d->rng, 5) == 0) {
+			mutate_bytes(d, 0, d->t->root_bytes, "root");
+			continue;
+		}
+		const struct fuzz_field *f =
+			&fuzz_root_fields[below(&d->rng, COUNT_OF(fuzz_root_fields))];
+		char name[48];
+		snprintf(name, sizeof name, "root.%s", f->name);
+		mutate_word(d, f->off, f->size > 8 ? 8 : f->size, name);
+	}
+}
+
+static void damage_root(struct damage_ctx *d) { on_root(d, damage_root_fields); }
+
+/* A segment id a record might hold: none, this table's data segment or
+ * root, the other table's, one that does not exist, or random. */
+static int some_shmid(struct damage_ctx *d, const char **what)
+{
+	const struct table *t = d->t;
+	switch (below(&d->rng, 7)) {
+	case 0: *what = "none"; return -1;
+	case 1: *what = "this data segment"; return t->shmid;
+	case 2: *what = "this root"; return t->root_shmid;
+	case 3: *what = "another table's data segment"; return t->other_shmid;
+	case 4: *what = "another table's root"; return t->other_root_shmid;
+	case 5: { /* an id with no segment behind it */
+		struct shmid_ds ds;
+		for (;;) {
+			int id = (int)(splitmix(&d->rng) & 0x7fffffff);
+			if (shmctl(id, IPC_STAT, &ds) != 0 && errno == EINVAL) {
+				*what = "a missing segment";
+				return id;
+			}
+		}
+	}
+	default: *what = "random"; return (int)splitmix(&d->rng);
+	}
+}
+
+/* The build record, as a builder killed at some step leaves it (a pid, live
+ * or dead, and ids), or its fields at random. */
+static void damage_build_record(struct damage_ctx *d)
+{
+	if (below(&d->rng, 3) == 0)
+		mark_holder_died(d);
+	uint64_t n = 1 + below(&d->rng, 3);
+	for (uint64_t i = 0; i < n; i++) {
+		const struct fuzz_field *f =
+			&fuzz_build_fields[below(&d->rng, COUNT_OF(fuzz_build_fields))];
+		if (f->off == FUZZ_OFF_PENDING_SHMID || f->off == FUZZ_OFF_RETIRING_SHMID) {
+			const char *what;
+			int id = some_shmid(d, &what);
+			write_word(d->img + f->off, 4, (uint32_t)id);
+			describe(d, "%s := %d (%s)", f->name, id, what);
+		} else if (f->off == FUZZ_OFF_PENDING_PID && below(&d->rng, 2)) {
+			pid_t pids[] = { 1, getpid(), 0x3fffffff };
+			pid_t pid = pids[below(&d->rng, COUNT_OF(pids))];
+			write_word(d->img + f->off, 4, (uint32_t)pid);
+			describe(d, "pending_pid := %d", (int)pid);
+		} else {
+			mutate_word(d, f->off, f->size > 8 ? 8 : f->size, f->name);
+		}
+	}
+}
+
+static void damage_build(struct damage_ctx *d) { on_root(d, damage_build_record); }
+
+/* The current word: generation << 32 | data shmid. */
+static void damage_current(struct damage_ctx *d)
+{
+	uint64_t old = read_word(d->root + FUZZ_OFF_CURRENT, 8), gen = old >> 32, v;
+	if (below(&d->rng, 4) == 0) { /* same segment, another generation */
+		uint64_t gens[] = { 0, gen + 1, gen - 1, splitmix(&d->rng) & 0xffffffff };
+		v = gens[below(&d->rng, COUNT_OF(gens))] << 32 | (old & 0xffffffff);
+		describe(d, "current 0x%" PRIx64 " -> 0x%" PRIx64 " (generation)", old, v);
+	} else if (below(&d->rng, 5) == 0) {
+		unsigned char *data = d->img;
+		d->img = d->root;
+		mutate_word(d, FUZZ_OFF_CURRENT, 8, "current");
+		d->img = data;
+		return;
+	} else {
+		const char *what;
+		int id = some_shmid(d, &what);
+		v = gen << 32 | (uint32_t)id;
+		describe(d, "current 0x%" PRIx64 " -> 0x%" PRIx64 " (%s)", old, v, what);
+	}
+	write_word(d->root + FUZZ_OFF_CURRENT, 8, v);
+}
+
 static void damage_one(struct damage_ctx *d, enum damage_class c, bool writers)
 {
 	switch (c) {
@@ -621,6 +798,9 @@ static void damage_one(struct damage_ctx *d, enum damage_class c, bool writers)
 	case D_HOLDER: damage_holder(d); break;
 	case D_MOVES: damage_moves(d); break;
 	case D_FULL: damage_full(d); break;
+	case D_ROOT: damage_root(d); break;
+	case D_BUILD: damage_build(d); break;
+	case D_CURRENT: damage_current(d); break;
 	default: {
 		uint64_t n = 2 + below(&d->rng, 3);
 		for (uint64_t i = 0; i < n; i++) {
@@ -750,7 +930,9 @@ static int call_run(const struct table *t, enum call c, char *why, size_t whylen
 	struct hashtable *h = hashtable_open_key(t->key, flags);
 	if (!h) {
 		int e = errno;
-		EXPECT(IN(e, ENOENT, EPROTO, EACCES, EINVAL, ENOMEM),
+		/* EIDRM: the root names a data segment that is gone (hashtable.h,
+		 * "Every call that reads a handle's table may also fail ..."). */
+		EXPECT(IN(e, ENOENT, EPROTO, EACCES, EINVAL, ENOMEM, EIDRM),
 		       "open failed with errno %d (%s)", e, strerror(e));
 		return 0;
 	}
@@ -793,13 +975,35 @@ struct run {
 	const struct fuzz_corrupt_opts *o;
 	struct fuzz_corrupt_result *res;
 	FILE *log;
+	struct table *tables;
+	bool lost_segment; /* a call removed a table's segment: stop */
 };
+
+/* Whether segment id exists and is not marked for removal. */
+static bool segment_intact(int id)
+{
+	struct shmid_ds ds;
+	return shmctl(id, IPC_STAT, &ds) == 0 && !(ds.shm_perm.mode & SHM_DEST);
+}
+
+/* The name of a table's segment that a call removed, or NULL. */
+static const char *segment_lost(const struct run *r)
+{
+	for (size_t i = 0; i < NGEOMETRIES; i++) {
+		if (!segment_intact(r->tables[i].root_shmid))
+			return "removed or marked for removal a table's root";
+		if (!segment_intact(r->tables[i].shmid))
+			return "removed or marked for removal a table's data segment";
+	}
+	return NULL;
+}
 
 /* Forks the call; returns true if it ended well, else logs the finding. */
 static bool call_forked(struct run *r, struct table *t, enum call c, uint64_t round,
                         enum damage_class cls, const char *desc)
 {
 	memcpy(t->seg, t->damaged, t->bytes);
+	memcpy(t->root_seg, t->root_damaged, t->root_bytes);
 	int fds[2];
 	if (pipe(fds) != 0)
 		return true;
@@ -832,10 +1036,15 @@ static bool call_forked(struct run *r, struct table *t, enum call c, uint64_t ro
 	why[n > 0 ? n : 0] = 0;
 	close(fds[0]);
 	r->res->calls++;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+	const char *lost = segment_lost(r);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && !lost)
 		return true;
 	char kind[320];
-	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) {
+	if (lost) {
+		snprintf(kind, sizeof kind, "wrong result: %s (the run stops)", lost);
+		r->res->wrong_results++;
+		r->lost_segment = true;
+	} else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) {
 		snprintf(kind, sizeof kind, "hang (no return within %u s)",
 		         r->o->call_seconds ? r->o->call_seconds : 5);
 		r->res->hangs++;
@@ -887,8 +1096,10 @@ static int class_index(const char *name)
 static void round_run(struct run *r, struct table *tables, uint64_t round)
 {
 	struct table *t = &tables[round % NGEOMETRIES];
-	struct damage_ctx d = { .t = t, .img = t->damaged, .rng = round_seed(r->o->seed, round) };
+	struct damage_ctx d = { .t = t, .img = t->damaged, .root = t->root_damaged,
+	                        .rng = round_seed(r->o->seed, round) };
 	memcpy(t->damaged, t->pristine, t->bytes);
+	memcpy(t->root_damaged, t->root_pristine, t->root_bytes);
 	enum damage_class cls = pick_class(r, &d.rng);
 	damage_one(&d, cls, r->o->writers);
 	if (r->o->verbose)
@@ -900,6 +1111,8 @@ static void round_run(struct run *r, struct table *tables, uint64_t round)
 			continue;
 		}
 		call_forked(r, t, (enum call)c, round, cls, d.desc);
+		if (r->lost_segment)
+			break;
 	}
 	r->res->rounds++;
 }
@@ -913,14 +1126,14 @@ static double now(void)
 
 long fuzz_corrupt_run(const struct fuzz_corrupt_opts *o, struct fuzz_corrupt_result *res)
 {
-	struct run r = { .o = o, .res = res, .log = o->log ? o->log : stderr };
 	struct table tables[NGEOMETRIES];
+	struct run r = { .o = o, .res = res, .log = o->log ? o->log : stderr, .tables = tables };
 	memset(res, 0, sizeof *res);
 	memset(tables, 0, sizeof tables);
 	int only = o->only_class ? class_index(o->only_class) : 0;
 	if (only < 0) {
 		logf_(r.log, "shmkv-fuzz: no damage class '%s' (header, sentinel, stripe, overflow, "
-		             "bucket, journal, mutex, holder, moves, full, mixed)\n", o->only_class);
+		             "bucket, journal, mutex, holder, moves, full, root, build, current, mixed)\n", o->only_class);
 		return -1;
 	}
 	if (!o->writers && gated[only] == CALL_BIT(C_COUNT) - 1 && o->only_class) {
@@ -929,7 +1142,7 @@ long fuzz_corrupt_run(const struct fuzz_corrupt_opts *o, struct fuzz_corrupt_res
 	}
 	long rc = 0;
 	for (size_t i = 0; i < NGEOMETRIES; i++)
-		tables[i].shmid = -1;
+		tables[i].shmid = tables[i].root_shmid = -1;
 	for (size_t i = 0; i < NGEOMETRIES && rc == 0; i++) {
 		tables[i].ks = geometries[i].ks;
 		tables[i].vs = geometries[i].vs;
@@ -938,8 +1151,13 @@ long fuzz_corrupt_run(const struct fuzz_corrupt_opts *o, struct fuzz_corrupt_res
 			rc = -1;
 		}
 	}
+	for (size_t i = 0; i < NGEOMETRIES && rc == 0; i++) {
+		tables[i].other_shmid = tables[(i + 1) % NGEOMETRIES].shmid;
+		tables[i].other_root_shmid = tables[(i + 1) % NGEOMETRIES].root_shmid;
+	}
 	double start = now();
-	for (uint64_t i = 0; rc == 0 && (o->rounds == 0 || i < o->rounds); i++) {
+	for (uint64_t i = 0; rc == 0 && !r.lost_segment && (o->rounds == 0 || i < o->rounds);
+	     i++) {
 		if (o->seconds > 0 && now() - start >= o->seconds)
 			break;
 		if (o->rounds == 0 && o->seconds <= 0)

@@ -1,17 +1,22 @@
-/* libFuzzer target: the bytes of a segment, attached and read.
+/* libFuzzer target: the bytes of a table's segments, attached and read.
  *
- * Once per process a forked child creates a 16-page table (8-byte keys and
- * values) under a fresh key and fills it; its shmid goes to the file named
- * by $SHMKV_FUZZ_SEGMENTS ("shmid key" lines), so that `make fuzz` removes it
- * by id even when libFuzzer ends the process with _exit after a finding, and
- * an atexit handler removes it on a normal exit.  The library opens it by key
- * for every input, attached between guard pages (guard.h).
+ * Once per process a forked child creates a table with a 16-page data
+ * segment (8-byte keys and values) under a fresh key and fills it; the ids
+ * of its two segments (the root at the key, the data segment at key 0) go
+ * to the file named by $SHMKV_FUZZ_SEGMENTS ("shmid key" lines), so that
+ * `make fuzz` removes them by id even when libFuzzer ends the process with
+ * _exit after a finding, and an atexit handler removes them on a normal
+ * exit.  The library opens the table by key for every input, both segments
+ * attached between guard pages (guard.h).
  *
- * The input's first byte picks how it becomes the segment (mode % 3):
- *   0  the rest is the image itself, zero-padded: nothing fixed;
- *   1  the same, with the magic and format number stamped in, to get past
- *      the first check;
- *   2  the rest is (u16 offset, byte) patches on the pristine filled table.
+ * The input's first byte picks which segment it becomes and how (mode % 4);
+ * the other segment is restored from its pristine copy:
+ *   0  the rest is the data segment's image, zero-padded: nothing fixed;
+ *   1  the same, with the data magic, format number, table_id and
+ *      generation stamped in, to get past the first checks;
+ *   2  the rest is (u16 offset, byte) patches on the pristine data segment;
+ *   3  the rest is (u16 offset, byte) patches on the pristine root (its
+ *      header, lock, holder and build records, current word, sentinels).
  * Then: open RDONLY (stats, search, search_batch, iterate, probe_histogram,
  * verify) and open RDWR.  A return code hashtable.h does not document
  * aborts.  The writer-side calls (verify, update, delete, recover through the
@@ -41,16 +46,19 @@ struct fuzz_field {
 #define NKEYS 400
 
 static key_t table_key;
-static int table_shmid = -1;
-static unsigned char *seg, *pristine;
-static size_t seg_bytes;
+static int table_shmid = -1, root_shmid = -1; /* the data segment, the root */
+static unsigned char *seg, *pristine;           /* the data segment */
+static unsigned char *root, *root_pristine;
+static size_t seg_bytes, root_bytes;
 static int writers;
 
 static void remove_table(void)
 {
 	if (table_shmid >= 0)
 		shmctl(table_shmid, IPC_RMID, NULL);
-	table_shmid = -1;
+	if (root_shmid >= 0)
+		shmctl(root_shmid, IPC_RMID, NULL);
+	table_shmid = root_shmid = -1;
 }
 
 static void key_of(uint64_t i, unsigned char k[8])
@@ -60,8 +68,8 @@ static void key_of(uint64_t i, unsigned char k[8])
 	memcpy(k, &v, 8);
 }
 
-/* Creates and fills the table; tells the parent the segment's id on fd, so
- * that the parent removes only a segment this child made. */
+/* Creates and fills the table; tells the parent its segments' ids (root,
+ * data) on fd, so that the parent removes only segments this child made. */
 static void fill_child(int fd)
 {
 	struct hashtable_config cfg = {0};
@@ -73,8 +81,15 @@ static void fill_child(int fd)
 	struct hashtable *h = NULL;
 	if (hashtable_create_config(&cfg, &h) != 0)
 		_exit(1);
-	int id = hashtable_shmid(h);
-	if (write(fd, &id, sizeof id) != (ssize_t)sizeof id)
+	int ids[2] = { hashtable_shmid(h), -1 };
+	unsigned char *r = shmat(ids[0], NULL, SHM_RDONLY);
+	if (r != (void *)-1) {
+		uint64_t current; /* generation << 32 | data shmid */
+		memcpy(&current, r + FUZZ_OFF_CURRENT, sizeof current);
+		ids[1] = (int)(uint32_t)current;
+		shmdt(r);
+	}
+	if (write(fd, ids, sizeof ids) != (ssize_t)sizeof ids)
 		_exit(3);
 	unsigned char k[8];
 	for (uint64_t i = 0; i < NKEYS; i++) {
@@ -108,7 +123,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		if (shmget(table_key, 0, 0) < 0 && errno == ENOENT)
 			break;
 	}
-	int fds[2], st = 0, id;
+	int fds[2], st = 0, ids[2];
 	if (pipe(fds) != 0)
 		die("pipe failed");
 	pid_t pid = fork();
@@ -118,41 +133,66 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	close(fds[1]);
 	waitpid(pid, &st, 0);
-	if (read(fds[0], &id, sizeof id) == (ssize_t)sizeof id)
-		table_shmid = id;
+	if (read(fds[0], ids, sizeof ids) == (ssize_t)sizeof ids) {
+		root_shmid = ids[0];
+		table_shmid = ids[1];
+	}
 	close(fds[0]);
-	if (table_shmid >= 0) {
+	if (root_shmid >= 0 || table_shmid >= 0) {
 		atexit(remove_table);
 		const char *log = getenv("SHMKV_FUZZ_SEGMENTS");
 		FILE *f = log ? fopen(log, "a") : NULL;
 		if (f) {
-			fprintf(f, "%d 0x%08x\n", table_shmid, (unsigned)table_key);
+			if (root_shmid >= 0)
+				fprintf(f, "%d 0x%08x\n", root_shmid, (unsigned)table_key);
+			if (table_shmid >= 0) /* a data segment: key 0 */
+				fprintf(f, "%d 0x%08x\n", table_shmid, 0u);
 			fclose(f);
 		}
 	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || table_shmid < 0)
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || table_shmid < 0 || root_shmid < 0)
 		die("could not create and fill the table (setup child failed)");
+	struct shmid_ds ds;
+	if (shmctl(table_shmid, IPC_STAT, &ds) != 0 || ds.shm_segsz != seg_bytes ||
+	    shmctl(root_shmid, IPC_STAT, &ds) != 0)
+		die("the table's segments are not the sizes expected");
+	root_bytes = ds.shm_segsz;
 	seg = shmat(table_shmid, NULL, 0);
+	root = shmat(root_shmid, NULL, 0);
 	pristine = malloc(seg_bytes);
-	if (seg == (void *)-1 || !pristine)
+	root_pristine = malloc(root_bytes);
+	if (seg == (void *)-1 || root == (void *)-1 || !pristine || !root_pristine)
 		die("could not attach the table");
 	memcpy(pristine, seg, seg_bytes);
+	memcpy(root_pristine, root, root_bytes);
 	const char *w = getenv("SHMKV_FUZZ_WRITERS");
 	writers = w && *w && strcmp(w, "0") != 0;
 	guard_pages_on = 1;
 	return 0;
 }
 
+/* (u16 offset, byte) patches on a pristine image. */
+static void patch(unsigned char *img, const unsigned char *orig, size_t bytes,
+                  const uint8_t *data, size_t size)
+{
+	memcpy(img, orig, bytes);
+	for (size_t i = 0; i + 3 <= size; i += 3) {
+		size_t off = ((size_t)data[i] | (size_t)data[i + 1] << 8) % bytes;
+		img[off] = data[i + 2];
+	}
+}
+
 static void image_from_input(const uint8_t *data, size_t size)
 {
-	unsigned mode = data[0] % 3;
+	unsigned mode = data[0] % 4;
 	data++, size--;
-	if (mode == 2) {
+	if (mode != 3)
+		memcpy(root, root_pristine, root_bytes);
+	if (mode == 3) {
 		memcpy(seg, pristine, seg_bytes);
-		for (size_t i = 0; i + 3 <= size; i += 3) {
-			size_t off = ((size_t)data[i] | (size_t)data[i + 1] << 8) % seg_bytes;
-			seg[off] = data[i + 2];
-		}
+		patch(root, root_pristine, root_bytes, data, size);
+	} else if (mode == 2) {
+		patch(seg, pristine, seg_bytes, data, size);
 	} else {
 		size_t n = size < seg_bytes ? size : seg_bytes;
 		memcpy(seg, data, n);
@@ -162,11 +202,14 @@ static void image_from_input(const uint8_t *data, size_t size)
 			uint32_t format = FUZZ_FORMAT;
 			memcpy(seg + FUZZ_OFF_MAGIC, &magic, sizeof magic);
 			memcpy(seg + FUZZ_OFF_FORMAT, &format, sizeof format);
+			memcpy(seg + FUZZ_OFF_TABLE_ID, pristine + FUZZ_OFF_TABLE_ID, 8);
+			memcpy(seg + FUZZ_OFF_GENERATION, pristine + FUZZ_OFF_GENERATION, 8);
 		}
 	}
 	if (!writers) { /* the gate: readers never meet a live-looking holder */
-		memcpy(seg + FUZZ_OFF_HOLDER_PID, pristine + FUZZ_OFF_HOLDER_PID, FUZZ_HOLDER_PID_BYTES);
-		memcpy(seg + FUZZ_OFF_HOLDER_START, pristine + FUZZ_OFF_HOLDER_START,
+		memcpy(root + FUZZ_OFF_HOLDER_PID, root_pristine + FUZZ_OFF_HOLDER_PID,
+		       FUZZ_HOLDER_PID_BYTES);
+		memcpy(root + FUZZ_OFF_HOLDER_START, root_pristine + FUZZ_OFF_HOLDER_START,
 		       FUZZ_HOLDER_START_BYTES);
 	}
 }
@@ -232,7 +275,10 @@ static void opened(int flags)
 	struct hashtable *h = hashtable_open_key(table_key, flags);
 	if (!h) {
 		int e = errno;
-		expect(e == ENOENT || e == EPROTO || e == EACCES || e == EINVAL || e == ENOMEM,
+		/* EIDRM: the root names a data segment that is gone (hashtable.h,
+		 * "Every call that reads a handle's table may also fail ..."). */
+		expect(e == ENOENT || e == EPROTO || e == EACCES || e == EINVAL || e == ENOMEM ||
+		       e == EIDRM,
 		       flags ? "open(RDONLY) errno" : "open(RDWR) errno", e);
 		return;
 	}

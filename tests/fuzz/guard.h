@@ -6,9 +6,13 @@
  * program's shmat() (which the library's calls bind to, since an executable's
  * definition comes before libc's) reserves the segment's size plus two pages
  * PROT_NONE and attaches the segment in the middle with SHM_REMAP, so an
- * access one byte outside it faults.  Segments are attached with their size
- * rounded up to a page: the fuzzers use page-multiple sizes so that the
- * guard starts right at the segment's last byte.  Nothing in the library
+ * access one byte outside it faults.  This covers both of a table's
+ * segments, the root and each data segment the library attaches.  Segments
+ * are attached with their size rounded up to a page: the fuzzers make data
+ * segments of page-multiple sizes so that the guard starts right at the
+ * last byte; the root is a few hundred bytes, so a stray read into the
+ * rest of its page goes unnoticed (shmat maps whole pages at page-aligned
+ * addresses: the root's end cannot be put flush against a guard).  Nothing in the library
  * changes, and with the flag clear shmat() and shmdt() are the plain system
  * calls. */
 #ifndef SHMKV_FUZZ_GUARD_H
