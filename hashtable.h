@@ -250,9 +250,10 @@ int hashtable_create_config(const struct hashtable_config *cfg,
  * delete return -EROFS, and the segment cannot be written through it).
  * Returns a handle, or NULL with errno ENOENT (no file, or no segment at that
  * key), EPROTO (not a shmkv table), EACCES (as for hashtable_create; a
- * read-write open of a table this user may only read says so), EINVAL,
- * ENOMEM, or another errno from ftok/shmget/shmat, named by
- * hashtable_last_error(). */
+ * read-write open of a table this user may only read says so), EIDRM (the
+ * root names a data segment that is gone: the table is being removed, or
+ * its root is damaged), EINVAL, ENOMEM, or another errno from
+ * ftok/shmget/shmat, named by hashtable_last_error(). */
 struct hashtable *hashtable_open(const char *path, int flags);
 struct hashtable *hashtable_open_key(key_t key, int flags);
 
