@@ -71,11 +71,11 @@ static int count_record(struct loader *L, const unsigned char *rec, const struct
 static void parse_all(struct loader *L)
 {
 	L->fmt = L->o.fmt != FMT_AUTO ? L->o.fmt : detect_format(L);
-	if (L->o.kenc == ENC_DEFAULT)
-		L->o.kenc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
-	if (L->o.venc == ENC_DEFAULT)
-		L->o.venc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
-	if (L->fmt == FMT_BIN && (L->o.kenc != ENC_RAW || L->o.venc != ENC_RAW))
+	if (L->o.f.kenc == ENC_DEFAULT)
+		L->o.f.kenc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
+	if (L->o.f.venc == ENC_DEFAULT)
+		L->o.f.venc = L->fmt == FMT_TSV ? ENC_TEXT : ENC_RAW;
+	if (L->fmt == FMT_BIN && (L->o.f.kenc != ENC_RAW || L->o.f.venc != ENC_RAW))
 		return;
 	if (setup_widths(L) != RC_OK || setup_sentinels(L) != RC_OK)
 		return;
@@ -97,15 +97,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&L, 0, sizeof L);
 	L.o.fmt = (enum fmt)(data[0] & 3);
 	L.o.skip_bad = (data[0] >> 2) & 1;
-	L.o.kenc = encodings[data[1] % 6];
-	L.o.venc = encodings[data[2] % 6];
+	L.o.f.kenc = encodings[data[1] % 6];
+	L.o.f.venc = encodings[data[2] % 6];
 	if (data[3]) {
-		L.o.ks = 1 + data[3] % 64u;
-		L.o.ks_set = 1;
+		L.o.f.ks = 1 + data[3] % 64u;
+		L.o.f.ks_set = 1;
 	}
 	if (data[4] != 0xff) {
-		L.o.vs = data[4] % 65u;
-		L.o.vs_set = 1;
+		L.o.f.vs = data[4] % 65u;
+		L.o.f.vs_set = 1;
 	}
 	L.o.quiet = 1;
 	L.o.co.mode = 0600;
