@@ -1,9 +1,9 @@
 /* Suite `fuzz`: a short run of the corruption fuzzer (tests/fuzz/corrupt.h).
  *
- * 200 rounds over the four geometries (one worker process per geometry),
+ * 150 rounds over the four geometries (one worker process per geometry),
  * every damage class and every call, writers included, each call in a
  * forked child under a 5 s alarm: no crash, no hang, only documented return
- * codes, no update reported done and then not found.  About 20 s, most of
+ * codes, no update reported done and then not found.  About 30 s, most of
  * it asleep: a round that damages the writer lock costs each writer call
  * the library's documented 2 s wait.  gated[] in tests/fuzz/corrupt.c is
  * empty; SHMKV_FUZZ_WRITERS=1 runs whatever it may list again.
@@ -32,7 +32,7 @@ START_TEST(corruption_rounds)
 {
 	struct fuzz_corrupt_opts o = {0};
 	o.seed = suite_seed();
-	o.rounds = (uint64_t)(200 * test_scale()) + 1;
+	o.rounds = (uint64_t)(150 * test_scale()) + 1;
 	o.writers = fuzz_writers_from_env();
 	o.on_segment = test_register_shmid;
 	struct fuzz_corrupt_result res;
