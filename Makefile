@@ -252,8 +252,8 @@ clean:
 # part of `make check`) and for longer in `make fuzz`, beside the libFuzzer
 # targets.  It damages the segment at offsets that layout-gen takes from
 # hashtable.c itself, so a change to the header layout is followed, not copied.
-# SHMKV_FUZZ_WRITERS=1 also runs the damage the library does not survive yet
-# (see gated[] in tests/fuzz/corrupt.c).
+# Writer-side damage runs by default (gated[] in tests/fuzz/corrupt.c is empty);
+# SHMKV_FUZZ_WRITERS=0 turns fuzz-image's writer calls off.
 .PHONY: fuzz fuzz-build
 
 FUZZ_CC      ?= clang

@@ -986,18 +986,22 @@ static uint64_t process_start_time(pid_t pid)
 /* The calling thread's id (the kernel's, as robust mutexes record it). */
 static pid_t thread_id(void) { return (pid_t)syscall(SYS_gettid); }
 
+static bool lock_names_other_thread(const struct generation_map *h, pid_t tid);
+
 /* Whether the writer recorded as the lock's holder may still finish the
  * change it is making.  No: when no holder is recorded (writers clear the
- * record when they unlock, so the lock is free), when the holder is the
- * calling thread (it is reading, so it is not inside a write), when the
- * holder's thread or process has exited, is a zombie, or its pid now names
- * a later process (other start time). */
+ * record when they unlock, so the lock is free), when the lock's word
+ * names another thread or none (a record left in a damaged segment: a live
+ * process that holds no lock would otherwise be waited for forever), when
+ * the holder is the calling thread (it is reading, so it is not inside a
+ * write), when the holder's thread or process has exited, is a zombie, or
+ * its pid now names a later process (other start time). */
 static bool holder_alive(const struct generation_map *h)
 {
 	pid_t pid = atomic_load_explicit(&h->root->holder_pid, memory_order_acquire);
 	pid_t tid = atomic_load_explicit(&h->root->holder_tid, memory_order_relaxed);
 	uint64_t start = atomic_load_explicit(&h->root->holder_start, memory_order_relaxed);
-	if (pid <= 0)
+	if (pid <= 0 || lock_names_other_thread(h, tid))
 		return false;
 	if (pid == getpid()) {
 		char task[64];
@@ -1600,6 +1604,24 @@ static int lock_kind(const pthread_mutex_t *m)
 #else
 static pid_t lock_owner(const pthread_mutex_t *m) { (void)m; return 0; }
 #endif
+
+/* Whether the lock's word says that thread tid does not hold the lock (it
+ * names another thread, or none), where the C library's layout is known.
+ * A writer takes the lock before it records itself and clears its record
+ * before it unlocks, so a recorded holder that is writing is the word's
+ * owner.  The acquire fence: a reader that sees the word released by an
+ * unlock then sees the even versions that writer stored before it. */
+static bool lock_names_other_thread(const struct generation_map *h, pid_t tid)
+{
+#ifdef __GLIBC__
+	pid_t owner = lock_owner(&h->root->lock.mutex);
+	atomic_thread_fence(memory_order_acquire);
+	return tid > 0 && owner != tid;
+#else
+	(void)h, (void)tid;
+	return false;
+#endif
+}
 
 /* 0 if the lock's static bytes are those of a robust process-shared mutex
  * (checked on glibc only), else HASHTABLE_ECORRUPT naming the damage. */

@@ -34,9 +34,10 @@
  *  - A failed call leaves the table as it was: nothing already stored is lost.
  *  - Writers (update, delete, put, del, recover, and verify on a read-write
  *    handle) take the writer lock.  If the lock itself cannot be taken (a
- *    damaged segment; never in normal use) they return the lock's error
- *    negated, e.g. -ENOTRECOVERABLE, named by hashtable_last_error().  The
- *    lists below call this "a writer lock failure".
+ *    damaged segment; never in normal use) they return HASHTABLE_ECORRUPT,
+ *    and hashtable_last_error() names the lock's error (e.g. "not
+ *    recoverable") or its damaged field.  The lists below call this "a
+ *    writer lock failure".
  *
  * NAMING A TABLE
  *  A table lives in the SysV segment whose IPC key is ftok(path, 1) for an
@@ -102,10 +103,11 @@ const char *shmkv_version(void);
  * after a short spin and one look at /proc: within a millisecond on an idle
  * machine (measured: 0.13 ms at most; 3.9 ms at most on a loaded two-core
  * machine).  A writer that is alive, however slow, is waited out and never
- * causes this code.  Also returned when a bucket's version is odd while no
- * live writer holds the lock, or while the calling thread itself is the
- * recorded holder (a damaged segment): hashtable_recover() (`shmkv verify
- * --repair`) makes it even. */
+ * causes this code.  Also returned when a bucket's version (or the table's
+ * relocation counter, which every miss reads) is odd while no live writer
+ * holds the lock, or while the calling thread itself is the recorded holder
+ * (a damaged segment): updates and deletes need not repair it, and
+ * hashtable_recover() (`shmkv verify --repair`) makes it even. */
 
 #define HASHTABLE_ECORRUPT (-30702)
 /* The segment holds something no correct writer leaves: hashtable_verify()

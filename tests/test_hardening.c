@@ -846,6 +846,48 @@ START_TEST(load_limit_is_capped)
 }
 END_TEST
 
+#ifdef __GLIBC__
+/* A holder record naming a live process that does not hold the lock (a
+ * damaged segment: found by the corruption fuzzer's `holder` class), with a
+ * version left odd: readers must not wait for that process for ever, since
+ * the lock's word says nobody is writing.  HASHTABLE_EDEADWRITER, then
+ * recover makes the version even. */
+START_TEST(live_holder_record_without_lock_is_not_waited_for)
+{
+	struct hashtable *h = filled_table(1000, NKEYS);
+	struct seg s;
+	seg_open(&s, h);
+	pthread_mutex_t *m = find_lock(&s);
+	unsigned char *record = (unsigned char *)m + 64; /* the lock's own line */
+	pid_t sleeper = fork();
+	ck_assert_int_ge(sleeper, 0);
+	if (sleeper == 0) {
+		sleep(30);
+		_exit(0);
+	}
+	int32_t pid = sleeper, tid = sleeper;
+	uint64_t start = start_time(sleeper);
+	memcpy(record, &pid, 4);
+	memcpy(record + 4, &tid, 4);
+	memcpy(record + 8, &start, 8);
+	ck_assert_int_eq(m->__data.__lock, 0);
+	for (uint64_t i = 0; i < s.hd->nstripes; i++)
+		s.stripes[i] |= 1;
+	int child = in_child_within(h, search_reports_dead_writer, 5);
+	int self = search_reports_dead_writer(h);
+	kill(sleeper, SIGKILL);
+	waitpid(sleeper, NULL, 0);
+	ck_assert_msg(child == 0, "a search in another process: %d (-1: still waiting after 5 s)",
+	              child);
+	ck_assert_int_eq(self, 0);
+	ck_assert_int_eq(hashtable_recover(h), 1);
+	assert_keys_readable(h, NKEYS);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+#endif
+
 Suite *suite_hardening(void)
 {
 	Suite *s = suite_create("hardening");
@@ -877,6 +919,7 @@ Suite *suite_hardening(void)
 	tcase_add_test(tc, lock_kind_damaged_pi);
 	tcase_add_test(tc, lock_kind_garbage);
 	tcase_add_test(tc, repair_spares_live_holder);
+	tcase_add_test(tc, live_holder_record_without_lock_is_not_waited_for);
 	tcase_set_timeout(tc, 40);
 	suite_add_tcase(s, tc);
 #endif

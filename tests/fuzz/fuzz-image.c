@@ -20,9 +20,12 @@
  * Then: open RDONLY (stats, search, search_batch, iterate, probe_histogram,
  * verify) and open RDWR.  A return code hashtable.h does not document
  * aborts.  The writer-side calls (verify, update, delete, recover through the
- * RDWR handle), and readers beside a holder that looks alive, run only with
- * SHMKV_FUZZ_WRITERS=1: without it the holder fields are reset to the dead
- * filler's, as the corruption fuzzer's gate does. */
+ * RDWR handle) run too, and the holder fields are left as the input makes
+ * them; SHMKV_FUZZ_WRITERS=0 skips the writer calls and resets the holder
+ * fields to the dead filler's (the gate used before the library survived
+ * them).  A writer call refused for a damaged lock skips to recover: each
+ * may wait the library's documented 2 s for the lock, and the input must
+ * finish within libFuzzer's -timeout. */
 #include "hashtable.h"
 #include "guard.h"
 
@@ -166,7 +169,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	memcpy(pristine, seg, seg_bytes);
 	memcpy(root_pristine, root, root_bytes);
 	const char *w = getenv("SHMKV_FUZZ_WRITERS");
-	writers = w && *w && strcmp(w, "0") != 0;
+	writers = !w || strcmp(w, "0") != 0;
 	guard_pages_on = 1;
 	return 0;
 }
@@ -206,6 +209,15 @@ static void image_from_input(const uint8_t *data, size_t size)
 			memcpy(seg + FUZZ_OFF_GENERATION, pristine + FUZZ_OFF_GENERATION, 8);
 		}
 	}
+	/* A lock word naming a live thread costs a writer call the documented
+	 * 2 s wait, and verify plus recover take 4 s: such inputs brought
+	 * ~2000 inputs a second down to a few.  Keep the input's lock
+	 * bytes in one input in 32 (first byte / 3 % 32 == 31: not the small
+	 * mode bytes 0-2 that most inputs start with) and restore the
+	 * pristine lock otherwise; the corruption fuzzer's `mutex` class covers
+	 * the lock itself. */
+	if (writers && data[-1] / 3 % 32 != 31)
+		memcpy(seg + FUZZ_OFF_LOCK, pristine + FUZZ_OFF_LOCK, FUZZ_LOCK_BYTES);
 	if (!writers) { /* the gate: readers never meet a live-looking holder */
 		memcpy(root + FUZZ_OFF_HOLDER_PID, root_pristine + FUZZ_OFF_HOLDER_PID,
 		       FUZZ_HOLDER_PID_BYTES);
@@ -244,30 +256,43 @@ static void readers(struct hashtable *h)
 	unsigned char k[8], v[8];
 	while ((rc = hashtable_iterate(h, &cursor, k, v)) == 1)
 		expect(++entries <= st.slots, "iterate (more entries than slots)", rc);
-	expect(rc == 0 || rc == HASHTABLE_EDEADWRITER || rc == -EINVAL, "iterate", rc);
+	expect(rc == 0 || rc == HASHTABLE_EDEADWRITER || rc == -EINVAL || rc == -ENOMEM, "iterate", rc);
 	uint64_t hist[8];
 	rc = hashtable_probe_histogram(h, hist, 8);
-	expect(rc == 0 || rc == -EINVAL || rc == HASHTABLE_EDEADWRITER, "probe_histogram", rc);
+	expect(rc == 0 || rc == -EINVAL || rc == -ENOMEM || rc == HASHTABLE_EDEADWRITER,
+	       "probe_histogram", rc);
 	rc = hashtable_verify(h);
-	expect(rc == 0 || rc == HASHTABLE_ECORRUPT || rc == HASHTABLE_EDEADWRITER || rc == -EAGAIN,
-	       "verify(RDONLY)", rc);
+	expect(rc == 0 || rc == HASHTABLE_ECORRUPT || rc == HASHTABLE_EDEADWRITER || rc == -EAGAIN ||
+	       rc == -ENOMEM, "verify(RDONLY)", rc);
+}
+
+/* Whether the last call was refused because the writer lock is damaged. */
+static int lock_refused(int rc)
+{
+	return rc == HASHTABLE_ECORRUPT && strstr(hashtable_last_error(), "writer lock") != NULL;
 }
 
 static void writer_calls(struct hashtable *h)
 {
 	unsigned char k[8], v[8] = {0};
 	int rc = hashtable_verify(h);
-	expect(rc == 0 || rc == HASHTABLE_ECORRUPT || rc == HASHTABLE_EDEADWRITER, "verify(RDWR)", rc);
+	/* EDEADWRITER: read-only handles only */
+	expect(rc == 0 || rc == HASHTABLE_ECORRUPT || rc == -ENOMEM, "verify(RDWR)", rc);
+	if (lock_refused(rc))
+		goto recover;
 	key_of(3, k);
 	rc = hashtable_update(h, k, v);
-	expect(rc == 0 || rc == 1 || rc == -ENOMEM || rc == -EINVAL, "update", rc);
+	expect(rc == 0 || rc == 1 || rc == -ENOMEM || rc == -EINVAL || rc == HASHTABLE_ECORRUPT,
+	       "update", rc);
 	key_of(NKEYS + 5, k);
 	rc = hashtable_update(h, k, v);
-	expect(rc == 0 || rc == 1 || rc == -ENOMEM || rc == -EINVAL, "update", rc);
+	expect(rc == 0 || rc == 1 || rc == -ENOMEM || rc == -EINVAL || rc == HASHTABLE_ECORRUPT,
+	       "update", rc);
 	rc = hashtable_delete(h, k);
-	expect(rc == 0 || rc == -1 || rc == -EINVAL, "delete", rc);
+	expect(rc == 0 || rc == -1 || rc == -EINVAL || rc == HASHTABLE_ECORRUPT, "delete", rc);
+recover:
 	rc = hashtable_recover(h);
-	expect(rc == 0 || rc == 1, "recover", rc);
+	expect(rc == 0 || rc == 1 || rc == HASHTABLE_ECORRUPT, "recover", rc);
 }
 
 static void opened(int flags)
