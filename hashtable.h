@@ -40,10 +40,12 @@
  *    writer lock failure".
  *
  * NAMING A TABLE
- *  A table lives in the SysV segment whose IPC key is ftok(path, 1) for an
- *  existing file `path`, or a numeric key given directly.  `ipcs -m` shows the
- *  key; `printf '0x%08x' ...` of ftok(path, 1) maps a row back to its table,
- *  and `shmkv ls` does it for every table on the host.
+ *  A table is named by the IPC key ftok(path, 1) of an existing file `path`,
+ *  or by a numeric key given directly.  Its root segment lives at that key
+ *  for the table's whole life; its data lives in one key-0 segment per
+ *  generation (see "Generations" further down).  `ipcs -m` shows the key;
+ *  `printf '0x%08x' ...` of ftok(path, 1) maps a row back to its table, and
+ *  `shmkv ls` does it for every table on the host, data segments included.
  *  ftok() derives the key from the file's inode and device numbers, so the
  *  naming file must stay the same file while the table is in use: do not
  *  delete and recreate it (nor replace it by rename, as editors do when
@@ -471,8 +473,10 @@ int hashtable_host_check(char *buf, size_t n);
  * commit returned answers from the new generation, and each answer comes
  * wholly from one generation.  A replaced generation's segment is marked
  * for removal at commit and freed by the kernel when the last process
- * attached to it detaches; a process detaches it at its next call on the
- * handle (or at hashtable_close).  A builder or grower killed at any
+ * attached to it detaches; a process detaches it as soon as none of its
+ * threads is inside a call on it: when the call that was using it returns,
+ * else at its next call on the handle (an idle process that made no call
+ * since the commit still holds it), or at hashtable_close.  A builder or grower killed at any
  * instruction leaves the current generation serving; the next writer,
  * hashtable_recover() or `shmkv verify --repair` removes what it left.
  *
