@@ -1,6 +1,8 @@
 /* The demo behind `make demo`: load a TSV sample (city TAB description)
  * into a shared-memory table, read every entry back from a second process
- * that attaches read-only, print the table's statistics, remove the segment.
+ * that attaches read-only, replace the whole data set while a read-only
+ * handle stays open (it follows the new generation without reopening),
+ * print the table's statistics, remove the table.
  *
  *   demo FILE               the whole demo
  *   demo --read TABLE FILE  the reader half (run by the demo itself)
@@ -86,6 +88,38 @@ static int reader(const char *table, const char *sample)
 	return found == n ? 0 : 1;
 }
 
+/* Replaces the whole data set (every value gets a mark) in one step while a
+ * read-only handle opened before stays open: its next search answers from
+ * the new generation, and the old one's segment is gone once no process
+ * is inside a call on it.  0, or a negative code. */
+static int replace_demo(struct hashtable *h, const char *table, const struct record *r,
+                        size_t n)
+{
+	struct hashtable *before = hashtable_open(table, HASHTABLE_RDONLY);
+	struct hashtable_builder *b = NULL;
+	int rc = before ? hashtable_replace_begin(h, NULL, &b) : -errno;
+	for (size_t i = 0; i < n && rc >= 0; i++) {
+		char value[VALUE_BYTES] = "";
+		snprintf(value, sizeof value, "%.*s *", VALUE_BYTES - 3, r[i].value);
+		rc = hashtable_builder_put(b, r[i].key, value);
+	}
+	if (rc < 0)
+		hashtable_replace_abort(b);
+	else
+		rc = hashtable_replace_commit(b);
+	char key[KEY_BYTES], value[VALUE_BYTES];
+	memcpy(key, r[0].key, KEY_BYTES);
+	if (rc >= 0 && (rc = hashtable_search(before, key, value)) == 0)
+		printf("replaced the data set in one step: generation %llu; a handle opened before "
+		       "reads %s -> %s\n", (unsigned long long)hashtable_generation(before),
+		       r[0].key, value);
+	if (before)
+		hashtable_close(before);
+	if (rc < 0)
+		fprintf(stderr, "demo: replace: %s\n", hashtable_last_error());
+	return rc < 0 ? rc : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--read") == 0)
@@ -119,7 +153,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n && rc >= 0; i++)
 		rc = hashtable_update(h, r[i].key, r[i].value);
-	printf("loaded %zu records from %s into segment %d (key 0x%08x = ftok(\"%s\", 1))\n", n,
+	printf("loaded %zu records from %s into root segment %d (key 0x%08x = ftok(\"%s\", 1))\n", n,
 	       argv[1], hashtable_shmid(h), (unsigned)ftok(table, 1), table);
 
 	int status = 1;
@@ -131,6 +165,9 @@ int main(int argc, char **argv)
 	}
 	if (pid > 0 && waitpid(pid, &status, 0) != pid)
 		status = 1;
+
+	if (rc >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		rc = replace_demo(h, table, r, n);
 
 	struct hashtable_stats st;
 	hashtable_stats(h, &st);
@@ -152,6 +189,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "demo: failed (%s)\n", rc < 0 ? hashtable_strerror(rc) : "reader");
 		return 1;
 	}
-	printf("verified, and the segment is removed: ipcs -m no longer lists it\n");
+	printf("verified, and the table is removed: ipcs -m no longer lists its segments\n");
 	return 0;
 }
