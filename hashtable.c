@@ -60,8 +60,6 @@
  *                  if map != m: again (a switch raced: re-announce);
  *                  if root.current (acquire) != m.word: inside = NULL,
  *                      generation_switch, again;
- *                  if the handle has retired maps: retired_reclaim (it
- *                      never frees m, the current one);
  *                  use m.
  *   reader_exit:   inside = NULL (release); if the handle has retired
  *                  maps: retired_reclaim.  (An old map is detached by the
@@ -3112,8 +3110,7 @@ static inline struct generation_map *reader_get(struct hashtable *t)
 	 * pairs with the committer's seq_cst store */
 	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) == m &&
 	                     atomic_load_explicit(&t->root->current, memory_order_acquire) ==
-	                             m->word &&
-	                     !atomic_load_explicit(&t->retired_pending, memory_order_relaxed), 1))
+	                             m->word, 1))
 		return m;
 	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
 	return reader_get_slow(t);
@@ -3129,8 +3126,8 @@ static inline int reader_enter(struct hashtable *t, struct generation_map **out)
 	return 0;
 }
 
-/* Leaves a call: the map may be detached from now on (by the next call
- * of any thread, or a switch; reader_enter reclaims). */
+/* Leaves a call: the map may be detached from now on (by this exit's
+ * reclaim, another thread's, or a switch's). */
 static inline void reader_exit(struct hashtable *t, struct generation_map *m)
 {
 	(void)t;
