@@ -954,19 +954,28 @@ static int check_duplicates(struct loader *L)
 	return RC_OK;
 }
 
+/* --duplicates=first: whether rec's key was written already (then it is
+ * counted and passed over).  1 skip, 0 write it, -ENOMEM. */
+static int seen_before(struct loader *L, const unsigned char *rec)
+{
+	if (!L->written)
+		return 0;
+	int a = keyset_add(L->written, rec);
+	if (a < 0)
+		return -ENOMEM;
+	if (a == 0)
+		L->dup_count++;
+	return a == 0;
+}
+
 static int write_one(struct loader *L, const unsigned char *rec, const struct where *w, void *ctx)
 {
 	int *err = ctx;
-	if (L->written) { /* --duplicates=first: a repeated key is passed over */
-		int a = keyset_add(L->written, rec);
-		if (a < 0) {
-			*err = -ENOMEM;
-			return 1;
-		}
-		if (a == 0) {
-			L->dup_count++;
-			return 0;
-		}
+	int seen = seen_before(L, rec);
+	if (seen) {
+		if (seen < 0)
+			*err = seen;
+		return seen < 0;
 	}
 	int r = hashtable_update(L->h, (void *)rec, (void *)(rec + L->ks));
 	if (r == 0)
@@ -1668,16 +1677,11 @@ static int build_one(struct loader *L, const unsigned char *rec, const struct wh
 {
 	int *err = ctx;
 	(void)w;
-	if (L->written) { /* --duplicates=first: a repeated key is passed over */
-		int a = keyset_add(L->written, rec);
-		if (a < 0) {
-			*err = -ENOMEM;
-			return 1;
-		}
-		if (a == 0) {
-			L->dup_count++;
-			return 0;
-		}
+	int seen = seen_before(L, rec);
+	if (seen) {
+		if (seen < 0)
+			*err = seen;
+		return seen < 0;
 	}
 	int r = hashtable_builder_put(L->b, rec, rec + L->ks);
 	if (r == 0) {
