@@ -2345,29 +2345,47 @@ static uint64_t meminfo_u64(const char *field, uint64_t dflt)
 static uint64_t hugepage_bytes(void) { return meminfo_u64("Hugepagesize", 2048) * 1024; }
 
 /* One row of /proc/sysvipc/shm (readable by anyone, unlike IPC_STAT on a
- * segment we may not read). */
+ * segment we may not read).  Every reader of that file goes through
+ * segment_row_next. */
 struct segment_row {
-	int shmid;
-	unsigned mode, uid, gid;
+	key_t key;
+	int shmid, cpid;
+	unsigned mode;   /* permission bits */
+	unsigned flags;  /* the rest of the perms column: SHM_DEST, SHM_LOCKED */
+	unsigned uid, gid;
+	uint64_t bytes;
 };
+
+/* The next row of f (fopen'd /proc/sysvipc/shm) in *r; false at the end.
+ * The title line does not parse and is passed over. */
+static bool segment_row_next(FILE *f, struct segment_row *r)
+{
+	char line[512];
+	while (fgets(line, sizeof line, f)) {
+		int k, id, cpid;
+		unsigned perms, uid, gid;
+		unsigned long long size;
+		/* key shmid perms size cpid lpid nattch uid gid ... */
+		if (sscanf(line, "%d %d %o %llu %d %*d %*u %u %u", &k, &id, &perms, &size, &cpid,
+		           &uid, &gid) != 7)
+			continue;
+		*r = (struct segment_row){
+			.key = (key_t)k, .shmid = id, .cpid = cpid, .mode = perms & 0777,
+			.flags = perms & ~0777u, .uid = uid, .gid = gid, .bytes = size,
+		};
+		return true;
+	}
+	return false;
+}
 
 static bool segment_row_of(key_t key, struct segment_row *r)
 {
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
-	char line[512];
 	bool found = false;
 	if (!f)
 		return false;
-	while (!found && fgets(line, sizeof line, f)) {
-		int k, id;
-		unsigned perms, uid, gid;
-		/* key shmid perms size cpid lpid nattch uid gid ... */
-		if (sscanf(line, "%d %d %o %*u %*d %*d %*u %u %u", &k, &id, &perms, &uid, &gid) == 5 &&
-		    (key_t)k == key) {
-			*r = (struct segment_row){.shmid = id, .mode = perms & 0777, .uid = uid, .gid = gid};
-			found = true;
-		}
-	}
+	while (!found && segment_row_next(f, r))
+		found = r->key == key;
 	fclose(f);
 	return found;
 }
@@ -2445,16 +2463,13 @@ static int explain_access(key_t key, bool readonly)
 static void segments_in_use(uint64_t page, uint64_t *segments, uint64_t *pages)
 {
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
-	char line[512];
+	struct segment_row r;
 	*segments = *pages = 0;
 	if (!f)
 		return;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long size;
-		if (sscanf(line, "%*d %*d %*o %llu", &size) == 1) {
-			*pages += (size + page - 1) / page;
-			(*segments)++;
-		}
+	while (segment_row_next(f, &r)) {
+		*pages += (r.bytes + page - 1) / page;
+		(*segments)++;
 	}
 	fclose(f);
 }
@@ -3663,20 +3678,12 @@ static void leftover_remove(int id, int keep, const struct build_leftover *w)
 static void orphans_remove(uint64_t bytes, int keep, const struct build_leftover *w)
 {
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
-	char line[512];
+	struct segment_row r;
 	if (!f)
 		return;
-	while (fgets(line, sizeof line, f)) {
-		int k, id, cpid, lpid;
-		unsigned perms;
-		unsigned long long size, nattch;
-		/* key shmid perms size cpid lpid nattch ... */
-		if (sscanf(line, "%d %d %o %llu %d %d %llu", &k, &id, &perms, &size, &cpid, &lpid,
-		           &nattch) != 7)
-			continue;
-		if (k == IPC_PRIVATE && cpid == w->pid && size == bytes)
-			leftover_remove(id, keep, w);
-	}
+	while (segment_row_next(f, &r))
+		if (r.key == IPC_PRIVATE && r.cpid == w->pid && r.bytes == bytes)
+			leftover_remove(r.shmid, keep, w);
 	fclose(f);
 }
 
@@ -4870,25 +4877,22 @@ long hashtable_segments(struct hashtable *h, struct hashtable_segment_info *out,
 	struct segment_row root;
 	bool have_root = segment_row_of(h->ipc_key, &root) && root.shmid == h->shmid;
 	FILE *f = fopen("/proc/sysvipc/shm", "re");
-	char line[512];
-	while (f && fgets(line, sizeof line, f)) {
-		int key, id, cpid;
-		unsigned perms, uid;
-		/* key shmid perms size cpid lpid nattch uid */
-		if (sscanf(line, "%d %d %o %*u %d %*d %*u %u", &key, &id, &perms, &cpid, &uid) != 5 ||
-		    key != IPC_PRIVATE || id == cur || id == pending)
+	struct segment_row r;
+	while (f && segment_row_next(f, &r)) {
+		int id = r.shmid;
+		if (r.key != IPC_PRIVATE || id == cur || id == pending)
 			continue;
-		if (!(perms & SHM_DEST) && (builder <= 0 || cpid != builder))
+		bool dest = r.flags & SHM_DEST;
+		if (!dest && (builder <= 0 || r.cpid != builder))
 			continue;
-		if (have_root && uid != root.uid)
+		if (have_root && r.uid != root.uid)
 			continue;
 		uint64_t gen;
 		if (!data_of_table(id, h->table_id, &gen))
 			continue;
 		/* marked for removal (SHM_DEST): an older generation still held;
 		 * not marked: a dead builder's, until the next writer removes it */
-		segment_info(id, perms & SHM_DEST ? HASHTABLE_SEG_RETIRED : HASHTABLE_SEG_PENDING,
-		             gen, &info);
+		segment_info(id, dest ? HASHTABLE_SEG_RETIRED : HASHTABLE_SEG_PENDING, gen, &info);
 		if (k < n)
 			out[k] = info;
 		k++;
