@@ -26,8 +26,11 @@ CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 # What the tests need on Debian: Check, tinycdb for the cdb format tests, man
 # and groff for check-man and check-install, python3 to parse the tools' JSON,
-# spin for `make model`.
-DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base python3 spin
+# spin for `make model`, python3-dev and python3-pytest for the Python module
+# (`make check-python`; the Python benchmark also wants python3-lmdb and
+# python3-gdbm, which nothing in CI runs: `make bench-python` says so).
+DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base python3 spin \
+                python3-dev python3-pytest
 
 LIB_SRC   = hashtable.c
 LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
@@ -46,6 +49,7 @@ BENCH_LIBS ?= -llmdb -lcdb -lck
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(B)/%)
 DEMO_BIN  = $(B)/demo
 
+.PHONY: python check-python install-python uninstall-python bench-python
 .PHONY: all lib tools tests deps check check-asan check-valgrind check-tsan check-musl check-header demo print-soname \
         bench bench-quick bench-build install uninstall clean check-man check-install
 
@@ -121,7 +125,52 @@ check: check-header $(TEST_BIN) $(TEST_HELPERS) $(TOOLS)
 	SHMKV_BUILD=$(B) $(TEST_BIN)
 	@if ls tests/tools/*.sh >/dev/null 2>&1; then \
 	    SHMKV_BUILD=$(B) sh tests/tools/run.sh; fi
-	$(MAKE) --no-print-directory check-man check-install
+	$(MAKE) --no-print-directory check-man check-install $(CHECK_PYTHON)
+
+# ---- Python ----------------------------------------------------------------
+# The CPython extension (python/): the library, shmkv-load's parsers and the
+# binding compiled into one module, no libshmkv.so needed at run time.  One
+# interpreter builds and tests it: Debian's /usr/bin/python3, the one its
+# python3-dev and python3-pytest packages serve (a `python3` first on PATH
+# may be another build, without them).  PY_CFLAGS, not CFLAGS: the module is
+# loaded by an uninstrumented interpreter, so sanitizer flags cannot apply
+# (check-asan leaves check-python out).
+PYTHON       ?= /usr/bin/python3
+PY_CFLAGS    ?= -O2 -g
+CHECK_PYTHON ?= check-python
+PY_INCLUDE    = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+PY_SITE       = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("platlib"))')
+PY_PKG        = $(B)/python/shmkv
+PY_MODULE     = $(PY_PKG)/_shmkv.so
+PY_FILES      = python/shmkv/__init__.py python/shmkv/__init__.pyi python/shmkv/py.typed
+
+python: $(PY_MODULE)
+
+$(PY_MODULE): python/_shmkv.c python/load.c hashtable.c hashtable.h tools/shmkv-load.c \
+              $(TOOL_COMMON) tools/*.h $(PY_FILES)
+	@mkdir -p $(PY_PKG)
+	@[ -f "$(PY_INCLUDE)/Python.h" ] || { echo "no Python.h for $(PYTHON): install python3-dev (make deps)" >&2; exit 1; }
+	$(CC) $(SHMKV_CFLAGS) -I$(PY_INCLUDE) -fvisibility=hidden $(PY_CFLAGS) -shared -o $@ \
+	    python/_shmkv.c python/load.c $(TOOL_COMMON) hashtable.c $(SHMKV_LDLIBS)
+	cp $(PY_FILES) $(PY_PKG)/
+
+# The pytest suite, against the tools of the same build (it loads with
+# shmkv-load and reads with `shmkv get`).
+check-python: $(PY_MODULE) $(TOOLS)
+	SHMKV_BUILD=$(B) PYTHONPATH=$(B)/python PYTHONDONTWRITEBYTECODE=1 \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
+
+# Into $(PYTHON)'s site directory (Debian: /usr/local/lib/python3.X/dist-packages).
+install-python: $(PY_MODULE)
+	install -d $(DESTDIR)$(PY_SITE)/shmkv
+	install -m 644 $(PY_PKG)/_shmkv.so $(PY_FILES) $(DESTDIR)$(PY_SITE)/shmkv/
+
+uninstall-python:
+	rm -rf $(DESTDIR)$(PY_SITE)/shmkv
+
+# Lookups/s from Python: shmkv against dict, py-lmdb and dbm (bench/python.py).
+bench-python: $(PY_MODULE)
+	SHMKV_BUILD=$(B) PYTHONPATH=$(B)/python $(PYTHON) bench/python.py $(BENCH_PYTHON_ARGS)
 
 # Every public function has a page; one version and one date in every .TH;
 # every page renders without a groff warning.
@@ -136,7 +185,7 @@ check-install: all
 	    sh tests/check-install.sh
 
 check-asan:
-	ASAN_OPTIONS=handle_segv=0:detect_leaks=1 $(MAKE) B=build/asan \
+	ASAN_OPTIONS=handle_segv=0:detect_leaks=1 $(MAKE) B=build/asan CHECK_PYTHON= \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" check
 

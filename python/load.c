@@ -1,0 +1,89 @@
+/* shmkv.load(): shmkv-load's own code, run in the Python process.
+ *
+ * The loader's parsers, checks and table writes are static in
+ * tools/shmkv-load.c; as tests/fuzz/fuzz-load.c does, this file includes it
+ * with its main() renamed, so Python loads files exactly as the tool does
+ * (the same formats, encodings, bad-record reports and all-or-nothing
+ * rule), and nothing in the tool changes.
+ *
+ * What running a program's main() inside a long-lived process needs:
+ *  - getopt's state is reset before each run (optind = 0: glibc's full
+ *    reinitialisation);
+ *  - the tool's messages, written to stderr, are captured (stderr points to
+ *    a memory stream during the run) and handed back, so the caller can put
+ *    them in the exception;
+ *  - main() itself is not called (run_loader below repeats it), because
+ *    its last step re-raises a caught signal with the default action;
+ *  - the tool's SIGINT/SIGTERM/SIGHUP handlers are the process's only
+ *    during the run: the caller's handlers are put back afterwards, and a
+ *    signal the tool caught (it then removes what it was making) is raised
+ *    again, after the handlers are back, instead of killing the process;
+ *  - one run at a time (a mutex): the state above is process-wide. */
+#define main shmkv_load_main
+#include "../tools/shmkv-load.c"
+#undef main
+
+#include <pthread.h>
+
+int shmkv_py_load(int argc, char **argv, char **messages);
+
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The tool's main() without its last step (re-raising a caught signal
+ * with the default action, which would end the Python process). */
+static int run_loader(int argc, char **argv)
+{
+	struct loader L;
+	memset(&L, 0, sizeof L);
+	tool_name = "shmkv-load";
+	L.t0 = now_seconds();
+	int rc = parse_args(&L.o, argc, argv);
+	if (rc != RC_OK) {
+		cleanup(&L, 0);
+		return rc < 0 ? RC_OK : rc;
+	}
+	if ((rc = table_name_parse(argv[optind], &L.tn)) != RC_OK) {
+		cleanup(&L, 0);
+		return rc;
+	}
+	/* No progress meter: the output is a message buffer, not a terminal. */
+	L.show_progress = 0;
+	L.show_summary = L.o.verbose;
+	rc = load(&L, argc - optind - 1, argv + optind + 1);
+	cleanup(&L, rc != RC_OK);
+	return rc;
+}
+
+/* Returns the tool's exit code (RC_*) with *messages a malloc'd string of
+ * what it printed, or -errno if the capture could not be set up. */
+int shmkv_py_load(int argc, char **argv, char **messages)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction saved[3];
+	size_t len = 0;
+	*messages = NULL;
+	pthread_mutex_lock(&load_lock);
+	FILE *capture = open_memstream(messages, &len);
+	if (!capture) {
+		int e = errno;
+		pthread_mutex_unlock(&load_lock);
+		return -e;
+	}
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], NULL, &saved[i]);
+	FILE *real_stderr = stderr;
+	stderr = capture;
+	optind = 0;
+	stop_signal = 0;
+	int rc = run_loader(argc, argv);
+	stderr = real_stderr;
+	fclose(capture);
+	int caught = stop_signal;
+	stop_signal = 0;
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &saved[i], NULL);
+	pthread_mutex_unlock(&load_lock);
+	if (caught)
+		raise(caught);
+	return rc;
+}
