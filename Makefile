@@ -155,8 +155,9 @@ $(PY_MODULE): python/_shmkv.c python/load.c hashtable.c hashtable.h tools/shmkv-
 	cp $(PY_FILES) $(PY_PKG)/
 
 # The pytest suite, against the tools of the same build (it loads with
-# shmkv-load and reads with `shmkv get`).
-check-python: $(PY_MODULE) $(TOOLS)
+# shmkv-load and reads with `shmkv get`; damages a segment at the offsets
+# layout-gen takes from hashtable.c).
+check-python: $(PY_MODULE) $(TOOLS) $(B)/fuzz/layout.h
 	SHMKV_BUILD=$(B) PYTHONPATH=$(B)/python PYTHONDONTWRITEBYTECODE=1 \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
 

@@ -916,32 +916,32 @@ static PySequenceMethods table_as_sequence = {
 
 static PyMethodDef table_methods[] = {
 	{ "get", (PyCFunction)(void (*)(void))table_get, METH_FASTCALL,
-	  "get(key, default=None)\n--\n\nThe value stored under key, or default." },
+	  "get($self, key, default=None, /)\n--\n\nThe value stored under key, or default." },
 	{ "get_many", (PyCFunction)table_get_many, METH_O,
-	  "get_many(keys)\n--\n\nLooks up many keys in one batched call "
+	  "get_many($self, keys, /)\n--\n\nLooks up many keys in one batched call "
 	  "(hashtable_search_batch; the GIL is released for batches of 16 keys or more).\n"
 	  "Returns a list of values in the keys' order, None for a key that is absent." },
 	{ "stats", (PyCFunction)table_stats, METH_NOARGS,
-	  "stats()\n--\n\nThe table's statistics (struct hashtable_stats) as a dict." },
+	  "stats($self, /)\n--\n\nThe table's statistics (struct hashtable_stats) as a dict." },
 	{ "verify", (PyCFunction)table_verify, METH_NOARGS,
-	  "verify()\n--\n\nWalks the table and checks it (hashtable_verify).\n"
+	  "verify($self, /)\n--\n\nWalks the table and checks it (hashtable_verify).\n"
 	  "Returns None; raises CorruptError, DeadWriterError or Error naming the problem." },
 	{ "replace", (PyCFunction)table_replace, METH_O,
-	  "replace(pairs)\n--\n\nReplaces the whole contents atomically with an iterable of "
+	  "replace($self, pairs, /)\n--\n\nReplaces the whole contents atomically with an iterable of "
 	  "(key, value) pairs: readers see the old contents or the new, never a mix.\n"
 	  "On any exception (from the iterable too) nothing changes." },
 	{ "grow", (PyCFunction)table_grow, METH_O,
-	  "grow(entries)\n--\n\nMoves the table to a new generation sized for `entries` keys." },
+	  "grow($self, entries, /)\n--\n\nMoves the table to a new generation sized for `entries` keys." },
 	{ "close", (PyCFunction)table_close, METH_NOARGS,
-	  "close()\n--\n\nDetaches from the table; the table and its contents stay." },
+	  "close($self, /)\n--\n\nDetaches from the table; the table and its contents stay." },
 	{ "unlink", (PyCFunction)table_unlink, METH_NOARGS,
-	  "unlink()\n--\n\nRemoves the table (every segment of it) from the host, like "
+	  "unlink($self, /)\n--\n\nRemoves the table (every segment of it) from the host, like "
 	  "`shmkv rm`.\nProcesses attached keep reading until they detach." },
 	{ "segments", (PyCFunction)table_segments, METH_NOARGS,
-	  "segments()\n--\n\nThe table's segments (hashtable_segments) as a list of dicts: "
+	  "segments($self, /)\n--\n\nThe table's segments (hashtable_segments) as a list of dicts: "
 	  "shmid, role, generation, bytes, nattch." },
 	{ "_iter", (PyCFunction)table_iter_method, METH_O,
-	  "_iter(what)\n--\n\nAn iterator over keys (0), values (1) or (key, value) items (2)." },
+	  "_iter($self, what, /)\n--\n\nAn iterator over keys (0), values (1) or (key, value) items (2)." },
 	{ "__enter__", (PyCFunction)table_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)table_exit, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL },
@@ -1058,12 +1058,12 @@ static PyMethodDef module_methods[] = {
 	{ "_open", (PyCFunction)(void (*)(void))table_open, METH_VARARGS | METH_KEYWORDS,
 	  "_open(cls, name, mode='r', *, ...): shmkv.open's implementation." },
 	{ "remove", (PyCFunction)mod_remove, METH_O,
-	  "remove(name)\n--\n\nRemoves the table named by a path or an int IPC key, every "
+	  "remove(name, /)\n--\n\nRemoves the table named by a path or an int IPC key, every "
 	  "segment of it (hashtable_remove; `shmkv rm`)." },
 	{ "_load", (PyCFunction)mod_load, METH_O,
-	  "_load(argv)\n--\n\nRuns shmkv-load's code in-process; returns (exit code, messages)." },
+	  "_load(argv, /)\n--\n\nRuns shmkv-load's code in-process; returns (exit code, messages)." },
 	{ "strerror", (PyCFunction)mod_strerror, METH_O,
-	  "strerror(code)\n--\n\nThe library's fixed text for a return code (hashtable_strerror)." },
+	  "strerror(code, /)\n--\n\nThe library's fixed text for a return code (hashtable_strerror)." },
 	{ NULL, NULL, 0, NULL },
 };
 
