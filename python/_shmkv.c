@@ -34,6 +34,8 @@
 
 /* Keys at most this many in get_many are looked up with the GIL held. */
 #define GIL_RELEASE_BATCH 16
+/* How many keys ahead get_many prefetches the key objects. */
+#define KEY_PREFETCH 8
 /* Entries copied per GIL-free step of an iteration. */
 #define ITER_CHUNK 256
 
@@ -449,10 +451,22 @@ static PyObject *table_get_many(TableObject *t, PyObject *keys)
 		goto out;
 	}
 	for (Py_ssize_t i = 0; i < n; i++) {
-		struct field k;
-		if (field_get(t, items[i], "key", t->key_size, &k))
-			goto out;
+		/* The key objects are scattered over the heap: fetch a few ahead,
+		 * header and bytes, so their cache misses overlap. */
+		if (i + KEY_PREFETCH < n) {
+			const char *o = (const char *)items[i + KEY_PREFETCH];
+			__builtin_prefetch(o);
+			__builtin_prefetch(o + offsetof(PyBytesObject, ob_sval));
+		}
 		char *dst = keybuf + (size_t)i * ks;
+		PyObject *o = items[i];
+		if (PyBytes_CheckExact(o) && PyBytes_GET_SIZE(o) == (Py_ssize_t)ks) {
+			memcpy(dst, PyBytes_AS_STRING(o), ks);
+			continue;
+		}
+		struct field k;
+		if (field_get(t, o, "key", t->key_size, &k))
+			goto out;
 		memcpy(dst, k.p, (size_t)k.n);
 		memset(dst + k.n, 0, ks - (size_t)k.n);
 		field_release(&k);
