@@ -5122,6 +5122,19 @@ int hashtable_stats(struct hashtable *t, struct hashtable_stats *st)
 	return rc;
 }
 
+int64_t hashtable_count(struct hashtable *t)
+{
+	if (!t)
+		return fail(-EINVAL, "NULL table handle");
+	struct generation_map *h = NULL;
+	int rc = reader_enter(t, &h);
+	if (rc)
+		return rc;
+	uint64_t n = atomic_load_explicit(&h->hdr->count, memory_order_relaxed);
+	reader_exit(t, h);
+	return (int64_t)n;
+}
+
 /* A build or commit whose process is gone, seen without the lock: the
  * record names a pid that is not alive with the recorded start time (a
  * live builder holds the lock and is not reported). */

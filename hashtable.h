@@ -362,6 +362,15 @@ struct hashtable_stats {
  * Returns 0, or -EINVAL for NULL arguments. */
 int hashtable_stats(struct hashtable *h, struct hashtable_stats *st);
 
+/* The number of live keys (stats.count) in the current generation: one
+ * load, without the statistics' sampled probe walk (which costs a
+ * millisecond on a large table), so a caller may ask on every operation.
+ * Under a concurrent writer it may be a few operations apart.  Returns the
+ * count (>= 0), -EINVAL for a NULL handle, or -EIDRM, -EACCES or
+ * HASHTABLE_ECORRUPT when a new generation cannot be attached (see
+ * "Generations").  Lock-free; safe from any thread. */
+int64_t hashtable_count(struct hashtable *h);
+
 /* Counts live keys by probe length: hist[i] = keys found i buckets past their
  * home bucket, for i < n - 1; hist[n - 1] sums the rest.  Walks the table.
  * Returns 0, -EINVAL (NULL argument or n == 0), -ENOMEM (no memory for a

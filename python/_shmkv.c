@@ -512,24 +512,17 @@ out:
 
 /* ---- Size, stats, verify, generation ------------------------------------ */
 
+/* One load (hashtable_count): cheap enough for `if t:` on every call. */
 static Py_ssize_t table_len(TableObject *t)
 {
 	if (check_open(t))
 		return -1;
-	struct hashtable_stats st;
-	/* stats samples misses: a count alone needs no walk, but the library
-	 * has no cheaper call, so keep the GIL released for it. */
-	int rc;
-	enter(t);
-	Py_BEGIN_ALLOW_THREADS
-	rc = hashtable_stats(t->h, &st);
-	Py_END_ALLOW_THREADS
-	leave(t);
-	if (rc < 0) {
-		raise_code(rc, 0);
+	int64_t n = hashtable_count(t->h);
+	if (n < 0) {
+		raise_code((int)n, 0);
 		return -1;
 	}
-	return (Py_ssize_t)st.count;
+	return (Py_ssize_t)n;
 }
 
 #define STAT_U(f) if (set_item(d, #f, PyLong_FromUnsignedLongLong((unsigned long long)st.f))) goto fail
@@ -802,6 +795,7 @@ typedef struct {
 	uint64_t cursor;
 	char *buf;            /* ITER_CHUNK entries of key_size + value_size   */
 	int n, pos, done;
+	int filling;          /* a thread is copying a chunk, GIL released     */
 } IterObject;
 
 static PyTypeObject IterType;
@@ -817,7 +811,7 @@ static PyObject *table_iter_mode(TableObject *t, int what)
 	it->t = t;
 	it->what = what;
 	it->cursor = 0;
-	it->n = it->pos = it->done = 0;
+	it->n = it->pos = it->done = it->filling = 0;
 	it->buf = PyMem_Malloc((size_t)(t->key_size + t->value_size) * ITER_CHUNK);
 	if (!it->buf) {
 		Py_DECREF(it);
@@ -852,6 +846,11 @@ static int iter_fill(IterObject *it)
 	TableObject *t = it->t;
 	if (check_open(t))
 		return -1;
+	if (it->filling) { /* the buffer and cursor are the other thread's */
+		PyErr_SetString(PyExc_RuntimeError, "shmkv iterator already in use by another thread");
+		return -1;
+	}
+	it->filling = 1;
 	size_t es = (size_t)(t->key_size + t->value_size);
 	int n = 0, rc = 0;
 	enter(t);
@@ -865,6 +864,7 @@ static int iter_fill(IterObject *it)
 	}
 	Py_END_ALLOW_THREADS
 	leave(t);
+	it->filling = 0;
 	if (rc < 0) {
 		raise_code(rc, 0);
 		return -1;
