@@ -329,3 +329,24 @@ def test_corrupt_error(tables):
         r.verify()
     assert e.value.errno == shmkv.ECORRUPT and "count" in e.value.strerror
     r.close()
+
+
+def test_plain_error_for_a_segment_that_is_not_a_table():
+    """shmkv.Error (not a subclass) with errno EPROTO and the library's
+    message, for a segment at the key that no shmkv program made."""
+    from conftest import _created_ids, unique_key as ukey
+    libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+    libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+    key = ukey()
+    IPC_CREAT, IPC_EXCL, IPC_RMID = 0o1000, 0o2000, 0
+    shmid = libc.shmget(ctypes.c_int(key - (1 << 32) if key >= 1 << 31 else key).value,
+                        4096, IPC_CREAT | IPC_EXCL | 0o600)
+    assert shmid >= 0, os.strerror(ctypes.get_errno())
+    _created_ids.add(shmid)
+    try:
+        with pytest.raises(shmkv.Error) as e:
+            shmkv.open(key)
+        assert type(e.value) is shmkv.Error and e.value.errno == 71  # EPROTO
+        assert "not a shmkv table" in e.value.strerror or "magic" in e.value.strerror
+    finally:
+        assert libc.shmctl(shmid, IPC_RMID, None) == 0
