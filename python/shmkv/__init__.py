@@ -82,6 +82,12 @@ class Table(_Table, MutableMapping):
             except KeyError:
                 pass
 
+    def __reduce__(self):
+        # A handle is an attachment of this process: another process (spawn,
+        # a pickle) must open the table itself.  fork() children inherit it.
+        raise TypeError("a shmkv.Table cannot be pickled: open the table by name in the "
+                        "other process (shmkv.open(%r))" % (self.name,))
+
     def __repr__(self):
         state = "closed" if self.closed else ("read-only" if self.readonly else "read-write")
         return "<shmkv.Table %r %s key_size=%d value_size=%d>" % (

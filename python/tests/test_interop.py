@@ -174,6 +174,13 @@ def test_replace_while_another_process_reads(tables):
     assert set(gens) <= set(range(1, 12))
 
 
+def test_pickling_says_to_reopen_by_name(tables):
+    import pickle
+    t = tables.create(8, 8)
+    with pytest.raises(TypeError, match="open the table by name"):
+        pickle.dumps(t)
+
+
 def test_fork_child_writes_through_parents_table(tables):
     t = tables.create(8, 8)
     t[b"before"] = b"1"
