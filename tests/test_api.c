@@ -33,6 +33,43 @@ static struct hashtable *table_8x8(key_t *key)
 	return h;
 }
 
+/* ---- item: hashtable_count follows inserts, deletes and generations ----- */
+
+START_TEST(count_follows_writes_and_replaces)
+{
+	key_t key;
+	struct hashtable *w = table_8x8(&key);
+	struct hashtable *r = hashtable_open_key(key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(hashtable_count(NULL), -EINVAL);
+	ck_assert_int_eq(hashtable_count(r), 0);
+	for (uint64_t k = 1; k <= 40; k++) {
+		uint64_t v = k * 3;
+		ck_assert_int_eq(hashtable_update(w, &k, &v), 0);
+	}
+	uint64_t k = 5, v = 99;
+	ck_assert_int_eq(hashtable_update(w, &k, &v), 1); /* overwrite: no change */
+	ck_assert_int_eq(hashtable_count(r), 40);
+	ck_assert_int_eq(hashtable_delete(w, &k), 0);
+	ck_assert_int_eq(hashtable_delete(w, &k), -1);    /* a miss: no change */
+	ck_assert_int_eq(hashtable_count(r), 39);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(r, &st), 0);
+	ck_assert_uint_eq(st.count, 39);
+
+	/* the reader follows a replace: the new generation's count */
+	struct hashtable_builder *b;
+	ck_assert_int_eq(hashtable_replace_begin(w, NULL, &b), 0);
+	for (uint64_t n = 1; n <= 7; n++)
+		ck_assert_int_eq(hashtable_builder_put(b, &n, &n), 0);
+	ck_assert_int_eq(hashtable_replace_commit(b), 0);
+	ck_assert_int_eq(hashtable_count(r), 7);
+	ck_assert_int_eq(hashtable_count(w), 7);
+	hashtable_close(r);
+	test_table_destroy(w);
+}
+END_TEST
+
 /* ---- item: read-only writes are -EROFS, -1 only means "not found" -------- */
 
 START_TEST(rdonly_writes_are_erofs)
@@ -531,6 +568,7 @@ Suite *suite_api(void)
 	tcase_add_test(tc, last_error_names_owner_and_mode);
 	tcase_add_test(tc, name_identity_recorded_and_checked);
 	tcase_add_test(tc, host_check_names_shm_rmid_forced);
+	tcase_add_test(tc, count_follows_writes_and_replaces);
 	suite_add_tcase(s, tc);
 	return s;
 }
