@@ -201,6 +201,22 @@ static PyObject *out_value(TableObject *t, const char *p, Py_ssize_t n)
 
 /* ---- Opening ------------------------------------------------------------ */
 
+/* A width argument as the library's uint32_t, refusing what does not fit
+ * (a cast would turn 2**32 + 8 into 8); the library checks the range. */
+static int width_arg(PyObject *o, const char *what, uint32_t *out)
+{
+	unsigned long v = PyLong_AsUnsignedLong(o);
+	if (v == (unsigned long)-1 && PyErr_Occurred())
+		return -1;
+	if (v > UINT32_MAX) {
+		PyErr_Format(PyExc_ValueError, "%s %lu out of range (keys 1..%d bytes, values 0..%d bytes)",
+		             what, v, HASHTABLE_MAX_KEY, HASHTABLE_MAX_VALUE);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static PyObject *table_open(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
@@ -252,8 +268,11 @@ static PyObject *table_open(PyObject *mod, PyObject *args, PyObject *kw)
 			PyErr_SetString(PyExc_ValueError, "creating a table needs key_size and value_size");
 			return NULL;
 		}
-		cfg.key_size = (uint32_t)PyLong_AsUnsignedLong(key_size);
-		cfg.value_size = (uint32_t)PyLong_AsUnsignedLong(value_size);
+		if (width_arg(key_size, "key_size", &cfg.key_size) ||
+		    width_arg(value_size, "value_size", &cfg.value_size)) {
+			Py_XDECREF(path);
+			return NULL;
+		}
 		cfg.entries = entries == Py_None ? 1024 : PyLong_AsUnsignedLongLong(entries);
 		cfg.max_load = max_load == Py_None ? 0 : PyFloat_AsDouble(max_load);
 		cfg.mode = perm;
@@ -314,10 +333,13 @@ static void table_dealloc(TableObject *t)
 	Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
+/* Not Py_VISIT(Py_TYPE(t)): _Table is a static type, and the heap
+ * subclass shmkv.Table's subtype_traverse already visits the type before
+ * calling this; a second visit would make the collector count one
+ * reference the instance does not hold. */
 static int table_traverse(TableObject *t, visitproc visit, void *arg)
 {
 	Py_VISIT(t->name);
-	Py_VISIT(Py_TYPE(t));
 	return 0;
 }
 
@@ -471,6 +493,10 @@ static PyObject *table_get_many(TableObject *t, PyObject *keys)
 		memset(dst + k.n, 0, ks - (size_t)k.n);
 		field_release(&k);
 	}
+	/* Reading a generator of keys ran Python code, which may have closed
+	 * the table. */
+	if (check_open(t))
+		goto out;
 	long rc;
 	if (n >= GIL_RELEASE_BATCH) {
 		enter(t);
@@ -644,18 +670,70 @@ static PyObject *table_segments(TableObject *t, PyObject *unused)
  * publishes it; on any exception the build is aborted and the table is as
  * it was.  The pairs are read with the GIL held (they are Python objects);
  * the waits (for the writer lock, and the commit) run without it. */
+/* TableFullError for a build at its load limit, saying how to size it. */
+static void raise_build_full(Py_ssize_t npairs)
+{
+	const char *text = hashtable_last_error();
+	PyObject *args = Py_BuildValue(
+		"(iN)", ENOMEM,
+		PyUnicode_FromFormat("%s (at pair %zd); replace() sizes the new generation by "
+		                     "len(pairs): give it a list or a dict, or grow() the table first",
+		                     text && *text ? text : "the new generation is full", npairs));
+	if (args) {
+		PyErr_SetObject(TableFullError, args);
+		Py_DECREF(args);
+	}
+}
+
+/* The pairs of replace()'s argument: a mapping's items (the rule of
+ * dict.update: whatever has keys()), else the iterable itself. */
+static PyObject *pairs_iter(PyObject *pairs)
+{
+	PyObject *keys = PyObject_GetAttrString(pairs, "keys");
+	if (!keys) {
+		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+			return NULL;
+		PyErr_Clear();
+		return PyObject_GetIter(pairs);
+	}
+	Py_DECREF(keys);
+	PyObject *items = PyObject_CallMethod(pairs, "items", NULL);
+	if (!items)
+		return NULL;
+	PyObject *it = PyObject_GetIter(items);
+	Py_DECREF(items);
+	return it;
+}
+
 static PyObject *table_replace(TableObject *t, PyObject *pairs)
 {
 	if (check_writable(t))
 		return NULL;
-	PyObject *it = PyObject_GetIter(pairs);
+	/* As shmkv-load --replace does: when the input holds more pairs than
+	 * the table's load limit allows, the new generation is sized for them
+	 * (with the loader's 25% headroom); an iterator of unknown length
+	 * fills the current capacity. */
+	Py_ssize_t hint = PyObject_LengthHint(pairs, 0);
+	if (hint < 0)
+		return NULL;
+	PyObject *it = pairs_iter(pairs);
 	if (!it)
 		return NULL;
 	struct hashtable_builder *b = NULL;
+	struct hashtable_config cfg;
 	int rc;
 	enter(t);
 	Py_BEGIN_ALLOW_THREADS
-	rc = hashtable_replace_begin(t->h, NULL, &b);
+	struct hashtable_stats st;
+	const struct hashtable_config *sized = NULL;
+	if (hint > 0 && hashtable_stats(t->h, &st) == 0 && (uint64_t)hint > st.max_count) {
+		memset(&cfg, 0, sizeof cfg);
+		cfg.key_size = st.key_size;
+		cfg.value_size = st.value_size;
+		cfg.entries = (uint64_t)((double)hint * 1.25) + 1;
+		sized = &cfg;
+	}
+	rc = hashtable_replace_begin(t->h, sized, &b);
 	Py_END_ALLOW_THREADS
 	if (rc < 0) {
 		leave(t);
@@ -665,7 +743,16 @@ static PyObject *table_replace(TableObject *t, PyObject *pairs)
 	t->builder_thread = PyThread_get_thread_ident();
 	PyObject *item;
 	int failed = 0;
+	Py_ssize_t npairs = 0;
 	while (!failed && (item = PyIter_Next(it))) {
+		/* An iterable written in C (a list, zip, map of builtins) runs no
+		 * bytecode, so nothing else would notice a SIGINT until the commit:
+		 * look every 1024 pairs, and let KeyboardInterrupt abort the build. */
+		if ((++npairs & 1023) == 0 && PyErr_CheckSignals() < 0) {
+			Py_DECREF(item);
+			failed = 1;
+			break;
+		}
 		PyObject *kv = PySequence_Fast(item, "replace() needs (key, value) pairs");
 		Py_DECREF(item);
 		if (!kv || PySequence_Fast_GET_SIZE(kv) != 2) {
@@ -700,10 +787,12 @@ static PyObject *table_replace(TableObject *t, PyObject *pairs)
 			memcpy(vbuf, v.p, (size_t)v.n);
 			memset(vbuf + v.n, 0, (size_t)(t->value_size - v.n));
 			rc = hashtable_builder_put(b, kbuf, vbuf);
-			if (rc < 0) {
+			if (rc == -ENOMEM)
+				raise_build_full(npairs);
+			else if (rc < 0)
 				raise_code(rc, 1);
+			if (rc < 0)
 				failed = 1;
-			}
 			if (vbuf != vstack)
 				PyMem_Free(vbuf);
 		}
@@ -787,7 +876,11 @@ static PyObject *table_exit(TableObject *t, PyObject *args)
 
 /* Walks the table in chunks: each chunk of entries is copied with the GIL
  * released, then handed out one at a time.  Same guarantees as
- * hashtable_iterate (entries present throughout are returned once). */
+ * hashtable_iterate beside writes (entries present throughout are returned
+ * once).  A replace or grow (an autogrow insert too) during the walk raises
+ * RuntimeError, as a dict changed during iteration does: the cursor would go
+ * on in the new generation and mix two generations' entries (and inserts
+ * that keep growing the table could keep a walk going). */
 typedef struct {
 	PyObject_HEAD
 	TableObject *t;
@@ -796,6 +889,7 @@ typedef struct {
 	char *buf;            /* ITER_CHUNK entries of key_size + value_size   */
 	int n, pos, done;
 	int filling;          /* a thread is copying a chunk, GIL released     */
+	uint64_t generation;  /* the table's when the iterator was made        */
 } IterObject;
 
 static PyTypeObject IterType;
@@ -812,6 +906,7 @@ static PyObject *table_iter_mode(TableObject *t, int what)
 	it->what = what;
 	it->cursor = 0;
 	it->n = it->pos = it->done = it->filling = 0;
+	it->generation = hashtable_generation(t->h);
 	it->buf = PyMem_Malloc((size_t)(t->key_size + t->value_size) * ITER_CHUNK);
 	if (!it->buf) {
 		Py_DECREF(it);
@@ -853,6 +948,7 @@ static int iter_fill(IterObject *it)
 	it->filling = 1;
 	size_t es = (size_t)(t->key_size + t->value_size);
 	int n = 0, rc = 0;
+	uint64_t gen;
 	enter(t);
 	Py_BEGIN_ALLOW_THREADS
 	while (n < ITER_CHUNK) {
@@ -862,11 +958,23 @@ static int iter_fill(IterObject *it)
 			break;
 		n++;
 	}
+	/* After the chunk: generations only go up, so the same number means
+	 * every entry so far came from the iterator's generation. */
+	gen = hashtable_generation(t->h);
 	Py_END_ALLOW_THREADS
 	leave(t);
 	it->filling = 0;
 	if (rc < 0) {
 		raise_code(rc, 0);
+		return -1;
+	}
+	if (gen != it->generation) {
+		it->n = it->pos = 0;
+		it->done = 1;
+		PyErr_Format(PyExc_RuntimeError,
+		             "shmkv table replaced or grown during iteration (generation %llu, now "
+		             "%llu): iterate again",
+		             (unsigned long long)it->generation, (unsigned long long)gen);
 		return -1;
 	}
 	it->n = n;

@@ -82,6 +82,17 @@ class Table(_Table, MutableMapping):
             except KeyError:
                 pass
 
+    def setdefault(self, key, default=None):
+        """The value stored under key; stores default there first if the key
+        is absent.  Returns what the table holds (padded to the value width,
+        as t[key] would), as dict.setdefault returns d[key]."""
+        try:
+            return self[key]
+        except KeyError:
+            pass
+        self[key] = default
+        return self[key]
+
     def __reduce__(self):
         # A handle is an attachment of this process: another process (spawn,
         # a pickle) must open the table itself.  fork() children inherit it.
@@ -90,8 +101,11 @@ class Table(_Table, MutableMapping):
 
     def __repr__(self):
         state = "closed" if self.closed else ("read-only" if self.readonly else "read-write")
-        return "<shmkv.Table %r %s key_size=%d value_size=%d>" % (
-            self.name, state, self.key_size, self.value_size)
+        # An int key in hex, as `ipcs -m` and the shmkv tools show it.
+        name = self.name
+        name = "0x%08x" % (name & 0xFFFFFFFF) if isinstance(name, int) else repr(name)
+        return "<shmkv.Table %s %s key_size=%d value_size=%d>" % (
+            name, state, self.key_size, self.value_size)
 
 
 def open(name, mode="r", *, key_size=None, value_size=None, entries=None,
