@@ -52,7 +52,6 @@ typedef struct {
 	int text;               /* values and keys come back as str            */
 	int closed;             /* close() was called                          */
 	int busy;               /* calls running with the GIL released         */
-	unsigned long builder_thread; /* thread inside replace(), or 0         */
 	PyObject *name;
 	PyObject *weakrefs;
 } TableObject;
@@ -403,17 +402,28 @@ static PyObject *table_get(TableObject *t, PyObject *const *args, Py_ssize_t nar
 	return lookup(t, args[0], nargs == 2 ? args[1] : Py_None);
 }
 
-/* Writes refuse to run inside replace() on the same thread: the builder
- * holds the writer lock, and the write would wait for it forever. */
+/* The replace() calls running on this thread, innermost first (each a
+ * stack frame of table_replace).  Writes refuse to run inside a replace of
+ * the same table on the same thread, through this Table or any other one
+ * of the table: the builder holds the writer lock, and the write would
+ * wait for it (the library then reports the lock as damaged, after 2 s). */
+struct replacing {
+	int root_shmid;
+	struct replacing *outer;
+};
+static _Thread_local struct replacing *replacing;
+
 static int check_writable(TableObject *t)
 {
 	if (check_open(t))
 		return -1;
-	if (t->builder_thread && t->builder_thread == PyThread_get_thread_ident()) {
-		PyErr_SetString(PyExc_RuntimeError,
-		                "write to a shmkv table inside its own replace(): the replace holds the "
-		                "writer lock; write after it returns");
-		return -1;
+	for (struct replacing *r = replacing; r; r = r->outer) {
+		if (r->root_shmid == hashtable_shmid(t->h)) {
+			PyErr_SetString(PyExc_RuntimeError,
+			                "write to a shmkv table inside its own replace(): the replace holds "
+			                "the writer lock; write after it returns");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -740,7 +750,8 @@ static PyObject *table_replace(TableObject *t, PyObject *pairs)
 		Py_DECREF(it);
 		return raise_code(rc, 0);
 	}
-	t->builder_thread = PyThread_get_thread_ident();
+	struct replacing me = { hashtable_shmid(t->h), replacing };
+	replacing = &me;
 	PyObject *item;
 	int failed = 0;
 	Py_ssize_t npairs = 0;
@@ -803,7 +814,7 @@ static PyObject *table_replace(TableObject *t, PyObject *pairs)
 	Py_DECREF(it);
 	if (!failed && PyErr_Occurred())
 		failed = 1;
-	t->builder_thread = 0;
+	replacing = me.outer;
 	Py_BEGIN_ALLOW_THREADS
 	if (failed)
 		hashtable_replace_abort(b);

@@ -324,3 +324,27 @@ def test_get_many_of_a_generator_that_closes_the_table(tables):
                 yield b"a"
         with pytest.raises(ValueError, match="closed shmkv table"):
             u.get_many(keys())
+
+
+def test_write_through_another_handle_inside_replace_is_refused(tables):
+    """A write inside replace()'s iterable, on the same thread, through
+    another Table of the same table: RuntimeError at once, the build
+    aborted (before: a 2 s wait on the thread's own writer lock, then a
+    CorruptError calling the lock damaged)."""
+    t = tables.create(8, 8)
+    t[b"old"] = b"1"
+    other = shmkv.open(key_of(t), "w")
+    unrelated = tables.create(8, 8)
+
+    def pairs():
+        yield b"a", b"1"
+        unrelated[b"x"] = b"1"  # another table: allowed
+        other[b"b"] = b"2"
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="inside its own replace"):
+        t.replace(pairs())
+    assert time.monotonic() - t0 < 1
+    assert t.generation == 1 and b"a" not in t and unrelated[b"x"] == b"1" + bytes(7)
+    other[b"b"] = b"2"  # after the replace: fine
+    other.close()
+    assert len(t) == 2
