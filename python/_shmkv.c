@@ -200,6 +200,22 @@ static PyObject *out_value(TableObject *t, const char *p, Py_ssize_t n)
 
 /* ---- Opening ------------------------------------------------------------ */
 
+/* An int name as an IPC key: 32 bits, not 0 (IPC_PRIVATE).  A wider
+ * number is refused, not cut: 2**32 + k must not name the table at k. */
+static int ipc_key_arg(PyObject *name, key_t *out)
+{
+	long k = PyLong_AsLong(name);
+	if (k == -1 && PyErr_Occurred())
+		return -1;
+	if (k == 0 || k < INT32_MIN || k > (long)UINT32_MAX) {
+		PyErr_Format(PyExc_ValueError, "IPC key %ld is not a usable key "
+		             "(0 is IPC_PRIVATE; keys are 32-bit)", k);
+		return -1;
+	}
+	*out = (key_t)(int32_t)(uint32_t)k;
+	return 0;
+}
+
 /* A width argument as the library's uint32_t, refusing what does not fit
  * (a cast would turn 2**32 + 8 into 8); the library checks the range. */
 static int width_arg(PyObject *o, const char *what, uint32_t *out)
@@ -239,15 +255,8 @@ static PyObject *table_open(PyObject *mod, PyObject *args, PyObject *kw)
 	memset(&cfg, 0, sizeof cfg);
 	PyObject *path = NULL;
 	if (PyLong_Check(name)) {
-		long k = PyLong_AsLong(name);
-		if (k == -1 && PyErr_Occurred())
+		if (ipc_key_arg(name, &cfg.ipc_key))
 			return NULL;
-		if (k == 0 || k < INT32_MIN || k > (long)UINT32_MAX) {
-			PyErr_Format(PyExc_ValueError, "IPC key %ld is not a usable key "
-			             "(0 is IPC_PRIVATE; keys are 32-bit)", k);
-			return NULL;
-		}
-		cfg.ipc_key = (key_t)(int32_t)(uint32_t)k;
 	} else {
 		if (!PyUnicode_FSConverter(name, &path))
 			return NULL;
@@ -1060,9 +1069,11 @@ static PyMethodDef table_methods[] = {
 	  "verify($self, /)\n--\n\nWalks the table and checks it (hashtable_verify).\n"
 	  "Returns None; raises CorruptError, DeadWriterError or Error naming the problem." },
 	{ "replace", (PyCFunction)table_replace, METH_O,
-	  "replace($self, pairs, /)\n--\n\nReplaces the whole contents atomically with an iterable of "
-	  "(key, value) pairs: readers see the old contents or the new, never a mix.\n"
-	  "On any exception (from the iterable too) nothing changes." },
+	  "replace($self, pairs, /)\n--\n\nReplaces the whole contents atomically with a mapping's "
+	  "items or an iterable of (key, value) pairs: readers see the old contents or the new, "
+	  "never a mix.\nWhen len(pairs) passes the load limit the new generation is sized for "
+	  "them (as shmkv-load --replace).\nOn any exception (from the iterable too, or "
+	  "KeyboardInterrupt) nothing changes; the iterable must not write to this table." },
 	{ "grow", (PyCFunction)table_grow, METH_O,
 	  "grow($self, entries, /)\n--\n\nMoves the table to a new generation sized for `entries` keys." },
 	{ "close", (PyCFunction)table_close, METH_NOARGS,
@@ -1116,11 +1127,11 @@ static PyObject *mod_remove(PyObject *mod, PyObject *name)
 	(void)mod;
 	int rc;
 	if (PyLong_Check(name)) {
-		long k = PyLong_AsLong(name);
-		if (k == -1 && PyErr_Occurred())
+		key_t k;
+		if (ipc_key_arg(name, &k))
 			return NULL;
 		Py_BEGIN_ALLOW_THREADS
-		rc = hashtable_remove_key((key_t)(int32_t)(uint32_t)k);
+		rc = hashtable_remove_key(k);
 		Py_END_ALLOW_THREADS
 	} else {
 		PyObject *path;

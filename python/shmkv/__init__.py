@@ -61,6 +61,15 @@ class Table(_Table, MutableMapping):
     popitem(), setdefault(), update(), clear(), plus get_many(keys),
     stats(), verify(), replace(pairs), grow(entries), generation, segments(),
     unlink(), close(); a context manager (close() on exit).
+
+    Unlike a dict, a lookup (t[k], get, in, get_many) of a key wider than
+    the table raises ValueError naming both widths, and of a key that is not
+    bytes, bytearray, memoryview or str TypeError: such a key can never be
+    stored, and the mistake is worth hearing about.  Keys and values come
+    back at full width, so t == {...} compares padded bytes.  An iteration
+    beside writes returns every entry present throughout once; a replace or
+    grow (an autogrow insert too) meanwhile raises RuntimeError at the next
+    chunk of 256 entries: iterate again.
     """
 
     __slots__ = ()
@@ -171,6 +180,10 @@ def load(name, path, fmt="tsv", *, key_size=None, value_size=None, encoding=None
     if perm is not None:
         argv += ["--mode", "%o" % perm]
     if isinstance(name, int):
+        # As open() and remove(): a wider number must not name another key.
+        if name == 0 or not -2**31 <= name <= 0xFFFFFFFF:
+            raise ValueError("IPC key %d is not a usable key (0 is IPC_PRIVATE; keys are "
+                             "32-bit)" % name)
         argv.append("0x%x" % (name & 0xFFFFFFFF))
     else:
         import os

@@ -348,3 +348,21 @@ def test_write_through_another_handle_inside_replace_is_refused(tables):
     other[b"b"] = b"2"  # after the replace: fine
     other.close()
     assert len(t) == 2
+
+
+def test_int_names_past_32_bits_name_no_table(tables):
+    """remove() and load() cut an int name to 32 bits: remove(2**32 + k)
+    removed the table at k.  Now both refuse it, as open() does."""
+    t = tables.create(8, 8)
+    t[b"k"] = b"v"
+    key = key_of(t)
+    for wide in (key + 2**32, key - 2**33, 0):
+        with pytest.raises(ValueError, match="not a usable key"):
+            shmkv.remove(wide)
+        with pytest.raises(ValueError, match="not a usable key"):
+            shmkv.open(wide)
+        with pytest.raises(ValueError, match="not a usable key"):
+            shmkv.load(wide, "/dev/null")
+    assert t.generation == 1 and t[b"k"] == b"v" + bytes(7)
+    with shmkv.open(key) as again:  # still there, by its own key
+        assert len(again) == 1
