@@ -194,3 +194,38 @@ def test_fork_child_replaces_through_the_inherited_handle(tables):
     assert old not in shm_rows()
     assert [s["role"] for s in t.segments()] == ["root", "current"]
     assert all(nattch(s["shmid"]) == 1 for s in t.segments())
+
+
+def test_fork_during_a_load_in_another_thread(tables, tmp_path_file):
+    """fork() while another thread is inside shmkv.load(): the child's own
+    load() works (before: it waited forever on the loader's lock, which the
+    parent's loader thread held and the child has no thread to release)."""
+    import signal
+    from conftest import unique_key
+    fifo = tmp_path_file("fifo")
+    os.unlink(fifo)
+    os.mkfifo(fifo)
+    small = tmp_path_file("small")
+    with open(small, "w") as f:
+        f.write("a\tb\n")
+    k1, k2 = unique_key(), unique_key()
+    th = threading.Thread(target=lambda: shmkv.load(k1, fifo))
+    th.start()
+    w = open(fifo, "w")  # returns once the loader has opened it: mid-load
+    try:
+        def load_in_child():
+            signal.alarm(10)  # a stuck child dies of SIGALRM, failing the test
+            shmkv.load(k2, small)
+            with shmkv.open(k2) as t:
+                ok = t[b"a"] == b"b"
+            shmkv.remove(k2)
+            return 0 if ok else 2
+        assert child(load_in_child) == 0
+    finally:
+        w.write("x\ty\n")
+        w.close()
+        th.join(30)
+        t = tables.adopt(shmkv.open(k1))  # removed at teardown, pass or fail
+    assert t[b"x"] == b"y"
+    with pytest.raises(FileNotFoundError):
+        shmkv.open(k2)
