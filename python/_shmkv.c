@@ -241,9 +241,9 @@ static PyObject *table_open(PyObject *mod, PyObject *args, PyObject *kw)
 	PyObject *name, *key_size = Py_None, *value_size = Py_None, *entries = Py_None,
 	         *max_load = Py_None, *autogrow = Py_None;
 	const char *mode = "r";
-	unsigned perm = 0600;
+	PyObject *perm = NULL;
 	int text = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O|s$OOOOIOp", names, &PyType_Type, &cls,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O|s$OOOOOOp", names, &PyType_Type, &cls,
 	                                 &name, &mode, &key_size, &value_size, &entries,
 	                                 &max_load, &perm, &autogrow, &text))
 		return NULL;
@@ -283,7 +283,20 @@ static PyObject *table_open(PyObject *mod, PyObject *args, PyObject *kw)
 		}
 		cfg.entries = entries == Py_None ? 1024 : PyLong_AsUnsignedLongLong(entries);
 		cfg.max_load = max_load == Py_None ? 0 : PyFloat_AsDouble(max_load);
-		cfg.mode = perm;
+		cfg.mode = 0600;
+		if (perm) { /* not "I", which cuts 2**32 to 0: a table no one may read */
+			unsigned long m = PyLong_AsUnsignedLong(perm);
+			if (m == (unsigned long)-1 && PyErr_Occurred()) {
+				Py_XDECREF(path);
+				return NULL;
+			}
+			if (m & ~0777ul) {
+				Py_XDECREF(path);
+				PyErr_Format(PyExc_ValueError, "perm 0o%lo has bits beyond 0o777", m);
+				return NULL;
+			}
+			cfg.mode = (unsigned)m;
+		}
 		if (autogrow != Py_None && PyObject_IsTrue(autogrow))
 			cfg.flags |= HASHTABLE_AUTOGROW;
 		if (PyErr_Occurred()) {

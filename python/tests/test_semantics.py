@@ -28,13 +28,17 @@ def test_gc_visits_the_type_once(tables):
     assert gc.get_referents(t).count(type(t)) == 1
 
 
-def test_widths_past_32_bits_are_refused(tables):
+def test_widths_and_perm_past_32_bits_are_refused(tables):
+    """Widths and perm were cast to 32 bits: key_size=2**32 + 8 made an
+    8-byte table, perm=2**32 a table of mode 000."""
     key = unique_key()
-    for kw in ({"key_size": 2**32 + 8, "value_size": 8}, {"key_size": 8, "value_size": 2**32}):
+    for kw in ({"key_size": 2**32 + 8, "value_size": 8}, {"key_size": 8, "value_size": 2**32},
+               {"key_size": 8, "value_size": 8, "perm": 2**32},
+               {"key_size": 8, "value_size": 8, "perm": 2**32 + 0o600}):
         try:
             made = shmkv.open(key, "c", **kw)
         except ValueError as e:
-            assert "out of range" in str(e)
+            assert "out of range" in str(e) or "beyond 0o777" in str(e)
             continue
         tables.adopt(made)  # removed at teardown
         pytest.fail("created a table with %r" % kw)
