@@ -739,8 +739,6 @@ static PyObject *pairs_iter(PyObject *pairs)
 
 static PyObject *table_replace(TableObject *t, PyObject *pairs)
 {
-	if (check_writable(t))
-		return NULL;
 	/* As shmkv-load --replace does: when the input holds more pairs than
 	 * the table's load limit allows, the new generation is sized for them
 	 * (with the loader's 25% headroom); an iterator of unknown length
@@ -751,6 +749,11 @@ static PyObject *table_replace(TableObject *t, PyObject *pairs)
 	PyObject *it = pairs_iter(pairs);
 	if (!it)
 		return NULL;
+	/* After the calls above, which may run Python code (__len__, items()). */
+	if (check_writable(t)) {
+		Py_DECREF(it);
+		return NULL;
+	}
 	struct hashtable_builder *b = NULL;
 	struct hashtable_config cfg;
 	int rc;

@@ -370,3 +370,19 @@ def test_int_names_past_32_bits_name_no_table(tables):
     assert t.generation == 1 and t[b"k"] == b"v" + bytes(7)
     with shmkv.open(key) as again:  # still there, by its own key
         assert len(again) == 1
+
+
+def test_replace_whose_len_closes_the_table(tables):
+    """len(pairs) and a mapping's items() run Python code before the build:
+    a close() there gives the closed-table ValueError (before: the
+    library's "NULL table handle")."""
+    t = tables.create(8, 8)
+    u = shmkv.open(key_of(t), "w")
+
+    class Closing(dict):
+        def __len__(self):
+            u.close()
+            return 1
+    with pytest.raises(ValueError, match="closed shmkv table"):
+        u.replace(Closing({b"a": b"1"}))
+    assert t.generation == 1
