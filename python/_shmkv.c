@@ -52,7 +52,6 @@ typedef struct {
 	int text;               /* values and keys come back as str            */
 	int closed;             /* close() was called                          */
 	int busy;               /* calls running with the GIL released         */
-	unsigned long builder_thread; /* thread inside replace(), or 0         */
 	PyObject *name;
 	PyObject *weakrefs;
 } TableObject;
@@ -201,6 +200,38 @@ static PyObject *out_value(TableObject *t, const char *p, Py_ssize_t n)
 
 /* ---- Opening ------------------------------------------------------------ */
 
+/* An int name as an IPC key: 32 bits, not 0 (IPC_PRIVATE).  A wider
+ * number is refused, not cut: 2**32 + k must not name the table at k. */
+static int ipc_key_arg(PyObject *name, key_t *out)
+{
+	long k = PyLong_AsLong(name);
+	if (k == -1 && PyErr_Occurred())
+		return -1;
+	if (k == 0 || k < INT32_MIN || k > (long)UINT32_MAX) {
+		PyErr_Format(PyExc_ValueError, "IPC key %ld is not a usable key "
+		             "(0 is IPC_PRIVATE; keys are 32-bit)", k);
+		return -1;
+	}
+	*out = (key_t)(int32_t)(uint32_t)k;
+	return 0;
+}
+
+/* A width argument as the library's uint32_t, refusing what does not fit
+ * (a cast would turn 2**32 + 8 into 8); the library checks the range. */
+static int width_arg(PyObject *o, const char *what, uint32_t *out)
+{
+	unsigned long v = PyLong_AsUnsignedLong(o);
+	if (v == (unsigned long)-1 && PyErr_Occurred())
+		return -1;
+	if (v > UINT32_MAX) {
+		PyErr_Format(PyExc_ValueError, "%s %lu out of range (keys 1..%d bytes, values 0..%d bytes)",
+		             what, v, HASHTABLE_MAX_KEY, HASHTABLE_MAX_VALUE);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static PyObject *table_open(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
@@ -210,9 +241,9 @@ static PyObject *table_open(PyObject *mod, PyObject *args, PyObject *kw)
 	PyObject *name, *key_size = Py_None, *value_size = Py_None, *entries = Py_None,
 	         *max_load = Py_None, *autogrow = Py_None;
 	const char *mode = "r";
-	unsigned perm = 0600;
+	PyObject *perm = NULL;
 	int text = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O|s$OOOOIOp", names, &PyType_Type, &cls,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O|s$OOOOOOp", names, &PyType_Type, &cls,
 	                                 &name, &mode, &key_size, &value_size, &entries,
 	                                 &max_load, &perm, &autogrow, &text))
 		return NULL;
@@ -224,15 +255,8 @@ static PyObject *table_open(PyObject *mod, PyObject *args, PyObject *kw)
 	memset(&cfg, 0, sizeof cfg);
 	PyObject *path = NULL;
 	if (PyLong_Check(name)) {
-		long k = PyLong_AsLong(name);
-		if (k == -1 && PyErr_Occurred())
+		if (ipc_key_arg(name, &cfg.ipc_key))
 			return NULL;
-		if (k == 0 || k < INT32_MIN || k > (long)UINT32_MAX) {
-			PyErr_Format(PyExc_ValueError, "IPC key %ld is not a usable key "
-			             "(0 is IPC_PRIVATE; keys are 32-bit)", k);
-			return NULL;
-		}
-		cfg.ipc_key = (key_t)(int32_t)(uint32_t)k;
 	} else {
 		if (!PyUnicode_FSConverter(name, &path))
 			return NULL;
@@ -252,11 +276,27 @@ static PyObject *table_open(PyObject *mod, PyObject *args, PyObject *kw)
 			PyErr_SetString(PyExc_ValueError, "creating a table needs key_size and value_size");
 			return NULL;
 		}
-		cfg.key_size = (uint32_t)PyLong_AsUnsignedLong(key_size);
-		cfg.value_size = (uint32_t)PyLong_AsUnsignedLong(value_size);
+		if (width_arg(key_size, "key_size", &cfg.key_size) ||
+		    width_arg(value_size, "value_size", &cfg.value_size)) {
+			Py_XDECREF(path);
+			return NULL;
+		}
 		cfg.entries = entries == Py_None ? 1024 : PyLong_AsUnsignedLongLong(entries);
 		cfg.max_load = max_load == Py_None ? 0 : PyFloat_AsDouble(max_load);
-		cfg.mode = perm;
+		cfg.mode = 0600;
+		if (perm) { /* not "I", which cuts 2**32 to 0: a table no one may read */
+			unsigned long m = PyLong_AsUnsignedLong(perm);
+			if (m == (unsigned long)-1 && PyErr_Occurred()) {
+				Py_XDECREF(path);
+				return NULL;
+			}
+			if (m & ~0777ul) {
+				Py_XDECREF(path);
+				PyErr_Format(PyExc_ValueError, "perm 0o%lo has bits beyond 0o777", m);
+				return NULL;
+			}
+			cfg.mode = (unsigned)m;
+		}
 		if (autogrow != Py_None && PyObject_IsTrue(autogrow))
 			cfg.flags |= HASHTABLE_AUTOGROW;
 		if (PyErr_Occurred()) {
@@ -314,10 +354,13 @@ static void table_dealloc(TableObject *t)
 	Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
+/* Not Py_VISIT(Py_TYPE(t)): _Table is a static type, and the heap
+ * subclass shmkv.Table's subtype_traverse already visits the type before
+ * calling this; a second visit would make the collector count one
+ * reference the instance does not hold. */
 static int table_traverse(TableObject *t, visitproc visit, void *arg)
 {
 	Py_VISIT(t->name);
-	Py_VISIT(Py_TYPE(t));
 	return 0;
 }
 
@@ -381,17 +424,28 @@ static PyObject *table_get(TableObject *t, PyObject *const *args, Py_ssize_t nar
 	return lookup(t, args[0], nargs == 2 ? args[1] : Py_None);
 }
 
-/* Writes refuse to run inside replace() on the same thread: the builder
- * holds the writer lock, and the write would wait for it forever. */
+/* The replace() calls running on this thread, innermost first (each a
+ * stack frame of table_replace).  Writes refuse to run inside a replace of
+ * the same table on the same thread, through this Table or any other one
+ * of the table: the builder holds the writer lock, and the write would
+ * wait for it (the library then reports the lock as damaged, after 2 s). */
+struct replacing {
+	int root_shmid;
+	struct replacing *outer;
+};
+static _Thread_local struct replacing *replacing;
+
 static int check_writable(TableObject *t)
 {
 	if (check_open(t))
 		return -1;
-	if (t->builder_thread && t->builder_thread == PyThread_get_thread_ident()) {
-		PyErr_SetString(PyExc_RuntimeError,
-		                "write to a shmkv table inside its own replace(): the replace holds the "
-		                "writer lock; write after it returns");
-		return -1;
+	for (struct replacing *r = replacing; r; r = r->outer) {
+		if (r->root_shmid == hashtable_shmid(t->h)) {
+			PyErr_SetString(PyExc_RuntimeError,
+			                "write to a shmkv table inside its own replace(): the replace holds "
+			                "the writer lock; write after it returns");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -471,6 +525,10 @@ static PyObject *table_get_many(TableObject *t, PyObject *keys)
 		memset(dst + k.n, 0, ks - (size_t)k.n);
 		field_release(&k);
 	}
+	/* Reading a generator of keys ran Python code, which may have closed
+	 * the table. */
+	if (check_open(t))
+		goto out;
 	long rc;
 	if (n >= GIL_RELEASE_BATCH) {
 		enter(t);
@@ -644,28 +702,93 @@ static PyObject *table_segments(TableObject *t, PyObject *unused)
  * publishes it; on any exception the build is aborted and the table is as
  * it was.  The pairs are read with the GIL held (they are Python objects);
  * the waits (for the writer lock, and the commit) run without it. */
+/* TableFullError for a build at its load limit, saying how to size it. */
+static void raise_build_full(Py_ssize_t npairs)
+{
+	const char *text = hashtable_last_error();
+	PyObject *args = Py_BuildValue(
+		"(iN)", ENOMEM,
+		PyUnicode_FromFormat("%s (at pair %zd); replace() sizes the new generation by "
+		                     "len(pairs): give it a list or a dict, or grow() the table first",
+		                     text && *text ? text : "the new generation is full", npairs));
+	if (args) {
+		PyErr_SetObject(TableFullError, args);
+		Py_DECREF(args);
+	}
+}
+
+/* The pairs of replace()'s argument: a mapping's items (the rule of
+ * dict.update: whatever has keys()), else the iterable itself. */
+static PyObject *pairs_iter(PyObject *pairs)
+{
+	PyObject *keys = PyObject_GetAttrString(pairs, "keys");
+	if (!keys) {
+		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+			return NULL;
+		PyErr_Clear();
+		return PyObject_GetIter(pairs);
+	}
+	Py_DECREF(keys);
+	PyObject *items = PyObject_CallMethod(pairs, "items", NULL);
+	if (!items)
+		return NULL;
+	PyObject *it = PyObject_GetIter(items);
+	Py_DECREF(items);
+	return it;
+}
+
 static PyObject *table_replace(TableObject *t, PyObject *pairs)
 {
-	if (check_writable(t))
+	/* As shmkv-load --replace does: when the input holds more pairs than
+	 * the table's load limit allows, the new generation is sized for them
+	 * (with the loader's 25% headroom); an iterator of unknown length
+	 * fills the current capacity. */
+	Py_ssize_t hint = PyObject_LengthHint(pairs, 0);
+	if (hint < 0)
 		return NULL;
-	PyObject *it = PyObject_GetIter(pairs);
+	PyObject *it = pairs_iter(pairs);
 	if (!it)
 		return NULL;
+	/* After the calls above, which may run Python code (__len__, items()). */
+	if (check_writable(t)) {
+		Py_DECREF(it);
+		return NULL;
+	}
 	struct hashtable_builder *b = NULL;
+	struct hashtable_config cfg;
 	int rc;
 	enter(t);
 	Py_BEGIN_ALLOW_THREADS
-	rc = hashtable_replace_begin(t->h, NULL, &b);
+	struct hashtable_stats st;
+	const struct hashtable_config *sized = NULL;
+	if (hint > 0 && hashtable_stats(t->h, &st) == 0 && (uint64_t)hint > st.max_count) {
+		memset(&cfg, 0, sizeof cfg);
+		cfg.key_size = st.key_size;
+		cfg.value_size = st.value_size;
+		cfg.entries = (uint64_t)((double)hint * 1.25) + 1;
+		sized = &cfg;
+	}
+	rc = hashtable_replace_begin(t->h, sized, &b);
 	Py_END_ALLOW_THREADS
 	if (rc < 0) {
 		leave(t);
 		Py_DECREF(it);
 		return raise_code(rc, 0);
 	}
-	t->builder_thread = PyThread_get_thread_ident();
+	struct replacing me = { hashtable_shmid(t->h), replacing };
+	replacing = &me;
 	PyObject *item;
 	int failed = 0;
+	Py_ssize_t npairs = 0;
 	while (!failed && (item = PyIter_Next(it))) {
+		/* An iterable written in C (a list, zip, map of builtins) runs no
+		 * bytecode, so nothing else would notice a SIGINT until the commit:
+		 * look every 1024 pairs, and let KeyboardInterrupt abort the build. */
+		if ((++npairs & 1023) == 0 && PyErr_CheckSignals() < 0) {
+			Py_DECREF(item);
+			failed = 1;
+			break;
+		}
 		PyObject *kv = PySequence_Fast(item, "replace() needs (key, value) pairs");
 		Py_DECREF(item);
 		if (!kv || PySequence_Fast_GET_SIZE(kv) != 2) {
@@ -700,10 +823,12 @@ static PyObject *table_replace(TableObject *t, PyObject *pairs)
 			memcpy(vbuf, v.p, (size_t)v.n);
 			memset(vbuf + v.n, 0, (size_t)(t->value_size - v.n));
 			rc = hashtable_builder_put(b, kbuf, vbuf);
-			if (rc < 0) {
+			if (rc == -ENOMEM)
+				raise_build_full(npairs);
+			else if (rc < 0)
 				raise_code(rc, 1);
+			if (rc < 0)
 				failed = 1;
-			}
 			if (vbuf != vstack)
 				PyMem_Free(vbuf);
 		}
@@ -714,7 +839,7 @@ static PyObject *table_replace(TableObject *t, PyObject *pairs)
 	Py_DECREF(it);
 	if (!failed && PyErr_Occurred())
 		failed = 1;
-	t->builder_thread = 0;
+	replacing = me.outer;
 	Py_BEGIN_ALLOW_THREADS
 	if (failed)
 		hashtable_replace_abort(b);
@@ -787,7 +912,11 @@ static PyObject *table_exit(TableObject *t, PyObject *args)
 
 /* Walks the table in chunks: each chunk of entries is copied with the GIL
  * released, then handed out one at a time.  Same guarantees as
- * hashtable_iterate (entries present throughout are returned once). */
+ * hashtable_iterate beside writes (entries present throughout are returned
+ * once).  A replace or grow (an autogrow insert too) during the walk raises
+ * RuntimeError, as a dict changed during iteration does: the cursor would go
+ * on in the new generation and mix two generations' entries (and inserts
+ * that keep growing the table could keep a walk going). */
 typedef struct {
 	PyObject_HEAD
 	TableObject *t;
@@ -796,6 +925,7 @@ typedef struct {
 	char *buf;            /* ITER_CHUNK entries of key_size + value_size   */
 	int n, pos, done;
 	int filling;          /* a thread is copying a chunk, GIL released     */
+	uint64_t generation;  /* the table's when the iterator was made        */
 } IterObject;
 
 static PyTypeObject IterType;
@@ -812,6 +942,7 @@ static PyObject *table_iter_mode(TableObject *t, int what)
 	it->what = what;
 	it->cursor = 0;
 	it->n = it->pos = it->done = it->filling = 0;
+	it->generation = hashtable_generation(t->h);
 	it->buf = PyMem_Malloc((size_t)(t->key_size + t->value_size) * ITER_CHUNK);
 	if (!it->buf) {
 		Py_DECREF(it);
@@ -853,6 +984,7 @@ static int iter_fill(IterObject *it)
 	it->filling = 1;
 	size_t es = (size_t)(t->key_size + t->value_size);
 	int n = 0, rc = 0;
+	uint64_t gen;
 	enter(t);
 	Py_BEGIN_ALLOW_THREADS
 	while (n < ITER_CHUNK) {
@@ -862,11 +994,23 @@ static int iter_fill(IterObject *it)
 			break;
 		n++;
 	}
+	/* After the chunk: generations only go up, so the same number means
+	 * every entry so far came from the iterator's generation. */
+	gen = hashtable_generation(t->h);
 	Py_END_ALLOW_THREADS
 	leave(t);
 	it->filling = 0;
 	if (rc < 0) {
 		raise_code(rc, 0);
+		return -1;
+	}
+	if (gen != it->generation) {
+		it->n = it->pos = 0;
+		it->done = 1;
+		PyErr_Format(PyExc_RuntimeError,
+		             "shmkv table replaced or grown during iteration (generation %llu, now "
+		             "%llu): iterate again",
+		             (unsigned long long)it->generation, (unsigned long long)gen);
 		return -1;
 	}
 	it->n = n;
@@ -941,9 +1085,11 @@ static PyMethodDef table_methods[] = {
 	  "verify($self, /)\n--\n\nWalks the table and checks it (hashtable_verify).\n"
 	  "Returns None; raises CorruptError, DeadWriterError or Error naming the problem." },
 	{ "replace", (PyCFunction)table_replace, METH_O,
-	  "replace($self, pairs, /)\n--\n\nReplaces the whole contents atomically with an iterable of "
-	  "(key, value) pairs: readers see the old contents or the new, never a mix.\n"
-	  "On any exception (from the iterable too) nothing changes." },
+	  "replace($self, pairs, /)\n--\n\nReplaces the whole contents atomically with a mapping's "
+	  "items or an iterable of (key, value) pairs: readers see the old contents or the new, "
+	  "never a mix.\nWhen len(pairs) passes the load limit the new generation is sized for "
+	  "them (as shmkv-load --replace).\nOn any exception (from the iterable too, or "
+	  "KeyboardInterrupt) nothing changes; the iterable must not write to this table." },
 	{ "grow", (PyCFunction)table_grow, METH_O,
 	  "grow($self, entries, /)\n--\n\nMoves the table to a new generation sized for `entries` keys." },
 	{ "close", (PyCFunction)table_close, METH_NOARGS,
@@ -997,11 +1143,11 @@ static PyObject *mod_remove(PyObject *mod, PyObject *name)
 	(void)mod;
 	int rc;
 	if (PyLong_Check(name)) {
-		long k = PyLong_AsLong(name);
-		if (k == -1 && PyErr_Occurred())
+		key_t k;
+		if (ipc_key_arg(name, &k))
 			return NULL;
 		Py_BEGIN_ALLOW_THREADS
-		rc = hashtable_remove_key((key_t)(int32_t)(uint32_t)k);
+		rc = hashtable_remove_key(k);
 		Py_END_ALLOW_THREADS
 	} else {
 		PyObject *path;

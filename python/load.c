@@ -18,7 +18,10 @@
  *    during the run: the caller's handlers are put back afterwards, and a
  *    signal the tool caught (it then removes what it was making) is raised
  *    again, after the handlers are back, instead of killing the process;
- *  - one run at a time (a mutex): the state above is process-wide. */
+ *  - one run at a time (a mutex): the state above is process-wide;
+ *  - fork() from another thread during a run: the child has no loader
+ *    thread, so an atfork handler puts stderr and the signal handlers back
+ *    and unlocks, or the child's own shmkv.load() would wait forever. */
 #define main shmkv_load_main
 #include "../tools/shmkv-load.c"
 #undef main
@@ -28,6 +31,27 @@
 int shmkv_py_load(int argc, char **argv, char **messages);
 
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* The process's state a run changes, kept for the run's end (and a fork
+ * during it).  `running` is set while it is changed. */
+static const int run_sigs[] = { SIGINT, SIGTERM, SIGHUP };
+static struct sigaction run_saved[3];
+static FILE *run_real_stderr;
+static volatile int running;
+
+static void load_child(void)
+{
+	if (running) {
+		stderr = run_real_stderr;
+		for (int i = 0; i < 3; i++)
+			sigaction(run_sigs[i], &run_saved[i], NULL);
+		running = 0;
+	}
+	pthread_mutex_init(&load_lock, NULL);
+}
+
+static void register_atfork(void) { pthread_atfork(NULL, NULL, load_child); }
 
 /* The tool's main() without its last step (re-raising a caught signal
  * with the default action, which would end the Python process). */
@@ -58,10 +82,9 @@ static int run_loader(int argc, char **argv)
  * what it printed, or -errno if the capture could not be set up. */
 int shmkv_py_load(int argc, char **argv, char **messages)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct sigaction saved[3];
 	size_t len = 0;
 	*messages = NULL;
+	pthread_once(&atfork_once, register_atfork);
 	pthread_mutex_lock(&load_lock);
 	FILE *capture = open_memstream(messages, &len);
 	if (!capture) {
@@ -70,18 +93,20 @@ int shmkv_py_load(int argc, char **argv, char **messages)
 		return -e;
 	}
 	for (int i = 0; i < 3; i++)
-		sigaction(sigs[i], NULL, &saved[i]);
-	FILE *real_stderr = stderr;
+		sigaction(run_sigs[i], NULL, &run_saved[i]);
+	run_real_stderr = stderr;
+	running = 1;
 	stderr = capture;
 	optind = 0;
 	stop_signal = 0;
 	int rc = run_loader(argc, argv);
-	stderr = real_stderr;
+	stderr = run_real_stderr;
 	fclose(capture);
 	int caught = stop_signal;
 	stop_signal = 0;
 	for (int i = 0; i < 3; i++)
-		sigaction(sigs[i], &saved[i], NULL);
+		sigaction(run_sigs[i], &run_saved[i], NULL);
+	running = 0;
 	pthread_mutex_unlock(&load_lock);
 	if (caught)
 		raise(caught);

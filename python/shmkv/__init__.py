@@ -61,6 +61,15 @@ class Table(_Table, MutableMapping):
     popitem(), setdefault(), update(), clear(), plus get_many(keys),
     stats(), verify(), replace(pairs), grow(entries), generation, segments(),
     unlink(), close(); a context manager (close() on exit).
+
+    Unlike a dict, a lookup (t[k], get, in, get_many) of a key wider than
+    the table raises ValueError naming both widths, and of a key that is not
+    bytes, bytearray, memoryview or str TypeError: such a key can never be
+    stored, and the mistake is worth hearing about.  Keys and values come
+    back at full width, so t == {...} compares padded bytes.  An iteration
+    beside writes returns every entry present throughout once; a replace or
+    grow (an autogrow insert too) meanwhile raises RuntimeError at the next
+    chunk of 256 entries: iterate again.
     """
 
     __slots__ = ()
@@ -82,6 +91,17 @@ class Table(_Table, MutableMapping):
             except KeyError:
                 pass
 
+    def setdefault(self, key, default=None):
+        """The value stored under key; stores default there first if the key
+        is absent.  Returns what the table holds (padded to the value width,
+        as t[key] would), as dict.setdefault returns d[key]."""
+        try:
+            return self[key]
+        except KeyError:
+            pass
+        self[key] = default
+        return self[key]
+
     def __reduce__(self):
         # A handle is an attachment of this process: another process (spawn,
         # a pickle) must open the table itself.  fork() children inherit it.
@@ -90,8 +110,11 @@ class Table(_Table, MutableMapping):
 
     def __repr__(self):
         state = "closed" if self.closed else ("read-only" if self.readonly else "read-write")
-        return "<shmkv.Table %r %s key_size=%d value_size=%d>" % (
-            self.name, state, self.key_size, self.value_size)
+        # An int key in hex, as `ipcs -m` and the shmkv tools show it.
+        name = self.name
+        name = "0x%08x" % (name & 0xFFFFFFFF) if isinstance(name, int) else repr(name)
+        return "<shmkv.Table %s %s key_size=%d value_size=%d>" % (
+            name, state, self.key_size, self.value_size)
 
 
 def open(name, mode="r", *, key_size=None, value_size=None, entries=None,
@@ -157,6 +180,10 @@ def load(name, path, fmt="tsv", *, key_size=None, value_size=None, encoding=None
     if perm is not None:
         argv += ["--mode", "%o" % perm]
     if isinstance(name, int):
+        # As open() and remove(): a wider number must not name another key.
+        if name == 0 or not -2**31 <= name <= 0xFFFFFFFF:
+            raise ValueError("IPC key %d is not a usable key (0 is IPC_PRIVATE; keys are "
+                             "32-bit)" % name)
         argv.append("0x%x" % (name & 0xFFFFFFFF))
     else:
         import os
