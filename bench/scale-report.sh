@@ -41,7 +41,9 @@ round one random cycle through every line of a buffer of the table's size);
 throughput mode is independent random keys, compared with the independent
 read over the same buffer.  Per repetition the limits are measured, then the
 four lookup modes, in one loop; figures are medians of 3 repetitions, in ns
-per lookup or read, times the thread's CPU time.
+per lookup or read, timed in the thread's CPU time (the machine is shared:
+time given to other processes is not charged).  Build and create times are
+given in wall seconds (what a user waits) and the build also in CPU seconds.
 
 EOF
 for pages in 4k huge; do
@@ -52,11 +54,11 @@ for pages in 4k huge; do
 		echo "## Huge pages (2 MiB, HASHTABLE_HUGETLB; the buffer MAP_HUGETLB)"
 	fi
 	echo
-	echo "| entries | segment GB | bytes/entry | create s | build s (begin + puts + commit) | ns a builder_put | dependent read | hit, latency (x dep) | miss, latency (x dep) | independent read | hit, throughput (x indep) | miss, throughput (x indep) | buckets a hit / miss |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| entries | segment GB | bytes/entry | create ms | build s, wall (begin + puts + commit) | build s, CPU | ns a builder_put, CPU | dependent read | hit, latency (x dep) | miss, latency (x dep) | independent read | hit, throughput (x indep) | miss, throughput (x indep) | buckets a hit / miss |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	awk -F'\t' -v p="$pages" "$size_fn"'NR > 1 && $2 == p {
-	    printf "| %s | %.2f | %.2f | %.4f | %.2f (%.3f + %.2f + %.3f) | %.1f | %.1f | %.1f (%.2fx) | %.1f (%.2fx) | %.2f | %.1f (%.1fx) | %.1f (%.1fx) | %.2f / %.2f |\n",
-	        size($1), $3 / 1e9, $4, $5, $6 + $7 + $8, $6, $7, $8, $9, $10,
+	    printf "| %s | %.2f | %.2f | %.1f | %.1f (%.3f + %.1f + %.3f) | %.1f | %.1f | %.1f | %.1f (%.2fx) | %.1f (%.2fx) | %.2f | %.1f (%.1fx) | %.1f (%.1fx) | %.2f / %.2f |\n",
+	        size($1), $3 / 1e9, $4, $5 * 1e3, $6 + $7 + $8, $6, $7, $8, $21, $9, $10,
 	        $12, $12 / $10, $13, $13 / $10, $11, $14, $14 / $11, $15, $15 / $11, $16, $17 }' "$tsv"
 	echo
 done
@@ -70,7 +72,7 @@ their buffers would need 22 GB at once), so these ratios carry the machine's
 drift between runs; the ratios to the machine's reads above are each from one
 loop.
 
-| entries | dependent read | hit, latency | miss, latency | independent read | hit, throughput | miss, throughput | create | build |
+| entries | dependent read | hit, latency | miss, latency | independent read | hit, throughput | miss, throughput | create (wall) | build (CPU) |
 |---|---|---|---|---|---|---|---|---|
 EOF
 	awk -F'\t' "$size_fn"'NR > 1 { k = $1 " " $2; for (i = 1; i <= NF; i++) v[k, i] = $i; if ($2 == "4k") n[++c] = $1 }
@@ -79,7 +81,7 @@ EOF
 	        printf "| %s | %.2fx | %.2fx | %.2fx | %.2fx | %.2fx | %.2fx | %.2fx | %.2fx |\n", size(n[j]),
 	            v[a, 10] / v[b, 10], v[a, 12] / v[b, 12], v[a, 13] / v[b, 13], v[a, 11] / v[b, 11],
 	            v[a, 14] / v[b, 14], v[a, 15] / v[b, 15], v[a, 5] / v[b, 5],
-	            (v[a, 6] + v[a, 7] + v[a, 8]) / (v[b, 6] + v[b, 7] + v[b, 8]) } }' "$tsv"
+	            v[a, 21] / v[b, 21] } }' "$tsv"
 	echo
 fi
 if [ -n "${SCALE_HUGE_NOTE:-}" ]; then
@@ -93,15 +95,16 @@ if [ -f "$ld" ] && [ "$(wc -l < "$ld")" -gt 1 ]; then
 `shmkv-load --replace -f bin -K 8 -V 8 -l 0.8 -m 0.8 KEY FILE` into a new
 table, from a file of fixed-width records on disk (written just before, so
 mostly in the page cache); its own timings of reading, building and
-committing, and the wall time of the whole command.  Afterwards 1M sampled
+committing (wall clock), and the wall and CPU time (user + system) of the
+whole command.  Afterwards 1M sampled
 keys must be found with their values, 1M absent keys must miss, and the count
 must be exact.
 
-| entries | segment GB | wall s | read s | build s | commit s | ns a record (wall) | answers checked / wrong |
-|---|---|---|---|---|---|---|---|
+| entries | segment GB | wall s | CPU s | read s | build s | commit s | ns a record, CPU | answers checked / wrong |
+|---|---|---|---|---|---|---|---|---|
 EOF
-	awk -F'\t' "$size_fn"'NR > 1 { printf "| %s | %.2f | %.2f | %s | %s | %s | %.1f | %d / %d |\n",
-	    size($1), $2 / 1e9, $3, $4, $5, $6, $3 * 1e9 / $1, $7, $8 }' "$ld"
+	awk -F'\t' "$size_fn"'NR > 1 { printf "| %s | %.2f | %.2f | %.2f | %s | %s | %s | %.1f | %d / %d |\n",
+	    size($1), $2 / 1e9, $3, $4, $5, $6, $7, $4 * 1e9 / $1, $8, $9 }' "$ld"
 	echo
 fi
 echo "Raw figures: scale.tsv (one line per size and page size) and scale-load.tsv."

@@ -38,12 +38,15 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define LF 0.8
 #define SEED 0x5ca1e000u
 #define HEADER "entries\tpages\tsegment_bytes\tbytes_per_entry\tcreate_s\tbegin_s\tput_s\tcommit_s\t" \
                "put_ns\tdep_ns\tindep_ns\thit_lat_ns\tmiss_lat_ns\thit_thr_ns\tmiss_thr_ns\t"      \
-               "hit_probes\tmiss_probes\tchecked\twrong"
+               "hit_probes\tmiss_probes\tchecked\twrong\tcreate_cpu_s\tbuild_cpu_s"
 
 /* 2 MiB pages for one size: the table and the limits' buffer, each rounded
  * up, plus the small table the build starts from and its root. */
@@ -96,20 +99,24 @@ static void reg_data_segment(struct hashtable *h, int add)
 
 struct point {
 	uint64_t n, seg;
-	double create_s, begin_s, put_s, commit_s;
+	double create_s, begin_s, put_s, commit_s; /* wall clock */
+	double create_cpu_s, build_cpu_s, put_cpu_ns; /* this thread's CPU time */
 	double dep, indep, ns[NMODES];
 	double hit_probes, miss_probes;
 	uint64_t checked, wrong;
 };
 
 /* Creates an empty table of the full size and removes it: the cost of
- * hashtable_create_config alone (the kernel gives pages at first touch). */
-static double time_create(const struct dataset *d, size_t cap, int flags)
+ * hashtable_create_config alone (the kernel gives pages at first touch).
+ * Wall seconds; CPU seconds in *cpu_s. */
+static double time_create(const struct dataset *d, size_t cap, int flags, double *cpu_s)
 {
 	struct hashtable *h;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), c0 = tick();
 	int rc = table_create(d, LF, cap, flags, &h);
 	double s = secs_since(t0);
+
+	*cpu_s = (double)(tick() - c0) / 1e9;
 
 	if (rc != 0)
 		die("hashtable_create_config(%zu bytes%s): %s: %s", cap,
@@ -129,18 +136,20 @@ static struct hashtable *build(const struct dataset *d, size_t cap, int flags,
 	struct hashtable_stats st;
 	struct hashtable *h;
 	unsigned char key[MAX_KEY], val[MAX_VALUE];
-	uint64_t t0;
+	uint64_t t0, c0, cput;
 	int rc = table_create(d, LF, hashtable_segment_size(1, LF, 8, 8), flags, &h);
 
 	if (rc != 0)
 		die("hashtable_create_config (the small table): %s: %s", hashtable_strerror(rc),
 		    hashtable_last_error());
+	c0 = tick();
 	t0 = now_ns();
 	rc = hashtable_replace_begin(h, &cfg, &b);
 	if (rc != 0)
 		die("hashtable_replace_begin(%zu bytes): %s: %s", cap, hashtable_strerror(rc),
 		    hashtable_last_error());
 	p->begin_s = secs_since(t0);
+	cput = tick();
 	t0 = now_ns();
 	for (uint64_t i = 0; i < d->n; i++) {
 		key_of(8, i, key);
@@ -151,12 +160,14 @@ static struct hashtable *build(const struct dataset *d, size_t cap, int flags,
 			        hashtable_strerror(rc));
 	}
 	p->put_s = secs_since(t0);
+	p->put_cpu_ns = (double)(tick() - cput) / (double)d->n;
 	t0 = now_ns();
 	rc = hashtable_replace_commit(b);
 	if (rc != 0)
 		die("hashtable_replace_commit: %s: %s", hashtable_strerror(rc),
 		    hashtable_last_error());
 	p->commit_s = secs_since(t0);
+	p->build_cpu_s = (double)(tick() - c0) / 1e9;
 	reg_data_segment(h, 1);
 	hashtable_stats(h, &st);
 	if (st.count != d->n)
@@ -225,10 +236,10 @@ static void run_size(const struct plan *pl, uint64_t n, int huge, FILE *out)
 	progress("%" PRIu64 " entries, %s pages: data set", n, huge ? "huge" : "4 KiB");
 	dataset_init(&d, n, 8, 8, pl->nq, SEED + n, 0);
 	check_not_sentinel(0, n + d.nq);
-	p.create_s = time_create(&d, cap, flags);
+	p.create_s = time_create(&d, cap, flags, &p.create_cpu_s);
 	h = build(&d, cap, flags, &p, &bad);
-	progress("  built: create %.3f s; replace_begin %.3f s, %.1f ns a builder_put, commit %.3f s",
-	         p.create_s, p.begin_s, p.put_s * 1e9 / (double)n, p.commit_s);
+	progress("  built: create %.3f s; replace_begin %.3f s, puts %.1f s (%.1f ns a builder_put "
+	         "in CPU time), commit %.3f s", p.create_s, p.begin_s, p.put_s, p.put_cpu_ns, p.commit_s);
 	p.checked = n;
 	measure(h, &d, pl, huge, &p, &bad);
 	reg_data_segment(h, 0);
@@ -240,11 +251,11 @@ static void run_size(const struct plan *pl, uint64_t n, int huge, FILE *out)
 	         "(independent read %.1f); miss %.1f / %.1f",
 	         p.ns[HIT_LAT], p.dep, p.ns[HIT_THR], p.indep, p.ns[MISS_LAT], p.ns[MISS_THR]);
 	fprintf(out, "%" PRIu64 "\t%s\t%" PRIu64 "\t%.2f\t%.4f\t%.4f\t%.3f\t%.4f\t%.1f\t%.1f\t%.2f\t"
-	        "%.1f\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\t%" PRIu64 "\t%" PRIu64 "\n",
+	        "%.1f\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\t%" PRIu64 "\t%" PRIu64 "\t%.4f\t%.3f\n",
 	        n, huge ? "huge" : "4k", p.seg, (double)p.seg / (double)n, p.create_s, p.begin_s,
-	        p.put_s, p.commit_s, p.put_s * 1e9 / (double)n, p.dep, p.indep, p.ns[HIT_LAT],
+	        p.put_s, p.commit_s, p.put_cpu_ns, p.dep, p.indep, p.ns[HIT_LAT],
 	        p.ns[MISS_LAT], p.ns[HIT_THR], p.ns[MISS_THR], p.hit_probes, p.miss_probes,
-	        p.checked, p.wrong);
+	        p.checked, p.wrong, p.create_cpu_s, p.build_cpu_s);
 	fflush(out);
 }
 
@@ -306,6 +317,44 @@ static int check_key(key_t key, uint64_t n, uint64_t samples)
 	return wrong ? 1 : 0;
 }
 
+/* --time: runs argv as a child and prints its wall seconds and CPU seconds
+ * (user + system, from wait4) on stdout; exits with the child's status.
+ * INT, TERM and HUP are passed on to the child (the script stops us by
+ * pid), and we exit once it has. */
+static pid_t timed_child;
+
+static void pass_on(int sig)
+{
+	if (timed_child > 0)
+		kill(timed_child, sig);
+}
+
+static int time_command(char **argv)
+{
+	struct rusage ru;
+	uint64_t t0 = now_ns();
+	int st;
+
+	signal(SIGINT, pass_on);
+	signal(SIGTERM, pass_on);
+	signal(SIGHUP, pass_on);
+	timed_child = fork();
+	if (timed_child < 0)
+		die("fork: %s", strerror(errno));
+	if (timed_child == 0) {
+		execv(argv[0], argv);
+		fprintf(stderr, PROG ": %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	while (wait4(timed_child, &st, 0, &ru) < 0)
+		if (errno != EINTR)
+			die("wait4: %s", strerror(errno));
+	printf("%.3f\t%.3f\n", (double)(now_ns() - t0) / 1e9,
+	       (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 static uint64_t parse_count(const char *s)
 {
 	char *end;
@@ -327,6 +376,7 @@ static void usage(FILE *f)
 	        "       scale --hugepages-needed N | --bytes-needed N\n"
 	        "       scale --write-bin FILE --n N\n"
 	        "       scale --check-key KEY --n N\n"
+	        "       scale --time PROGRAM [ARG]...\n"
 	        "Measures lookups, creation and bulk build of tables of N entries (K, M\n"
 	        "suffixes: 2^10, 2^20) of 8-byte keys and values at load 0.8 against the\n"
 	        "machine's dependent and independent random reads; appends one line per\n"
@@ -347,6 +397,7 @@ int main(int argc, char **argv)
 		{ "write-bin", required_argument, NULL, 'w' },
 		{ "check-key", required_argument, NULL, 'c' },
 		{ "n", required_argument, NULL, 'n' },
+		{ "time", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -357,7 +408,7 @@ int main(int argc, char **argv)
 	int c, huge = 0;
 	FILE *out = stdout;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1)
 		switch (c) {
 		case 's': sizes = optarg; break;
 		case 'H': huge = 1; break;
@@ -369,6 +420,10 @@ int main(int argc, char **argv)
 		case 'w': bin = optarg; break;
 		case 'c': check = strtol(optarg, NULL, 0); break;
 		case 'n': n = parse_count(optarg); break;
+		case 't':
+			if (optind >= argc)
+				die("--time: give the program to run");
+			return time_command(argv + optind);
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

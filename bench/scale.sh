@@ -122,7 +122,7 @@ reap
 
 # ---- shmkv-load --replace ------------------------------------------------
 
-printf 'entries\tsegment_bytes\twall_s\tread_s\tbuild_s\tcommit_s\tchecked\twrong\n' > "$tmp/load.tsv"
+printf 'entries\tsegment_bytes\twall_s\tcpu_s\tread_s\tbuild_s\tcommit_s\tchecked\twrong\n' > "$tmp/load.tsv"
 if [ "${SHMKV_SCALE_LOAD:-1}" = 1 ]; then
 	load_key=$(printf '0x5c%04x01' $(($$ & 0xffff)))
 	for s in $(echo "$sizes" | tr , ' '); do
@@ -137,11 +137,9 @@ if [ "${SHMKV_SCALE_LOAD:-1}" = 1 ]; then
 			break
 		fi
 		run "$bin" --write-bin "$tmp/records.bin" --n "$n" || { status=2; break; }
-		t0=$(date +%s.%N)
 		lst=0
-		run "$load" --replace -v -f bin -K 8 -V 8 -l 0.8 -m 0.8 "$load_key" "$tmp/records.bin" \
-		    2> "$tmp/load.err" || lst=$?
-		t1=$(date +%s.%N)
+		run "$bin" --time "$load" --replace -v -f bin -K 8 -V 8 -l 0.8 -m 0.8 "$load_key" \
+		    "$tmp/records.bin" > "$tmp/time" 2> "$tmp/load.err" || lst=$?
 		load_id=$(ipcs -m | awk -v k="$load_key" '$1 == k { print $2 }')
 		rm -f "$tmp/records.bin"
 		if [ "$lst" != 0 ]; then
@@ -153,9 +151,8 @@ if [ "${SHMKV_SCALE_LOAD:-1}" = 1 ]; then
 		run "$bin" --check-key "$load_key" --n "$n" > "$tmp/check" || status=1
 		seg=$("$shmkv" stat "$load_key" | awk '/^generation/ { print $(NF - 1) }' | tr -d '(')
 		drop_load_table
-		# "reading 0.02 s, building 0.23 s, committing 0.00 s"
-		awk -v n="$n" -v seg="$seg" \
-		    -v t0="$t0" -v t1="$t1" -v chk="$(cat "$tmp/check")" '
+		# shmkv-load -v says "reading 0.02 s, building 0.23 s, committing 0.00 s"
+		awk -v n="$n" -v seg="$seg" -v tm="$(cat "$tmp/time")" -v chk="$(cat "$tmp/check")" '
 		    /reading .* s, building .* s, committing/ {
 		        for (i = 1; i <= NF; i++) {
 		            if ($i == "reading") r = $(i + 1)
@@ -163,8 +160,8 @@ if [ "${SHMKV_SCALE_LOAD:-1}" = 1 ]; then
 		            if ($i == "committing") c = $(i + 1)
 		        }
 		    }
-		    END { split(chk, k, "\t")
-		          printf "%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t%s\n", n, seg, t1 - t0, r, b, c, k[1], k[2] }' \
+		    END { split(chk, k, "\t"); split(tm, t, "\t")
+		          printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, seg, t[1], t[2], r, b, c, k[1], k[2] }' \
 		    "$tmp/load.err" >> "$tmp/load.tsv"
 		echo "scale.sh: shmkv-load --replace, $s entries: $(tail -n 1 "$tmp/load.tsv")" >&2
 	done
