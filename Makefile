@@ -194,7 +194,8 @@ bench: bench-build
 bench-quick: bench-build
 	SHMKV_BUILD=$(B) sh bench/run.sh quick
 
-# 1M to 256M entries, 4 KiB and huge pages: about N minutes, 12 GB of memory.
+# 1M to 256M entries, 4 KiB and huge pages: about 20 minutes, up to 14 GB of
+# memory (bench/README.md); apart from bench so that bench stays short.
 bench-scale: $(B)/scale $(B)/shmkv-load $(B)/shmkv
 	SHMKV_BUILD=$(B) sh bench/scale.sh
 
