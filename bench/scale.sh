@@ -67,7 +67,8 @@ reap() {
 }
 # The shmkv-load table of the size being measured: its root's id, removed
 # with its data segments by `shmkv rm` once the id still matches.
-load_key= load_id=
+load_key=
+load_id=
 drop_load_table() {
 	[ -n "$load_id" ] || return 0
 	if [ "$(ipcs -m | awk -v k="$load_key" '$1 == k { print $2 }')" = "$load_id" ]; then
