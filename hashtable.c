@@ -1807,10 +1807,22 @@ static void slot_write_locked(struct generation_map *h, uint64_t slot, const voi
 	unsigned char *p = slot_at(h, slot);
 	if (!(atomic_load_explicit(stripe, memory_order_relaxed) & 1))
 		write_seqbegin(stripe); /* odd already: redoing a dead writer's write */
-	if (value)
-		shared_store(p + h->g.value_offset, value, h->g.value_size);
-	if (key)
-		shared_store(p, key, h->g.key_size);
+	if (h->k8v8) { /* one aligned word each: no byte loop */
+		uint64_t w;
+		if (value) {
+			memcpy(&w, value, 8);
+			atomic_store_explicit((_Atomic uint64_t *)(void *)(p + 8), w, memory_order_relaxed);
+		}
+		if (key) {
+			memcpy(&w, key, 8);
+			atomic_store_explicit((_Atomic uint64_t *)(void *)p, w, memory_order_relaxed);
+		}
+	} else {
+		if (value)
+			shared_store(p + h->g.value_offset, value, h->g.value_size);
+		if (key)
+			shared_store(p, key, h->g.key_size);
+	}
 	write_seqend(stripe);
 }
 
@@ -1856,6 +1868,45 @@ static int bucket_free_slot_locked(const struct generation_map *h, const unsigne
 	return -1;
 }
 
+/* locate_locked for 8-byte keys in 16-byte slots (k8v8): the four keys of
+ * a bucket compared into masks, no calls, no per-slot branches (occupancy
+ * is random, so those mispredict).  Same results as the general walk. */
+static void locate_k8v8_locked(const struct generation_map *h, uint64_t k, uint64_t hash,
+                               struct location *loc)
+{
+	const uint64_t n = h->g.nbuckets, empty = h->empty_u64, deleted = h->deleted_u64;
+	bool have_free = false, searching = true;
+	uint64_t b = loc->home;
+	for (uint64_t probe = 0; probe < n && (searching || !have_free); probe++) {
+		const unsigned char *bucket = bucket_at(h, b);
+		unsigned match = 0, free_mask = 0;
+		uint64_t s0 = load_u64(bucket), s1 = load_u64(bucket + 16);
+		uint64_t s2 = load_u64(bucket + 32), s3 = load_u64(bucket + 48);
+		match = (unsigned)(s0 == k) | (unsigned)(s1 == k) << 1 | (unsigned)(s2 == k) << 2 |
+		        (unsigned)(s3 == k) << 3;
+		free_mask = (unsigned)((s0 == empty) | (s0 == deleted)) |
+		            (unsigned)((s1 == empty) | (s1 == deleted)) << 1 |
+		            (unsigned)((s2 == empty) | (s2 == deleted)) << 2 |
+		            (unsigned)((s3 == empty) | (s3 == deleted)) << 3;
+		if (searching) {
+			if (match) {
+				loc->found = true;
+				loc->slot = b * 4 + (unsigned)__builtin_ctz(match);
+				loc->probe = probe;
+				return;
+			}
+			if (!passes(atomic_load_explicit(&h->overflow[b], memory_order_relaxed), hash))
+				searching = false;
+		}
+		if (!have_free && free_mask) {
+			have_free = loc->free_found = true;
+			loc->slot = b * 4 + (unsigned)__builtin_ctz(free_mask);
+			loc->probe = probe;
+		}
+		b = next_bucket(b, loc->step, n);
+	}
+}
+
 /* Finds the key, or the first free slot on its path, walking at most
  * nbuckets buckets (a path visits each once).  Writer only. */
 static void locate_locked(const struct generation_map *h, const void *key, uint64_t hash,
@@ -1865,6 +1916,17 @@ static void locate_locked(const struct generation_map *h, const void *key, uint6
 	const uint32_t spb = h->g.slots_per_bucket;
 	bool have_free = false, searching = true;
 	uint64_t b = home_bucket(hash, n);
+	if (h->k8v8) {
+		uint64_t k;
+		memcpy(&k, key, 8);
+		loc->found = loc->free_found = false;
+		loc->bit = filter_bit(hash);
+		loc->first = loc->from_slot = 0;
+		loc->home = b;
+		loc->step = probe_step(hash, n);
+		locate_k8v8_locked(h, k, hash, loc);
+		return;
+	}
 	loc->found = false;
 	loc->free_found = false;
 	loc->bit = filter_bit(hash);
@@ -1931,6 +1993,8 @@ static void path_counts_apply(struct generation_map *h, bool raise)
 	const uint64_t n = h->g.nbuckets;
 	uint64_t from = j->first;
 	uint64_t p = atomic_load_explicit(&j->progress, memory_order_relaxed);
+	if (!p && from >= j->probe)
+		return; /* a path with no word to change: the key's own bucket */
 	if (p) {
 		uint64_t done = (p >> 16) - 1;
 		uint64_t b = path_bucket(j->home, j->step, done, n);
@@ -1960,10 +2024,17 @@ static void journal_begin(struct generation_map *h, enum journal_op op, const st
 	uint64_t count = atomic_load_explicit(&hd->count, memory_order_relaxed);
 	uint64_t coll = atomic_load_explicit(&hd->collisions, memory_order_relaxed);
 	uint64_t maxp = atomic_load_explicit(&hd->max_probe, memory_order_relaxed);
-	if (key)
-		memcpy(journal_key(h), key, h->g.key_size);
-	if (value)
-		memcpy(journal_value(h), value, h->g.value_size);
+	if (h->k8v8) { /* fixed sizes: two moves, no calls */
+		if (key)
+			memcpy(journal_key(h), key, 8);
+		if (value)
+			memcpy(journal_value(h), value, 8);
+	} else {
+		if (key)
+			memcpy(journal_key(h), key, h->g.key_size);
+		if (value)
+			memcpy(journal_value(h), value, h->g.value_size);
+	}
 	j->slot = loc->slot;
 	j->bit = loc->bit;
 	j->from_slot = loc->from_slot;
@@ -4951,6 +5022,53 @@ static uint64_t autogrow_entries(const struct hashtable *t, const struct generat
 	return entries > h->max_count ? entries : 0;
 }
 
+/* Starts the cache misses an update of the key with this hash takes under
+ * the lock: its home bucket (for writing), the bucket's overflow word and
+ * its seqlock stripe.  Called before the lock is taken (the misses then
+ * overlap the lock's entry) or a batch's records ahead of their turn.  A
+ * prefetch never faults, so a map that a switch has since detached is
+ * harmless.  always_inline: GCC deletes calls of a function that only
+ * prefetches (see prefetch_home). */
+static inline __attribute__((always_inline)) void prefetch_write_path(const struct generation_map *h,
+                                                                      uint64_t hash)
+{
+	uint64_t b = home_bucket(hash, h->g.nbuckets);
+	__builtin_prefetch(bucket_at(h, b), 1);
+	__builtin_prefetch(&h->overflow[b], 1);
+	__builtin_prefetch(stripe_of(h, b), 1);
+}
+
+/* upsert_locked, growing the table when it is at its load limit and the
+ * table has HASHTABLE_AUTOGROW.  *hp is the entered map, replaced by the
+ * grown one.  Returns upsert_locked's 0 or 1, or a negative code; with
+ * *hp set to NULL when the lock was released and no map is entered (a
+ * grow that failed), else the lock is still held and *hp entered. */
+static int upsert_growing_locked(struct hashtable *t, struct generation_map **hp, const void *k,
+                                 const void *d)
+{
+	struct generation_map *h = *hp;
+	int rc = upsert_locked(h, k, d);
+	while (rc == AT_LOAD_LIMIT) {
+		uint64_t entries = t->root->table_flags & HASHTABLE_AUTOGROW
+		                 ? autogrow_entries(t, h) : 0;
+		if (!entries)
+			return load_limit_reached(h);
+		reader_exit(t, h); /* the lock keeps it current and attached */
+		rc = grow_locked(t, h, entries);
+		if (rc == 0)
+			rc = reader_enter(t, &h);
+		if (rc) { /* the lock is still ours; nothing entered */
+			atomic_store_explicit(&t->root->holder_pid, 0, memory_order_release);
+			pthread_mutex_unlock(&t->root->lock.mutex);
+			*hp = NULL;
+			return rc;
+		}
+		*hp = h;
+		rc = upsert_locked(h, k, d);
+	}
+	return rc;
+}
+
 static int update_in(struct hashtable *t, const void *k, const void *d)
 {
 	if (!t)
@@ -4964,30 +5082,75 @@ static int update_in(struct hashtable *t, const void *k, const void *d)
 		rc = writable_table(t);
 	if (!rc && !d && h->g.value_size)
 		rc = fail(-EINVAL, "NULL value");
+	if (!rc)
+		prefetch_write_path(h, key_hash(h, k));
 	reader_exit(t, h);
 	if (rc || (rc = writer_lock(t, &h)) < 0)
 		return rc;
-	rc = upsert_locked(h, k, d);
-	while (rc == AT_LOAD_LIMIT) {
-		uint64_t entries = t->root->table_flags & HASHTABLE_AUTOGROW
-		                 ? autogrow_entries(t, h) : 0;
-		if (!entries) {
-			rc = load_limit_reached(h);
-			break;
-		}
-		reader_exit(t, h); /* the lock keeps it current and attached */
-		rc = grow_locked(t, h, entries);
-		if (rc == 0)
-			rc = reader_enter(t, &h);
-		if (rc) { /* the lock is still ours; nothing entered */
-			atomic_store_explicit(&t->root->holder_pid, 0, memory_order_release);
-			pthread_mutex_unlock(&t->root->lock.mutex);
-			return rc;
-		}
-		rc = upsert_locked(h, k, d);
-	}
-	writer_unlock_exit(t, h);
+	rc = upsert_growing_locked(t, &h, k, d);
+	if (h)
+		writer_unlock_exit(t, h);
 	return rc;
+}
+
+/* How many records ahead of the one being written hashtable_update_batch
+ * prefetches: enough to cover a miss (about 100 ns against some 60 ns of
+ * work a record under the lock), few enough that the lines stay in L1. */
+#define UPDATE_BATCH_AHEAD 8
+
+/* The records of hashtable_update_batch, in order, under the writer lock:
+ * stops at the first that fails.  Returns 0 or that record's code, with
+ * *applied the number of records written before it.  *hp as for
+ * upsert_growing_locked. */
+static int update_batch_locked(struct hashtable *t, struct generation_map **hp, size_t n, const unsigned char *keys, const unsigned char *values,
+                               size_t *applied)
+{
+	struct generation_map *h = *hp;
+	const size_t ks = h->g.key_size, vs = h->g.value_size;
+	static const unsigned char no_value[1];
+	for (size_t i = 0; i < n && i < UPDATE_BATCH_AHEAD; i++)
+		prefetch_write_path(h, key_hash(h, keys + i * ks));
+	for (size_t i = 0; i < n; i++) {
+		if (i + UPDATE_BATCH_AHEAD < n)
+			prefetch_write_path(h, key_hash(h, keys + (i + UPDATE_BATCH_AHEAD) * ks));
+		const unsigned char *k = keys + i * ks;
+		int rc = check_key(h, k);
+		if (!rc)
+			rc = upsert_growing_locked(t, hp, k, vs ? values + i * vs : no_value);
+		if (rc < 0)
+			return rc;
+		*applied = i + 1;
+		if (*hp != h) { /* grown: the lines prefetched were the old map's */
+			h = *hp;
+			for (size_t j = i + 1; j < n && j < i + 1 + UPDATE_BATCH_AHEAD; j++)
+				prefetch_write_path(h, key_hash(h, keys + j * ks));
+		}
+	}
+	return 0;
+}
+
+long hashtable_update_batch(struct hashtable *t, size_t n, const void *keys, const void *values,
+                            size_t *applied)
+{
+	size_t done = 0;
+	if (applied)
+		*applied = 0;
+	if (!t || (n && !keys))
+		return fail(-EINVAL, "NULL table handle or keys");
+	if (n > LONG_MAX)
+		return fail(-EINVAL, "a batch of %zu records: at most LONG_MAX", n);
+	if (n && !values && t->value_size)
+		return fail(-EINVAL, "NULL values");
+	int rc = writable_table(t);
+	struct generation_map *h = NULL;
+	if (rc || n == 0 || (rc = writer_lock(t, &h)) < 0)
+		return rc ? rc : 0;
+	rc = update_batch_locked(t, &h, n, keys, values, &done);
+	if (h)
+		writer_unlock_exit(t, h);
+	if (applied)
+		*applied = done;
+	return rc ? rc : (long)n;
 }
 
 int hashtable_update(struct hashtable *h, void *k, void *d) { return update_in(h, k, d); }
