@@ -1797,6 +1797,34 @@ static void writer_unlock_exit(struct hashtable *t, struct generation_map *h)
 
 /* ---- writer operations ---------------------------------------------------- */
 
+/* Starts the cache misses of a private build's insert: the home bucket and
+ * its overflow word, both for writing.  always_inline: GCC deletes calls of
+ * a function that only prefetches (see prefetch_home). */
+static inline __attribute__((always_inline)) void prefetch_build_path(const struct generation_map *h,
+                                                                      uint64_t hash)
+{
+	uint64_t b = home_bucket(hash, h->g.nbuckets);
+	__builtin_prefetch(bucket_at(h, b), 1);
+	__builtin_prefetch(&h->overflow[b], 1);
+}
+
+/* Starts the cache misses an update of the key with this hash takes under
+ * the lock: its home bucket (for writing), the bucket's overflow word and
+ * its seqlock stripe.  Called before the lock is taken (the misses then
+ * overlap the lock's entry) or a batch's records ahead of their turn.  A
+ * prefetch never faults, so a map that a switch has since detached is
+ * harmless.  always_inline: GCC deletes calls of a function that only
+ * prefetches (see prefetch_home). */
+static inline __attribute__((always_inline)) void prefetch_write_path(const struct generation_map *h,
+                                                                      uint64_t hash)
+{
+	uint64_t b = home_bucket(hash, h->g.nbuckets);
+	__builtin_prefetch(bucket_at(h, b), 1);
+	__builtin_prefetch(&h->overflow[b], 1);
+	__builtin_prefetch(stripe_of(h, b), 1);
+}
+
+
 /* Writes a slot under its bucket's seqlock: the key (if given) and the
  * value (if given).  The value goes first so that a new key is never
  * visible with an old value, even to the writer's own recovery. */
@@ -4650,11 +4678,11 @@ static int builder_insert_k8v8(struct hashtable_builder *b, uint64_t key, uint64
 		uint64_t *slot = (uint64_t *)(void *)bucket_at(h, bkt);
 		/* masks, not a branch per slot: occupancy is random, so per-slot
 		 * branches mispredict */
-		unsigned match = 0, free_mask = 0;
-		for (unsigned i = 0; i < 4; i++) {
-			match |= (unsigned)(slot[2 * i] == key) << i;
-			free_mask |= (unsigned)(slot[2 * i] == empty) << i;
-		}
+		uint64_t s0 = slot[0], s1 = slot[2], s2 = slot[4], s3 = slot[6];
+		unsigned match = (unsigned)(s0 == key) | (unsigned)(s1 == key) << 1 |
+		                 (unsigned)(s2 == key) << 2 | (unsigned)(s3 == key) << 3;
+		unsigned free_mask = (unsigned)(s0 == empty) | (unsigned)(s1 == empty) << 1 |
+		                     (unsigned)(s2 == empty) << 2 | (unsigned)(s3 == empty) << 3;
 		if (match) {
 			slot[2 * (unsigned)__builtin_ctz(match) + 1] = value;
 			return 1;
@@ -4749,6 +4777,49 @@ int hashtable_builder_put(struct hashtable_builder *b, const void *key, const vo
 		                     "replace with a larger capacity or more entries",
 		            (unsigned long long)b->m->max_count);
 	return rc;
+}
+
+/* How many records ahead hashtable_builder_put_batch fetches the home
+ * bucket and overflow word of: the build does little work a record (some
+ * 30 ns) and a miss here is slow (a TLB miss too, on 4 KiB pages): 16, 32 and
+ * 64 ahead measured 5.2, 5.2 and 6.7 M records/s at 16M entries. */
+#define BUILDER_BATCH_AHEAD 64
+
+long hashtable_builder_put_batch(struct hashtable_builder *b, size_t n, const void *keys,
+                                 const void *values, size_t *applied)
+{
+	if (applied)
+		*applied = 0;
+	if (!b || (n && (!keys || (!values && b->m->g.value_size))))
+		return fail(-EINVAL, "NULL builder, keys or values");
+	if (n > LONG_MAX)
+		return fail(-EINVAL, "a batch of %zu records: at most LONG_MAX", n);
+	int rc = builder_thread(b);
+	if (rc)
+		return rc;
+	const struct generation_map *h = b->m;
+	const unsigned char *kp = keys, *vp = values ? values : (const void *)"";
+	const size_t ks = h->g.key_size, vs = h->g.value_size;
+	long inserted = 0;
+	for (size_t i = 0; i < n && i < BUILDER_BATCH_AHEAD; i++)
+		prefetch_build_path(h, key_hash(h, kp + i * ks));
+	for (size_t i = 0; i < n; i++) {
+		if (i + BUILDER_BATCH_AHEAD < n)
+			prefetch_build_path(h, key_hash(h, kp + (i + BUILDER_BATCH_AHEAD) * ks));
+		const unsigned char *k = kp + i * ks;
+		if (is_sentinel(h, k))
+			return fail(-EINVAL, "record %zu: the key equals the table's empty or deleted "
+			                     "sentinel", i);
+		rc = builder_insert(b, k, vp + i * vs);
+		if (rc == AT_LOAD_LIMIT)
+			return fail(-ENOMEM, "record %zu: the new generation is at its load limit (%llu "
+			                     "keys); begin the replace with a larger capacity or more "
+			                     "entries", i, (unsigned long long)h->max_count);
+		inserted += rc == 0;
+		if (applied)
+			*applied = i + 1;
+	}
+	return inserted;
 }
 
 /* Publishes the build, under the lock the builder holds: counters into the
@@ -5020,22 +5091,6 @@ static uint64_t autogrow_entries(const struct hashtable *t, const struct generat
 	       hashtable_segment_size(entries, h->hdr->max_load, t->key_size, t->value_size) > cap)
 		entries -= (entries - h->max_count + 1) / 2;
 	return entries > h->max_count ? entries : 0;
-}
-
-/* Starts the cache misses an update of the key with this hash takes under
- * the lock: its home bucket (for writing), the bucket's overflow word and
- * its seqlock stripe.  Called before the lock is taken (the misses then
- * overlap the lock's entry) or a batch's records ahead of their turn.  A
- * prefetch never faults, so a map that a switch has since detached is
- * harmless.  always_inline: GCC deletes calls of a function that only
- * prefetches (see prefetch_home). */
-static inline __attribute__((always_inline)) void prefetch_write_path(const struct generation_map *h,
-                                                                      uint64_t hash)
-{
-	uint64_t b = home_bucket(hash, h->g.nbuckets);
-	__builtin_prefetch(bucket_at(h, b), 1);
-	__builtin_prefetch(&h->overflow[b], 1);
-	__builtin_prefetch(stripe_of(h, b), 1);
 }
 
 /* upsert_locked, growing the table when it is at its load limit and the

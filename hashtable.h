@@ -551,6 +551,21 @@ int hashtable_replace_begin(struct hashtable *h, const struct hashtable_config *
  * to a sentinel, or a thread other than begin's). */
 int hashtable_builder_put(struct hashtable_builder *b, const void *key, const void *value);
 
+/* Puts n records (keys: n contiguous keys of key_size bytes; values: n
+ * contiguous values of value_size bytes, NULL allowed when value_size is 0)
+ * as n hashtable_builder_put calls would, in array order, fetching their
+ * buckets ahead so the cache misses overlap (several times faster than
+ * single puts on a table larger than the caches).  Returns the number of
+ * records that inserted a new key (0..n; the others overwrote a key put
+ * earlier in the build).  On failure it stops at the first failing record
+ * and returns its code, as hashtable_builder_put would (-ENOMEM at the load
+ * limit, -EINVAL for a sentinel key), or -EINVAL for a NULL builder, keys
+ * or values, or a thread other than begin's; the build stays usable.
+ * Either way, when applied is not NULL, *applied is the number of records
+ * put: [0, *applied) are in the build, *applied and after are not. */
+long hashtable_builder_put_batch(struct hashtable_builder *b, size_t n, const void *keys,
+                                 const void *values, size_t *applied);
+
 /* Publishes the built generation in one step (every handle's next call
  * reads it), marks the old data segment for removal, releases the writer
  * lock and frees b.  Returns 0, -EIDRM when the table was removed during
