@@ -2327,27 +2327,67 @@ static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot)
 	return true;
 }
 
+/* Buckets a sweep prefetches for together: the paths of their displaced
+ * keys are fetched at once, so those misses overlap. */
+#define SWEEP_GROUP 4u
+/* Path buckets prefetched per displaced key, at most (further ones are
+ * rare and read as the walk meets them). */
+#define SWEEP_PREFETCH_DEPTH 8u
+
+/* Starts the misses of the path buckets a reclaim_key of the key in slot
+ * `slot` of bucket c will read: from its home up to c.  Returns false if
+ * the key is at home (nothing to reclaim) or the slot is free. */
+static bool reclaim_prefetch(const struct generation_map *h, uint64_t c, uint64_t slot)
+{
+	const unsigned char *p = slot_at(h, slot);
+	if (slot_is_free(h, p))
+		return false;
+	uint64_t hash = key_hash(h, p), n = h->g.nbuckets;
+	uint64_t b = home_bucket(hash, n), step = probe_step(hash, n);
+	if (b == c)
+		return false;
+	for (unsigned d = 0; b != c && d < SWEEP_PREFETCH_DEPTH; d++, b = next_bucket(b, step, n))
+		__builtin_prefetch(bucket_at(h, b));
+	return true;
+}
+
 /* Reclaims as it goes.  With no tombstones a delete needs no clean-up, but
  * keys that overflowed stay displaced after their home bucket frees up: under
  * steady churn every insert lands at the load limit, and hits drift from the
  * cost of a fresh fill towards the cost of a miss.  So each delete also
- * sweeps one bucket, moving its displaced keys back to free slots earlier on
- * their paths.  A move copies the key forward before it leaves its slot, and
- * makes `moves` odd for its duration: a reader that missed while a move ran
- * retries, so a key present throughout a search is never missed. */
+ * sweeps a few buckets, moving their displaced keys back to free slots
+ * earlier on their paths.  The buckets are read in order (from a cursor);
+ * the paths of their displaced keys are random lines, prefetched a group of
+ * buckets at a time so that their misses overlap (read one after the other
+ * they cost 2-7 us a delete above load 0.9).  A move copies the key forward
+ * before it leaves its slot, and makes `moves` odd for its duration: a
+ * reader that missed while a move ran retries, so a key present throughout
+ * a search is never missed. */
 static void reclaim_step(struct generation_map *h)
 {
-	uint64_t slots = h->g.nbuckets * h->g.slots_per_bucket;
+	const uint64_t n = h->g.nbuckets, spb = h->g.slots_per_bucket;
+	uint64_t slots = n * spb;
 	unsigned sweep = h->max_count * 100 > slots * SWEEP_FULLER_PERCENT ? SWEEP_BUCKETS_FULLER
 	               : h->max_count * 100 > slots * SWEEP_FULL_PERCENT   ? SWEEP_BUCKETS_FULL
 	                                                                   : SWEEP_BUCKETS;
-	for (unsigned k = 0; k < sweep; k++) {
-		uint64_t c = h->hdr->sweep_cursor;
-		if (c >= h->g.nbuckets)
-			c = 0;
-		h->hdr->sweep_cursor = c + 1 == h->g.nbuckets ? 0 : c + 1;
-		for (uint32_t i = 0; i < h->g.slots_per_bucket; i++)
-			reclaim_key(h, c, c * h->g.slots_per_bucket + i);
+	uint64_t group[SWEEP_GROUP];
+	for (unsigned done = 0; done < sweep; done += SWEEP_GROUP) {
+		unsigned ng = 0;
+		for (; ng < SWEEP_GROUP && done + ng < sweep; ng++) {
+			uint64_t c = h->hdr->sweep_cursor;
+			if (c >= n)
+				c = 0;
+			h->hdr->sweep_cursor = c + 1 == n ? 0 : c + 1;
+			group[ng] = c;
+		}
+		uint64_t displaced[SWEEP_GROUP] = {0}; /* bit i: slot i of the bucket */
+		for (unsigned g = 0; g < ng; g++)
+			for (uint64_t i = 0; i < spb; i++)
+				if (reclaim_prefetch(h, group[g], group[g] * spb + i))
+					displaced[g] |= UINT64_C(1) << i;
+		for (unsigned g = 0; g < ng; g++)
+			for (uint64_t m = displaced[g]; m; m &= m - 1)
+				reclaim_key(h, group[g], group[g] * spb + (uint64_t)__builtin_ctzll(m));
 	}
 }
 
