@@ -1713,6 +1713,34 @@ static int lock_reinit(struct generation_map *h)
 	return 0;
 }
 
+/* Starts the cache misses of a private build's insert: the home bucket and
+ * its overflow word, both for writing.  always_inline: GCC deletes calls of
+ * a function that only prefetches (see prefetch_home). */
+static inline __attribute__((always_inline)) void prefetch_build_path(const struct generation_map *h,
+                                                                      uint64_t hash)
+{
+	uint64_t b = home_bucket(hash, h->g.nbuckets);
+	__builtin_prefetch(bucket_at(h, b), 1);
+	__builtin_prefetch(&h->overflow[b], 1);
+}
+
+/* Starts the cache misses an update of the key with this hash takes under
+ * the lock: its home bucket (for writing), the bucket's overflow word and
+ * its seqlock stripe.  Called before the lock is taken (the misses then
+ * overlap the lock's entry) or a batch's records ahead of their turn.  A
+ * prefetch never faults, so a map that a switch has since detached is
+ * harmless.  always_inline: GCC deletes calls of a function that only
+ * prefetches (see prefetch_home). */
+static inline __attribute__((always_inline)) void prefetch_write_path(const struct generation_map *h,
+                                                                      uint64_t hash)
+{
+	uint64_t b = home_bucket(hash, h->g.nbuckets);
+	__builtin_prefetch(bucket_at(h, b), 1);
+	__builtin_prefetch(&h->overflow[b], 1);
+	__builtin_prefetch(stripe_of(h, b), 1);
+}
+
+
 static int recover_locked(struct generation_map *h, bool discard_bad_journal);
 static int reader_enter(struct hashtable *t, struct generation_map **out);
 static void reader_exit(struct hashtable *t, struct generation_map *m);
@@ -1729,12 +1757,15 @@ static void generation_recover_locked(struct hashtable *t);
  * mutex_lock_bounded) is re-initialised when `repair` is set and no live
  * thread holds it.  Returns 1 if it recovered or repaired, 0 if not, or a
  * negative code with the lock released. */
-static int writer_lock_mode(struct hashtable *t, bool repair, struct generation_map **out)
+static int writer_lock_mode(struct hashtable *t, bool repair, const void *prefetch_key,
+                            struct generation_map **out)
 {
 	struct generation_map *h = NULL;
 	int rc = reader_enter(t, &h); /* any map: all share the root's lock */
 	if (rc)
 		return rc;
+	if (prefetch_key) /* its lines come in while the lock is taken */
+		prefetch_write_path(h, key_hash(h, prefetch_key));
 	bool damaged;
 	rc = mutex_lock_bounded(h, &damaged);
 	bool reinitialised = false;
@@ -1785,7 +1816,7 @@ static int writer_lock_mode(struct hashtable *t, bool repair, struct generation_
 
 static int writer_lock(struct hashtable *t, struct generation_map **out)
 {
-	return writer_lock_mode(t, false, out);
+	return writer_lock_mode(t, false, NULL, out);
 }
 
 /* Releases the writer lock and leaves the map writer_lock_mode entered. */
@@ -1796,34 +1827,6 @@ static void writer_unlock_exit(struct hashtable *t, struct generation_map *h)
 }
 
 /* ---- writer operations ---------------------------------------------------- */
-
-/* Starts the cache misses of a private build's insert: the home bucket and
- * its overflow word, both for writing.  always_inline: GCC deletes calls of
- * a function that only prefetches (see prefetch_home). */
-static inline __attribute__((always_inline)) void prefetch_build_path(const struct generation_map *h,
-                                                                      uint64_t hash)
-{
-	uint64_t b = home_bucket(hash, h->g.nbuckets);
-	__builtin_prefetch(bucket_at(h, b), 1);
-	__builtin_prefetch(&h->overflow[b], 1);
-}
-
-/* Starts the cache misses an update of the key with this hash takes under
- * the lock: its home bucket (for writing), the bucket's overflow word and
- * its seqlock stripe.  Called before the lock is taken (the misses then
- * overlap the lock's entry) or a batch's records ahead of their turn.  A
- * prefetch never faults, so a map that a switch has since detached is
- * harmless.  always_inline: GCC deletes calls of a function that only
- * prefetches (see prefetch_home). */
-static inline __attribute__((always_inline)) void prefetch_write_path(const struct generation_map *h,
-                                                                      uint64_t hash)
-{
-	uint64_t b = home_bucket(hash, h->g.nbuckets);
-	__builtin_prefetch(bucket_at(h, b), 1);
-	__builtin_prefetch(&h->overflow[b], 1);
-	__builtin_prefetch(stripe_of(h, b), 1);
-}
-
 
 /* Writes a slot under its bucket's seqlock: the key (if given) and the
  * value (if given).  The value goes first so that a new key is never
@@ -5164,25 +5167,36 @@ static int upsert_growing_locked(struct hashtable *t, struct generation_map **hp
 	return rc;
 }
 
-static int update_in(struct hashtable *t, const void *k, const void *d)
+/* The checks of update on a read-only handle, which cannot take the lock:
+ * the codes in the order a writable handle would give them. */
+static int update_refused(struct hashtable *t, const void *k)
 {
-	if (!t)
-		return fail(-EINVAL, "NULL table handle");
 	struct generation_map *h = NULL;
 	int rc = reader_enter(t, &h);
 	if (rc)
 		return rc;
 	rc = check_key(h, k);
-	if (!rc)
-		rc = writable_table(t);
+	reader_exit(t, h);
+	return rc ? rc : writable_table(t);
+}
+
+static int update_in(struct hashtable *t, const void *k, const void *d)
+{
+	if (!t || !k)
+		return fail(-EINVAL, "NULL table handle or key");
+	if (t->readonly)
+		return update_refused(t, k);
+	/* The key is checked under the lock: one entry into the map, not two.
+	 * Its lines are prefetched while the lock is taken. */
+	struct generation_map *h = NULL;
+	int rc = writer_lock_mode(t, false, k, &h);
+	if (rc < 0)
+		return rc;
+	rc = check_key(h, k);
 	if (!rc && !d && h->g.value_size)
 		rc = fail(-EINVAL, "NULL value");
 	if (!rc)
-		prefetch_write_path(h, key_hash(h, k));
-	reader_exit(t, h);
-	if (rc || (rc = writer_lock(t, &h)) < 0)
-		return rc;
-	rc = upsert_growing_locked(t, &h, k, d);
+		rc = upsert_growing_locked(t, &h, k, d);
 	if (h)
 		writer_unlock_exit(t, h);
 	return rc;
@@ -5276,7 +5290,7 @@ int hashtable_recover(struct hashtable *t)
 	if (rc)
 		return rc;
 	struct generation_map *h = NULL;
-	rc = writer_lock_mode(t, true, &h);
+	rc = writer_lock_mode(t, true, NULL, &h);
 	if (rc < 0)
 		return rc;
 	bool leftovers = atomic_load(&t->root->pending_pid) != 0 ||

@@ -4,7 +4,8 @@
  * single updates would store them; it returns n, or the first failing
  * record's code with *applied = the number stored before it (a prefix);
  * -EROFS and argument errors store nothing; a writer killed mid-batch
- * leaves a prefix of the batch stored and the table consistent. */
+ * leaves a prefix of the batch stored and the table consistent.  And
+ * hashtable_builder_put_batch: new keys counted, a prefix on failure. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -246,6 +247,56 @@ START_TEST(batch_killed_leaves_prefix)
 }
 END_TEST
 
+/* hashtable_builder_put_batch: the count of new keys, a prefix on failure,
+ * and the build it leaves committed as single puts would. */
+START_TEST(builder_batch_counts_and_limits)
+{
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = 1000;
+	struct hashtable *h = test_table_create(&cfg);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	uint64_t room = st.max_count;
+	enum { N = 2000 };
+	uint64_t *k = malloc(N * 8), *v = malloc(N * 8);
+	fill(k, v, N, 7000, 5);
+	struct hashtable_builder *b;
+	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
+	size_t applied = 99;
+	ck_assert_int_eq(hashtable_builder_put_batch(b, 100, k, v, &applied), 100);
+	ck_assert_uint_eq(applied, 100);
+	/* 10 keys again (overwrites) and 10 new: 10 new keys */
+	ck_assert_int_eq(hashtable_builder_put_batch(b, 20, k + 90, v + 90, &applied), 10);
+	/* a sentinel at index 3 stops the batch there */
+	uint64_t sk[5] = {k[200], k[201], k[202], UINT64_MAX, k[203]}, sv[5] = {1, 2, 3, 4, 5};
+	ck_assert_int_eq(hashtable_builder_put_batch(b, 5, sk, sv, &applied), -EINVAL);
+	ck_assert_uint_eq(applied, 3);
+	ck_assert_int_eq(hashtable_builder_put_batch(NULL, 5, sk, sv, &applied), -EINVAL);
+	ck_assert_uint_eq(applied, 0);
+	/* keys 0..109 and 200..202 are in: room - 113 more fit */
+	long more = (long)(room - 113);
+	ck_assert_int_eq(hashtable_builder_put_batch(b, (size_t)more + 5, k + 300, v + 300, &applied),
+	                 -ENOMEM);
+	ck_assert_uint_eq(applied, (size_t)more);
+	ck_assert_int_eq(hashtable_replace_commit(b), 0);
+	for (size_t i = 0; i < N; i++) {
+		uint64_t got;
+		bool in = i < 110 || (i >= 300 && i < 300 + (size_t)more);
+		ck_assert_int_eq(hashtable_search(h, &k[i], &got), in ? 0 : (i >= 200 && i < 203 ? 0 : -1));
+		if (in)
+			ck_assert_uint_eq(got, v[i]);
+	}
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.count, room);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	free(k);
+	free(v);
+	test_table_destroy(h);
+}
+END_TEST
+
 Suite *suite_writebatch(void)
 {
 	Suite *s = suite_create("writebatch");
@@ -256,6 +307,7 @@ Suite *suite_writebatch(void)
 	tcase_add_test(tc, batch_stops_at_load_limit);
 	tcase_add_test(tc, batch_sentinel_and_arguments);
 	tcase_add_test(tc, batch_killed_leaves_prefix);
+	tcase_add_test(tc, builder_batch_counts_and_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }
