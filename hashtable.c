@@ -2298,31 +2298,30 @@ static int load_limit_reached(const struct generation_map *h)
 	            (unsigned long long)h->max_count);
 }
 
-/* Moves the key in slot `slot` of bucket c back to the first free slot on
- * its path, if one lies before c.  Returns true if it moved. */
-static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot)
+/* Moves the key in slot `slot` of bucket c, whose hash is `hash`, back to
+ * the first free slot on its path, if one lies before c.  Returns true if
+ * it moved. */
+static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot, uint64_t hash)
 {
 	unsigned char *p = slot_at(h, slot);
-	if (slot_is_free(h, p))
-		return false;
-	memcpy(journal_key(h), p, h->g.key_size); /* writer: no concurrent store */
-	uint64_t hash = key_hash(h, journal_key(h)), n = h->g.nbuckets;
+	const uint64_t n = h->g.nbuckets, spb = h->g.slots_per_bucket;
 	struct location loc = {.home = home_bucket(hash, n), .step = probe_step(hash, n),
 	                       .from_slot = slot, .bit = filter_bit(hash)};
-	bool have_free = false;
 	uint64_t b = loc.home, d;
-	for (d = 0; b != c && d < n; d++, b = next_bucket(b, loc.step, n)) {
-		const unsigned char *bucket = bucket_at(h, b);
-		for (uint32_t i = 0; !have_free && i < h->g.slots_per_bucket; i++)
-			if (slot_is_free(h, bucket + i * h->g.slot_size)) {
-				have_free = true;
-				loc.slot = b * h->g.slots_per_bucket + i;
-				loc.first = d;
-			}
-	}
-	if (!have_free || b != c)
+	int free_at = -1;
+	for (d = 0; b != c && d < n; d++, b = next_bucket(b, loc.step, n))
+		if ((free_at = bucket_free_slot_locked(h, bucket_at(h, b))) >= 0)
+			break;
+	if (free_at < 0)
+		return false; /* no free slot before c (or c is not on its path) */
+	loc.slot = b * spb + (uint64_t)free_at;
+	loc.first = d;
+	for (; b != c && d < n; d++) /* the path index of c */
+		b = next_bucket(b, loc.step, n);
+	if (b != c)
 		return false;
 	loc.probe = d;
+	memcpy(journal_key(h), p, h->g.key_size); /* writer: no concurrent store */
 	memcpy(journal_value(h), p + h->g.value_offset, h->g.value_size);
 	journal_begin(h, J_MOVE, &loc, NULL, NULL); /* key and value already staged */
 	journal_run(h);
@@ -2339,14 +2338,17 @@ static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot)
 
 /* Starts the misses of the path buckets a reclaim_key of the key in slot
  * `slot` of bucket c will read: from its home up to c.  Returns false if
- * the key is at home (nothing to reclaim) or the slot is free. */
-static bool reclaim_prefetch(const struct generation_map *h, uint64_t c, uint64_t slot)
+ * the key is at home (nothing to reclaim) or the slot is free; else true,
+ * with the key's hash in *hash. */
+static bool reclaim_prefetch(const struct generation_map *h, uint64_t c, uint64_t slot,
+                             uint64_t *hash)
 {
 	const unsigned char *p = slot_at(h, slot);
 	if (slot_is_free(h, p))
 		return false;
-	uint64_t hash = key_hash(h, p), n = h->g.nbuckets;
-	uint64_t b = home_bucket(hash, n), step = probe_step(hash, n);
+	uint64_t n = h->g.nbuckets;
+	*hash = key_hash(h, p); /* writer: the slot's bytes are stable */
+	uint64_t b = home_bucket(*hash, n), step = probe_step(*hash, n);
 	if (b == c)
 		return false;
 	for (unsigned d = 0; b != c && d < SWEEP_PREFETCH_DEPTH; d++, b = next_bucket(b, step, n))
@@ -2384,14 +2386,22 @@ static void reclaim_step(struct generation_map *h)
 			group[ng] = c;
 		}
 		uint64_t displaced[SWEEP_GROUP] = {0}; /* bit i: slot i of the bucket */
+		uint64_t hashes[SWEEP_GROUP][64];       /* slots_per_bucket <= 64 */
 		for (unsigned g = 0; g < ng; g++)
 			for (uint64_t i = 0; i < spb; i++)
-				if (reclaim_prefetch(h, group[g], group[g] * spb + i))
+				if (reclaim_prefetch(h, group[g], group[g] * spb + i, &hashes[g][i]))
 					displaced[g] |= UINT64_C(1) << i;
 		for (unsigned g = 0; g < ng; g++)
-			for (uint64_t m = displaced[g]; m; m &= m - 1)
-				reclaim_key(h, group[g], group[g] * spb + (uint64_t)__builtin_ctzll(m));
+			for (uint64_t m = displaced[g]; m; m &= m - 1) {
+				uint64_t i = (uint64_t)__builtin_ctzll(m);
+				reclaim_key(h, group[g], group[g] * spb + i, hashes[g][i]);
+			}
 	}
+	/* The next delete's sweep reads the buckets after these: fetched now,
+	 * they arrive while this delete returns and the caller works. */
+	uint64_t c = h->hdr->sweep_cursor;
+	for (unsigned k = 0; k < sweep; k++, c = c + 1 == n ? 0 : c + 1)
+		__builtin_prefetch(bucket_at(h, c < n ? c : 0));
 }
 
 static int delete_locked(struct generation_map *h, const void *key)
