@@ -2266,12 +2266,12 @@ static int no_free_slot(struct generation_map *h)
 
 #define AT_LOAD_LIMIT 2 /* upsert_locked: a new key, and the table is at its load limit */
 
-/* Inserts or overwrites under the writer lock: 0 inserted, 1 overwrote,
- * AT_LOAD_LIMIT (nothing written; the caller grows or fails), or a
- * negative code. */
-static int upsert_locked(struct generation_map *h, const void *key, const void *value)
+/* Inserts or overwrites under the writer lock (hash: key_hash(h, key)): 0
+ * inserted, 1 overwrote, AT_LOAD_LIMIT (nothing written; the caller grows
+ * or fails), or a negative code. */
+static int upsert_hashed_locked(struct generation_map *h, const void *key, uint64_t hash,
+                                const void *value)
 {
-	uint64_t hash = key_hash(h, key);
 	struct location loc;
 	locate_locked(h, key, hash, &loc);
 	if (loc.found) {
@@ -2288,6 +2288,12 @@ static int upsert_locked(struct generation_map *h, const void *key, const void *
 	journal_run(h);
 	bump(&h->hdr->inserts);
 	return 0;
+}
+
+/* upsert_hashed_locked with the key's hash computed here. */
+static int upsert_locked(struct generation_map *h, const void *key, const void *value)
+{
+	return upsert_hashed_locked(h, key, key_hash(h, key), value);
 }
 
 static int load_limit_reached(const struct generation_map *h)
@@ -5187,16 +5193,16 @@ static uint64_t autogrow_entries(const struct hashtable *t, const struct generat
 	return entries > h->max_count ? entries : 0;
 }
 
-/* upsert_locked, growing the table when it is at its load limit and the
- * table has HASHTABLE_AUTOGROW.  *hp is the entered map, replaced by the
+/* upsert_locked (hash: key_hash(*hp, k)), growing the table when it is at
+ * its load limit and the table has HASHTABLE_AUTOGROW.  *hp is the entered map, replaced by the
  * grown one.  Returns upsert_locked's 0 or 1, or a negative code; with
  * *hp set to NULL when the lock was released and no map is entered (a
  * grow that failed), else the lock is still held and *hp entered. */
 static int upsert_growing_locked(struct hashtable *t, struct generation_map **hp, const void *k,
-                                 const void *d)
+                                 uint64_t hash, const void *d)
 {
 	struct generation_map *h = *hp;
-	int rc = upsert_locked(h, k, d);
+	int rc = upsert_hashed_locked(h, k, hash, d);
 	while (rc == AT_LOAD_LIMIT) {
 		uint64_t entries = t->root->table_flags & HASHTABLE_AUTOGROW
 		                 ? autogrow_entries(t, h) : 0;
@@ -5247,7 +5253,7 @@ static int update_in(struct hashtable *t, const void *k, const void *d)
 	if (!rc && !d && h->g.value_size)
 		rc = fail(-EINVAL, "NULL value");
 	if (!rc)
-		rc = upsert_growing_locked(t, &h, k, d);
+		rc = upsert_growing_locked(t, &h, k, key_hash(h, k), d);
 	if (h)
 		writer_unlock_exit(t, h);
 	return rc;
@@ -5269,22 +5275,30 @@ static int update_batch_locked(struct hashtable *t, struct generation_map **hp, 
 	struct generation_map *h = *hp;
 	const size_t ks = h->g.key_size, vs = h->g.value_size;
 	static const unsigned char no_value[1];
-	for (size_t i = 0; i < n && i < UPDATE_BATCH_AHEAD; i++)
-		prefetch_write_path(h, key_hash(h, keys + i * ks));
+	uint64_t ring[UPDATE_BATCH_AHEAD]; /* hashes of records i .. i + AHEAD - 1 */
+	for (size_t i = 0; i < n && i < UPDATE_BATCH_AHEAD; i++) {
+		ring[i] = key_hash(h, keys + i * ks);
+		prefetch_write_path(h, ring[i]);
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (i + UPDATE_BATCH_AHEAD < n)
-			prefetch_write_path(h, key_hash(h, keys + (i + UPDATE_BATCH_AHEAD) * ks));
 		const unsigned char *k = keys + i * ks;
+		uint64_t hash = ring[i % UPDATE_BATCH_AHEAD];
+		if (i + UPDATE_BATCH_AHEAD < n) {
+			ring[i % UPDATE_BATCH_AHEAD] = key_hash(h, keys + (i + UPDATE_BATCH_AHEAD) * ks);
+			prefetch_write_path(h, ring[i % UPDATE_BATCH_AHEAD]);
+		}
 		int rc = check_key(h, k);
 		if (!rc)
-			rc = upsert_growing_locked(t, hp, k, vs ? values + i * vs : no_value);
+			rc = upsert_growing_locked(t, hp, k, hash, vs ? values + i * vs : no_value);
 		if (rc < 0)
 			return rc;
 		*applied = i + 1;
-		if (*hp != h) { /* grown: the lines prefetched were the old map's */
+		if (*hp != h) { /* grown: new seed and lines; the ring was the old map's */
 			h = *hp;
-			for (size_t j = i + 1; j < n && j < i + 1 + UPDATE_BATCH_AHEAD; j++)
-				prefetch_write_path(h, key_hash(h, keys + j * ks));
+			for (size_t j = i + 1; j < n && j < i + 1 + UPDATE_BATCH_AHEAD; j++) {
+				ring[j % UPDATE_BATCH_AHEAD] = key_hash(h, keys + j * ks);
+				prefetch_write_path(h, ring[j % UPDATE_BATCH_AHEAD]);
+			}
 		}
 	}
 	return 0;

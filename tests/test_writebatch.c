@@ -247,6 +247,36 @@ START_TEST(batch_killed_leaves_prefix)
 }
 END_TEST
 
+/* An autogrow table grows in the middle of a batch and takes every record. */
+START_TEST(batch_autogrow)
+{
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = 500;
+	cfg.flags = HASHTABLE_AUTOGROW;
+	struct hashtable *h = test_table_create(&cfg);
+	enum { N = 5000 };
+	uint64_t *k = malloc(N * 8), *v = malloc(N * 8);
+	fill(k, v, N, 40000, 6);
+	uint64_t gen0 = hashtable_generation(h);
+	size_t applied = 0;
+	ck_assert_int_eq(hashtable_update_batch(h, N, k, v, &applied), N);
+	ck_assert_uint_eq(applied, N);
+	ck_assert_uint_gt(hashtable_generation(h), gen0);
+	for (size_t i = 0; i < N; i++) {
+		uint64_t got;
+		ck_assert_int_eq(hashtable_search(h, &k[i], &got), 0);
+		ck_assert_uint_eq(got, v[i]);
+	}
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	test_register_table(h);
+	free(k);
+	free(v);
+	test_table_destroy(h);
+}
+END_TEST
+
 /* hashtable_builder_put_batch: the count of new keys, a prefix on failure,
  * and the build it leaves committed as single puts would. */
 START_TEST(builder_batch_counts_and_limits)
@@ -308,6 +338,7 @@ Suite *suite_writebatch(void)
 	tcase_add_test(tc, batch_sentinel_and_arguments);
 	tcase_add_test(tc, batch_killed_leaves_prefix);
 	tcase_add_test(tc, builder_batch_counts_and_limits);
+	tcase_add_test(tc, batch_autogrow);
 	suite_add_tcase(s, tc);
 	return s;
 }
