@@ -1740,7 +1740,6 @@ static inline __attribute__((always_inline)) void prefetch_write_path(const stru
 	__builtin_prefetch(stripe_of(h, b), 1);
 }
 
-
 static int recover_locked(struct generation_map *h, bool discard_bad_journal);
 static int reader_enter(struct hashtable *t, struct generation_map **out);
 static void reader_exit(struct hashtable *t, struct generation_map *m);
@@ -1910,15 +1909,14 @@ static void locate_k8v8_locked(const struct generation_map *h, uint64_t k, uint6
 	uint64_t b = loc->home;
 	for (uint64_t probe = 0; probe < n && (searching || !have_free); probe++) {
 		const unsigned char *bucket = bucket_at(h, b);
-		unsigned match = 0, free_mask = 0;
 		uint64_t s0 = load_u64(bucket), s1 = load_u64(bucket + 16);
 		uint64_t s2 = load_u64(bucket + 32), s3 = load_u64(bucket + 48);
-		match = (unsigned)(s0 == k) | (unsigned)(s1 == k) << 1 | (unsigned)(s2 == k) << 2 |
+		unsigned match = (unsigned)(s0 == k) | (unsigned)(s1 == k) << 1 | (unsigned)(s2 == k) << 2 |
 		        (unsigned)(s3 == k) << 3;
-		free_mask = (unsigned)((s0 == empty) | (s0 == deleted)) |
-		            (unsigned)((s1 == empty) | (s1 == deleted)) << 1 |
-		            (unsigned)((s2 == empty) | (s2 == deleted)) << 2 |
-		            (unsigned)((s3 == empty) | (s3 == deleted)) << 3;
+		unsigned free_mask = (unsigned)((s0 == empty) | (s0 == deleted)) |
+		                     (unsigned)((s1 == empty) | (s1 == deleted)) << 1 |
+		                     (unsigned)((s2 == empty) | (s2 == deleted)) << 2 |
+		                     (unsigned)((s3 == empty) | (s3 == deleted)) << 3;
 		if (searching) {
 			if (match) {
 				loc->found = true;
@@ -5269,7 +5267,8 @@ static int update_in(struct hashtable *t, const void *k, const void *d)
  * stops at the first that fails.  Returns 0 or that record's code, with
  * *applied the number of records written before it.  *hp as for
  * upsert_growing_locked. */
-static int update_batch_locked(struct hashtable *t, struct generation_map **hp, size_t n, const unsigned char *keys, const unsigned char *values,
+static int update_batch_locked(struct hashtable *t, struct generation_map **hp, size_t n,
+                               const unsigned char *keys, const unsigned char *values,
                                size_t *applied)
 {
 	struct generation_map *h = *hp;
