@@ -1713,6 +1713,33 @@ static int lock_reinit(struct generation_map *h)
 	return 0;
 }
 
+/* Starts the cache misses of a private build's insert: the home bucket and
+ * its overflow word, both for writing.  always_inline: GCC deletes calls of
+ * a function that only prefetches (see prefetch_home). */
+static inline __attribute__((always_inline)) void prefetch_build_path(const struct generation_map *h,
+                                                                      uint64_t hash)
+{
+	uint64_t b = home_bucket(hash, h->g.nbuckets);
+	__builtin_prefetch(bucket_at(h, b), 1);
+	__builtin_prefetch(&h->overflow[b], 1);
+}
+
+/* Starts the cache misses an update of the key with this hash takes under
+ * the lock: its home bucket (for writing), the bucket's overflow word and
+ * its seqlock stripe.  Called before the lock is taken (the misses then
+ * overlap the lock's entry) or a batch's records ahead of their turn.  A
+ * prefetch never faults, so a map that a switch has since detached is
+ * harmless.  always_inline: GCC deletes calls of a function that only
+ * prefetches (see prefetch_home). */
+static inline __attribute__((always_inline)) void prefetch_write_path(const struct generation_map *h,
+                                                                      uint64_t hash)
+{
+	uint64_t b = home_bucket(hash, h->g.nbuckets);
+	__builtin_prefetch(bucket_at(h, b), 1);
+	__builtin_prefetch(&h->overflow[b], 1);
+	__builtin_prefetch(stripe_of(h, b), 1);
+}
+
 static int recover_locked(struct generation_map *h, bool discard_bad_journal);
 static int reader_enter(struct hashtable *t, struct generation_map **out);
 static void reader_exit(struct hashtable *t, struct generation_map *m);
@@ -1729,12 +1756,15 @@ static void generation_recover_locked(struct hashtable *t);
  * mutex_lock_bounded) is re-initialised when `repair` is set and no live
  * thread holds it.  Returns 1 if it recovered or repaired, 0 if not, or a
  * negative code with the lock released. */
-static int writer_lock_mode(struct hashtable *t, bool repair, struct generation_map **out)
+static int writer_lock_mode(struct hashtable *t, bool repair, const void *prefetch_key,
+                            struct generation_map **out)
 {
 	struct generation_map *h = NULL;
 	int rc = reader_enter(t, &h); /* any map: all share the root's lock */
 	if (rc)
 		return rc;
+	if (prefetch_key) /* its lines come in while the lock is taken */
+		prefetch_write_path(h, key_hash(h, prefetch_key));
 	bool damaged;
 	rc = mutex_lock_bounded(h, &damaged);
 	bool reinitialised = false;
@@ -1785,7 +1815,7 @@ static int writer_lock_mode(struct hashtable *t, bool repair, struct generation_
 
 static int writer_lock(struct hashtable *t, struct generation_map **out)
 {
-	return writer_lock_mode(t, false, out);
+	return writer_lock_mode(t, false, NULL, out);
 }
 
 /* Releases the writer lock and leaves the map writer_lock_mode entered. */
@@ -1807,10 +1837,22 @@ static void slot_write_locked(struct generation_map *h, uint64_t slot, const voi
 	unsigned char *p = slot_at(h, slot);
 	if (!(atomic_load_explicit(stripe, memory_order_relaxed) & 1))
 		write_seqbegin(stripe); /* odd already: redoing a dead writer's write */
-	if (value)
-		shared_store(p + h->g.value_offset, value, h->g.value_size);
-	if (key)
-		shared_store(p, key, h->g.key_size);
+	if (h->k8v8) { /* one aligned word each: no byte loop */
+		uint64_t w;
+		if (value) {
+			memcpy(&w, value, 8);
+			atomic_store_explicit((_Atomic uint64_t *)(void *)(p + 8), w, memory_order_relaxed);
+		}
+		if (key) {
+			memcpy(&w, key, 8);
+			atomic_store_explicit((_Atomic uint64_t *)(void *)p, w, memory_order_relaxed);
+		}
+	} else {
+		if (value)
+			shared_store(p + h->g.value_offset, value, h->g.value_size);
+		if (key)
+			shared_store(p, key, h->g.key_size);
+	}
 	write_seqend(stripe);
 }
 
@@ -1856,6 +1898,44 @@ static int bucket_free_slot_locked(const struct generation_map *h, const unsigne
 	return -1;
 }
 
+/* locate_locked for 8-byte keys in 16-byte slots (k8v8): the four keys of
+ * a bucket compared into masks, no calls, no per-slot branches (occupancy
+ * is random, so those mispredict).  Same results as the general walk. */
+static void locate_k8v8_locked(const struct generation_map *h, uint64_t k, uint64_t hash,
+                               struct location *loc)
+{
+	const uint64_t n = h->g.nbuckets, empty = h->empty_u64, deleted = h->deleted_u64;
+	bool have_free = false, searching = true;
+	uint64_t b = loc->home;
+	for (uint64_t probe = 0; probe < n && (searching || !have_free); probe++) {
+		const unsigned char *bucket = bucket_at(h, b);
+		uint64_t s0 = load_u64(bucket), s1 = load_u64(bucket + 16);
+		uint64_t s2 = load_u64(bucket + 32), s3 = load_u64(bucket + 48);
+		unsigned match = (unsigned)(s0 == k) | (unsigned)(s1 == k) << 1 | (unsigned)(s2 == k) << 2 |
+		        (unsigned)(s3 == k) << 3;
+		unsigned free_mask = (unsigned)((s0 == empty) | (s0 == deleted)) |
+		                     (unsigned)((s1 == empty) | (s1 == deleted)) << 1 |
+		                     (unsigned)((s2 == empty) | (s2 == deleted)) << 2 |
+		                     (unsigned)((s3 == empty) | (s3 == deleted)) << 3;
+		if (searching) {
+			if (match) {
+				loc->found = true;
+				loc->slot = b * 4 + (unsigned)__builtin_ctz(match);
+				loc->probe = probe;
+				return;
+			}
+			if (!passes(atomic_load_explicit(&h->overflow[b], memory_order_relaxed), hash))
+				searching = false;
+		}
+		if (!have_free && free_mask) {
+			have_free = loc->free_found = true;
+			loc->slot = b * 4 + (unsigned)__builtin_ctz(free_mask);
+			loc->probe = probe;
+		}
+		b = next_bucket(b, loc->step, n);
+	}
+}
+
 /* Finds the key, or the first free slot on its path, walking at most
  * nbuckets buckets (a path visits each once).  Writer only. */
 static void locate_locked(const struct generation_map *h, const void *key, uint64_t hash,
@@ -1865,6 +1945,17 @@ static void locate_locked(const struct generation_map *h, const void *key, uint6
 	const uint32_t spb = h->g.slots_per_bucket;
 	bool have_free = false, searching = true;
 	uint64_t b = home_bucket(hash, n);
+	if (h->k8v8) {
+		uint64_t k;
+		memcpy(&k, key, 8);
+		loc->found = loc->free_found = false;
+		loc->bit = filter_bit(hash);
+		loc->first = loc->from_slot = 0;
+		loc->home = b;
+		loc->step = probe_step(hash, n);
+		locate_k8v8_locked(h, k, hash, loc);
+		return;
+	}
 	loc->found = false;
 	loc->free_found = false;
 	loc->bit = filter_bit(hash);
@@ -1931,6 +2022,8 @@ static void path_counts_apply(struct generation_map *h, bool raise)
 	const uint64_t n = h->g.nbuckets;
 	uint64_t from = j->first;
 	uint64_t p = atomic_load_explicit(&j->progress, memory_order_relaxed);
+	if (!p && from >= j->probe)
+		return; /* a path with no word to change: the key's own bucket */
 	if (p) {
 		uint64_t done = (p >> 16) - 1;
 		uint64_t b = path_bucket(j->home, j->step, done, n);
@@ -1960,10 +2053,17 @@ static void journal_begin(struct generation_map *h, enum journal_op op, const st
 	uint64_t count = atomic_load_explicit(&hd->count, memory_order_relaxed);
 	uint64_t coll = atomic_load_explicit(&hd->collisions, memory_order_relaxed);
 	uint64_t maxp = atomic_load_explicit(&hd->max_probe, memory_order_relaxed);
-	if (key)
-		memcpy(journal_key(h), key, h->g.key_size);
-	if (value)
-		memcpy(journal_value(h), value, h->g.value_size);
+	if (h->k8v8) { /* fixed sizes: two moves, no calls */
+		if (key)
+			memcpy(journal_key(h), key, 8);
+		if (value)
+			memcpy(journal_value(h), value, 8);
+	} else {
+		if (key)
+			memcpy(journal_key(h), key, h->g.key_size);
+		if (value)
+			memcpy(journal_value(h), value, h->g.value_size);
+	}
 	j->slot = loc->slot;
 	j->bit = loc->bit;
 	j->from_slot = loc->from_slot;
@@ -2164,12 +2264,12 @@ static int no_free_slot(struct generation_map *h)
 
 #define AT_LOAD_LIMIT 2 /* upsert_locked: a new key, and the table is at its load limit */
 
-/* Inserts or overwrites under the writer lock: 0 inserted, 1 overwrote,
- * AT_LOAD_LIMIT (nothing written; the caller grows or fails), or a
- * negative code. */
-static int upsert_locked(struct generation_map *h, const void *key, const void *value)
+/* Inserts or overwrites under the writer lock (hash: key_hash(h, key)): 0
+ * inserted, 1 overwrote, AT_LOAD_LIMIT (nothing written; the caller grows
+ * or fails), or a negative code. */
+static int upsert_hashed_locked(struct generation_map *h, const void *key, uint64_t hash,
+                                const void *value)
 {
-	uint64_t hash = key_hash(h, key);
 	struct location loc;
 	locate_locked(h, key, hash, &loc);
 	if (loc.found) {
@@ -2188,6 +2288,12 @@ static int upsert_locked(struct generation_map *h, const void *key, const void *
 	return 0;
 }
 
+/* upsert_hashed_locked with the key's hash computed here. */
+static int upsert_locked(struct generation_map *h, const void *key, const void *value)
+{
+	return upsert_hashed_locked(h, key, key_hash(h, key), value);
+}
+
 static int load_limit_reached(const struct generation_map *h)
 {
 	return fail(-ENOMEM, "the table is at its load limit (%llu keys); "
@@ -2196,31 +2302,30 @@ static int load_limit_reached(const struct generation_map *h)
 	            (unsigned long long)h->max_count);
 }
 
-/* Moves the key in slot `slot` of bucket c back to the first free slot on
- * its path, if one lies before c.  Returns true if it moved. */
-static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot)
+/* Moves the key in slot `slot` of bucket c, whose hash is `hash`, back to
+ * the first free slot on its path, if one lies before c.  Returns true if
+ * it moved. */
+static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot, uint64_t hash)
 {
 	unsigned char *p = slot_at(h, slot);
-	if (slot_is_free(h, p))
-		return false;
-	memcpy(journal_key(h), p, h->g.key_size); /* writer: no concurrent store */
-	uint64_t hash = key_hash(h, journal_key(h)), n = h->g.nbuckets;
+	const uint64_t n = h->g.nbuckets, spb = h->g.slots_per_bucket;
 	struct location loc = {.home = home_bucket(hash, n), .step = probe_step(hash, n),
 	                       .from_slot = slot, .bit = filter_bit(hash)};
-	bool have_free = false;
 	uint64_t b = loc.home, d;
-	for (d = 0; b != c && d < n; d++, b = next_bucket(b, loc.step, n)) {
-		const unsigned char *bucket = bucket_at(h, b);
-		for (uint32_t i = 0; !have_free && i < h->g.slots_per_bucket; i++)
-			if (slot_is_free(h, bucket + i * h->g.slot_size)) {
-				have_free = true;
-				loc.slot = b * h->g.slots_per_bucket + i;
-				loc.first = d;
-			}
-	}
-	if (!have_free || b != c)
+	int free_at = -1;
+	for (d = 0; b != c && d < n; d++, b = next_bucket(b, loc.step, n))
+		if ((free_at = bucket_free_slot_locked(h, bucket_at(h, b))) >= 0)
+			break;
+	if (free_at < 0)
+		return false; /* no free slot before c (or c is not on its path) */
+	loc.slot = b * spb + (uint64_t)free_at;
+	loc.first = d;
+	for (; b != c && d < n; d++) /* the path index of c */
+		b = next_bucket(b, loc.step, n);
+	if (b != c)
 		return false;
 	loc.probe = d;
+	memcpy(journal_key(h), p, h->g.key_size); /* writer: no concurrent store */
 	memcpy(journal_value(h), p + h->g.value_offset, h->g.value_size);
 	journal_begin(h, J_MOVE, &loc, NULL, NULL); /* key and value already staged */
 	journal_run(h);
@@ -2228,28 +2333,79 @@ static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot)
 	return true;
 }
 
+/* Buckets a sweep prefetches for together: the paths of their displaced
+ * keys are fetched at once, so those misses overlap. */
+#define SWEEP_GROUP 4u
+/* Path buckets prefetched per displaced key, at most (further ones are
+ * rare and read as the walk meets them). */
+#define SWEEP_PREFETCH_DEPTH 8u
+
+/* Starts the misses of the path buckets a reclaim_key of the key in slot
+ * `slot` of bucket c will read: from its home up to c.  Returns false if
+ * the key is at home (nothing to reclaim) or the slot is free; else true,
+ * with the key's hash in *hash. */
+static bool reclaim_prefetch(const struct generation_map *h, uint64_t c, uint64_t slot,
+                             uint64_t *hash)
+{
+	const unsigned char *p = slot_at(h, slot);
+	if (slot_is_free(h, p))
+		return false;
+	uint64_t n = h->g.nbuckets;
+	*hash = key_hash(h, p); /* writer: the slot's bytes are stable */
+	uint64_t b = home_bucket(*hash, n), step = probe_step(*hash, n);
+	if (b == c)
+		return false;
+	for (unsigned d = 0; b != c && d < SWEEP_PREFETCH_DEPTH; d++, b = next_bucket(b, step, n))
+		__builtin_prefetch(bucket_at(h, b));
+	return true;
+}
+
 /* Reclaims as it goes.  With no tombstones a delete needs no clean-up, but
  * keys that overflowed stay displaced after their home bucket frees up: under
  * steady churn every insert lands at the load limit, and hits drift from the
  * cost of a fresh fill towards the cost of a miss.  So each delete also
- * sweeps one bucket, moving its displaced keys back to free slots earlier on
- * their paths.  A move copies the key forward before it leaves its slot, and
- * makes `moves` odd for its duration: a reader that missed while a move ran
- * retries, so a key present throughout a search is never missed. */
+ * sweeps a few buckets, moving their displaced keys back to free slots
+ * earlier on their paths.  The buckets are read in order (from a cursor);
+ * the paths of their displaced keys are random lines, prefetched a group of
+ * buckets at a time so that their misses overlap (read one after the other
+ * they cost 2-7 us a delete above load 0.9).  A move copies the key forward
+ * before it leaves its slot, and makes `moves` odd for its duration: a
+ * reader that missed while a move ran retries, so a key present throughout
+ * a search is never missed. */
 static void reclaim_step(struct generation_map *h)
 {
-	uint64_t slots = h->g.nbuckets * h->g.slots_per_bucket;
+	const uint64_t n = h->g.nbuckets, spb = h->g.slots_per_bucket;
+	uint64_t slots = n * spb;
 	unsigned sweep = h->max_count * 100 > slots * SWEEP_FULLER_PERCENT ? SWEEP_BUCKETS_FULLER
 	               : h->max_count * 100 > slots * SWEEP_FULL_PERCENT   ? SWEEP_BUCKETS_FULL
 	                                                                   : SWEEP_BUCKETS;
-	for (unsigned k = 0; k < sweep; k++) {
-		uint64_t c = h->hdr->sweep_cursor;
-		if (c >= h->g.nbuckets)
-			c = 0;
-		h->hdr->sweep_cursor = c + 1 == h->g.nbuckets ? 0 : c + 1;
-		for (uint32_t i = 0; i < h->g.slots_per_bucket; i++)
-			reclaim_key(h, c, c * h->g.slots_per_bucket + i);
+	uint64_t group[SWEEP_GROUP];
+	for (unsigned done = 0; done < sweep; done += SWEEP_GROUP) {
+		unsigned ng = 0;
+		for (; ng < SWEEP_GROUP && done + ng < sweep; ng++) {
+			uint64_t c = h->hdr->sweep_cursor;
+			if (c >= n)
+				c = 0;
+			h->hdr->sweep_cursor = c + 1 == n ? 0 : c + 1;
+			group[ng] = c;
+		}
+		uint64_t displaced[SWEEP_GROUP] = {0}; /* bit i: slot i of the bucket */
+		uint64_t hashes[SWEEP_GROUP][64];       /* slots_per_bucket <= 64 */
+		for (unsigned g = 0; g < ng; g++)
+			for (uint64_t i = 0; i < spb; i++)
+				if (reclaim_prefetch(h, group[g], group[g] * spb + i, &hashes[g][i]))
+					displaced[g] |= UINT64_C(1) << i;
+		for (unsigned g = 0; g < ng; g++)
+			for (uint64_t m = displaced[g]; m; m &= m - 1) {
+				uint64_t i = (uint64_t)__builtin_ctzll(m);
+				reclaim_key(h, group[g], group[g] * spb + i, hashes[g][i]);
+			}
 	}
+	/* The next delete's sweep reads the buckets after these: fetched now,
+	 * they arrive while this delete returns and the caller works. */
+	uint64_t c = h->hdr->sweep_cursor;
+	for (unsigned k = 0; k < sweep; k++, c = c + 1 == n ? 0 : c + 1)
+		__builtin_prefetch(bucket_at(h, c < n ? c : 0));
 }
 
 static int delete_locked(struct generation_map *h, const void *key)
@@ -4569,21 +4725,21 @@ static void builder_path_raise(struct generation_map *h, uint64_t home, uint64_t
 
 /* builder_insert for 8-byte keys in 16-byte slots (k8v8): whole-word
  * compares, no calls.  Same results. */
-static int builder_insert_k8v8(struct hashtable_builder *b, uint64_t key, uint64_t value)
+static int builder_insert_k8v8(struct hashtable_builder *b, uint64_t key, uint64_t value,
+                               uint64_t hash)
 {
 	struct generation_map *h = b->m;
 	const uint64_t n = h->g.nbuckets, empty = h->empty_u64;
-	uint64_t hash = hash_u64(key, h->seed);
 	uint64_t home = home_bucket(hash, n), step = probe_step(hash, n), bkt = home;
 	for (uint64_t d = 0; d < n; d++, bkt = next_bucket(bkt, step, n)) {
 		uint64_t *slot = (uint64_t *)(void *)bucket_at(h, bkt);
 		/* masks, not a branch per slot: occupancy is random, so per-slot
 		 * branches mispredict */
-		unsigned match = 0, free_mask = 0;
-		for (unsigned i = 0; i < 4; i++) {
-			match |= (unsigned)(slot[2 * i] == key) << i;
-			free_mask |= (unsigned)(slot[2 * i] == empty) << i;
-		}
+		uint64_t s0 = slot[0], s1 = slot[2], s2 = slot[4], s3 = slot[6];
+		unsigned match = (unsigned)(s0 == key) | (unsigned)(s1 == key) << 1 |
+		                 (unsigned)(s2 == key) << 2 | (unsigned)(s3 == key) << 3;
+		unsigned free_mask = (unsigned)(s0 == empty) | (unsigned)(s1 == empty) << 1 |
+		                     (unsigned)(s2 == empty) << 2 | (unsigned)(s3 == empty) << 3;
 		if (match) {
 			slot[2 * (unsigned)__builtin_ctz(match) + 1] = value;
 			return 1;
@@ -4616,7 +4772,7 @@ static int builder_insert(struct hashtable_builder *b, const void *key, const vo
 		uint64_t k, v;
 		memcpy(&k, key, 8);
 		memcpy(&v, value, 8);
-		return builder_insert_k8v8(b, k, v);
+		return builder_insert_k8v8(b, k, v, hash_u64(k, h->seed));
 	}
 	const uint64_t n = h->g.nbuckets;
 	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size, ks = h->g.key_size;
@@ -4678,6 +4834,90 @@ int hashtable_builder_put(struct hashtable_builder *b, const void *key, const vo
 		                     "replace with a larger capacity or more entries",
 		            (unsigned long long)b->m->max_count);
 	return rc;
+}
+
+/* How many records ahead hashtable_builder_put_batch fetches the home
+ * bucket and overflow word of: the build does little work a record (some
+ * 30 ns) and a miss here is slow (a TLB miss too, on 4 KiB pages): 16, 32 and
+ * 64 ahead measured 5.2, 5.2 and 6.7 M records/s at 16M entries. */
+#define BUILDER_BATCH_AHEAD 64
+
+/* hashtable_builder_put_batch for k8v8: each key hashed once (when its
+ * lines are prefetched), whole-word sentinel compares. */
+static long builder_put_batch_k8v8(struct hashtable_builder *b, size_t n, const unsigned char *kp,
+                                   const unsigned char *vp, size_t *applied)
+{
+	const struct generation_map *h = b->m;
+	uint64_t ring[BUILDER_BATCH_AHEAD]; /* hashes of records i .. i + AHEAD - 1 */
+	long inserted = 0;
+	for (size_t i = 0; i < n && i < BUILDER_BATCH_AHEAD; i++) {
+		uint64_t k;
+		memcpy(&k, kp + 8 * i, 8);
+		ring[i] = hash_u64(k, h->seed);
+		prefetch_build_path(h, ring[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k, v, hash = ring[i % BUILDER_BATCH_AHEAD];
+		if (i + BUILDER_BATCH_AHEAD < n) {
+			uint64_t ahead;
+			memcpy(&ahead, kp + 8 * (i + BUILDER_BATCH_AHEAD), 8);
+			ring[i % BUILDER_BATCH_AHEAD] = hash_u64(ahead, h->seed);
+			prefetch_build_path(h, ring[i % BUILDER_BATCH_AHEAD]);
+		}
+		memcpy(&k, kp + 8 * i, 8);
+		memcpy(&v, vp + 8 * i, 8);
+		if (k == h->empty_u64 || k == h->deleted_u64)
+			return fail(-EINVAL, "record %zu: the key equals the table's empty or deleted "
+			                     "sentinel", i);
+		int rc = builder_insert_k8v8(b, k, v, hash);
+		if (rc == AT_LOAD_LIMIT)
+			return fail(-ENOMEM, "record %zu: the new generation is at its load limit (%llu "
+			                     "keys); begin the replace with a larger capacity or more "
+			                     "entries", i, (unsigned long long)h->max_count);
+		inserted += rc == 0;
+		if (applied)
+			*applied = i + 1;
+	}
+	return inserted;
+}
+
+long hashtable_builder_put_batch(struct hashtable_builder *b, size_t n, const void *keys,
+                                 const void *values, size_t *applied)
+{
+	if (applied)
+		*applied = 0;
+	if (!b || (n && (!keys || (!values && b->m->g.value_size))))
+		return fail(-EINVAL, "NULL builder, keys or values");
+	if (n > LONG_MAX)
+		return fail(-EINVAL, "a batch of %zu records: at most LONG_MAX", n);
+	int rc = builder_thread(b);
+	if (rc)
+		return rc;
+	const struct generation_map *h = b->m;
+	const unsigned char *kp = keys, *vp = values ? values : (const void *)"";
+	const size_t ks = h->g.key_size, vs = h->g.value_size;
+	long inserted = 0;
+	if (h->k8v8)
+		return builder_put_batch_k8v8(b, n, kp, vp, applied);
+	for (size_t i = 0; i < n && i < BUILDER_BATCH_AHEAD; i++)
+		prefetch_build_path(h, key_hash(h, kp + i * ks));
+	for (size_t i = 0; i < n; i++) {
+		if (i + BUILDER_BATCH_AHEAD < n)
+			prefetch_build_path(h, key_hash(h, kp + (i + BUILDER_BATCH_AHEAD) * ks));
+		const unsigned char *k = kp + i * ks;
+		if (is_sentinel(h, k))
+			return fail(-EINVAL, "record %zu: the key equals the table's empty or deleted "
+			                     "sentinel", i);
+		rc = builder_insert(b, k, vp + i * vs);
+		if (rc == AT_LOAD_LIMIT)
+			return fail(-ENOMEM, "record %zu: the new generation is at its load limit (%llu "
+			                     "keys); begin the replace with a larger capacity or more "
+			                     "entries", i, (unsigned long long)h->max_count);
+		inserted += rc == 0;
+		if (applied)
+			*applied = i + 1;
+	}
+	return inserted;
 }
 
 /* Publishes the build, under the lock the builder holds: counters into the
@@ -4951,30 +5191,21 @@ static uint64_t autogrow_entries(const struct hashtable *t, const struct generat
 	return entries > h->max_count ? entries : 0;
 }
 
-static int update_in(struct hashtable *t, const void *k, const void *d)
+/* upsert_locked (hash: key_hash(*hp, k)), growing the table when it is at
+ * its load limit and the table has HASHTABLE_AUTOGROW.  *hp is the entered map, replaced by the
+ * grown one.  Returns upsert_locked's 0 or 1, or a negative code; with
+ * *hp set to NULL when the lock was released and no map is entered (a
+ * grow that failed), else the lock is still held and *hp entered. */
+static int upsert_growing_locked(struct hashtable *t, struct generation_map **hp, const void *k,
+                                 uint64_t hash, const void *d)
 {
-	if (!t)
-		return fail(-EINVAL, "NULL table handle");
-	struct generation_map *h = NULL;
-	int rc = reader_enter(t, &h);
-	if (rc)
-		return rc;
-	rc = check_key(h, k);
-	if (!rc)
-		rc = writable_table(t);
-	if (!rc && !d && h->g.value_size)
-		rc = fail(-EINVAL, "NULL value");
-	reader_exit(t, h);
-	if (rc || (rc = writer_lock(t, &h)) < 0)
-		return rc;
-	rc = upsert_locked(h, k, d);
+	struct generation_map *h = *hp;
+	int rc = upsert_hashed_locked(h, k, hash, d);
 	while (rc == AT_LOAD_LIMIT) {
 		uint64_t entries = t->root->table_flags & HASHTABLE_AUTOGROW
 		                 ? autogrow_entries(t, h) : 0;
-		if (!entries) {
-			rc = load_limit_reached(h);
-			break;
-		}
+		if (!entries)
+			return load_limit_reached(h);
 		reader_exit(t, h); /* the lock keeps it current and attached */
 		rc = grow_locked(t, h, entries);
 		if (rc == 0)
@@ -4982,12 +5213,118 @@ static int update_in(struct hashtable *t, const void *k, const void *d)
 		if (rc) { /* the lock is still ours; nothing entered */
 			atomic_store_explicit(&t->root->holder_pid, 0, memory_order_release);
 			pthread_mutex_unlock(&t->root->lock.mutex);
+			*hp = NULL;
 			return rc;
 		}
+		*hp = h;
 		rc = upsert_locked(h, k, d);
 	}
-	writer_unlock_exit(t, h);
 	return rc;
+}
+
+/* The checks of update on a read-only handle, which cannot take the lock:
+ * the codes in the order a writable handle would give them. */
+static int update_refused(struct hashtable *t, const void *k)
+{
+	struct generation_map *h = NULL;
+	int rc = reader_enter(t, &h);
+	if (rc)
+		return rc;
+	rc = check_key(h, k);
+	reader_exit(t, h);
+	return rc ? rc : writable_table(t);
+}
+
+static int update_in(struct hashtable *t, const void *k, const void *d)
+{
+	if (!t || !k)
+		return fail(-EINVAL, "NULL table handle or key");
+	if (t->readonly)
+		return update_refused(t, k);
+	/* The key is checked under the lock: one entry into the map, not two.
+	 * Its lines are prefetched while the lock is taken. */
+	struct generation_map *h = NULL;
+	int rc = writer_lock_mode(t, false, k, &h);
+	if (rc < 0)
+		return rc;
+	rc = check_key(h, k);
+	if (!rc && !d && h->g.value_size)
+		rc = fail(-EINVAL, "NULL value");
+	if (!rc)
+		rc = upsert_growing_locked(t, &h, k, key_hash(h, k), d);
+	if (h)
+		writer_unlock_exit(t, h);
+	return rc;
+}
+
+/* How many records ahead of the one being written hashtable_update_batch
+ * prefetches (three lines each: bucket, overflow word, stripe): a record
+ * takes some 150 ns of work under the lock, so a few cover a miss; 8 to 64
+ * measured the same within the noise at 8M entries. */
+#define UPDATE_BATCH_AHEAD 16
+
+/* The records of hashtable_update_batch, in order, under the writer lock:
+ * stops at the first that fails.  Returns 0 or that record's code, with
+ * *applied the number of records written before it.  *hp as for
+ * upsert_growing_locked. */
+static int update_batch_locked(struct hashtable *t, struct generation_map **hp, size_t n,
+                               const unsigned char *keys, const unsigned char *values,
+                               size_t *applied)
+{
+	struct generation_map *h = *hp;
+	const size_t ks = h->g.key_size, vs = h->g.value_size;
+	static const unsigned char no_value[1];
+	uint64_t ring[UPDATE_BATCH_AHEAD]; /* hashes of records i .. i + AHEAD - 1 */
+	for (size_t i = 0; i < n && i < UPDATE_BATCH_AHEAD; i++) {
+		ring[i] = key_hash(h, keys + i * ks);
+		prefetch_write_path(h, ring[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *k = keys + i * ks;
+		uint64_t hash = ring[i % UPDATE_BATCH_AHEAD];
+		if (i + UPDATE_BATCH_AHEAD < n) {
+			ring[i % UPDATE_BATCH_AHEAD] = key_hash(h, keys + (i + UPDATE_BATCH_AHEAD) * ks);
+			prefetch_write_path(h, ring[i % UPDATE_BATCH_AHEAD]);
+		}
+		int rc = check_key(h, k);
+		if (!rc)
+			rc = upsert_growing_locked(t, hp, k, hash, vs ? values + i * vs : no_value);
+		if (rc < 0)
+			return rc;
+		*applied = i + 1;
+		if (*hp != h) { /* grown: new seed and lines; the ring was the old map's */
+			h = *hp;
+			for (size_t j = i + 1; j < n && j < i + 1 + UPDATE_BATCH_AHEAD; j++) {
+				ring[j % UPDATE_BATCH_AHEAD] = key_hash(h, keys + j * ks);
+				prefetch_write_path(h, ring[j % UPDATE_BATCH_AHEAD]);
+			}
+		}
+	}
+	return 0;
+}
+
+long hashtable_update_batch(struct hashtable *t, size_t n, const void *keys, const void *values,
+                            size_t *applied)
+{
+	size_t done = 0;
+	if (applied)
+		*applied = 0;
+	if (!t || (n && !keys))
+		return fail(-EINVAL, "NULL table handle or keys");
+	if (n > LONG_MAX)
+		return fail(-EINVAL, "a batch of %zu records: at most LONG_MAX", n);
+	if (n && !values && t->value_size)
+		return fail(-EINVAL, "NULL values");
+	int rc = writable_table(t);
+	struct generation_map *h = NULL;
+	if (rc || n == 0 || (rc = writer_lock(t, &h)) < 0)
+		return rc ? rc : 0;
+	rc = update_batch_locked(t, &h, n, keys, values, &done);
+	if (h)
+		writer_unlock_exit(t, h);
+	if (applied)
+		*applied = done;
+	return rc ? rc : (long)n;
 }
 
 int hashtable_update(struct hashtable *h, void *k, void *d) { return update_in(h, k, d); }
@@ -5017,7 +5354,7 @@ int hashtable_recover(struct hashtable *t)
 	if (rc)
 		return rc;
 	struct generation_map *h = NULL;
-	rc = writer_lock_mode(t, true, &h);
+	rc = writer_lock_mode(t, true, NULL, &h);
 	if (rc < 0)
 		return rc;
 	bool leftovers = atomic_load(&t->root->pending_pid) != 0 ||

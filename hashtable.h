@@ -197,6 +197,26 @@ struct hashtable *hashtable_create(const char *path, long capacity,
  * (hashtable_replace_begin), which would wait on its own lock. */
 int hashtable_update(struct hashtable *h, void *k, void *d);
 
+/* Stores n records (keys: n contiguous keys of key_size bytes; values: n
+ * contiguous values of value_size bytes, NULL allowed when value_size is 0)
+ * as n hashtable_update calls would, in array order (a key given twice ends
+ * with its later value), under one hold of the writer lock, with the
+ * records' buckets fetched ahead so their cache misses overlap.
+ * Returns n when every record was stored.  On failure it stops at the first
+ * record that fails and returns that record's code, as hashtable_update
+ * would return it (-EINVAL for a sentinel key, -ENOMEM at the load limit,
+ * HASHTABLE_ECORRUPT), or -EINVAL for a NULL handle, keys or values, or
+ * -EROFS on a read-only handle (nothing stored).  Either way, when applied
+ * is not NULL, *applied is the number of records stored: records
+ * [0, *applied) are in the table, record *applied (the failing one) and all
+ * after it are not.  Readers see each record's change on its own, as for
+ * single updates (not the batch as a whole), and other writers wait for the
+ * whole batch.  A writer killed mid-batch leaves a prefix of the batch
+ * stored (the record in flight completed by the next writer's recovery).
+ * Safe to call concurrently, as hashtable_update. */
+long hashtable_update_batch(struct hashtable *h, size_t n, const void *keys, const void *values,
+                            size_t *applied);
+
 /* Looks up key k.  Returns 0 and copies the value to datum (value_size bytes)
  * if found, -1 if not, -EINVAL for NULL arguments (datum may be NULL when
  * value_size is 0), HASHTABLE_EDEADWRITER as described above.
@@ -539,6 +559,21 @@ int hashtable_replace_begin(struct hashtable *h, const struct hashtable_config *
  * committed or aborted), -EINVAL (NULL builder, key or value, a key equal
  * to a sentinel, or a thread other than begin's). */
 int hashtable_builder_put(struct hashtable_builder *b, const void *key, const void *value);
+
+/* Puts n records (keys: n contiguous keys of key_size bytes; values: n
+ * contiguous values of value_size bytes, NULL allowed when value_size is 0)
+ * as n hashtable_builder_put calls would, in array order, fetching their
+ * buckets ahead so the cache misses overlap (several times faster than
+ * single puts on a table larger than the caches).  Returns the number of
+ * records that inserted a new key (0..n; the others overwrote a key put
+ * earlier in the build).  On failure it stops at the first failing record
+ * and returns its code, as hashtable_builder_put would (-ENOMEM at the load
+ * limit, -EINVAL for a sentinel key), or -EINVAL for a NULL builder, keys
+ * or values, or a thread other than begin's; the build stays usable.
+ * Either way, when applied is not NULL, *applied is the number of records
+ * put: [0, *applied) are in the build, *applied and after are not. */
+long hashtable_builder_put_batch(struct hashtable_builder *b, size_t n, const void *keys,
+                                 const void *values, size_t *applied);
 
 /* Publishes the built generation in one step (every handle's next call
  * reads it), marks the old data segment for removal, releases the writer

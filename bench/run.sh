@@ -159,6 +159,21 @@ bpid=
 restore
 reap
 
+# The write targets (issue 11 target 3: bench/write_bench.c) and the bulk
+# build's (issue 10 target 4: bench/load_bench.sh), each measured side by
+# side in its own run, appended to results.md with their verdicts.
+if [ "$status" = 0 ]; then
+	case $mode in quick) wn=1048576 ;; *) wn=16777216 ;; esac
+	"$B/write_bench" "$wn" 2 >> "$out/results.md" 2> "$tmp/write.err" || {
+		cat "$tmp/write.err" >&2; status=4; }
+	if SHMKV_BUILD=$B sh "$here/load_bench.sh" "$wn" 2 > "$tmp/load.txt" 2>&1; then
+		sed -n '/^## Bulk build targets/,$p' "$tmp/load.txt" >> "$out/results.md"
+	else
+		cat "$tmp/load.txt" >&2
+		status=4
+	fi
+fi
+
 if [ -f "$out/plot.dat" ] && command -v gnuplot >/dev/null 2>&1; then
 	gnuplot <<EOF || echo "run.sh: gnuplot failed" >&2
 set terminal pngcairo size 960,600 font "sans,10"

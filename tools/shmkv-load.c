@@ -1673,27 +1673,46 @@ static int replace_config(struct loader *L, struct hashtable_config *cfg)
 	return 1;
 }
 
+/* Records go to the builder in batches (hashtable_builder_put_batch
+ * fetches their buckets ahead, so the misses overlap): keys and values
+ * gathered into the two arrays it takes. */
+#define BUILD_BATCH 1024
+
+struct build_batch {
+	unsigned char *keys, *values;
+	size_t n;
+	int err; /* the failing record's code */
+};
+
+/* Puts the gathered records.  0, or 1 with bb->err set. */
+static int build_flush(struct loader *L, struct build_batch *bb)
+{
+	size_t applied = 0;
+	long r = bb->n ? hashtable_builder_put_batch(L->b, bb->n, bb->keys, bb->values, &applied) : 0;
+	if (r < 0) {
+		L->inserted += applied; /* the split is not known; the sum is reported */
+		bb->err = (int)r;
+		return 1;
+	}
+	L->inserted += (uint64_t)r;           /* new keys */
+	L->updated += bb->n - (uint64_t)r;    /* keys an earlier record of the input gave */
+	bb->n = 0;
+	return 0;
+}
+
 static int build_one(struct loader *L, const unsigned char *rec, const struct where *w, void *ctx)
 {
-	int *err = ctx;
+	struct build_batch *bb = ctx;
 	(void)w;
 	int seen = seen_before(L, rec);
 	if (seen) {
 		if (seen < 0)
-			*err = seen;
+			bb->err = seen;
 		return seen < 0;
 	}
-	int r = hashtable_builder_put(L->b, rec, rec + L->ks);
-	if (r == 0) {
-		L->inserted++;
-		return 0;
-	}
-	if (r == 1) { /* a key an earlier record of the input gave */
-		L->updated++;
-		return 0;
-	}
-	*err = r;
-	return 1;
+	memcpy(bb->keys + bb->n * L->ks, rec, L->ks);
+	memcpy(bb->values + bb->n * L->vs, rec + L->ks, L->vs);
+	return ++bb->n == BUILD_BATCH ? build_flush(L, bb) : 0;
 }
 
 /* Says why replace_begin refused; the old generation is untouched. */
@@ -1721,7 +1740,14 @@ static void build_abort(struct loader *L)
 static int build_pass(struct loader *L)
 {
 	struct hashtable_config cfg;
-	int err = 0;
+	struct build_batch bb = { malloc(BUILD_BATCH * (size_t)L->ks),
+	                          malloc(BUILD_BATCH * (size_t)L->vs + 1), 0, 0 };
+	if (!bb.keys || !bb.values) {
+		free(bb.keys);
+		free(bb.values);
+		msg("%s: out of memory for the build's batch", L->tn.arg);
+		return exit_code_for(-ENOMEM);
+	}
 	int has_cfg = replace_config(L, &cfg);
 	struct keyset written = { 0, 0, 0, 0, L->ks };
 	phase_start(L, "building", L->good);
@@ -1729,11 +1755,18 @@ static int build_pass(struct loader *L)
 	if (r < 0) {
 		L->b = NULL;
 		progress_clear(L);
+		free(bb.keys);
+		free(bb.values);
 		return explain_begin(L, r);
 	}
 	if (L->o.dups == DUP_FIRST)
 		L->written = &written;
-	r = stop_signal ? -EINTR : for_each_good(L, build_one, &err);
+	r = stop_signal ? -EINTR : for_each_good(L, build_one, &bb);
+	if (r == 0)
+		r = build_flush(L, &bb);
+	int err = bb.err;
+	free(bb.keys);
+	free(bb.values);
 	progress_clear(L);
 	L->written = NULL;
 	free(written.keys);
