@@ -2045,6 +2045,12 @@ static void path_counts_apply(struct generation_map *h, bool raise)
 static unsigned char *journal_key(struct generation_map *h) { return h->base + h->g.off_jkey; }
 static unsigned char *journal_value(struct generation_map *h) { return h->base + h->g.off_jvalue; }
 
+static void bump(_Atomic uint64_t *counter)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+}
+
 static void journal_begin(struct generation_map *h, enum journal_op op, const struct location *loc,
                           const void *key, const void *value)
 {
@@ -2123,6 +2129,9 @@ static void journal_run(struct generation_map *h)
 		slot_write_locked(h, j->slot, journal_key(h), journal_value(h)); /* copy first, */
 		slot_write_locked(h, j->from_slot, h->empty, NULL);             /* then leave */
 		path_counts_apply(h, false);
+		/* counted inside the odd stretch: relocations_read sees a move
+		 * either not begun or finished, never half done */
+		bump(&h->hdr->relocations);
 		write_seqend(&h->hdr->moves);
 		break;
 	default:
@@ -2240,12 +2249,6 @@ static int recover_locked(struct generation_map *h, bool discard_bad_journal)
 	return 0;
 }
 
-static void bump(_Atomic uint64_t *counter)
-{
-	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
-	                      memory_order_relaxed);
-}
-
 /* An insert found no free slot on its path, which visits every bucket:
  * the table is full, or its slots hold keys its count does not know. */
 static int no_free_slot(struct generation_map *h)
@@ -2328,8 +2331,7 @@ static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot, uin
 	memcpy(journal_key(h), p, h->g.key_size); /* writer: no concurrent store */
 	memcpy(journal_value(h), p + h->g.value_offset, h->g.value_size);
 	journal_begin(h, J_MOVE, &loc, NULL, NULL); /* key and value already staged */
-	journal_run(h);
-	bump(&h->hdr->relocations);
+	journal_run(h); /* counts the move in stats.relocations */
 	return true;
 }
 
@@ -4354,6 +4356,25 @@ static double sample_miss_probes(const struct generation_map *h)
 	return (double)total / (double)samples;
 }
 
+/* stats.relocations, read between moves (under the `moves` seqlock).  A
+ * caller of hashtable_iterate compares it before and after its walk: a move
+ * that overlaps the walk (and may have shown a key twice or not at all) ends
+ * after the first read and begins before the second, so the second counts it
+ * and the first does not.  With a dead writer's move left half done the
+ * count is read as it stands (recovery finishes that move). */
+static uint64_t relocations_read(struct generation_map *h)
+{
+	_Atomic uint32_t *moves = &h->hdr->moves;
+	uint64_t n;
+	uint32_t v;
+	do {
+		if (read_seqbegin(h, moves, &v) != 0)
+			return atomic_load_explicit(&h->hdr->relocations, memory_order_relaxed);
+		n = atomic_load_explicit(&h->hdr->relocations, memory_order_relaxed);
+	} while (read_seqretry(moves, v));
+	return n;
+}
+
 static int stats_in(struct generation_map *h, struct hashtable_stats *st)
 {
 	if (!h || !st)
@@ -4384,7 +4405,7 @@ static int stats_in(struct generation_map *h, struct hashtable_stats *st)
 	st->updates = atomic_load_explicit(&hd->updates, memory_order_relaxed);
 	st->deletes = atomic_load_explicit(&hd->deletes, memory_order_relaxed);
 	st->recoveries = atomic_load_explicit(&h->root->recoveries, memory_order_relaxed);
-	st->relocations = atomic_load_explicit(&hd->relocations, memory_order_relaxed);
+	st->relocations = relocations_read(h);
 	st->shmid = h->shmid;
 	st->ipc_key = h->ipc_key;
 	st->creator_pid = hd->creator_pid;
