@@ -679,9 +679,20 @@ static void shared_store(unsigned char *dst, const void *src, size_t n)
 		atomic_store_explicit((_Atomic unsigned char *)dst++, *s++, memory_order_relaxed);
 }
 
-/* Compares a private key with a slot's key. */
+/* Compares a private key with a slot's key: a word at a time where the
+ * slot is aligned and the width whole words (wide keys in split slots),
+ * else through a staging buffer. */
 static bool shared_equal(const unsigned char *slot, const unsigned char *key, size_t n)
 {
+	if (n % 8 == 0 && ((uintptr_t)slot & 7) == 0) {
+		uint64_t diff = 0;
+		for (size_t i = 0; i < n; i += 8) {
+			uint64_t k;
+			memcpy(&k, key + i, 8);
+			diff |= load_u64(slot + i) ^ k;
+		}
+		return diff == 0;
+	}
 	unsigned char buf[64];
 	while (n) {
 		size_t chunk = n < sizeof buf ? n : sizeof buf;
