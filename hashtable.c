@@ -32,6 +32,22 @@
  * least one).  nbuckets is the largest prime that fits the capacity, so every
  * probe step in [1, nbuckets - 1] visits every bucket.
  *
+ * WIDE SLOTS.  Where fewer than four such slots fit a line but at least two
+ * keys do (16-byte keys with 64-byte values: one 80-byte slot a bucket, so a
+ * hit read 2.0 buckets, 4 lines, at load 0.8), the header's slot_layout is
+ * SLOTS_SPLIT: a bucket is its keys, up to a line of them, then their
+ * values, padded to whole lines (16/64: 4 keys in line 0, 4 values in lines
+ * 1-4, 320 bytes, 80 a slot as before).  slot_size is then the keys'
+ * stride and value_offset where the values start; the key count is the one
+ * that pads least per slot, and the layout is used only if it costs at most
+ * 3% more memory a slot than the interleaved one (split_allowed).  A search
+ * reads one line per bucket on the path, then the one value line.  slot_at,
+ * value_of and bucket_value are the only places that know where a slot's
+ * key and value are; everything else (locate, journal, moves, verify,
+ * iteration, builder) goes through them, so both layouts share the whole
+ * protocol.  Tables made before slot_layout existed have 0 there
+ * (SLOTS_INTERLEAVED) and keep their layout.
+ *
  * Attach trusts no header field it can recompute: every field derived from
  * the widths and the segment size (slot and bucket sizes, counts, offsets,
  * max_count from max_load) must equal the recomputed layout, and the lock's
@@ -1481,6 +1497,24 @@ static int search_general(struct generation_map *h, const void *k, void *datum)
 
 /* ---- wide slots: the split layout's read path ---------------------------- */
 
+/* split_find for keys of `words` words (a constant where it is inlined). */
+static inline __attribute__((always_inline)) int
+split_find_words(const unsigned char *bucket, uint32_t ss, uint32_t spb, const void *key,
+                 const uint32_t words)
+{
+	uint64_t k[4];
+	memcpy(k, key, words * 8);
+	unsigned mask = 0;
+	for (uint32_t i = 0; i < spb; i++) {
+		const unsigned char *p = bucket + i * ss;
+		uint64_t diff = 0;
+		for (uint32_t w = 0; w < words; w++)
+			diff |= load_u64(p + 8 * w) ^ k[w];
+		mask |= (unsigned)(diff == 0) << i;
+	}
+	return mask ? __builtin_ctz(mask) : -1;
+}
+
 /* Index within a split bucket of the slot holding key, or -1.  Keys of
  * whole words (8, 16, 24, 32 bytes) are compared a word at a time with
  * relaxed loads, every slot, into a mask (no branch on which matched, as
@@ -1511,20 +1545,11 @@ static inline int split_find(const struct generation_map *h, const unsigned char
 #endif
 		return mask ? __builtin_ctz(mask) : -1;
 	}
-	if (ks % 8 == 0 && ks <= 32) {
-		uint64_t k[4];
-		memcpy(k, key, ks);
-		unsigned mask = 0;
-		for (uint32_t i = 0; i < spb; i++) {
-			const unsigned char *p = bucket + i * ss;
-			uint64_t diff = 0;
-			for (uint32_t w = 0; w < ks / 8; w++)
-				diff |= load_u64(p + 8 * w) ^ k[w];
-			mask |= (unsigned)(diff == 0) << i;
-		}
-		return mask ? __builtin_ctz(mask) : -1;
-	}
-	return bucket_find(h, bucket, key);
+	if (ks == 24)
+		return split_find_words(bucket, ss, spb, key, 3);
+	if (ks == 32)
+		return split_find_words(bucket, ss, spb, key, 4);
+	return bucket_find(h, bucket, key); /* 8- and 4-byte keys: its word paths */
 }
 
 /* key_hash for a split table: 16-byte keys (the common wide key) hash
@@ -1542,12 +1567,16 @@ static inline uint64_t split_hash(const struct generation_map *h, const void *ke
 	return mum(x, UINT64_C(0x589965cc75374cc3));
 }
 
-/* is_sentinel for a split table, without a call for 16-byte keys. */
+/* is_sentinel for a split table, without a call for keys of 16, 24 or 32
+ * bytes (constant-size compares the compiler makes word compares). */
 static inline bool split_is_sentinel(const struct generation_map *h, const void *key)
 {
-	if (h->g.key_size != 16)
-		return is_sentinel(h, key);
-	return memcmp(key, h->empty, 16) == 0 || memcmp(key, h->deleted, 16) == 0;
+	switch (h->g.key_size) {
+	case 16: return memcmp(key, h->empty, 16) == 0 || memcmp(key, h->deleted, 16) == 0;
+	case 24: return memcmp(key, h->empty, 24) == 0 || memcmp(key, h->deleted, 24) == 0;
+	case 32: return memcmp(key, h->empty, 32) == 0 || memcmp(key, h->deleted, 32) == 0;
+	default: return is_sentinel(h, key);
+	}
 }
 
 /* Copies a value out of a slot: whole words by relaxed loads where it is
@@ -1583,14 +1612,14 @@ static int lookup_split(const struct generation_map *h, const void *key, uint64_
 {
 	const uint64_t n = h->g.nbuckets;
 	_Atomic uint32_t *const moves = &h->hdr->moves;
+	/* The value's line is read after the keys' line (its address depends
+	 * on which key matched).  Prefetching the home bucket's value lines
+	 * beside the keys' line was measured (4M 16/64 and 8/32 entries, two
+	 * alternating runs): no gain in latency mode beyond the noise, and a
+	 * loss in throughput mode (four more lines in flight per lookup take
+	 * the fill buffers that overlap independent lookups), so it is not
+	 * done. */
 	uint64_t b = home_bucket(hash, n), step = 0;
-	/* The value's line depends on which key matched, a miss after the
-	 * keys' miss; the home bucket's value lines (the same pages, mostly)
-	 * are started now, beside its keys' line, so a hit there costs one
-	 * memory round trip instead of two. */
-	const unsigned char *home = bucket_at(h, b);
-	for (uint32_t off = LINE; off < h->g.bucket_bytes; off += LINE)
-		__builtin_prefetch(home + off);
 	uint32_t m = raw_read_seqbegin(moves);
 	for (uint64_t probe = 0; probe < n; probe++) {
 		_Atomic uint32_t *stripe = stripe_of(h, b);
