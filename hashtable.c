@@ -32,8 +32,9 @@
  * least one).  nbuckets is the largest prime that fits the capacity, so every
  * probe step in [1, nbuckets - 1] visits every bucket.
  *
- * WIDE SLOTS.  Where fewer than four such slots fit a line but at least two
- * keys do (16-byte keys with 64-byte values: one 80-byte slot a bucket, so a
+ * WIDE SLOTS.  Where fewer than four such slots fit a line, a bucket is not
+ * exactly one line, and at least two keys fit one (16-byte keys with 64-byte
+ * values: one 80-byte slot a bucket, so a
  * hit read 2.0 buckets, 4 lines, at load 0.8), the header's slot_layout is
  * SLOTS_SPLIT: a bucket is its keys, up to a line of them, then their
  * values, padded to whole lines (16/64: 4 keys in line 0, 4 values in lines
@@ -864,8 +865,8 @@ static void split_bucket(uint32_t key_size, uint32_t value_size, uint32_t spb, s
 /* A bucket's keys, up to as many as fit its first line, then their values
  * (see "WIDE SLOTS"): slot_size is the keys' stride, value_offset where
  * the values start.  Of the key counts that fit a line, the one that pads
- * least per slot (12-byte keys with 20-byte values: 4 keys and 128 bytes,
- * not 5 keys and 192), the most keys among equals. */
+ * least per slot (the bucket is rounded up to whole lines), the most keys
+ * among equals. */
 static void split_slots(uint32_t key_size, uint32_t value_size, struct geometry *g)
 {
 	uint32_t most = LINE / (uint32_t)round_up(key_size, natural_alignment(key_size)), best = most;
@@ -883,14 +884,18 @@ static void split_slots(uint32_t key_size, uint32_t value_size, struct geometry 
 }
 
 /* Whether a table of these widths may use SLOTS_SPLIT: fewer than four
- * [key][value] slots fit a line, but at least two keys do.  Wider keys
- * gain nothing (a line per key either way), and narrow slots already
- * find a key in one line. */
+ * [key][value] slots fit a line, the interleaved bucket is not one whole
+ * line (it spans two or straddles a boundary, so each bucket probed costs
+ * more than a line), and at least two keys fit a line.  Wider keys gain
+ * nothing (a line per key either way); a bucket that is exactly a line
+ * (24/40, 12/20) already reads one line a probe, and splitting it adds a
+ * value line to every hit (24/40: 2.0 lines a hit interleaved, 2.5 split,
+ * from the probe figures). */
 static bool split_allowed(uint32_t key_size, uint32_t value_size)
 {
 	struct geometry g, split;
 	interleaved_slots(key_size, value_size, &g);
-	if (g.slots_per_bucket >= 4 || value_size == 0 ||
+	if (g.slots_per_bucket >= 4 || value_size == 0 || g.bucket_bytes == LINE ||
 	    round_up(key_size, natural_alignment(key_size)) * 2 > LINE)
 		return false;
 	/* and it costs at most 3% more memory per slot than interleaved */
