@@ -32,6 +32,23 @@
  * least one).  nbuckets is the largest prime that fits the capacity, so every
  * probe step in [1, nbuckets - 1] visits every bucket.
  *
+ * WIDE SLOTS.  Where fewer than four such slots fit a line, a bucket is not
+ * exactly one line, and at least two keys fit one (16-byte keys with 64-byte
+ * values: one 80-byte slot a bucket, so a
+ * hit read 2.0 buckets, 4 lines, at load 0.8), the header's slot_layout is
+ * SLOTS_SPLIT: a bucket is its keys, up to a line of them, then their
+ * values, padded to whole lines (16/64: 4 keys in line 0, 4 values in lines
+ * 1-4, 320 bytes, 80 a slot as before).  slot_size is then the keys'
+ * stride and value_offset where the values start; the key count is the one
+ * that pads least per slot, and the layout is used only if it costs at most
+ * 3% more memory a slot than the interleaved one (split_allowed).  A search
+ * reads one line per bucket on the path, then the one value line.  slot_at,
+ * value_of and bucket_value are the only places that know where a slot's
+ * key and value are; everything else (locate, journal, moves, verify,
+ * iteration, builder) goes through them, so both layouts share the whole
+ * protocol.  Tables made before slot_layout existed have 0 there
+ * (SLOTS_INTERLEAVED) and keep their layout.
+ *
  * Attach trusts no header field it can recompute: every field derived from
  * the widths and the segment size (slot and bucket sizes, counts, offsets,
  * max_count from max_load) must equal the recomputed layout, and the lock's
@@ -403,7 +420,11 @@ struct shm_header {
 	double max_load;
 	int64_t created;
 	int32_t creator_pid;
-	uint32_t reserved;
+	/* SLOTS_INTERLEAVED or SLOTS_SPLIT (see "WIDE SLOTS"): chosen by the
+	 * creator from the widths, recomputed on attach like every other
+	 * geometry field, so readers never follow a damaged one.  It was
+	 * `reserved` (always 0 = interleaved): tables made before keep working. */
+	uint32_t slot_layout;
 	/* The naming file's device and inode when the table was created by path
 	 * (0 when by numeric key): ftok() keeps only 8 bits of the one and 16 of
 	 * the other, so another file, or the same path recreated, can map to
@@ -445,6 +466,10 @@ struct shm_header {
 
 #define SEG_HUGETLB 1u
 
+/* How a bucket holds its slots (shm_header.slot_layout; see "WIDE SLOTS"). */
+#define SLOTS_INTERLEAVED 0u /* [key][value] [key][value] ...: the original */
+#define SLOTS_SPLIT 1u       /* [key][key]...[key] [value][value]...[value] */
+
 /* The C library whose pthread_mutex_t the header's `lock` is: glibc and
  * musl both make it 40 bytes on x86-64, with different meanings. */
 enum libc_id { LIBC_UNKNOWN = 0, LIBC_GLIBC = 1, LIBC_MUSL = 2, LIBC_UCLIBC = 3, LIBC_BIONIC = 4 };
@@ -479,6 +504,8 @@ _Static_assert(offsetof(struct shm_header, journal) - offsetof(struct shm_header
 struct geometry {
 	uint32_t key_size, value_size, slot_size, value_offset;
 	uint32_t slots_per_bucket, bucket_bytes;
+	uint32_t slot_layout;  /* SLOTS_INTERLEAVED or SLOTS_SPLIT */
+	uint32_t value_stride; /* SLOTS_SPLIT: bytes between a bucket's values */
 	uint64_t nbuckets, nstripes;
 	uint64_t off_empty, off_deleted, off_jkey, off_jvalue;
 	uint64_t off_stripes, off_overflow, off_buckets, end;
@@ -669,9 +696,20 @@ static void shared_store(unsigned char *dst, const void *src, size_t n)
 		atomic_store_explicit((_Atomic unsigned char *)dst++, *s++, memory_order_relaxed);
 }
 
-/* Compares a private key with a slot's key. */
+/* Compares a private key with a slot's key: a word at a time where the
+ * slot is aligned and the width whole words (wide keys in split slots),
+ * else through a staging buffer. */
 static bool shared_equal(const unsigned char *slot, const unsigned char *key, size_t n)
 {
+	if (n % 8 == 0 && ((uintptr_t)slot & 7) == 0) {
+		uint64_t diff = 0;
+		for (size_t i = 0; i < n; i += 8) {
+			uint64_t k;
+			memcpy(&k, key + i, 8);
+			diff |= load_u64(slot + i) ^ k;
+		}
+		return diff == 0;
+	}
 	unsigned char buf[64];
 	while (n) {
 		size_t chunk = n < sizeof buf ? n : sizeof buf;
@@ -802,19 +840,98 @@ static uint64_t stripes_for(uint64_t capacity)
 	return s;
 }
 
-/* Lays out a segment of `capacity` bytes.  Returns false if not even one
- * bucket fits. */
-static bool layout(uint32_t key_size, uint32_t value_size, uint64_t capacity,
-                   struct geometry *g)
+/* Slots of [key][value] side by side, as many as fit a line (at least one). */
+static void interleaved_slots(uint32_t key_size, uint32_t value_size, struct geometry *g)
 {
-	memset(g, 0, sizeof *g);
-	g->key_size = key_size;
-	g->value_size = value_size;
 	g->value_offset = (uint32_t)round_up(key_size, natural_alignment(value_size));
 	uint32_t ka = natural_alignment(key_size), va = natural_alignment(value_size);
 	g->slot_size = (uint32_t)round_up((uint64_t)g->value_offset + value_size, ka > va ? ka : va);
 	g->slots_per_bucket = g->slot_size >= LINE ? 1 : LINE / g->slot_size;
 	g->bucket_bytes = g->slots_per_bucket * g->slot_size;
+}
+
+/* A bucket of `spb` split slots: its keys, then their values, padded to
+ * whole lines so that every bucket's keys start a line. */
+static void split_bucket(uint32_t key_size, uint32_t value_size, uint32_t spb, struct geometry *g)
+{
+	uint32_t va = natural_alignment(value_size);
+	g->slot_size = (uint32_t)round_up(key_size, natural_alignment(key_size));
+	g->slots_per_bucket = spb;
+	g->value_stride = (uint32_t)round_up(value_size, va);
+	g->value_offset = (uint32_t)round_up((uint64_t)spb * g->slot_size, va);
+	g->bucket_bytes = (uint32_t)round_up(g->value_offset + (uint64_t)spb * g->value_stride, LINE);
+}
+
+/* A bucket's keys, up to as many as fit its first line, then their values
+ * (see "WIDE SLOTS"): slot_size is the keys' stride, value_offset where
+ * the values start.  Of the key counts that fit a line, the one that pads
+ * least per slot (the bucket is rounded up to whole lines), the most keys
+ * among equals. */
+static void split_slots(uint32_t key_size, uint32_t value_size, struct geometry *g)
+{
+	uint32_t most = LINE / (uint32_t)round_up(key_size, natural_alignment(key_size)), best = most;
+	struct geometry t;
+	split_bucket(key_size, value_size, most, &t);
+	uint64_t best_bytes = t.bucket_bytes; /* per slot: best_bytes / best */
+	for (uint32_t spb = most - 1; spb >= 2; spb--) {
+		split_bucket(key_size, value_size, spb, &t);
+		if ((uint64_t)t.bucket_bytes * best < best_bytes * spb) {
+			best = spb;
+			best_bytes = t.bucket_bytes;
+		}
+	}
+	split_bucket(key_size, value_size, best, g);
+}
+
+/* Whether a table of these widths may use SLOTS_SPLIT: fewer than four
+ * [key][value] slots fit a line, the interleaved bucket is not one whole
+ * line (it spans two or straddles a boundary, so each bucket probed costs
+ * more than a line), and at least two keys fit a line.  Wider keys gain
+ * nothing (a line per key either way); a bucket that is exactly a line
+ * (24/40, 12/20) already reads one line a probe, and splitting it adds a
+ * value line to every hit (24/40: 2.0 lines a hit interleaved, 2.5 split,
+ * from the probe figures). */
+static bool split_allowed(uint32_t key_size, uint32_t value_size)
+{
+	struct geometry g, split;
+	interleaved_slots(key_size, value_size, &g);
+	if (g.slots_per_bucket >= 4 || value_size == 0 || g.bucket_bytes == LINE ||
+	    round_up(key_size, natural_alignment(key_size)) * 2 > LINE)
+		return false;
+	/* and it costs at most 3% more memory per slot than interleaved */
+	split_slots(key_size, value_size, &split);
+	return (uint64_t)split.bucket_bytes * 100 <=
+	       (uint64_t)g.slot_size * split.slots_per_bucket * 103;
+}
+
+/* The layout a new table gets: split wherever allowed.  SHMKV_BENCH_SLOTS=
+ * interleaved makes new tables interleaved (for the benchmark, which
+ * measures both layouts of one shape side by side); anything else in it is
+ * ignored. */
+static uint32_t slot_layout_for(uint32_t key_size, uint32_t value_size)
+{
+	const char *force = getenv("SHMKV_BENCH_SLOTS");
+	if (force && strcmp(force, "interleaved") == 0)
+		return SLOTS_INTERLEAVED;
+	return split_allowed(key_size, value_size) ? SLOTS_SPLIT : SLOTS_INTERLEAVED;
+}
+
+/* Lays out a segment of `capacity` bytes with the given slot layout.
+ * Returns false if not even one bucket fits, or the layout is not one these
+ * widths may have. */
+static bool layout_as(uint32_t key_size, uint32_t value_size, uint32_t slot_layout,
+                      uint64_t capacity, struct geometry *g)
+{
+	memset(g, 0, sizeof *g);
+	g->key_size = key_size;
+	g->value_size = value_size;
+	g->slot_layout = slot_layout;
+	if (slot_layout == SLOTS_SPLIT && split_allowed(key_size, value_size))
+		split_slots(key_size, value_size, g);
+	else if (slot_layout == SLOTS_INTERLEAVED)
+		interleaved_slots(key_size, value_size, g);
+	else
+		return false;
 
 	g->off_empty = sizeof(struct shm_header);
 	g->off_deleted = g->off_empty + key_size;
@@ -833,6 +950,13 @@ static bool layout(uint32_t key_size, uint32_t value_size, uint64_t capacity,
 	g->off_buckets = round_up(g->off_overflow + g->nbuckets * sizeof(uint16_t), LINE);
 	g->end = g->off_buckets + g->nbuckets * g->bucket_bytes;
 	return g->end <= capacity;
+}
+
+/* Lays out a new segment: the layout its widths get (slot_layout_for). */
+static bool layout(uint32_t key_size, uint32_t value_size, uint64_t capacity,
+                   struct geometry *g)
+{
+	return layout_as(key_size, value_size, slot_layout_for(key_size, value_size), capacity, g);
 }
 
 /* The highest load limit a new table may have.  At 1.0 a full table has no
@@ -892,7 +1016,30 @@ static inline unsigned char *bucket_at(const struct generation_map *h, uint64_t 
 
 static inline unsigned char *slot_at(const struct generation_map *h, uint64_t slot)
 {
+	if (h->g.slot_layout == SLOTS_SPLIT)
+		return bucket_at(h, slot / h->g.slots_per_bucket) +
+		       slot % h->g.slots_per_bucket * h->g.slot_size;
 	return h->buckets + slot * h->g.slot_size;
+}
+
+/* The value of slot i of a bucket (in the segment, or a copy of one). */
+static inline unsigned char *bucket_value(const struct geometry *g, const unsigned char *bucket,
+                                          uint32_t i)
+{
+	if (g->slot_layout == SLOTS_SPLIT)
+		return (unsigned char *)(uintptr_t)bucket + g->value_offset + i * g->value_stride;
+	return (unsigned char *)(uintptr_t)bucket + i * g->slot_size + g->value_offset;
+}
+
+/* The value of the slot whose key is at p, in the segment's buckets. */
+static inline unsigned char *value_of(const struct generation_map *h, const unsigned char *p)
+{
+	if (h->g.slot_layout != SLOTS_SPLIT)
+		return (unsigned char *)(uintptr_t)p + h->g.value_offset;
+	uint64_t off = (uint64_t)(p - h->buckets);
+	uint64_t b = off / h->g.bucket_bytes;
+	return bucket_value(&h->g, bucket_at(h, b),
+	                    (uint32_t)((off - b * h->g.bucket_bytes) / h->g.slot_size));
 }
 
 static inline _Atomic uint32_t *stripe_of(const struct generation_map *h, uint64_t b)
@@ -1179,8 +1326,8 @@ static inline int bucket_find(const struct generation_map *h, const unsigned cha
 /* Copies a slot's value out; one word load for the common 8-byte value. */
 static inline void value_load(const struct generation_map *h, void *out, const unsigned char *slot)
 {
-	const unsigned char *src = slot + h->g.value_offset;
-	if (h->g.value_size == 8 && h->g.value_offset % 8 == 0 && h->g.slot_size % 8 == 0) {
+	const unsigned char *src = value_of(h, slot);
+	if (h->g.value_size == 8 && ((uintptr_t)src & 7) == 0) {
 		uint64_t w = load_u64(src);
 		memcpy(out, &w, 8);
 		return;
@@ -1353,6 +1500,182 @@ static int search_general(struct generation_map *h, const void *k, void *datum)
 	return rc;
 }
 
+/* ---- wide slots: the split layout's read path ---------------------------- */
+
+/* split_find for keys of `words` words (a constant where it is inlined). */
+static inline __attribute__((always_inline)) int
+split_find_words(const unsigned char *bucket, uint32_t ss, uint32_t spb, const void *key,
+                 const uint32_t words)
+{
+	uint64_t k[4];
+	memcpy(k, key, words * 8);
+	unsigned mask = 0;
+	for (uint32_t i = 0; i < spb; i++) {
+		const unsigned char *p = bucket + i * ss;
+		uint64_t diff = 0;
+		for (uint32_t w = 0; w < words; w++)
+			diff |= load_u64(p + 8 * w) ^ k[w];
+		mask |= (unsigned)(diff == 0) << i;
+	}
+	return mask ? __builtin_ctz(mask) : -1;
+}
+
+/* Index within a split bucket of the slot holding key, or -1.  Keys of
+ * whole words (8, 16, 24, 32 bytes) are compared a word at a time with
+ * relaxed loads, every slot, into a mask (no branch on which matched, as
+ * bucket_find); other widths take bucket_find. */
+static inline int split_find(const struct generation_map *h, const unsigned char *bucket,
+                             const void *key)
+{
+	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size, ks = h->g.key_size;
+	if (ks == 16 && spb == 4) {
+#if defined(__SSE2__) && !defined(SHMKV_TSAN)
+		/* One aligned 16-byte load a key, as k8v8_match (and with its
+		 * justification: the version re-check decides whether they count). */
+		__m128i k = _mm_loadu_si128((const __m128i *)key);
+		unsigned mask = 0;
+		for (uint32_t i = 0; i < 4; i++) {
+			__m128i s = _mm_load_si128((const __m128i *)(const void *)(bucket + i * 16));
+			mask |= (unsigned)(_mm_movemask_epi8(_mm_cmpeq_epi8(s, k)) == 0xffff) << i;
+		}
+#else
+		uint64_t k0, k1;
+		memcpy(&k0, key, 8);
+		memcpy(&k1, (const unsigned char *)key + 8, 8);
+		unsigned mask = 0;
+		for (uint32_t i = 0; i < 4; i++) {
+			const unsigned char *p = bucket + i * 16;
+			mask |= (unsigned)(((load_u64(p) ^ k0) | (load_u64(p + 8) ^ k1)) == 0) << i;
+		}
+#endif
+		return mask ? __builtin_ctz(mask) : -1;
+	}
+	if (ks == 24)
+		return split_find_words(bucket, ss, spb, key, 3);
+	if (ks == 32)
+		return split_find_words(bucket, ss, spb, key, 4);
+	return bucket_find(h, bucket, key); /* 8- and 4-byte keys: its word paths */
+}
+
+/* key_hash for a split table: 16-byte keys (the common wide key) hash
+ * inline, as hash_bytes would hash them (two words, then the finish), so
+ * a hit spends no call on it. */
+static inline uint64_t split_hash(const struct generation_map *h, const void *key)
+{
+	if (h->g.key_size != 16)
+		return key_hash(h, key);
+	uint64_t w0, w1, x = h->seed ^ (16 * UINT64_C(0xa0761d6478bd642f));
+	memcpy(&w0, key, 8);
+	memcpy(&w1, (const unsigned char *)key + 8, 8);
+	x = mum(x ^ w0, UINT64_C(0xe7037ed1a0b428db));
+	x = mum(x ^ w1, UINT64_C(0xe7037ed1a0b428db));
+	return mum(x, UINT64_C(0x589965cc75374cc3));
+}
+
+/* is_sentinel for a split table, without a call for keys of 16, 24 or 32
+ * bytes (constant-size compares the compiler makes word compares). */
+static inline bool split_is_sentinel(const struct generation_map *h, const void *key)
+{
+	switch (h->g.key_size) {
+	case 16: return memcmp(key, h->empty, 16) == 0 || memcmp(key, h->deleted, 16) == 0;
+	case 24: return memcmp(key, h->empty, 24) == 0 || memcmp(key, h->deleted, 24) == 0;
+	case 32: return memcmp(key, h->empty, 32) == 0 || memcmp(key, h->deleted, 32) == 0;
+	default: return is_sentinel(h, key);
+	}
+}
+
+/* Copies a value out of a slot: whole words by relaxed loads where it is
+ * aligned and a whole number of words (16-byte SSE2 loads where aligned
+ * to them, as split_find's), else shared_load. */
+static inline void split_value_copy(void *out, const unsigned char *src, uint32_t n)
+{
+	if ((n & 7) || ((uintptr_t)src & 7)) {
+		shared_load(out, src, n);
+		return;
+	}
+	unsigned char *d = out;
+	uint32_t w = 0;
+#if defined(__SSE2__) && !defined(SHMKV_TSAN)
+	if (((uintptr_t)src & 15) == 0)
+		for (; w + 16 <= n; w += 16)
+			_mm_storeu_si128((__m128i *)(void *)(d + w),
+			                 _mm_load_si128((const __m128i *)(const void *)(src + w)));
+#endif
+	for (; w < n; w += 8) {
+		uint64_t x = load_u64(src + w);
+		memcpy(d + w, &x, 8);
+	}
+}
+
+/* The split layout's search: the keys' line of each bucket on the path,
+ * then the one value, copied once, straight into out, and validated by the
+ * bucket's version.  `moves` is read once at the start and re-checked only
+ * by a miss (as lookup_k8v8).  Returns 0 (found: out holds the value), -1
+ * (absent), or LOOKUP_SLOW when the general path must decide (a version
+ * odd or changed, a key moved meanwhile): out may then have been written. */
+static int lookup_split(const struct generation_map *h, const void *key, uint64_t hash, void *out)
+{
+	const uint64_t n = h->g.nbuckets;
+	_Atomic uint32_t *const moves = &h->hdr->moves;
+	/* The value's line is read after the keys' line (its address depends
+	 * on which key matched).  Prefetching the home bucket's value lines
+	 * beside the keys' line was measured (4M 16/64 and 8/32 entries, two
+	 * alternating runs): no gain in latency mode beyond the noise, and a
+	 * loss in throughput mode (four more lines in flight per lookup take
+	 * the fill buffers that overlap independent lookups), so it is not
+	 * done. */
+	uint64_t b = home_bucket(hash, n), step = 0;
+	uint32_t m = raw_read_seqbegin(moves);
+	for (uint64_t probe = 0; probe < n; probe++) {
+		_Atomic uint32_t *stripe = stripe_of(h, b);
+		const unsigned char *bucket = bucket_at(h, b);
+		uint32_t v = raw_read_seqbegin(stripe);
+		int i = split_find(h, bucket, key);
+		if (i >= 0) {
+			if (out)
+				split_value_copy(out, bucket_value(&h->g, bucket, (uint32_t)i),
+				                 h->g.value_size);
+			if (read_seqretry(stripe, v) || (v & 1))
+				return LOOKUP_SLOW;
+			return 0;
+		}
+		uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
+		if (read_seqretry(stripe, v) || (v & 1))
+			return LOOKUP_SLOW;
+		if (!passes(ov, hash)) {
+			if ((m & 1) || read_seqretry(moves, m))
+				return LOOKUP_SLOW;
+			return -1;
+		}
+		if (!step)
+			step = probe_step(hash, n);
+		b = next_bucket(b, step, n);
+	}
+	return LOOKUP_SLOW;
+}
+
+/* hashtable_search for a split table.  After a LOOKUP_SLOW (rare: a
+ * writer was in the key's bucket, or a key moved) the general path stages
+ * the value, as search_general does. */
+static int search_split(struct generation_map *h, const void *k, void *datum)
+{
+	if (__builtin_expect(!k || split_is_sentinel(h, k), 0))
+		return check_key(h, k); /* says which */
+	if (!datum && h->g.value_size)
+		return fail(-EINVAL, "NULL value buffer");
+	uint64_t hash = split_hash(h, k);
+	int rc = lookup_split(h, k, hash, datum);
+	if (rc != LOOKUP_SLOW)
+		return rc;
+	if (h->g.value_size > SMALL_VALUE)
+		return lookup(h, k, hash, datum);
+	unsigned char staged[SMALL_VALUE];
+	rc = lookup(h, k, hash, staged);
+	if (rc == 0 && h->g.value_size)
+		memcpy(datum, staged, h->g.value_size);
+	return rc;
+}
+
 /* Kept to a few dozen instructions for the common shape: independent
  * lookups overlap their cache misses only as far as the CPU's reorder
  * window reaches, so every instruction here costs throughput. */
@@ -1371,6 +1694,8 @@ static int search_in(struct generation_map *h, void *k, void *datum)
 			memcpy(datum, &value, 8);
 		return rc;
 	}
+	if (h && h->g.slot_layout == SLOTS_SPLIT) /* the wide-slot path */
+		return search_split(h, k, datum);
 	return search_general(h, k, datum);
 }
 
@@ -1849,7 +2174,7 @@ static void slot_write_locked(struct generation_map *h, uint64_t slot, const voi
 		}
 	} else {
 		if (value)
-			shared_store(p + h->g.value_offset, value, h->g.value_size);
+			shared_store(value_of(h, p), value, h->g.value_size);
 		if (key)
 			shared_store(p, key, h->g.key_size);
 	}
@@ -2329,7 +2654,7 @@ static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot, uin
 		return false;
 	loc.probe = d;
 	memcpy(journal_key(h), p, h->g.key_size); /* writer: no concurrent store */
-	memcpy(journal_value(h), p + h->g.value_offset, h->g.value_size);
+	memcpy(journal_value(h), value_of(h, p), h->g.value_size);
 	journal_begin(h, J_MOVE, &loc, NULL, NULL); /* key and value already staged */
 	journal_run(h); /* counts the move in stats.relocations */
 	return true;
@@ -2756,10 +3081,12 @@ static int header_field_bad(const struct generation_map *h, const char *field, u
 {
 	const struct shm_header *hd = h->hdr;
 	return fail(-EPROTO, "segment %d has a damaged shmkv header: its %s is %llu, but %u-byte "
-	                     "keys and %u-byte values in %llu bytes give %llu; remove it with: "
-	                     "ipcrm -m %d",
+	                     "keys and %u-byte values in %llu bytes (slot_layout %u: %s) give "
+	                     "%llu; remove it with: ipcrm -m %d",
 	            h->shmid, field, (unsigned long long)stored, hd->key_size, hd->value_size,
-	            (unsigned long long)hd->segment_bytes, (unsigned long long)expected, h->shmid);
+	            (unsigned long long)hd->segment_bytes, hd->slot_layout,
+	            hd->slot_layout == SLOTS_SPLIT ? "split" : "interleaved",
+	            (unsigned long long)expected, h->shmid);
 }
 
 /* The writer lock must be this C library's mutex. */
@@ -2837,8 +3164,15 @@ static int validate_header(struct generation_map *h, size_t segsz)
 	if (rc)
 		return rc;
 	struct geometry g;
+	if (hd->slot_layout != SLOTS_INTERLEAVED &&
+	    !(hd->slot_layout == SLOTS_SPLIT && widths_valid(hd->key_size, hd->value_size) &&
+	      split_allowed(hd->key_size, hd->value_size)))
+		return fail(-EPROTO, "segment %d has a damaged shmkv header: its slot_layout is %u, "
+		                     "not a layout %u-byte keys and %u-byte values may have; remove "
+		                     "it with: ipcrm -m %d",
+		            h->shmid, hd->slot_layout, hd->key_size, hd->value_size, h->shmid);
 	if (!widths_valid(hd->key_size, hd->value_size) || hd->segment_bytes > segsz ||
-	    !layout(hd->key_size, hd->value_size, hd->segment_bytes, &g))
+	    !layout_as(hd->key_size, hd->value_size, hd->slot_layout, hd->segment_bytes, &g))
 		return fail(-EPROTO, "segment %d has a shmkv header whose widths (%u, %u) or size "
 		                     "(%llu bytes) do not fit its %zu bytes; it is damaged: remove it "
 		                     "with: ipcrm -m %d",
@@ -2944,6 +3278,7 @@ static int initialise(unsigned char *base, const struct geometry *g, size_t segs
 	hd->value_offset = g->value_offset;
 	hd->slots_per_bucket = g->slots_per_bucket;
 	hd->bucket_bytes = g->bucket_bytes;
+	hd->slot_layout = g->slot_layout;
 	hd->nbuckets = g->nbuckets;
 	hd->nstripes = g->nstripes;
 	hd->off_empty = g->off_empty;
@@ -2965,8 +3300,10 @@ static int initialise(unsigned char *base, const struct geometry *g, size_t segs
 	for (uint32_t i = 0; i < g->key_size; i++)
 		zero_empty &= base[g->off_empty + i] == 0;
 	if (!zero_empty) /* the kernel zero-fills; other empty keys are written */
-		for (uint64_t s = 0; s < g->nbuckets * g->slots_per_bucket; s++)
-			memcpy(base + g->off_buckets + s * g->slot_size, base + g->off_empty, g->key_size);
+		for (uint64_t b = 0; b < g->nbuckets; b++)
+			for (uint32_t i = 0; i < g->slots_per_bucket; i++)
+				memcpy(base + g->off_buckets + b * g->bucket_bytes + i * g->slot_size,
+				       base + g->off_empty, g->key_size);
 	/* (the writer lock is the root's: a data segment's stays zero) */
 	/* release: every header field is visible before the magic */
 	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)&hd->magic, SHMKV_DATA_MAGIC,
@@ -4279,7 +4616,7 @@ static int iterate_in(struct generation_map *h, uint64_t *cursor, void *key, voi
 				if (key)
 					memcpy(key, p, h->g.key_size);
 				if (value)
-					memcpy(value, p + h->g.value_offset, h->g.value_size);
+					memcpy(value, bucket_value(&h->g, buf, i), h->g.value_size);
 				*cursor = s + 1;
 				rc = 1;
 				break;
@@ -4384,7 +4721,8 @@ static int stats_in(struct generation_map *h, struct hashtable_stats *st)
 	st->format_version = hd->format;
 	st->key_size = h->g.key_size;
 	st->value_size = h->g.value_size;
-	st->slot_size = h->g.slot_size;
+	/* bytes per slot, padding included: a split bucket's share per slot */
+	st->slot_size = h->g.bucket_bytes / h->g.slots_per_bucket;
 	st->slots_per_bucket = h->g.slots_per_bucket;
 	st->buckets = h->g.nbuckets;
 	st->slots = h->g.nbuckets * h->g.slots_per_bucket;
@@ -4802,13 +5140,16 @@ static int builder_insert(struct hashtable_builder *b, const void *key, const vo
 	for (uint64_t d = 0; d < n; d++, bkt = next_bucket(bkt, step, n)) {
 		unsigned char *bucket = bucket_at(h, bkt);
 		unsigned char *free_slot = NULL;
+		uint32_t free_i = 0;
 		for (uint32_t i = 0; i < spb; i++) {
 			unsigned char *p = bucket + i * ss;
 			if (memcmp(p, h->empty, ks) == 0) {
-				if (!free_slot)
+				if (!free_slot) {
 					free_slot = p;
+					free_i = i;
+				}
 			} else if (memcmp(p, key, ks) == 0) {
-				memcpy(p + h->g.value_offset, value, h->g.value_size);
+				memcpy(bucket_value(&h->g, bucket, i), value, h->g.value_size);
 				return 1;
 			}
 		}
@@ -4819,7 +5160,7 @@ static int builder_insert(struct hashtable_builder *b, const void *key, const vo
 		if (b->count >= h->max_count)
 			return AT_LOAD_LIMIT;
 		memcpy(free_slot, key, ks);
-		memcpy(free_slot + h->g.value_offset, value, h->g.value_size);
+		memcpy(bucket_value(&h->g, bucket, free_i), value, h->g.value_size);
 		builder_path_raise(h, home, step, d, filter_bit(hash));
 		b->count++;
 		b->collisions += d;
@@ -5011,7 +5352,7 @@ static int copy_live(struct hashtable_builder *b, const struct generation_map *c
 		const unsigned char *p = slot_at(cur, s);
 		if (slot_is_free(cur, p))
 			continue;
-		int rc = builder_insert(b, p, p + cur->g.value_offset);
+		int rc = builder_insert(b, p, value_of(cur, p));
 		if (rc == AT_LOAD_LIMIT)
 			return fail(-ENOMEM, "the new generation cannot hold the table's %llu keys",
 			            (unsigned long long)atomic_load(&cur->hdr->count));

@@ -154,9 +154,30 @@ struct dataset {
 	uint32_t *zlut;                   /* Zipf ranks for latency chains     */
 };
 
+/* Key i of a width below 8 bytes (4 to 7): a bijection of i on 32 bits
+ * (murmur3's finaliser of an odd multiple), so keys i < 2^32 never collide,
+ * then zero bytes. */
+ALWAYS_INLINE void key_of_narrow(uint32_t ks, uint64_t i, unsigned char *out)
+{
+	uint32_t x = (uint32_t)(i + 1) * 0x9e3779b1u;
+
+	x ^= x >> 16;
+	x *= 0x85ebca6bu;
+	x ^= x >> 13;
+	x *= 0xc2b2ae35u;
+	x ^= x >> 16;
+	memcpy(out, &x, 4);
+	memset(out + 4, 0, ks - 4);
+}
+
 ALWAYS_INLINE void key_of(uint32_t ks, uint64_t i, unsigned char *out)
 {
 	uint64_t w = key_word(i);
+
+	if (ks < 8) {
+		key_of_narrow(ks, i, out);
+		return;
+	}
 
 	memcpy(out, &w, 8);
 	for (uint32_t off = 8; off < ks; off += 8) {

@@ -179,6 +179,12 @@ int probe_main(key_t key, uint64_t n, uint32_t ks, uint32_t vs, uint64_t nq,
                uint64_t steps);
 int profile_main(const char *op, uint64_t n);
 
+/* Shapes against the original algorithm (shapes.c): every shape of its
+ * list (or the only-th) at 4M entries (64K quick); report_shapes writes
+ * their section. */
+void run_shapes(const struct plan *pl, int only); /* only: -1 for all */
+void report_shapes(FILE *md);
+
 /* ---- Report (report.c) -------------------------------------------------- */
 
 extern int targets_met, targets_missed;

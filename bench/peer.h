@@ -62,7 +62,7 @@ struct peer_ops {
 	                       uint64_t m, uint64_t *bad);
 };
 
-#define BENCH_PEERS(X) X(ckht) X(lmdb) X(cdb) X(redis)
+#define BENCH_PEERS(X) X(memkv) X(ckht) X(lmdb) X(cdb) X(redis)
 
 #define BENCH_DECLARE_PEER(name) extern const struct peer_ops name##_peer;
 BENCH_PEERS(BENCH_DECLARE_PEER)

@@ -126,7 +126,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: " PROG " [--quick|--full] [--out DIR] [--huge] [--redis PATH]\n"
-	        "                   [--nover PATH] [--reps N] [--workload I]\n"
+	        "                   [--nover PATH] [--reps N] [--workload I] [--shapes]\n"
 	        "       " PROG " --hugepages-needed\n"
 	        "       " PROG " --profile hit_thr|hit_lat|miss_thr|miss_lat|batch|insert [--n N]\n"
 	        "Measures shmkv against the machine's memory limits and against LMDB,\n"
@@ -138,7 +138,9 @@ static void usage(FILE *f)
 	        "  --nover PATH          compare with PATH, this program linked with a library\n"
 	        "                        built without version checks\n"
 	        "  --reps N              repetitions per figure (median)\n"
-	        "  --workload I          only the I-th workload of the preset (0-based)\n"
+	        "  --workload I          only the I-th workload of the preset (0-based), no shapes\n"
+	        "  --shapes              only the shapes against the original algorithm (with\n"
+	        "                        --workload I: only the I-th shape)\n"
 	        "  --hugepages-needed    print the 2 MiB pages --huge needs, and exit\n"
 	        "Exit status: 0 all answers right, 1 wrong answers, 2 error.\n");
 }
@@ -155,6 +157,7 @@ int main(int argc, char **argv)
 		{ "reps", required_argument, NULL, 'R' },
 		{ "hugepages-needed", no_argument, NULL, 'N' },
 		{ "workload", required_argument, NULL, 'w' },
+		{ "shapes", no_argument, NULL, 'S' },
 		{ "probe", required_argument, NULL, 'p' },
 		{ "profile", required_argument, NULL, 'P' },
 		{ "n", required_argument, NULL, 1 },
@@ -167,7 +170,7 @@ int main(int argc, char **argv)
 	};
 	struct plan pl;
 	struct wlres *res;
-	int c, quick = 1, huge = 0, reps = 0, need = 0, only = -1;
+	int c, quick = 1, huge = 0, reps = 0, need = 0, only = -1, shapes_only = 0;
 	const char *out = ".", *redis = NULL, *nover = NULL;
 	long probe = -1;
 	const char *profile = NULL;
@@ -185,6 +188,7 @@ int main(int argc, char **argv)
 		case 'R': reps = atoi(optarg); break;
 		case 'N': need = 1; break;
 		case 'w': only = atoi(optarg); break;
+		case 'S': shapes_only = 1; break;
 		case 'p': probe = strtol(optarg, NULL, 0); break;
 		case 'P': profile = optarg; break;
 		case 1: pn = strtoull(optarg, NULL, 0); break;
@@ -215,7 +219,7 @@ int main(int argc, char **argv)
 	}
 	if (reps > 0)
 		pl.reps = reps < MAX_REPS ? reps : MAX_REPS;
-	if (only >= 0 && only < pl.nworkloads) {
+	if (only >= 0 && only < pl.nworkloads && !shapes_only) {
 		pl.wl[0] = pl.wl[only];
 		pl.nworkloads = 1;
 	}
@@ -225,11 +229,15 @@ int main(int argc, char **argv)
 	pl.outdir = out;
 	install_cleanup();
 	t_start = now_ns();
-	res = calloc((size_t)pl.nworkloads, sizeof *res);
+	res = calloc((size_t)pl.nworkloads + 1, sizeof *res);
 	if (!res)
 		die("out of memory");
+	if (shapes_only)
+		pl.nworkloads = 0;
 	for (int i = 0; i < pl.nworkloads; i++)
 		run_workload(&pl, &pl.wl[i], &res[i]);
+	if (only < 0 || shapes_only)
+		run_shapes(&pl, shapes_only ? only : -1);
 	report(&pl, res, pl.nworkloads);
 	progress("done: %llu answers checked, %llu wrong; %d targets met, %d missed",
 	         (unsigned long long)total_checked, (unsigned long long)total_bad,

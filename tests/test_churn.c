@@ -192,6 +192,84 @@ START_TEST(steady_churn)
 }
 END_TEST
 
+/* The same churn with 16-byte keys and 64-byte values (the split slot
+ * layout: keys in each bucket's first line, values behind them): moves and
+ * deletes carry values in the value array, and the hit probes stay within
+ * the same targets (for this layout, buckets are key lines). */
+static void wide_key(uint64_t k, uint64_t out[2])
+{
+	out[0] = k;
+	out[1] = ~k * 0x9E3779B97F4A7C15ull;
+}
+
+static void wide_val(uint64_t k, uint64_t out[8])
+{
+	for (int w = 0; w < 8; w++)
+		out[w] = val_of(k) + (uint64_t)w;
+}
+
+START_TEST(wide_steady_churn)
+{
+	const struct churn_case *c = &cases[_i];
+	const char *how = c->random_victim ? "random" : "fifo";
+	struct hashtable *h = test_table_simple(16, 64, (uint64_t)(TARGET_SLOTS / 4 * c->load),
+	                                        c->load);
+	struct hashtable_stats st = stats_of(h);
+	ck_assert_uint_eq(st.slots_per_bucket, 4); /* split: four keys a line */
+	ck_assert_uint_eq(st.slot_size, 80);
+	const uint64_t max = st.max_count, slots = st.slots;
+	uint64_t *live = malloc(max * sizeof *live), key[2], v[8], out[8];
+	ck_assert_ptr_nonnull(live);
+	uint64_t next = 1;
+	for (uint64_t i = 0; i < max; i++, next++) {
+		live[i] = next;
+		wide_key(next, key);
+		wide_val(next, v);
+		ck_assert_int_eq(hashtable_update(h, key, v), 0);
+	}
+	wide_key(next, key);
+	ck_assert_int_eq(hashtable_update(h, key, v), -ENOMEM);
+	const uint64_t ops = (uint64_t)(10.0 * (double)slots * loop_scale());
+	uint64_t head = 0, seed = 0x2545F4914F6CDD1Dull + (uint64_t)_i;
+	for (uint64_t op = 0; op < ops; op++, next++) {
+		uint64_t j = c->random_victim ? rng(&seed) % max : head;
+		head = head + 1 == max ? 0 : head + 1;
+		wide_key(live[j], key);
+		ck_assert_int_eq(hashtable_delete(h, key), 0);
+		live[j] = next;
+		wide_key(next, key);
+		wide_val(next, v);
+		ck_assert_int_eq(hashtable_update(h, key, v), 0);
+	}
+	st = stats_of(h);
+	printf("churn: 16/64 load %.2f %s: %llu pairs: hit %.3f miss %.3f, relocations %llu\n",
+	       c->load, how, (unsigned long long)ops, st.hit_probes, st.miss_probes,
+	       (unsigned long long)st.relocations);
+	ck_assert_uint_eq(st.count, max);
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	for (uint64_t i = 0; i < max; i++) {
+		wide_key(live[i], key);
+		ck_assert_msg(hashtable_search(h, key, out) == 0, "live key %llu lost",
+		              (unsigned long long)live[i]);
+		wide_val(live[i], v);
+		ck_assert_int_eq(memcmp(out, v, sizeof v), 0);
+	}
+	uint64_t cur = 0, n = 0;
+	while (hashtable_iterate(h, &cur, key, out) == 1) {
+		wide_val(key[0], v);
+		ck_assert_int_eq(memcmp(out, v, sizeof v), 0);
+		n++;
+	}
+	ck_assert_uint_eq(n, max);
+	ck_assert_msg(st.hit_probes <= c->hit_max && st.miss_probes <= c->miss_max,
+	              "16/64 load %.2f %s after churn: hit %.3f (target %.2f) miss %.3f "
+	              "(target %.2f)", c->load, how, st.hit_probes, c->hit_max, st.miss_probes,
+	              c->miss_max);
+	free(live);
+	test_table_destroy(h);
+}
+END_TEST
+
 /* Delete-then-reinsert the same keys with new values, with keys of odd
  * width; the count and contents stay exact. */
 static void key3(unsigned char *k, uint64_t i)
@@ -245,6 +323,7 @@ Suite *suite_churn(void)
 	Suite *s = suite_create("churn");
 	TCase *tc = tcase_create("steady");
 	tcase_add_loop_test(tc, steady_churn, 0, 4);
+	tcase_add_loop_test(tc, wide_steady_churn, 0, 4);
 	tcase_add_test(tc, reinsert_same_keys);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

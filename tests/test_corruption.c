@@ -21,9 +21,10 @@
 
 #define HEADER_SCAN 256
 
-/* Distinctive geometry: 13-byte keys, 6-byte values (so the value offset,
- * 14, differs from the key width), an odd capacity. */
-#define KS 13u
+/* Distinctive geometry: 9-byte keys, 6-byte values (so the value offset,
+ * 10, differs from the key width, and the slot, 16, stays interleaved:
+ * a split layout's slot_size would equal the key width), an odd capacity. */
+#define KS 9u
 #define VS 6u
 #define CAP 200003u
 #define NKEYS 1500u

@@ -294,6 +294,66 @@ END_TEST
 
 /* ---- grow ------------------------------------------------------------------- */
 
+/* A split-slot table (16-byte keys, 64-byte values: keys in each bucket's
+ * first line, values behind them) with a non-zero empty key grows: every
+ * key keeps its value, the new generation is split too, and it takes
+ * inserts, deletes and a verify. */
+static void wide_kv(uint64_t i, uint64_t k[2], uint64_t v[8])
+{
+	k[0] = i;
+	k[1] = i * 0x9E3779B97F4A7C15ull;
+	for (int w = 0; w < 8; w++)
+		v[w] = i ^ ((uint64_t)w << 56);
+}
+
+START_TEST(grow_wide_split_table)
+{
+	unsigned char empty[16];
+	memset(empty, 0xee, sizeof empty);
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 16;
+	cfg.value_size = 64;
+	cfg.entries = 1000;
+	cfg.empty_key = empty;
+	struct hashtable *h = test_table_create(&cfg);
+	uint64_t k[2], v[8], out[8], i;
+	int rc;
+	for (i = 1; (rc = hashtable_update(h, (wide_kv(i, k, v), k), v)) == 0; i++)
+		;
+	ck_assert_int_eq(rc, -ENOMEM);
+	const uint64_t full = i - 1;
+	ck_assert_uint_ge(full, 1000);
+	ck_assert_int_eq(hashtable_grow(h, 20000), 0);
+	test_register_table(h);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.count, full);
+	ck_assert_uint_eq(st.slots_per_bucket, 4); /* split again */
+	for (i = 1; i <= full; i++) {
+		wide_kv(i, k, v);
+		ck_assert_int_eq(hashtable_search(h, k, out), 0);
+		ck_assert_int_eq(memcmp(out, v, sizeof v), 0);
+	}
+	for (i = full + 1; i <= 15000; i++) {
+		wide_kv(i, k, v);
+		ck_assert_int_eq(hashtable_update(h, k, v), 0);
+	}
+	for (i = 1; i <= 15000; i += 3) {
+		wide_kv(i, k, v);
+		ck_assert_int_eq(hashtable_delete(h, k), 0);
+	}
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	for (i = 1; i <= 15000; i++) {
+		wide_kv(i, k, v);
+		rc = hashtable_search(h, k, out);
+		ck_assert_int_eq(rc, i % 3 == 1 ? -1 : 0);
+		if (rc == 0)
+			ck_assert_int_eq(memcmp(out, v, sizeof v), 0);
+	}
+	test_table_destroy(h);
+}
+END_TEST
+
 START_TEST(grow_keeps_keys_mode_and_owner)
 {
 	struct hashtable *h = table_8_8(1000, 0640, 0);
@@ -905,6 +965,7 @@ Suite *suite_generations(void)
 
 	tc = tcase_create("grow");
 	tcase_add_test(tc, grow_keeps_keys_mode_and_owner);
+	tcase_add_test(tc, grow_wide_split_table);
 	tcase_add_test(tc, autogrow_to_100k);
 	tcase_add_test(tc, autogrow_respects_max_bytes);
 	tcase_set_timeout(tc, 60);

@@ -5,7 +5,7 @@
  * crashes.
  *
  * The header layout is private to hashtable.c; the mirrors below copy the
- * parts these tests write (the header's first part, up to `reserved`, and
+ * parts these tests write (the header's first part, up to `slot_layout`, and
  * struct journal) and every test checks its mirror against the handle's
  * stats first, so a layout change fails loudly instead of damaging the
  * wrong bytes. */
@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* hashtable.c's struct shm_header, up to `reserved` */
+/* hashtable.c's struct shm_header, up to `slot_layout` */
 struct seg_prefix {
 	uint64_t magic;
 	uint32_t format, flags;
@@ -42,7 +42,7 @@ struct seg_prefix {
 	double max_load;
 	int64_t created;
 	int32_t creator_pid;
-	uint32_t reserved;
+	uint32_t slot_layout; /* 0 interleaved, 1 split */
 };
 
 /* hashtable.c's struct journal */
@@ -449,6 +449,93 @@ START_TEST(derived_header_field_is_checked)
 	struct hashtable *again = hashtable_open_key(s.st.ipc_key, HASHTABLE_RDONLY);
 	ck_assert_ptr_nonnull(again);
 	assert_keys_readable(again, NKEYS);
+	hashtable_close(again);
+	seg_close(&s);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* A 16-byte-key, 64-byte-value table (split slots): key i is {i, ~i},
+ * its value 64 bytes of (unsigned char)(i * 3). */
+static struct hashtable *wide_table(uint64_t n)
+{
+	struct hashtable *h = test_table_simple(16, 64, 1000, 0.8);
+	for (uint64_t i = 1; i <= n; i++) {
+		uint64_t k[2] = {i, ~i};
+		unsigned char v[64];
+		memset(v, (int)(i * 3), sizeof v);
+		ck_assert_int_eq(hashtable_update(h, k, v), 0);
+	}
+	return h;
+}
+
+static void assert_wide_readable(struct hashtable *h, uint64_t n)
+{
+	for (uint64_t i = 1; i <= n; i++) {
+		uint64_t k[2] = {i, ~i};
+		unsigned char v[64], want[64];
+		memset(want, (int)(i * 3), sizeof want);
+		ck_assert_int_eq(hashtable_search(h, k, v), 0);
+		ck_assert_int_eq(memcmp(v, want, sizeof v), 0);
+	}
+}
+
+/* The slot layout decides where readers look for keys and values: a value
+ * the widths cannot have, or the other layout, is refused by name, and
+ * the table reads again once the field is restored. */
+START_TEST(slot_layout_is_checked)
+{
+	struct hashtable *narrow = filled_table(1000, NKEYS), *wide = wide_table(500);
+	struct seg s, w;
+	seg_open(&s, narrow);
+	seg_open(&w, wide);
+	ck_assert_uint_eq(s.hd->slot_layout, 0);
+	ck_assert_uint_eq(w.hd->slot_layout, 1);
+	ck_assert_uint_eq(w.hd->slot_size, 16); /* the keys' stride alone */
+	const uint32_t bad_narrow[] = {1, 2, UINT32_MAX}, bad_wide[] = {0, 2, 0x100};
+	for (size_t i = 0; i < sizeof bad_narrow / sizeof bad_narrow[0]; i++) {
+		s.hd->slot_layout = bad_narrow[i];
+		assert_open_refused(s.st.ipc_key, "slot_layout");
+	}
+	for (size_t i = 0; i < sizeof bad_wide / sizeof bad_wide[0]; i++) {
+		w.hd->slot_layout = bad_wide[i];
+		assert_open_refused(w.st.ipc_key, "slot_layout");
+	}
+	s.hd->slot_layout = 0;
+	w.hd->slot_layout = 1;
+	struct hashtable *again = hashtable_open_key(s.st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(again);
+	assert_keys_readable(again, NKEYS);
+	hashtable_close(again);
+	again = hashtable_open_key(w.st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(again);
+	assert_wide_readable(again, 500);
+	hashtable_close(again);
+	seg_close(&s);
+	seg_close(&w);
+	test_table_destroy(narrow);
+	test_table_destroy(wide);
+}
+END_TEST
+
+/* The derived fields of a split table are checked as an interleaved one's. */
+START_TEST(wide_derived_header_field_is_checked)
+{
+	struct hashtable *h = wide_table(500);
+	struct seg s;
+	seg_open(&s, h);
+	const char *name = derived_fields[_i].name;
+	unsigned char *at = s.base + derived_fields[_i].offset;
+	size_t width = derived_fields[_i].width;
+	uint64_t orig = 0, bad;
+	memcpy(&orig, at, width);
+	bad = orig + (uint64_t)derived_fields[_i].delta;
+	memcpy(at, &bad, width);
+	assert_open_refused(s.st.ipc_key, name);
+	memcpy(at, &orig, width);
+	struct hashtable *again = hashtable_open_key(s.st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(again);
+	assert_wide_readable(again, 500);
 	hashtable_close(again);
 	seg_close(&s);
 	test_table_destroy(h);
@@ -908,6 +995,9 @@ Suite *suite_hardening(void)
 	tc = tcase_create("header");
 	tcase_add_loop_test(tc, derived_header_field_is_checked, 0,
 	                    (int)(sizeof derived_fields / sizeof derived_fields[0]));
+	tcase_add_loop_test(tc, wide_derived_header_field_is_checked, 0,
+	                    (int)(sizeof derived_fields / sizeof derived_fields[0]));
+	tcase_add_test(tc, slot_layout_is_checked);
 	tcase_add_test(tc, max_load_is_checked);
 	tcase_add_test(tc, lock_abi_is_checked);
 	tcase_set_timeout(tc, 20);

@@ -252,7 +252,7 @@ void dataset_init(struct dataset *d, uint64_t n, uint32_t ks,
 	struct rng r = { seed };
 	struct zipf z;
 
-	if (ks < 8 || ks > MAX_KEY || vs < 8 || vs > MAX_VALUE || vs % 8 ||
+	if (ks < 4 || ks > MAX_KEY || vs < 8 || vs > MAX_VALUE || vs % 8 ||
 	    n >= (1ull << 32))
 		die("workload %llu x %u/%u not supported", (unsigned long long)n, ks, vs);
 	d->n = n;

@@ -405,6 +405,7 @@ void report(const struct plan *pl, struct wlres *res, int nres)
 	for (int i = 0; i < nres; i++)
 		if (res[i].w->targets)
 			report_targets(&res[i]);
+	report_shapes(md);
 	fprintf(md, "Targets met: %d, missed: %d.\n\n", targets_met, targets_missed);
 	for (int i = 0; i < nres; i++) {
 		fprintf(md, "## %s\n\n", res[i].w->name);

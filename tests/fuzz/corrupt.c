@@ -151,7 +151,17 @@ struct table {
 	uint64_t off_empty, off_deleted, off_jkey, off_jvalue;
 	uint64_t off_stripes, nstripes, off_overflow, nbuckets, off_buckets;
 	uint64_t bucket_bytes, slot_size, slots_per_bucket;
+	int split; /* keys in each bucket's first line, values behind them */
 };
+
+/* Where slot s's key starts in the image (both slot layouts). */
+static uint64_t slot_offset(const struct table *t, uint64_t s)
+{
+	if (t->split)
+		return t->off_buckets + s / t->slots_per_bucket * t->bucket_bytes +
+		       s % t->slots_per_bucket * t->slot_size;
+	return t->off_buckets + s * t->slot_size;
+}
 
 /* Key i of a geometry: distinct for distinct i (its first bytes spell i),
  * and never a default sentinel (the first byte is never 0x00 or 0xff). */
@@ -279,6 +289,7 @@ static int table_regions(struct table *t, FILE *log)
 	t->bucket_bytes = read_word(p + FUZZ_OFF_BUCKET_BYTES, 4);
 	t->slot_size = read_word(p + FUZZ_OFF_SLOT_SIZE, 4);
 	t->slots_per_bucket = read_word(p + FUZZ_OFF_SLOTS_PER_BUCKET, 4);
+	t->split = read_word(p + FUZZ_OFF_SLOT_LAYOUT, 4) == FUZZ_SLOTS_SPLIT;
 	bool ok = read_word(p + FUZZ_OFF_MAGIC, 8) == FUZZ_MAGIC &&
 	          read_word(t->root_pristine + FUZZ_OFF_MAGIC, 8) == FUZZ_ROOT_MAGIC &&
 	          current_shmid(t->root_pristine) == t->shmid &&
@@ -289,7 +300,8 @@ static int table_regions(struct table *t, FILE *log)
 	          t->off_empty >= FUZZ_HEADER_BYTES && t->off_deleted == t->off_empty + t->ks &&
 	          t->off_stripes + t->nstripes * 4 <= t->off_overflow &&
 	          t->off_overflow + t->nbuckets * 2 <= t->off_buckets &&
-	          t->bucket_bytes == t->slot_size * t->slots_per_bucket &&
+	          (t->split ? t->bucket_bytes >= t->slot_size * t->slots_per_bucket
+	                    : t->bucket_bytes == t->slot_size * t->slots_per_bucket) &&
 	          t->off_buckets + t->nbuckets * t->bucket_bytes <= t->bytes;
 	if (!ok)
 		logf_(log, "shmkv-fuzz: the %u/%u table's root or data header does not match "
@@ -548,8 +560,8 @@ static void damage_bucket(struct damage_ctx *d)
 	const struct table *t = d->t;
 	uint64_t slots = t->nbuckets * t->slots_per_bucket;
 	uint64_t a = below(&d->rng, slots), b = below(&d->rng, slots);
-	unsigned char *sa = d->img + t->off_buckets + a * t->slot_size;
-	unsigned char *sb = d->img + t->off_buckets + b * t->slot_size;
+	unsigned char *sa = d->img + slot_offset(t, a);
+	unsigned char *sb = d->img + slot_offset(t, b);
 	switch (below(&d->rng, 5)) {
 	case 0:
 	case 1:
@@ -662,7 +674,7 @@ static void damage_full(struct damage_ctx *d)
 	uint64_t slots = t->nbuckets * t->slots_per_bucket, filled = 0;
 	unsigned char k[HASHTABLE_MAX_KEY];
 	for (uint64_t s = 0; s < slots; s++) {
-		unsigned char *p = d->img + t->off_buckets + s * t->slot_size;
+		unsigned char *p = d->img + slot_offset(t, s);
 		if (memcmp(p, d->img + t->off_empty, t->ks) != 0)
 			continue;
 		key_bytes(t, t->nkeys + 1000 + s, k);

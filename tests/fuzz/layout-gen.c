@@ -20,7 +20,7 @@
 	X(magic) X(format) X(flags) X(mutex_bytes) X(libc) X(segment_bytes)    \
 	X(key_size) X(value_size)                                              \
 	X(slot_size) X(value_offset) X(slots_per_bucket) X(bucket_bytes)       \
-	X(nbuckets) X(nstripes) X(off_empty) X(off_deleted) X(off_jkey)        \
+	X(slot_layout) X(nbuckets) X(nstripes) X(off_empty) X(off_deleted) X(off_jkey)        \
 	X(off_jvalue) X(off_stripes) X(off_overflow) X(off_buckets) X(seed)    \
 	X(max_count) X(max_load) X(created) X(creator_pid) X(count) X(deleted) \
 	X(collisions) X(max_probe) X(inserts) X(updates) X(deletes)            \
@@ -70,6 +70,8 @@ int main(void)
 	printf("#define FUZZ_OFF_SLOT_SIZE %zu\n", offsetof(struct shm_header, slot_size));
 	printf("#define FUZZ_OFF_SLOTS_PER_BUCKET %zu\n", offsetof(struct shm_header, slots_per_bucket));
 	printf("#define FUZZ_OFF_BUCKET_BYTES %zu\n", offsetof(struct shm_header, bucket_bytes));
+	printf("#define FUZZ_OFF_SLOT_LAYOUT %zu\n", offsetof(struct shm_header, slot_layout));
+	printf("#define FUZZ_SLOTS_SPLIT %u\n", (unsigned)SLOTS_SPLIT);
 	printf("#define FUZZ_OFF_NBUCKETS %zu\n", offsetof(struct shm_header, nbuckets));
 	printf("#define FUZZ_OFF_NSTRIPES %zu\n", offsetof(struct shm_header, nstripes));
 	printf("#define FUZZ_OFF_OFF_EMPTY %zu\n", offsetof(struct shm_header, off_empty));
