@@ -26,8 +26,10 @@ CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 # What the tests need on Debian: Check, tinycdb for the cdb format tests, man
 # and groff for check-man and check-install, python3 to parse the tools' JSON,
-# spin for `make model`.
-DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base python3 spin
+# spin for `make model`; redis-tools (redis-cli, redis-benchmark), python3-redis
+# and nutcracker (twemproxy) for shmkv-serve's tests (tests/tools/test-serve.sh).
+DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base python3 spin \
+                redis-tools python3-redis nutcracker
 
 LIB_SRC   = hashtable.c
 LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
