@@ -292,7 +292,13 @@ $(B)/fuzz/fuzz-image: tests/fuzz/fuzz-image.c tests/fuzz/guard.c tests/fuzz/guar
 	$(FUZZ_CC) $(SHMKV_CFLAGS) -I$(B)/fuzz -Itests/fuzz -O1 -g $(FUZZ_FLAGS) -o $@ \
 	    tests/fuzz/fuzz-image.c tests/fuzz/guard.c hashtable.c $(SHMKV_LDLIBS)
 
-fuzz-build: $(B)/fuzz/shmkv-fuzz-corrupt $(B)/fuzz/fuzz-load $(B)/fuzz/fuzz-image
+# shmkv-serve's request parser, alone (no socket, no table).
+$(B)/fuzz/fuzz-serve: tests/fuzz/fuzz-serve.c tools/shmkv-serve.c $(TOOL_COMMON) tools/*.h hashtable.c hashtable.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(SHMKV_CFLAGS) -O1 -g $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-serve.c \
+	    $(TOOL_COMMON) hashtable.c $(SHMKV_LDLIBS)
+
+fuzz-build: $(B)/fuzz/shmkv-fuzz-corrupt $(B)/fuzz/fuzz-load $(B)/fuzz/fuzz-image $(B)/fuzz/fuzz-serve
 
 # Every target for FUZZ_SECONDS (3 x 200 s: 10 minutes); fails on any finding,
 # and removes every segment the targets made.
