@@ -188,6 +188,13 @@ $(B)/%: bench/%.c $(B)/libshmkv.a
 bench: bench-build
 	SHMKV_BUILD=$(B) sh bench/run.sh full
 
+# shmkv-serve against redis-server, same 1M keys, redis-benchmark over
+# loopback: throughput, server CPU per request, memory (bench/serve/run.sh).
+# Needs redis-server and redis-tools.
+.PHONY: bench-serve
+bench-serve: $(B)/shmkv-serve $(B)/shmkv-load $(B)/shmkv
+	SHMKV_BUILD=$(B) sh bench/serve/run.sh
+
 bench-quick: bench-build
 	SHMKV_BUILD=$(B) sh bench/run.sh quick
 
