@@ -291,11 +291,26 @@ static void out_fmt(struct client *c, const char *fmt, ...)
 	out_raw(c, buf, (size_t)n);
 }
 
+/* "<prefix><n>\r\n" without printf: every GET answer starts with one, and
+ * vsnprintf would be a measurable share of a pipelined GET's cost. */
+static void out_len_line(struct client *c, char prefix, long long n)
+{
+	char buf[24], *p = buf + sizeof buf;
+	unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
+	*--p = '\n';
+	*--p = '\r';
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (n < 0)
+		*--p = '-';
+	*--p = prefix;
+	out_raw(c, p, (size_t)(buf + sizeof buf - p));
+}
+
 static void out_bulk(struct client *c, const void *p, size_t n)
 {
-	char hdr[32];
-	int h = snprintf(hdr, sizeof hdr, "$%zu\r\n", n);
-	out_raw(c, hdr, (size_t)h);
+	out_len_line(c, '$', (long long)n);
 	out_raw(c, p, n);
 	out_raw(c, "\r\n", 2);
 }
@@ -303,8 +318,8 @@ static void out_bulk(struct client *c, const void *p, size_t n)
 static void out_str(struct client *c, const char *s) { out_bulk(c, s, strlen(s)); }
 static void out_nil(struct client *c) { out_raw(c, "$-1\r\n", 5); }
 static void out_ok(struct client *c) { out_raw(c, "+OK\r\n", 5); }
-static void out_int(struct client *c, long long v) { out_fmt(c, ":%lld\r\n", v); }
-static void out_array(struct client *c, size_t n) { out_fmt(c, "*%zu\r\n", n); }
+static void out_int(struct client *c, long long v) { out_len_line(c, ':', v); }
+static void out_array(struct client *c, size_t n) { out_len_line(c, '*', (long long)n); }
 
 /* An error reply: one line (CR and LF in the text would end it early). */
 static void out_err(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1107,7 +1122,8 @@ static int client_read(struct worker *w, struct client *c, struct hashtable *h)
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	c->in_len += (size_t)n;
-	c->last_active = time(NULL);
+	if (S.o.timeout_s)
+		c->last_active = time(NULL);
 	client_process(w, c, h);
 	return 0;
 }
