@@ -240,16 +240,22 @@ struct worker {
 	int listening;
 };
 
+/* A handle and what the workers need of it, published and retired together:
+ * SIGHUP replaces both, and the new table's sentinels may differ. */
+struct served {
+	struct hashtable *h;
+	unsigned char empty_key[HASHTABLE_MAX_KEY], deleted_key[HASHTABLE_MAX_KEY];
+};
+
 static struct {
 	struct opts o;
 	struct table_name tn;
-	struct hashtable *_Atomic table;
+	struct served *_Atomic table;
 	_Atomic uint64_t reopen_seq;
 	atomic_int stopping;
 	_Atomic long nclients;
 	_Atomic uint64_t connections, rejected;
 	uint32_t key_size, value_size;
-	unsigned char empty_key[HASHTABLE_MAX_KEY], deleted_key[HASHTABLE_MAX_KEY];
 	int unix_fd, port;
 	time_t started;
 	struct worker *workers;
@@ -357,6 +363,7 @@ struct ctx {
 	struct hashtable *h;
 	const struct resp_arg *a;
 	size_t argc;
+	const struct served *t;
 };
 
 static int arg_is(const struct resp_arg *a, const char *s)
@@ -377,10 +384,10 @@ static int key_fits(struct ctx *x, const struct resp_arg *k)
 
 /* Whether the NUL-padded key is a sentinel: no table can hold it, so a
  * lookup answers "absent" and a write an error. */
-static int is_sentinel(const unsigned char *padded)
+static int is_sentinel(const struct ctx *x, const unsigned char *padded)
 {
-	return !memcmp(padded, S.empty_key, S.key_size) ||
-	       !memcmp(padded, S.deleted_key, S.key_size);
+	return !memcmp(padded, x->t->empty_key, S.key_size) ||
+	       !memcmp(padded, x->t->deleted_key, S.key_size);
 }
 
 static void pad_key(unsigned char *dst, const struct resp_arg *k)
@@ -394,7 +401,7 @@ static void pad_key(unsigned char *dst, const struct resp_arg *k)
 static int lookup(struct ctx *x, const struct resp_arg *k)
 {
 	pad_key(x->w->keys, k);
-	if (is_sentinel(x->w->keys))
+	if (is_sentinel(x, x->w->keys))
 		return 0;
 	int r = hashtable_search(x->h, x->w->keys, x->w->values);
 	if (r == 0)
@@ -431,7 +438,7 @@ static int cmd_mget(struct ctx *x)
 		size_t pos[BATCH];
 		for (size_t i = 0; i < m; i++) {
 			pad_key(w->keys + q * S.key_size, &x->a[1 + base + i]);
-			if (is_sentinel(w->keys + q * S.key_size)) {
+			if (is_sentinel(x, w->keys + q * S.key_size)) {
 				pos[i] = SIZE_MAX;
 				continue;
 			}
@@ -813,7 +820,7 @@ static int cmd_del(struct ctx *x)
 		if (x->a[i].len > S.key_size)
 			continue;
 		pad_key(x->w->keys, &x->a[i]);
-		if (is_sentinel(x->w->keys))
+		if (is_sentinel(x, x->w->keys))
 			continue;
 		int r = hashtable_del(x->h, x->a[i].p, x->a[i].len);
 		if (write_failed(x, &x->a[i], r))
@@ -992,10 +999,10 @@ static int cmd_info(struct ctx *x)
 
 /* Runs one parsed request.  Returns 1 when the client is to be closed after
  * its output is flushed (QUIT). */
-static int execute(struct worker *w, struct client *c, struct hashtable *h,
+static int execute(struct worker *w, struct client *c, const struct served *t,
                    const struct resp_arg *a, size_t argc)
 {
-	struct ctx x = { w, c, h, a, argc };
+	struct ctx x = { w, c, t->h, a, argc, t };
 	const struct command *cmd = find_command(&a[0]);
 	atomic_fetch_add_explicit(&w->commands, 1, memory_order_relaxed);
 	if (!cmd) {
@@ -1074,7 +1081,7 @@ static int client_flush(struct client *c)
 
 /* Answers every complete request in the input buffer, unless the output
  * waiting reaches OUT_PAUSE (the rest is answered once it drains). */
-static void client_process(struct worker *w, struct client *c, struct hashtable *h)
+static void client_process(struct worker *w, struct client *c, const struct served *t)
 {
 	size_t off = 0;
 	while (!c->closing && off < c->in_len && c->out_len - c->out_pos < OUT_PAUSE) {
@@ -1096,7 +1103,7 @@ static void client_process(struct worker *w, struct client *c, struct hashtable 
 		}
 		off += (size_t)n;
 		if (argc)
-			execute(w, c, h, w->args, argc);
+			execute(w, c, t, w->args, argc);
 	}
 	if (off) {
 		memmove(c->in, c->in + off, c->in_len - off);
@@ -1106,7 +1113,7 @@ static void client_process(struct worker *w, struct client *c, struct hashtable 
 
 /* Reads once (level-triggered epoll calls again while more waits), then
  * answers.  Returns -1 if the client is to be closed now. */
-static int client_read(struct worker *w, struct client *c, struct hashtable *h)
+static int client_read(struct worker *w, struct client *c, const struct served *t)
 {
 	if (c->in_cap - c->in_len < READ_CHUNK) {
 		size_t cap = c->in_len + READ_CHUNK;
@@ -1124,20 +1131,20 @@ static int client_read(struct worker *w, struct client *c, struct hashtable *h)
 	c->in_len += (size_t)n;
 	if (S.o.timeout_s)
 		c->last_active = time(NULL);
-	client_process(w, c, h);
+	client_process(w, c, t);
 	return 0;
 }
 
 /* A client event: input, or room to write.  Closes the client when it is
  * gone, asked to quit, or broke the protocol (after its error reply). */
 static void client_event(struct worker *w, struct client *c, uint32_t events,
-                         struct hashtable *h)
+                         const struct served *t)
 {
 	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) {
 		client_close(w, c);
 		return;
 	}
-	if ((events & EPOLLIN) && !c->want_out && !c->closing && client_read(w, c, h) < 0) {
+	if ((events & EPOLLIN) && !c->want_out && !c->closing && client_read(w, c, t) < 0) {
 		client_close(w, c);
 		return;
 	}
@@ -1147,7 +1154,7 @@ static void client_event(struct worker *w, struct client *c, uint32_t events,
 	}
 	/* output drained: answer what was read while it waited */
 	if (c->out_len == 0 && c->in_len && !c->closing) {
-		client_process(w, c, h);
+		client_process(w, c, t);
 		if (client_flush(c) < 0) {
 			client_close(w, c);
 			return;
@@ -1262,7 +1269,7 @@ static void *worker_main(void *arg)
 		if (stopping && drained(w, &deadline))
 			break;
 		int n = epoll_wait(w->epfd, evs, 256, stopping ? 100 : timeout);
-		struct hashtable *h = atomic_load(&S.table);
+		const struct served *t = atomic_load(&S.table);
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 			if (p == &tag_tcp) {
@@ -1274,12 +1281,12 @@ static void *worker_main(void *arg)
 				ssize_t ignored = read(w->wake_fd, &v, sizeof v);
 				(void)ignored;
 			} else {
-				client_event(w, p, evs[i].events, h);
+				client_event(w, p, evs[i].events, t);
 			}
 		}
 		if (S.o.timeout_s)
 			close_idle(w);
-		/* h is not used past here: the reopen may close it */
+		/* t is not used past here: the reopen may close it */
 		atomic_store(&w->seen_reopen, atomic_load(&S.reopen_seq));
 	}
 	while (w->clients)
@@ -1298,15 +1305,31 @@ static void wake_workers(void)
 
 /* ---- Set-up ------------------------------------------------------------------- */
 
-static int open_table(struct hashtable **out)
+/* Opens the table into a new struct served (*out). */
+static int open_table(struct served **out)
 {
-	int rc = table_open(&S.tn, S.o.writable ? 0 : HASHTABLE_RDONLY, out);
-	if (rc != RC_OK)
+	struct served *t = calloc(1, sizeof *t);
+	if (!t) {
+		msg("out of memory");
+		return RC_REFUSED;
+	}
+	int rc = table_open(&S.tn, S.o.writable ? 0 : HASHTABLE_RDONLY, &t->h);
+	if (rc != RC_OK) {
+		free(t);
 		return rc;
+	}
 	struct hashtable_stats st;
-	hashtable_stats(*out, &st);
+	hashtable_stats(t->h, &st);
 	warn_name_mismatch(&S.tn, &st);
+	hashtable_sentinels(t->h, t->empty_key, t->deleted_key);
+	*out = t;
 	return RC_OK;
+}
+
+static void close_table(struct served *t)
+{
+	hashtable_close(t->h);
+	free(t);
 }
 
 /* SIGHUP: opens the table again (it may have been removed and made anew),
@@ -1314,32 +1337,31 @@ static int open_table(struct hashtable **out)
  * then closes it.  On failure the old handle keeps serving. */
 static void reopen_table(void)
 {
-	struct hashtable *h;
-	if (open_table(&h) != RC_OK) {
+	struct served *t;
+	if (open_table(&t) != RC_OK) {
 		msg("SIGHUP: could not open %s again; still serving the table opened before",
 		    S.tn.arg);
 		return;
 	}
 	struct hashtable_stats st;
-	hashtable_stats(h, &st);
+	hashtable_stats(t->h, &st);
 	if (st.key_size != S.key_size || st.value_size != S.value_size) {
 		msg("SIGHUP: %s now has widths %" PRIu32 "/%" PRIu32 ", not %" PRIu32 "/%" PRIu32
 		    "; restart shmkv-serve to serve it", S.tn.arg, st.key_size, st.value_size,
 		    S.key_size, S.value_size);
-		hashtable_close(h);
+		close_table(t);
 		return;
 	}
-	hashtable_sentinels(h, S.empty_key, S.deleted_key);
-	struct hashtable *old = atomic_exchange(&S.table, h);
+	struct served *old = atomic_exchange(&S.table, t);
 	uint64_t seq = atomic_fetch_add(&S.reopen_seq, 1) + 1;
 	wake_workers();
 	for (int i = 0; i < S.o.threads; i++)
 		while (atomic_load(&S.workers[i].seen_reopen) < seq)
 			usleep(1000);
-	hashtable_close(old);
+	close_table(old);
 	if (!S.o.quiet)
 		msg("SIGHUP: %s opened again (generation %" PRIu64 ", %" PRIu64 " keys)", S.tn.arg,
-		    hashtable_generation(h), st.count);
+		    hashtable_generation(t->h), st.count);
 }
 
 /* Enough file descriptors for --max-clients, raised up to the hard limit. */
@@ -1655,18 +1677,17 @@ static void wait_signals(const sigset_t *set)
 
 static int setup(int no_tcp)
 {
-	struct hashtable *h;
+	struct served *t;
 	int rc = table_name_parse(S.o.table, &S.tn);
 	if (rc == RC_OK)
-		rc = open_table(&h);
+		rc = open_table(&t);
 	if (rc != RC_OK)
 		return rc;
 	struct hashtable_stats st;
-	hashtable_stats(h, &st);
+	hashtable_stats(t->h, &st);
 	S.key_size = st.key_size;
 	S.value_size = st.value_size;
-	hashtable_sentinels(h, S.empty_key, S.deleted_key);
-	atomic_store(&S.table, h);
+	atomic_store(&S.table, t);
 	S.lim.max_args = MAX_ARGS;
 	S.lim.max_bulk = S.o.max_bulk;
 	S.lim.max_inline = MAX_INLINE;
@@ -1732,6 +1753,6 @@ int main(int argc, char **argv)
 		close(S.unix_fd);
 		unlink(S.o.unix_path);
 	}
-	hashtable_close(atomic_load(&S.table));
+	close_table(atomic_load(&S.table));
 	return RC_OK;
 }

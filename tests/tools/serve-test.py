@@ -313,6 +313,32 @@ def mode_during(port, key, value, *cmd):
           (rc, errors[:3], set(answers)))
 
 
+def mode_slow(port, key):
+    """A client that sends 200000 pipelined GETs and reads none of the
+    answers must not stall another client on the same worker."""
+    k = key.encode()
+    req = b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k), k)
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.setblocking(False)
+    data = req * 200000
+    sent = 0
+    t0 = time.time()
+    while sent < len(data) and time.time() - t0 < 3:  # until its buffers are full
+        try:
+            sent += slow.send(data[sent:sent + 65536])
+        except BlockingIOError:
+            time.sleep(0.01)
+    r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+    worst = 0
+    for _ in range(200):
+        t = time.time()
+        r.get(k)
+        worst = max(worst, time.time() - t)
+    check(worst < 1.0, "a client that reads no answers does not stall another "
+          "(%d KB sent unread; worst GET %.3f s)" % (sent // 1024, worst))
+    slow.close()
+
+
 def mode_proxy(port, data_path, hash_name):
     data = dataset(data_path)
     r = redis.Redis(host="127.0.0.1", port=port)
@@ -333,6 +359,7 @@ def main():
      "many": lambda: mode_many(port, int(args[0]), args[1], args[2]),
      "replace": lambda: mode_replace(port, *args),
      "during": lambda: mode_during(port, *args),
+     "slow": lambda: mode_slow(port, *args),
      "proxy": lambda: mode_proxy(port, *args)}[mode]()
     sys.exit(1 if FAILED else 0)
 

@@ -152,8 +152,9 @@ if [ "$P" != 0 ]; then
 	pyrun many "$P" 1000 k9 v9
 fi
 
-# ---- a table without --trim: values come back at full width -----------------------
+# ---- a table without --trim: values come back at full width; one worker -----------
 start_server full "$K1"
+[ "$PORT" != 0 ] && pyrun slow "$PORT" k9 # both clients on the one worker
 if [ $have_cli = 1 ] && [ "$PORT" != 0 ]; then
 	redis-cli -p "$PORT" strlen k1 >"$T/out"
 	[ "$(cat "$T/out")" = 16 ] && pass "without --trim: values at full width" || { fail "no --trim"; show; }
@@ -274,6 +275,16 @@ EOF
 	done
 else
 	skip "twemproxy tests (apt-get install nutcracker python3-redis)"
+fi
+
+# Under check-asan (and a TSan build), a server's sanitizer report goes to
+# its stderr: stop them all and look.
+stop_servers
+if grep -l -e 'Sanitizer' -e 'runtime error' "$T"/serve-*.err >/dev/null 2>&1; then
+	fail "a server's stderr holds a sanitizer report"
+	grep -h -A 12 -e 'Sanitizer' -e 'runtime error' "$T"/serve-*.err | head -40 | sed 's/^/#   /'
+else
+	pass "no server reported a sanitizer error"
 fi
 
 finish
