@@ -1380,14 +1380,15 @@ static void raise_nofile(void)
 		    S.o.max_clients, (unsigned long long)want);
 }
 
-static int tcp_listener(struct addrinfo *ai, int port)
+static int tcp_listener(struct addrinfo *ai, int port, int reuseport)
 {
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 	if (ai->ai_family == AF_INET6)
 		((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)port);
 	else
@@ -1401,6 +1402,14 @@ static int tcp_listener(struct addrinfo *ai, int port)
 	return fd;
 }
 
+static int listen_failed(int port)
+{
+	msg("cannot listen on %s port %d: %s%s", S.o.bind, port, strerror(errno),
+	    errno == EADDRINUSE ? " (another server has it: choose another --port, "
+	    "or --port 0 for any free one)" : "");
+	return RC_REFUSED;
+}
+
 /* One TCP listener per worker on one port (the first picks it when --port
  * is 0).  Returns RC_OK or an exit code, having said why. */
 static int listen_tcp(void)
@@ -1411,15 +1420,22 @@ static int listen_tcp(void)
 		msg("--bind %s: %s", S.o.bind, gai_strerror(e));
 		return RC_USAGE;
 	}
-	int port = S.o.port;
-	for (int i = 0; i < S.o.threads; i++) {
-		int fd = tcp_listener(ai, port);
+	int port = S.o.port, rc = RC_OK;
+	/* SO_REUSEPORT would let this server join another one of the same user
+	 * already on the port, each taking half the connections: a listener
+	 * without it first makes sure the port is free. */
+	if (port) {
+		int probe = tcp_listener(ai, port, 0);
+		if (probe < 0)
+			rc = listen_failed(port);
+		else
+			close(probe);
+	}
+	for (int i = 0; i < S.o.threads && rc == RC_OK; i++) {
+		int fd = tcp_listener(ai, port, 1);
 		if (fd < 0) {
-			msg("cannot listen on %s port %d: %s%s", S.o.bind, port, strerror(errno),
-			    errno == EADDRINUSE ? " (another server has it: choose another --port, "
-			    "or --port 0 for any free one)" : "");
-			freeaddrinfo(ai);
-			return RC_REFUSED;
+			rc = listen_failed(port);
+			break;
 		}
 		if (port == 0) {
 			struct sockaddr_storage ss;
@@ -1432,7 +1448,7 @@ static int listen_tcp(void)
 	}
 	freeaddrinfo(ai);
 	S.port = port;
-	return RC_OK;
+	return rc;
 }
 
 static int listen_unix(void)

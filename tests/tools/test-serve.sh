@@ -91,6 +91,9 @@ err_has "a missing table is named" "0x5fffff01"
 start_server main --trim --threads 2 --unix "$T/sock" "$K1"
 P=$PORT
 MAIN=$SPID
+expect 4 "a port another server has: refused (SO_REUSEPORT must not share it)" \
+	"$SERVE" -q --port "$P" "$K1"
+err_has "a taken port: the advice" "choose another --port, or --port 0"
 if [ $have_cli = 1 ] && [ "$P" != 0 ]; then
 	rc() { run redis-cli -p "$P" "$@"; }
 	rc get k7
