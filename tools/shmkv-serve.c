@@ -833,9 +833,16 @@ static int cmd_del(struct ctx *x)
 
 static int cmd_config(struct ctx *x)
 {
-	/* redis-benchmark asks CONFIG GET save/appendonly and only warns
-	 * without an answer; an empty list says "no such settings". */
-	if (arg_is(&x->a[1], "GET"))
+	/* redis-benchmark asks CONFIG GET save and appendonly (and warns
+	 * without an answer): the truth is that nothing is saved; any other
+	 * setting is not there (an empty list). */
+	if (arg_is(&x->a[1], "GET") && x->argc == 3 &&
+	    (arg_is(&x->a[2], "save") || arg_is(&x->a[2], "appendonly"))) {
+		int save = arg_is(&x->a[2], "save");
+		out_array(x->c, 2);
+		out_str(x->c, save ? "save" : "appendonly");
+		out_str(x->c, save ? "" : "no");
+	} else if (arg_is(&x->a[1], "GET"))
 		out_array(x->c, 0);
 	else
 		out_err(x->c, "ERR shmkv-serve has no settable configuration");

@@ -70,7 +70,7 @@ while True:
         print("0x%08x" % k)
         break')
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }   # utime stime
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
 echo "bench-serve: $N keys of 16 + 16 bytes (table load $LOAD), $THREADS server thread(s), $CLIENTS clients, best of $ROUNDS"
@@ -120,7 +120,7 @@ s_own=$(( $(status_kb "$SPID" RssAnon) + $(status_kb "$SPID" RssFile) ))
 s_mem=$(( s_own * 1024 + seg ))
 r_mem=$(( $(status_kb "$RPID" VmRSS) * 1024 ))
 
-# one_round PID PORT REQUESTS ARGS...: prints "rps cpu_ticks"
+# one_round PID PORT REQUESTS ARGS...: prints "rps user_ticks sys_ticks"
 one_round() {
 	pid=$1 port=$2 n=$3
 	shift 3
@@ -128,27 +128,30 @@ one_round() {
 	rps=$(redis-benchmark -p "$port" -c "$CLIENTS" -n "$n" -r "$N" --csv "$@" 2>/dev/null |
 	      awk -F, 'NR == 2 { gsub(/"/, "", $2); print $2 }')
 	c1=$(cpu_ticks "$pid")
-	echo "${rps:-0} $((c1 - c0))"
+	echo "${rps:-0} $c0 $c1" | awk '{ print $1, $4 - $2, $5 - $3 }'
 }
 
 HZ=$(getconf CLK_TCK)
-# row NAME REQUESTS ARGS...
+# row NAME REQUESTS ARGS...: ROUNDS interleaved rounds; per server the best
+# throughput and, separately, the least CPU per request (with its sys part).
 row() {
 	name=$1 n=$2
 	shift 2
-	best_s="0 999999999" best_r="0 999999999"
+	: >"$W/rounds"
 	i=0
 	while [ $i -lt "$ROUNDS" ]; do
-		s=$(one_round "$SPID" "$SP" "$n" "$@")
-		r=$(one_round "$RPID" "$RP" "$n" "$@")
-		best_s=$(printf '%s\n%s\n' "$best_s" "$s" | sort -k1,1gr | head -1)
-		best_r=$(printf '%s\n%s\n' "$best_r" "$r" | sort -k1,1gr | head -1)
+		echo "s $(one_round "$SPID" "$SP" "$n" "$@")" >>"$W/rounds"
+		echo "r $(one_round "$RPID" "$RP" "$n" "$@")" >>"$W/rounds"
 		i=$((i + 1))
 	done
-	echo "$name $n $best_s $best_r" | awk -v hz="$HZ" '{
-		s_cpu = $4 / hz / $2 * 1e6; r_cpu = $6 / hz / $2 * 1e6
-		printf "%-22s shmkv %9.0f req/s %6.2f us/req | redis %9.0f req/s %6.2f us/req | rps x%.2f  cpu/req x%.2f\n",
-		    $1, $3, s_cpu, $5, r_cpu, ($5 ? $3 / $5 : 0), (r_cpu ? s_cpu / r_cpu : 0) }'
+	awk -v hz="$HZ" -v n="$n" -v name="$name" '
+	{ cpu = ($3 + $4) * 1e6 / hz / n
+	  if ($2 > rps[$1]) rps[$1] = $2
+	  if (!($1 in best) || cpu < best[$1]) { best[$1] = cpu; sys[$1] = $4 * 1e6 / hz / n } }
+	END {
+		printf "%-13s shmkv %8.0f req/s %5.2f us/req (sys %5.2f) | redis %8.0f req/s %5.2f us/req (sys %5.2f) | rps x%.2f cpu/req x%.2f\n",
+		    name, rps["s"], best["s"], sys["s"], rps["r"], best["r"], sys["r"],
+		    (rps["r"] ? rps["s"] / rps["r"] : 0), (best["r"] ? best["s"] / best["r"] : 0) }' "$W/rounds"
 }
 
 MGET10="MGET key:__rand_int__ key:__rand_int__ key:__rand_int__ key:__rand_int__ key:__rand_int__ key:__rand_int__ key:__rand_int__ key:__rand_int__ key:__rand_int__ key:__rand_int__"
