@@ -195,6 +195,11 @@ bench: bench-build
 bench-serve: $(B)/shmkv-serve $(B)/shmkv-load $(B)/shmkv
 	SHMKV_BUILD=$(B) sh bench/serve/run.sh
 
+# The same comparison counted in instructions (callgrind): repeatable.
+.PHONY: bench-serve-callgrind
+bench-serve-callgrind: $(B)/shmkv-serve $(B)/shmkv-load $(B)/shmkv
+	SHMKV_BUILD=$(B) sh bench/serve/callgrind.sh
+
 bench-quick: bench-build
 	SHMKV_BUILD=$(B) sh bench/run.sh quick
 
