@@ -26,11 +26,13 @@ CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 # What the tests need on Debian: Check, tinycdb for the cdb format tests, man
 # and groff for check-man and check-install, python3 to parse the tools' JSON,
-# spin for `make model`, python3-dev and python3-pytest for the Python module
+# spin for `make model`; python3-dev and python3-pytest for the Python module
 # (`make check-python`; the Python benchmark also wants python3-lmdb and
-# python3-gdbm, which nothing in CI runs: `make bench-python` says so).
+# python3-gdbm, which nothing in CI runs: `make bench-python` says so);
+# redis-tools (redis-cli, redis-benchmark), python3-redis and nutcracker
+# (twemproxy) for shmkv-serve's tests (tests/tools/test-serve.sh).
 DEB_TEST_DEPS = check pkg-config tinycdb man-db groff-base python3 spin \
-                python3-dev python3-pytest
+                python3-dev python3-pytest redis-tools python3-redis nutcracker
 
 LIB_SRC   = hashtable.c
 LIB_OBJ   = $(LIB_SRC:%.c=$(B)/%.o)
@@ -241,6 +243,18 @@ $(B)/%: bench/%.c $(B)/libshmkv.a
 bench: bench-build
 	SHMKV_BUILD=$(B) sh bench/run.sh full
 
+# shmkv-serve against redis-server, same 1M keys, redis-benchmark over
+# loopback: throughput, server CPU per request, memory (bench/serve/run.sh).
+# Needs redis-server and redis-tools.
+.PHONY: bench-serve
+bench-serve: $(B)/shmkv-serve $(B)/shmkv-load $(B)/shmkv
+	SHMKV_BUILD=$(B) sh bench/serve/run.sh
+
+# The same comparison counted in instructions (callgrind): repeatable.
+.PHONY: bench-serve-callgrind
+bench-serve-callgrind: $(B)/shmkv-serve $(B)/shmkv-load $(B)/shmkv
+	SHMKV_BUILD=$(B) sh bench/serve/callgrind.sh
+
 bench-quick: bench-build
 	SHMKV_BUILD=$(B) sh bench/run.sh quick
 
@@ -350,7 +364,13 @@ $(B)/fuzz/fuzz-image: tests/fuzz/fuzz-image.c tests/fuzz/guard.c tests/fuzz/guar
 	$(FUZZ_CC) $(SHMKV_CFLAGS) -I$(B)/fuzz -Itests/fuzz -O1 -g $(FUZZ_FLAGS) -o $@ \
 	    tests/fuzz/fuzz-image.c tests/fuzz/guard.c hashtable.c $(SHMKV_LDLIBS)
 
-fuzz-build: $(B)/fuzz/shmkv-fuzz-corrupt $(B)/fuzz/fuzz-load $(B)/fuzz/fuzz-image
+# shmkv-serve's request parser, alone (no socket, no table).
+$(B)/fuzz/fuzz-serve: tests/fuzz/fuzz-serve.c tools/shmkv-serve.c $(TOOL_COMMON) tools/*.h hashtable.c hashtable.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(SHMKV_CFLAGS) -O1 -g $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-serve.c \
+	    $(TOOL_COMMON) hashtable.c $(SHMKV_LDLIBS)
+
+fuzz-build: $(B)/fuzz/shmkv-fuzz-corrupt $(B)/fuzz/fuzz-load $(B)/fuzz/fuzz-image $(B)/fuzz/fuzz-serve
 
 # Every target for FUZZ_SECONDS (3 x 200 s: 10 minutes); fails on any finding,
 # and removes every segment the targets made.

@@ -38,6 +38,7 @@
  * kept and parsed again by each later pass.  A prescan that counts lines (or
  * cdb record headers) decides between the two before parsing starts. */
 #include "common.h"
+#include "twemproxy-hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +93,10 @@ struct opts {
 	int replace;         /* build a new generation, commit atomically */
 	int allow_empty;     /* --replace may empty the table             */
 	enum dups dups;
+	/* --shard I/N --hash NAME: only the keys twemproxy routes to server I */
+	uint32_t shard, nshards;
+	twem_hash_fn shard_hash;
+	const char *shard_hash_name;
 };
 
 /* Where a record came from, for messages. */
@@ -135,6 +140,8 @@ struct loader {
 	size_t arr_len;
 	uint64_t arr_n;
 	int array_mode;
+	uint64_t other_shards;         /* --shard: records left to other shards */
+	int counting_shards;           /* the parse pass counts them          */
 	/* metadata record of a shmkv dump (cdb) */
 	struct table_meta meta;
 	int have_meta;                 /* found one                           */
@@ -563,7 +570,7 @@ static int parse_bin(struct loader *L, const struct input *in, struct cursor *c,
 
 /* Next record of any format: rec points at ks + vs bytes (into the input
  * for bin, else into `buf`). */
-static int parse_next(struct loader *L, const struct input *in, struct cursor *c,
+static int parse_record(struct loader *L, const struct input *in, struct cursor *c,
                       struct where *w, unsigned char *buf, const unsigned char **rec,
                       char *why, size_t whylen)
 {
@@ -574,6 +581,30 @@ static int parse_next(struct loader *L, const struct input *in, struct cursor *c
 	case FMT_CDB: return parse_cdb(L, in, c, w, buf, why, whylen);
 	default: return parse_bin(L, in, c, w, rec, why, whylen);
 	}
+}
+
+/* --shard: whether twemproxy (distribution modula) routes this key to our
+ * shard.  Clients send keys unpadded, so the hash covers the key without
+ * its trailing NUL padding. */
+static int in_shard(const struct loader *L, const unsigned char *rec)
+{
+	size_t n = L->ks;
+	while (n > 0 && rec[n - 1] == 0)
+		n--;
+	return L->o.shard_hash(rec, n) % L->o.nshards == L->o.shard;
+}
+
+/* Next good record of our shard (every record without --shard), or what
+ * parse_record says of a bad one or the end. */
+static int parse_next(struct loader *L, const struct input *in, struct cursor *c,
+                      struct where *w, unsigned char *buf, const unsigned char **rec,
+                      char *why, size_t whylen)
+{
+	int r;
+	while ((r = parse_record(L, in, c, w, buf, rec, why, whylen)) == 1 && L->o.nshards &&
+	       !in_shard(L, *rec))
+		L->other_shards += L->counting_shards;
+	return r;
 }
 
 /* ---- Prescan: record count, field lengths, array or not ------------------ */
@@ -662,6 +693,7 @@ static void parse_pass(struct loader *L)
 {
 	char why[512];
 	phase_start(L, "reading", L->fmt == FMT_BIN ? L->in_bytes / (L->rs ? L->rs : 1) : L->bound);
+	L->counting_shards = 1;
 	for (size_t i = 0; i < L->nin && !L->stopped; i++) {
 		struct input *in = &L->in[i];
 		struct cursor c = {0};
@@ -695,6 +727,7 @@ static void parse_pass(struct loader *L)
 			input_drop(in, in->len);
 	}
 	progress_clear(L);
+	L->counting_shards = 0;
 }
 
 /* ---- Iterating over the good records --------------------------------------- */
@@ -1018,6 +1051,14 @@ static void usage(FILE *f)
 "                          without --replace: upserts, one record at a time\n"
 "                          (not atomic; keys absent from the input stay)\n"
 "\n"
+"Sharding (for twemproxy, distribution: modula):\n"
+"      --shard=I/N         load only the keys twemproxy sends to its I-th server\n"
+"                          of N (counted from 0 in nutcracker.yml's order, each\n"
+"                          of weight 1): hash(key) %% N == I, the key hashed\n"
+"                          without its NUL padding, as clients send it\n"
+"      --hash=NAME         the pool's hash: fnv1a_64, fnv1_64, fnv1a_32,\n"
+"                          fnv1_32, crc32a, crc32\n"
+"\n"
 "Input:\n"
 "  -f, --format=FMT        auto (default: cdb if the input starts with +N,N:,\n"
 "                          else tsv), tsv, cdb or bin\n"
@@ -1068,7 +1109,22 @@ static void usage(FILE *f)
 "\nSee shmkv-load(1).\n", tool_name);
 }
 
-enum { OPT_VERSION = 256, OPT_CRLF, OPT_DUPLICATES, OPT_REPLACE, OPT_ALLOW_EMPTY };
+enum { OPT_VERSION = 256, OPT_CRLF, OPT_DUPLICATES, OPT_REPLACE, OPT_ALLOW_EMPTY, OPT_SHARD,
+       OPT_HASH };
+
+/* --shard I/N. */
+static int parse_shard(struct opts *o, const char *s)
+{
+	unsigned i, n;
+	int end = 0;
+	if (sscanf(s, "%u/%u%n", &i, &n, &end) != 2 || s[end] || n == 0 || i >= n || n > 65536) {
+		msg("bad --shard '%s': give I/N, shard I (0 to N-1) of N, e.g. 0/3", s);
+		return RC_USAGE;
+	}
+	o->shard = i;
+	o->nshards = n;
+	return RC_OK;
+}
 
 /* Returns RC_OK, an exit code, or -1 after --help / --version. */
 static int parse_args(struct opts *o, int argc, char **argv)
@@ -1083,6 +1139,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ "excl", no_argument, 0, 'x' },
 		{ "replace", no_argument, 0, OPT_REPLACE },
 		{ "allow-empty", no_argument, 0, OPT_ALLOW_EMPTY },
+		{ "shard", required_argument, 0, OPT_SHARD },
+		{ "hash", required_argument, 0, OPT_HASH },
 		{ "progress", no_argument, 0, 'p' },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "verbose", no_argument, 0, 'v' },
@@ -1127,6 +1185,14 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case 'x': o->excl = 1; break;
 		case OPT_REPLACE: o->replace = 1; break;
 		case OPT_ALLOW_EMPTY: o->allow_empty = 1; break;
+		case OPT_SHARD: rc = parse_shard(o, optarg); break;
+		case OPT_HASH:
+			o->shard_hash_name = optarg;
+			if (!(o->shard_hash = twem_hash_find(optarg))) {
+				msg("bad --hash '%s' (" TWEM_HASH_NAMES ")", optarg);
+				rc = RC_USAGE;
+			}
+			break;
 		case 'p': o->progress = 1; o->quiet = 0; break;
 		case 'q': o->quiet = 1; o->progress = 0; o->verbose = 0; break;
 		case 'v': o->verbose = 1; o->quiet = 0; break;
@@ -1142,6 +1208,14 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		return rc;
 	if (optind >= argc) {
 		msg("missing TABLE; try '%s --help' for more information", tool_name);
+		return RC_USAGE;
+	}
+	if (o->nshards && !o->shard_hash) {
+		msg("--shard needs --hash, the hash of the twemproxy pool (" TWEM_HASH_NAMES ")");
+		return RC_USAGE;
+	}
+	if (o->shard_hash && !o->nshards) {
+		msg("--hash chooses the keys of a --shard: give --shard I/N too");
 		return RC_USAGE;
 	}
 	if (o->replace && o->excl) {
@@ -1470,6 +1544,10 @@ static void summary(struct loader *L)
 	struct hashtable_stats st;
 	double el = now_seconds() - L->t0;
 	hashtable_stats(L->h, &st);
+	if (L->o.nshards)
+		msg("%s: shard %" PRIu32 " of %" PRIu32 " (twemproxy hash %s, modula): %" PRIu64
+		    " records belong to other shards and were left out", L->tn.arg, L->o.shard,
+		    L->o.nshards, L->o.shard_hash_name, L->other_shards);
 	if (L->o.replace && !L->created) {
 		msg("%s: read %" PRIu64 ", %" PRIu64 " keys in generation %" PRIu64 " (replacing "
 		    "generation %" PRIu64 " of %" PRIu64 " keys), %" PRIu64 " repeated keys, skipped %"

@@ -23,7 +23,7 @@ remove_logged_segments() {
 	rm -f "$1"
 }
 
-for t in fuzz-load fuzz-image; do
+for t in fuzz-load fuzz-image fuzz-serve; do
 	mkdir -p "$work/corpus-$t"
 	log="$work/$t.log"
 	SHMKV_FUZZ_SEGMENTS="$work/$t.segments" "$B/fuzz/$t" -max_total_time="$S" -timeout=10 \
