@@ -51,16 +51,19 @@
  * holds `map`: the attachment of the data segment it last saw, with the
  * word it was attached for.  Per thread (process-wide, as liburcu's
  * readers), a registered record says which map the thread is `inside`.
- *   reader_enter:  (reader_get: the same, returning the map)
+ *   reader_enter:  (reader_get, reader_try: the same, returning the map)
  *                  m = map (acquire: pairs with the switch's release of
  *                  map, so m's fields are the switch's);
  *                  inside = m (relaxed);
  *                  compiler fence (membarrier, below, makes it a full
  *                  one when it matters);
- *                  if map != m: again (a switch raced: re-announce);
  *                  if root.current (acquire) != m.word: inside = NULL,
  *                      generation_switch, again;
  *                  use m.
+ *                  Two loads and two stores on the hit path: the record
+ *                  pointer is thread-local, the word compare is one load
+ *                  of a line only commits write (hashtable_search folds
+ *                  the k8v8 shape into it too: fast_word).
  *   reader_exit:   inside = NULL (release); if the handle has retired
  *                  maps: retired_reclaim.  (An old map is detached by the
  *                  switch that retires it if no thread is inside it, else
@@ -76,13 +79,23 @@
  *                  then every retired map that no thread's record is
  *                  inside is detached and freed.
  * Why no thread touches a detached mapping: the reader's announce-then-
- * recheck against the reclaimer's publish-then-membarrier-then-scan is
+ * check against the reclaimer's publish-then-membarrier-then-scan is
  * the store-buffer pattern.  membarrier makes every running thread of the
  * process execute a full fence, so each reader's program order between
- * its store to `inside` and its reload of `map` acts as fenced: either
- * the reload sees the new map (the reader re-announces and never uses the
- * old one), or the scan after membarrier sees its announcement (the map
- * is kept).  A reader's exit store is release and the scan's load of
+ * its store to `inside` and its load of `current` acts as fenced: either
+ * the scan after membarrier sees its announcement (the map is kept), or
+ * the reader's load of `current` comes after the membarrier and sees the
+ * word the switch read before publishing, or a later one.  A map is
+ * retired only by publishing a map of a newer word (generation_switch
+ * publishes only a word it read from `current` that differs from the
+ * map's; a commit or grow publishes the word it stored), and words only
+ * grow (the generation is their high half), so that word differs from
+ * the retired map's: the reader goes to generation_switch and never uses
+ * the old map.  (A reload of `map` would say the same; the compare with
+ * `current` is needed anyway, so the reload is left out of the fast
+ * paths.  With seq_cst fences in place of membarrier, C11's fence rule
+ * gives the same: the committer's store of `current` is seq_cst and
+ * happens before the switch's fence.)  A reader's exit store is release and the scan's load of
  * `inside` acquire, so a map freed after the scan read NULL has no reads
  * of it still in flight.  Under ThreadSanitizer, which does not know
  * membarrier, readers put a seq_cst fence there instead.  Where the kernel
@@ -1445,9 +1458,11 @@ static int search_in(struct generation_map *h, void *k, void *datum)
 }
 
 /* Keys per group of a batch: the home buckets of the next group are on
- * their way while this one is answered (bench/README.md: the batch sweep
- * and the choice). */
-#define BATCH_GROUP 16
+ * their way while this one is answered.  32 kept the most misses in
+ * flight here: at 16M entries, batches of 32 to 256 keys took 1.9-2.0x
+ * the independent read per key with groups of 32, 2.1-2.4x with 16 (same
+ * runs); 64 measured within the noise of 32 (bench/README.md). */
+#define BATCH_GROUP 32
 
 /* Starts the cache miss of a key's home bucket. */
 static inline __attribute__((always_inline)) void prefetch_home(const struct generation_map *h,
@@ -3247,13 +3262,13 @@ reader_try(struct hashtable *t, struct reader_record *rec)
 	 * release store (free on x86) */
 	struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
 	atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
-	/* announce, then recheck: the store-buffer pattern.  The reclaimer's
+	/* announce, then check: the store-buffer pattern ("Why no thread
+	 * touches a detached mapping" at the top).  The reclaimer's
 	 * membarrier acts as a full fence here. */
 	READER_FENCE();
 	/* acquire on current: a new word's data segment is initialised;
 	 * pairs with the committer's seq_cst store */
-	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) == m &&
-	                     atomic_load_explicit(&t->root->current, memory_order_acquire) ==
+	if (__builtin_expect(atomic_load_explicit(&t->root->current, memory_order_acquire) ==
 	                             m->word, 1))
 		return m;
 	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
@@ -3275,8 +3290,7 @@ reader_try_k8v8(struct hashtable *t, struct reader_record *rec)
 	struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
 	atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
 	READER_FENCE();
-	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) == m &&
-	                     atomic_load_explicit(&t->root->current, memory_order_acquire) ==
+	if (__builtin_expect(atomic_load_explicit(&t->root->current, memory_order_acquire) ==
 	                             m->fast_word, 1))
 		return m;
 	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
@@ -5121,7 +5135,11 @@ static __attribute__((noinline)) int search_rest(struct hashtable *t, struct rea
  * so the common case pushes no callee-saved register. */
 int hashtable_search(struct hashtable *t, void *k, void *datum)
 {
+#ifdef SHMKV_BENCH_NO_GENERATION_CHECK
+	struct reader_record *rec = (struct reader_record *)(uintptr_t)1; /* unused */
+#else
 	struct reader_record *rec = my_record;
+#endif
 	if (__builtin_expect(t && k && datum && rec, 1)) {
 		struct generation_map *m = reader_try_k8v8(t, rec);
 		if (__builtin_expect(m != NULL, 1)) {
