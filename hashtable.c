@@ -54,16 +54,18 @@
  *   reader_enter:  (reader_get, reader_try: the same, returning the map)
  *                  m = map (acquire: pairs with the switch's release of
  *                  map, so m's fields are the switch's);
- *                  inside = m (relaxed);
+ *                  inside = m (release: see reader_try);
  *                  compiler fence (membarrier, below, makes it a full
  *                  one when it matters);
+ *                  if map != m: again (a switch raced: re-announce);
  *                  if root.current (acquire) != m.word: inside = NULL,
  *                      generation_switch, again;
  *                  use m.
- *                  Two loads and two stores on the hit path: the record
- *                  pointer is thread-local, the word compare is one load
- *                  of a line only commits write (hashtable_search folds
- *                  the k8v8 shape into it too: fast_word).
+ *                  On the hit path: the record pointer is thread-local,
+ *                  the map's reload hits the line just read, and the
+ *                  word compare is one load of a line only commits
+ *                  write (hashtable_search folds the k8v8 shape into it
+ *                  too: fast_word); then a store to leave.
  *   reader_exit:   inside = NULL (release); if the handle has retired
  *                  maps: retired_reclaim.  (An old map is detached by the
  *                  switch that retires it if no thread is inside it, else
@@ -79,23 +81,17 @@
  *                  then every retired map that no thread's record is
  *                  inside is detached and freed.
  * Why no thread touches a detached mapping: the reader's announce-then-
- * check against the reclaimer's publish-then-membarrier-then-scan is
+ * recheck against the reclaimer's publish-then-membarrier-then-scan is
  * the store-buffer pattern.  membarrier makes every running thread of the
  * process execute a full fence, so each reader's program order between
- * its store to `inside` and its load of `current` acts as fenced: either
- * the scan after membarrier sees its announcement (the map is kept), or
- * the reader's load of `current` comes after the membarrier and sees the
- * word the switch read before publishing, or a later one.  A map is
- * retired only by publishing a map of a newer word (generation_switch
- * publishes only a word it read from `current` that differs from the
- * map's; a commit or grow publishes the word it stored), and words only
- * grow (the generation is their high half), so that word differs from
- * the retired map's: the reader goes to generation_switch and never uses
- * the old map.  (A reload of `map` would say the same; the compare with
- * `current` is needed anyway, so the reload is left out of the fast
- * paths.  With seq_cst fences in place of membarrier, C11's fence rule
- * gives the same: the committer's store of `current` is seq_cst and
- * happens before the switch's fence.)  A reader's exit store is release and the scan's load of
+ * its store to `inside` and its reload of `map` acts as fenced: either
+ * the reload sees the new map (the reader re-announces and never uses the
+ * old one), or the scan after membarrier sees its announcement (the map
+ * is kept).  The reload must come before the first read through m (its
+ * word): the compare with `current` alone would tell a retired map too,
+ * but only by reading the map, which the reclaimer may have freed before
+ * the announcement was visible (ThreadSanitizer caught that variant).
+ * A reader's exit store is release and the scan's load of
  * `inside` acquire, so a map freed after the scan read NULL has no reads
  * of it still in flight.  Under ThreadSanitizer, which does not know
  * membarrier, readers put a seq_cst fence there instead.  Where the kernel
@@ -1314,7 +1310,7 @@ static inline unsigned k8v8_match(const unsigned char *bucket, uint64_t k)
 /* The byte offset in its bucket of the slot a k8v8_match mask names. */
 static inline size_t k8v8_slot_offset(unsigned mask)
 {
-	return (size_t)__builtin_ctzll((uint64_t)(mask | K8V8_NO_MATCH)) * 4;
+	return (size_t)(unsigned)__builtin_ctzll((uint64_t)(mask | K8V8_NO_MATCH)) * 4;
 }
 
 static inline __attribute__((always_inline)) int
@@ -3228,7 +3224,7 @@ static __attribute__((noinline)) struct generation_map *reader_get_slow(struct h
 		/* acquire: the map's fields, written before map_publish_locked's
 		 * release store */
 		struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
-		atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
+		atomic_store_explicit(&rec->inside, m, memory_order_release); /* see reader_try */
 		READER_FENCE(); /* see reader_get */
 		if (atomic_load_explicit(&t->map, memory_order_relaxed) != m)
 			continue; /* a switch raced: announce the new map */
@@ -3261,14 +3257,21 @@ reader_try(struct hashtable *t, struct reader_record *rec)
 	/* acquire: the map's fields, written before map_publish_locked's
 	 * release store (free on x86) */
 	struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
-	atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
-	/* announce, then check: the store-buffer pattern ("Why no thread
+	/* release, though the fence below does the protocol's work (a plain
+	 * store on x86): the scan that reads this announcement is then
+	 * ordered after this thread's earlier calls, whose exit stores it
+	 * overwrites (C11 release sequences no longer carry a later relaxed
+	 * store, and ThreadSanitizer follows that) */
+	atomic_store_explicit(&rec->inside, m, memory_order_release);
+	/* announce, then recheck: the store-buffer pattern ("Why no thread
 	 * touches a detached mapping" at the top).  The reclaimer's
-	 * membarrier acts as a full fence here. */
+	 * membarrier acts as a full fence here.  The map's reload comes
+	 * first: m may not be read until it is known to be still published. */
 	READER_FENCE();
 	/* acquire on current: a new word's data segment is initialised;
 	 * pairs with the committer's seq_cst store */
-	if (__builtin_expect(atomic_load_explicit(&t->root->current, memory_order_acquire) ==
+	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) == m &&
+	                     atomic_load_explicit(&t->root->current, memory_order_acquire) ==
 	                             m->word, 1))
 		return m;
 	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
@@ -3288,9 +3291,10 @@ reader_try_k8v8(struct hashtable *t, struct reader_record *rec)
 #endif
 	/* as in reader_try */
 	struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
-	atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
+	atomic_store_explicit(&rec->inside, m, memory_order_release);
 	READER_FENCE();
-	if (__builtin_expect(atomic_load_explicit(&t->root->current, memory_order_acquire) ==
+	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) == m &&
+	                     atomic_load_explicit(&t->root->current, memory_order_acquire) ==
 	                             m->fast_word, 1))
 		return m;
 	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
