@@ -3123,10 +3123,25 @@ static bool map_in_use(const struct generation_map *m)
 	return used;
 }
 
+/* The kernel may give a detached map's addresses to the next attach of
+ * any thread, an order ThreadSanitizer cannot see: to it, a reader's last
+ * loads from the old map (ordered before the detach through its record)
+ * and the next writer's stores to a new segment at the same addresses
+ * would race.  Counting detaches with a release before each, and loading
+ * the count with an acquire after each attach of a data segment, states
+ * that order in the C11 model.  (Nothing else reads the count.) */
+static _Atomic unsigned long map_detaches;
+
+static void map_attached(void)
+{
+	(void)atomic_load_explicit(&map_detaches, memory_order_acquire);
+}
+
 static void map_free(struct generation_map *m)
 {
 	if (!m)
 		return;
+	atomic_fetch_add_explicit(&map_detaches, 1, memory_order_release); /* see above */
 	if (m->base)
 		shmdt(m->base);
 	free(m->empty);
@@ -3396,6 +3411,7 @@ static int map_attach(struct hashtable *t, uint64_t word, struct generation_map 
 	h->word = word;
 	h->segment_bytes = ds.shm_segsz;
 	void *p = shmat(shmid, NULL, t->readonly ? SHM_RDONLY : 0);
+	map_attached();
 	if (p == (void *)-1) {
 		int e = errno;
 		free(h);
@@ -3652,6 +3668,7 @@ static int data_create(struct shm_header *root, int root_shmid, key_t key,
 		shmctl(shmid, IPC_SET, &ds); /* best effort: a non-owner keeps its own */
 	}
 	void *p = shmat(shmid, NULL, 0);
+	map_attached();
 	if (p == (void *)-1) {
 		rc = fail(-errno, "cannot attach the new data segment %d: %s", shmid, strerror(errno));
 		shmctl(shmid, IPC_RMID, NULL);
