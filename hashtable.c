@@ -1367,9 +1367,10 @@ lookup_k8v8(const struct generation_map *h, uint64_t k, uint64_t hash, uint64_t 
 
 /* One bucket of an 8-byte-key lookup: 0 with the value in *out when the
  * bucket holds k under an even, unchanged version; BUCKET_LACKS when it
- * does not hold it; LOOKUP_SLOW when its version was odd or changed.  A "does not hold
- * it" is checked against the version too only when the caller will act
- * on it (check_absent): a hit needs only its own bucket's version. */
+ * does not hold it; LOOKUP_SLOW when its version was odd or changed.  A
+ * "does not hold it" is checked against the version too only when the
+ * caller acts on it (check_absent): a hit needs only its own bucket's
+ * version. */
 static inline __attribute__((always_inline)) int
 k8v8_bucket(const struct generation_map *h, uint64_t b, uint64_t k, uint64_t *out,
             bool check_absent)
@@ -1391,7 +1392,7 @@ k8v8_bucket(const struct generation_map *h, uint64_t b, uint64_t k, uint64_t *ou
 
 /* hashtable_search's common case: an 8-byte key found in its home bucket
  * or the next one on its path (97% of hits at load 0.8).  Returns 0 with
- * the value in *out, or LOOKUP_SLOW for everything else (lookup_k8v8_rest
+ * the value in *out, or LOOKUP_SLOW for everything else (search_rest
  * walks it; the lines read here are cached by then): a miss, a longer
  * path, a sentinel key, a version odd or changed.  A hit is valid on its
  * bucket's version alone, so neither the overflow word nor `moves` is
@@ -1509,7 +1510,11 @@ static __attribute__((noinline)) int batch_key_slow(const struct generation_map 
  * every key on it, so the second (and later) misses of all those keys
  * overlap too instead of stalling the loop one by one.  `moves` is read
  * once, before any bucket of the batch: a miss counts if it is still the
- * same even value when the miss is decided (as in lookup()). */
+ * same even value when the miss is decided (as in lookup()).  A bucket's
+ * overflow word is read a round after the bucket, outside its version
+ * check, which a miss does not need: a key present throughout and not
+ * moved, absent from the bucket when it was read, lies further on its
+ * path, so by Invariant C the word has its bit at every instant after. */
 static long search_batch_k8v8(const struct generation_map *h, size_t n, const unsigned char *kp,
                               unsigned char *vp, int *found)
 {
