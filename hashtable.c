@@ -1391,13 +1391,13 @@ k8v8_bucket(const struct generation_map *h, uint64_t b, uint64_t k, uint64_t *ou
 }
 
 /* hashtable_search's common case: an 8-byte key found in its home bucket
- * or the next one on its path (97% of hits at load 0.8).  Returns 0 with
- * the value in *out, or LOOKUP_SLOW for everything else (search_rest
- * walks it; the lines read here are cached by then): a miss, a longer
- * path, a sentinel key, a version odd or changed.  A hit is valid on its
- * bucket's version alone, so neither the overflow word nor `moves` is
- * read: those decide misses only.  Straight line with few live values,
- * so that it compiles without spills. */
+ * or the next one on its path (97% of hits at load 0.8), or absent with
+ * its home bucket's overflow word saying so (most misses).  Returns 0 with
+ * the value in *out, -1 for absent, or LOOKUP_SLOW for everything else
+ * (search_rest walks it; the lines read here are cached by then): a
+ * longer path, a sentinel key, a version odd or changed, a key moved.  A
+ * hit is valid on its bucket's version alone; the overflow word and
+ * `moves` decide misses only.  Straight line with few live values. */
 static inline __attribute__((always_inline)) int
 lookup_k8v8_near(const struct generation_map *h, uint64_t k, uint64_t *out)
 {
@@ -1411,9 +1411,17 @@ lookup_k8v8_near(const struct generation_map *h, uint64_t k, uint64_t *out)
 	second = second >= n ? second - n : second;
 	/* the second bucket's miss beside the home's: see lookup_k8v8 */
 	__builtin_prefetch(h->buckets + second * 64);
-	int rc = k8v8_bucket(h, b, k, out, false);
-	if (__builtin_expect(rc == BUCKET_LACKS, 0))
+	_Atomic uint32_t *const moves = &h->hdr->moves;
+	uint32_t mv = raw_read_seqbegin(moves); /* for a miss; a hit ignores it */
+	int rc = k8v8_bucket(h, b, k, out, true);
+	if (__builtin_expect(rc == BUCKET_LACKS, 0)) {
+		/* most misses end here: the home's overflow word says no key
+		 * passes it with this key's bit */
+		uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
+		if (!passes(ov, hash))
+			return (mv & 1) || read_seqretry(moves, mv) ? LOOKUP_SLOW : -1;
 		rc = k8v8_bucket(h, second, k, out, false);
+	}
 	return rc == 0 ? 0 : LOOKUP_SLOW;
 }
 
@@ -5136,7 +5144,8 @@ static __attribute__((noinline)) int search_slow(struct hashtable *t, void *k, v
 }
 
 /* hashtable_search after lookup_k8v8_near said LOOKUP_SLOW: the whole
- * walk (misses, long paths), inside the map the fast path entered. */
+ * walk (long paths, a key moved meanwhile), inside the map the fast path
+ * entered. */
 static __attribute__((noinline)) int search_rest(struct hashtable *t, struct reader_record *rec,
                                                  struct generation_map *m, uint64_t key,
                                                  void *datum)
@@ -5171,11 +5180,13 @@ int hashtable_search(struct hashtable *t, void *k, void *datum)
 		if (__builtin_expect(m != NULL, 1)) {
 			uint64_t key, value;
 			memcpy(&key, k, 8);
-			if (__builtin_expect(lookup_k8v8_near(m, key, &value) != 0, 0))
+			int rc = lookup_k8v8_near(m, key, &value);
+			if (__builtin_expect(rc == LOOKUP_SLOW, 0))
 				return search_rest(t, rec, m, key, datum);
-			memcpy(datum, &value, 8);
+			if (__builtin_expect(rc == 0, 1))
+				memcpy(datum, &value, 8);
 			reader_leave(t, rec);
-			return 0;
+			return rc;
 		}
 	}
 	return search_slow(t, k, datum);
