@@ -203,6 +203,8 @@ check-tsan:
 	$(MAKE) B=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" tests
 	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests threads
 	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests genthreads
+	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests generations
+	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests genstress
 
 # The library, the tools and the demo built against musl (Debian: musl-tools),
 # then the demo run: the code needs no glibc-only interface.

@@ -68,16 +68,21 @@
  * holds `map`: the attachment of the data segment it last saw, with the
  * word it was attached for.  Per thread (process-wide, as liburcu's
  * readers), a registered record says which map the thread is `inside`.
- *   reader_enter:  (reader_get: the same, returning the map)
+ *   reader_enter:  (reader_get, reader_try: the same, returning the map)
  *                  m = map (acquire: pairs with the switch's release of
  *                  map, so m's fields are the switch's);
- *                  inside = m (relaxed);
+ *                  inside = m (release: see reader_try);
  *                  compiler fence (membarrier, below, makes it a full
  *                  one when it matters);
  *                  if map != m: again (a switch raced: re-announce);
  *                  if root.current (acquire) != m.word: inside = NULL,
  *                      generation_switch, again;
  *                  use m.
+ *                  On the hit path: the record pointer is thread-local,
+ *                  the map's reload hits the line just read, and the
+ *                  word compare is one load of a line only commits
+ *                  write (hashtable_search folds the k8v8 shape into it
+ *                  too: fast_word); then a store to leave.
  *   reader_exit:   inside = NULL (release); if the handle has retired
  *                  maps: retired_reclaim.  (An old map is detached by the
  *                  switch that retires it if no thread is inside it, else
@@ -99,7 +104,11 @@
  * its store to `inside` and its reload of `map` acts as fenced: either
  * the reload sees the new map (the reader re-announces and never uses the
  * old one), or the scan after membarrier sees its announcement (the map
- * is kept).  A reader's exit store is release and the scan's load of
+ * is kept).  The reload must come before the first read through m (its
+ * word): the compare with `current` alone would tell a retired map too,
+ * but only by reading the map, which the reclaimer may have freed before
+ * the announcement was visible (ThreadSanitizer caught that variant).
+ * A reader's exit store is release and the scan's load of
  * `inside` acquire, so a map freed after the scan read NULL has no reads
  * of it still in flight.  Under ThreadSanitizer, which does not know
  * membarrier, readers put a seq_cst fence there instead.  Where the kernel
@@ -535,6 +544,7 @@ struct generation_map {
 	bool k8v8;             /* lookup_k8v8() applies */
 	uint64_t stripe_mask;  /* nstripes - 1 */
 	uint64_t word;         /* the root's current word this map was attached for */
+	uint64_t fast_word;    /* word if k8v8, else FAST_WORD_NONE (reader_try_k8v8) */
 	struct generation_map *next; /* on the handle's retired list */
 };
 
@@ -1047,6 +1057,10 @@ static inline _Atomic uint32_t *stripe_of(const struct generation_map *h, uint64
 	return &h->stripes[b & h->stripe_mask];
 }
 
+/* A map's fast_word when hashtable_search's fast path does not apply: no
+ * current word equals it (the low half of one is a segment id, below 2^31). */
+#define FAST_WORD_NONE UINT64_MAX
+
 static inline bool is_k8v8(const struct generation_map *h)
 {
 	return h->key_class == KEY_U64 && h->g.slot_size == 16 && h->g.value_size == 8 &&
@@ -1067,6 +1081,7 @@ static void bind_handle(struct generation_map *h, const struct geometry *g)
 	else if (g->key_size == 4 && g->slot_size % 4 == 0)
 		h->key_class = KEY_U32;
 	h->k8v8 = is_k8v8(h);
+	h->fast_word = h->k8v8 ? h->word : FAST_WORD_NONE; /* word is set before */
 	h->stripe_mask = g->nstripes - 1;
 	if (g->key_size == 8) {
 		memcpy(&h->empty_u64, h->empty, 8);
@@ -1268,6 +1283,19 @@ static inline bool read_seqretry(_Atomic uint32_t *seq, uint32_t v)
 	return atomic_load_explicit(seq, memory_order_relaxed) != v;
 }
 
+/* read_seqretry for the fast paths, which took raw_read_seqbegin's version
+ * as it was: also true when that version v was odd (a write was under
+ * way).  One compare: the version is never v & ~1 again once it was odd v
+ * (it only grows, by whole writes). */
+static inline bool read_seqretry_or_odd(_Atomic uint32_t *seq, uint32_t v)
+{
+	if (!VERSIONS_CHECKED)
+		return false;
+	/* acquire fence: as in read_seqretry */
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(seq, memory_order_relaxed) != (v & ~1u);
+}
+
 static inline void write_seqbegin(_Atomic uint32_t *seq)
 {
 	uint32_t v = atomic_load_explicit(seq, memory_order_relaxed);
@@ -1394,14 +1422,19 @@ static int lookup_once(const struct generation_map *h, const void *key, uint64_t
  * moved meanwhile. */
 #define LOOKUP_SLOW 1
 
-/* Bit i set when slot i of a 4 x (8-byte key, 8-byte value) bucket holds k. */
+/* Non-zero when a slot of a 4 x (8-byte key, 8-byte value) bucket holds k,
+ * and then its lowest set bit is 4i for the first such slot i: so
+ * ctz(mask) * 4 is that slot's byte offset, and the value's load needs no
+ * multiply (K8V8_NO_MATCH stands for "none" in that sum: it picks slot 3,
+ * harmlessly). */
+#define K8V8_NO_MATCH (1u << 12)
 static inline unsigned k8v8_match(const unsigned char *bucket, uint64_t k)
 {
 #if defined(__SSE2__) && !defined(SHMKV_TSAN)
-	/* Two SSE2 compares instead of four scalar ones: fewer instructions
-	 * waiting on the bucket's miss, so more lookups overlap.  Plain vector
-	 * loads of shared bytes: the seqlock re-check decides whether they
-	 * count, as for the atomic loads of the scalar path. */
+	/* SSE2 compares of the four keys at once: fewer instructions waiting
+	 * on the bucket's miss, so more lookups overlap.  Plain vector loads
+	 * of shared bytes: the seqlock re-check decides whether they count,
+	 * as for the atomic loads of the scalar path. */
 	__m128i s0 = _mm_load_si128((const __m128i *)(const void *)bucket);
 	__m128i s1 = _mm_load_si128((const __m128i *)(const void *)(bucket + 16));
 	__m128i s2 = _mm_load_si128((const __m128i *)(const void *)(bucket + 32));
@@ -1412,20 +1445,23 @@ static inline unsigned k8v8_match(const unsigned char *bucket, uint64_t k)
 	/* a 64-bit lane matches when both its 32-bit halves do */
 	e01 = _mm_and_si128(e01, _mm_shuffle_epi32(e01, 0xb1));
 	e23 = _mm_and_si128(e23, _mm_shuffle_epi32(e23, 0xb1));
-	return (unsigned)_mm_movemask_pd(_mm_castsi128_pd(e01)) |
-	       (unsigned)_mm_movemask_pd(_mm_castsi128_pd(e23)) << 2;
+	/* four lanes -> eight words -> four mask bits each, from 4i */
+	return (unsigned)_mm_movemask_epi8(_mm_packs_epi32(e01, e23));
 #else
-	return (unsigned)(load_u64(bucket) == k) | (unsigned)(load_u64(bucket + 16) == k) << 1 |
-	       (unsigned)(load_u64(bucket + 32) == k) << 2 |
-	       (unsigned)(load_u64(bucket + 48) == k) << 3;
+	return (unsigned)(load_u64(bucket) == k) | (unsigned)(load_u64(bucket + 16) == k) << 4 |
+	       (unsigned)(load_u64(bucket + 32) == k) << 8 |
+	       (unsigned)(load_u64(bucket + 48) == k) << 12;
 #endif
 }
 
-#define LOOKUP_FURTHER 2 /* the key may lie past the buckets read so far */
+/* The byte offset in its bucket of the slot a k8v8_match mask names. */
+static inline size_t k8v8_slot_offset(unsigned mask)
+{
+	return (size_t)(unsigned)__builtin_ctzll((uint64_t)(mask | K8V8_NO_MATCH)) * 4;
+}
 
 static inline __attribute__((always_inline)) int
-lookup_k8v8_upto(const struct generation_map *h, uint64_t k, uint64_t hash, uint64_t *out,
-                 uint64_t limit)
+lookup_k8v8(const struct generation_map *h, uint64_t k, uint64_t hash, uint64_t *out)
 {
 	/* Locals, loaded before the first acquire: the compiler may not reuse
 	 * a load of h->... across one, and each reload is an instruction. */
@@ -1441,7 +1477,7 @@ lookup_k8v8_upto(const struct generation_map *h, uint64_t k, uint64_t hash, uint
 	 * saves a whole dependent miss on those: a chain of lookups (each key
 	 * from the last value) drops from 1.33 to 1.09 dependent reads a hit
 	 * at 16M entries; independent lookups barely change. */
-	if (limit > 1 && n > 1) {
+	if (n > 1) {
 		step = probe_step(hash, n);
 		__builtin_prefetch(buckets + next_bucket(b, step, n) * 64);
 	}
@@ -1451,8 +1487,7 @@ lookup_k8v8_upto(const struct generation_map *h, uint64_t k, uint64_t hash, uint
 		const unsigned char *bucket = buckets + b * 64;
 		uint32_t v = raw_read_seqbegin(stripe);
 		unsigned mask = k8v8_match(bucket, k);
-		unsigned i = (unsigned)__builtin_ctz(mask | 8u); /* 3 when none: harmless */
-		uint64_t value = load_u64(bucket + i * 16 + 8);
+		uint64_t value = load_u64(bucket + k8v8_slot_offset(mask) + 8);
 		if (__builtin_expect(mask != 0, 1)) {
 			if (read_seqretry(stripe, v) || (v & 1))
 				return LOOKUP_SLOW;
@@ -1470,18 +1505,71 @@ lookup_k8v8_upto(const struct generation_map *h, uint64_t k, uint64_t hash, uint
 		if (!step)
 			step = probe_step(hash, n);
 		b = next_bucket(b, step, n);
-		if (probe + 1 == limit) { /* the caller comes back: start that miss */
-			__builtin_prefetch(buckets + b * 64);
-			return LOOKUP_FURTHER;
-		}
 	}
 	return LOOKUP_SLOW;
 }
 
+/* k8v8_bucket's "this bucket does not hold the key": go on (or decide). */
+#define BUCKET_LACKS 2
+
+/* One bucket of an 8-byte-key lookup: 0 with the value in *out when the
+ * bucket holds k under an even, unchanged version; BUCKET_LACKS when it
+ * does not hold it; LOOKUP_SLOW when its version was odd or changed.  A
+ * "does not hold it" is checked against the version too only when the
+ * caller acts on it (check_absent): a hit needs only its own bucket's
+ * version. */
 static inline __attribute__((always_inline)) int
-lookup_k8v8(const struct generation_map *h, uint64_t k, uint64_t hash, uint64_t *out)
+k8v8_bucket(const struct generation_map *h, uint64_t b, uint64_t k, uint64_t *out,
+            bool check_absent)
 {
-	return lookup_k8v8_upto(h, k, hash, out, UINT64_MAX);
+	_Atomic uint32_t *stripe = &h->stripes[b & h->stripe_mask];
+	const unsigned char *bucket = h->buckets + b * 64;
+	uint32_t v = raw_read_seqbegin(stripe);
+	unsigned mask = k8v8_match(bucket, k);
+	/* loaded before the branch on mask, so that the value's load does not
+	 * wait for the branch to resolve */
+	uint64_t value = load_u64(bucket + k8v8_slot_offset(mask) + 8);
+	if (__builtin_expect(mask == 0, 0))
+		return check_absent && read_seqretry_or_odd(stripe, v) ? LOOKUP_SLOW : BUCKET_LACKS;
+	if (__builtin_expect(read_seqretry_or_odd(stripe, v), 0))
+		return LOOKUP_SLOW;
+	*out = value;
+	return 0;
+}
+
+/* hashtable_search's common case: an 8-byte key found in its home bucket
+ * or the next one on its path (97% of hits at load 0.8), or absent with
+ * its home bucket's overflow word saying so (most misses).  Returns 0 with
+ * the value in *out, -1 for absent, or LOOKUP_SLOW for everything else
+ * (search_rest walks it; the lines read here are cached by then): a
+ * longer path, a sentinel key, a version odd or changed, a key moved.  A
+ * hit is valid on its bucket's version alone; the overflow word and
+ * `moves` decide misses only.  Straight line with few live values. */
+static inline __attribute__((always_inline)) int
+lookup_k8v8_near(const struct generation_map *h, uint64_t k, uint64_t *out)
+{
+	if (__builtin_expect(k == h->empty_u64 || k == h->deleted_u64, 0))
+		return LOOKUP_SLOW;
+	const uint64_t n = h->g.nbuckets, hash = hash_u64(k, h->seed);
+	uint64_t b = home_bucket(hash, n);
+	/* probe_step without its n < 2 case: with one bucket the "next" one
+	 * is the home again, which is harmless */
+	uint64_t second = b + 1 + (((uint64_t)(uint32_t)hash * (n - 1)) >> 32);
+	second = second >= n ? second - n : second;
+	/* the second bucket's miss beside the home's: see lookup_k8v8 */
+	__builtin_prefetch(h->buckets + second * 64);
+	_Atomic uint32_t *const moves = &h->hdr->moves;
+	uint32_t mv = raw_read_seqbegin(moves); /* for a miss; a hit ignores it */
+	int rc = k8v8_bucket(h, b, k, out, true);
+	if (__builtin_expect(rc == BUCKET_LACKS, 0)) {
+		/* most misses end here: the home's overflow word says no key
+		 * passes it with this key's bit */
+		uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
+		if (!passes(ov, hash))
+			return (mv & 1) || read_seqretry(moves, mv) ? LOOKUP_SLOW : -1;
+		rc = k8v8_bucket(h, second, k, out, false);
+	}
+	return rc == 0 ? 0 : LOOKUP_SLOW;
 }
 
 static int search_general(struct generation_map *h, const void *k, void *datum)
@@ -1699,73 +1787,141 @@ static int search_in(struct generation_map *h, void *k, void *datum)
 	return search_general(h, k, datum);
 }
 
-/* Keys per prefetch window: enough independent misses in flight to cover
- * memory latency, few enough that the lines stay in L1. */
-#define BATCH_WINDOW 16
+/* Keys per group of a batch: the home buckets of the next group are on
+ * their way while this one is answered.  32 kept the most misses in
+ * flight here: at 16M entries, batches of 32 to 256 keys took 1.9-2.0x
+ * the independent read per key with groups of 32, 2.1-2.4x with 16 (same
+ * runs); 64 measured within the noise of 32 (bench/README.md). */
+#define BATCH_GROUP 32
 
-/* Starts the cache misses of the two words a batched lookup reads first:
- * the home bucket, and the overflow word that says whether to go on.
- * always_inline: GCC 12 deems a function that only prefetches free of
- * effects and deletes its calls, prefetches and all. */
+/* Starts the cache miss of a key's home bucket. */
 static inline __attribute__((always_inline)) void prefetch_home(const struct generation_map *h,
                                                                 uint64_t hash)
 {
-	uint64_t b = home_bucket(hash, h->g.nbuckets);
-	__builtin_prefetch(bucket_at(h, b));
-	__builtin_prefetch(&h->overflow[b]);
+	/* always_inline: GCC 12 deems a function that only prefetches free
+	 * of effects and deletes its calls, prefetches and all */
+	__builtin_prefetch(bucket_at(h, home_bucket(hash, h->g.nbuckets)));
 }
 
-static inline void batch_prefetch(const struct generation_map *h, const unsigned char *kp,
-                                  size_t count, uint64_t *hashes)
+/* Hashes keys [from, to) of an 8-byte-key batch into hashes[] and starts
+ * their home buckets' misses.  0, or -EINVAL for a sentinel key. */
+static inline int batch_start_k8v8(const struct generation_map *h, const unsigned char *kp,
+                                   size_t from, size_t to, uint64_t *hashes)
 {
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = from; i < to; i++) {
 		uint64_t k;
 		memcpy(&k, kp + i * 8, 8);
-		hashes[i] = hash_u64(k, h->seed);
-		prefetch_home(h, hashes[i]);
+		if (k == h->empty_u64 || k == h->deleted_u64)
+			return fail(-EINVAL, "key %zu of the batch equals a sentinel", i);
+		hashes[i - from] = hash_u64(k, h->seed);
+		prefetch_home(h, hashes[i - from]);
 	}
+	return 0;
 }
 
-/* The batch loop for the common shape, in chunks of BATCH_WINDOW keys,
- * software-pipelined: while a chunk is answered from its home buckets, the
- * next chunk's lines are on their way.  Keys that must go past their home
- * bucket (a fifth of hits at load 0.8) are set aside with their second
- * bucket prefetched and answered at the end of the chunk, so their second
- * misses overlap too instead of stalling the loop one by one. */
+/* A key of a batch whose answer lies past the bucket it last read. */
+struct batch_walk {
+	uint64_t hash, b, step;
+	uint32_t i, probe; /* i: the key's index in the batch */
+};
+
+/* Answers key i of an 8-byte-key batch on the general path (a version
+ * changed, a key moved, a long path): 0 found, -1 absent, or the error. */
+static __attribute__((noinline)) int batch_key_slow(const struct generation_map *h,
+                                                    const unsigned char *kp, size_t i,
+                                                    uint64_t hash, uint64_t *value)
+{
+	return lookup(h, kp + i * 8, hash, value);
+}
+
+/* The batch loop for the common shape, as group prefetching: the keys go
+ * in groups of BATCH_GROUP, and while a group is answered from its home
+ * buckets the next group's home buckets are on their way.  A key whose
+ * home bucket does not hold it gets its overflow word and its next bucket
+ * prefetched at once and joins the group's walk list; the walk list is
+ * then answered round after round, each round one bucket further for
+ * every key on it, so the second (and later) misses of all those keys
+ * overlap too instead of stalling the loop one by one.  `moves` is read
+ * once, before any bucket of the batch: a miss counts if it is still the
+ * same even value when the miss is decided (as in lookup()).  A bucket's
+ * overflow word is read a round after the bucket, outside its version
+ * check, which a miss does not need: a key present throughout and not
+ * moved, absent from the bucket when it was read, lies further on its
+ * path, so by Invariant C the word has its bit at every instant after. */
 static long search_batch_k8v8(const struct generation_map *h, size_t n, const unsigned char *kp,
                               unsigned char *vp, int *found)
 {
-	uint64_t hashes[2][BATCH_WINDOW];
-	uint32_t later[BATCH_WINDOW];
+	const uint64_t nb = h->g.nbuckets;
+	_Atomic uint32_t *const moves = &h->hdr->moves;
+	uint64_t hashes[2][BATCH_GROUP], value;
+	struct batch_walk walk[BATCH_GROUP];
 	long hits = 0;
-	batch_prefetch(h, kp, n < BATCH_WINDOW ? n : BATCH_WINDOW, hashes[0]);
-	for (size_t base = 0, c = 0; base < n; base += BATCH_WINDOW, c ^= 1) {
-		size_t m = n - base < BATCH_WINDOW ? n - base : BATCH_WINDOW, nlater = 0;
+	uint32_t mv = raw_read_seqbegin(moves);
+	int rc = batch_start_k8v8(h, kp, 0, n < BATCH_GROUP ? n : BATCH_GROUP, hashes[0]);
+	if (rc)
+		return rc;
+	for (size_t base = 0, c = 0; base < n; base += BATCH_GROUP, c ^= 1) {
+		size_t m = n - base < BATCH_GROUP ? n - base : BATCH_GROUP, nwalk = 0;
 		size_t next = base + m;
-		if (next < n)
-			batch_prefetch(h, kp + next * 8, n - next < BATCH_WINDOW ? n - next : BATCH_WINDOW,
-			               hashes[c ^ 1]);
-		for (size_t j = 0; j < m + nlater; j++) {
-			bool second_pass = j >= m;
-			size_t i = second_pass ? later[j - m] : j;
-			uint64_t k, value, hash = hashes[c][i];
-			memcpy(&k, kp + (base + i) * 8, 8);
-			if (k == h->empty_u64 || k == h->deleted_u64)
-				return fail(-EINVAL, "key %zu of the batch equals a sentinel", base + i);
-			int rc = lookup_k8v8_upto(h, k, hash, &value, second_pass ? UINT64_MAX : 1);
-			if (rc == LOOKUP_FURTHER) { /* its second bucket is on its way */
-				later[nlater++] = (uint32_t)i;
+		if (next < n && (rc = batch_start_k8v8(h, kp, next, n - next < BATCH_GROUP
+		                                                    ? n : next + BATCH_GROUP,
+		                                       hashes[c ^ 1])))
+			return rc;
+		/* round 1: the home buckets */
+		for (size_t j = 0; j < m; j++) {
+			size_t i = base + j;
+			uint64_t k, hash = hashes[c][j], b = home_bucket(hash, nb);
+			memcpy(&k, kp + i * 8, 8);
+			rc = k8v8_bucket(h, b, k, &value, true);
+			if (rc == BUCKET_LACKS) {
+				uint64_t step = probe_step(hash, nb);
+				__builtin_prefetch(&h->overflow[b]);
+				__builtin_prefetch(bucket_at(h, next_bucket(b, step, nb)));
+				walk[nwalk++] = (struct batch_walk){hash, b, step, (uint32_t)i, 0};
 				continue;
 			}
-			if (rc == LOOKUP_SLOW)
-				rc = lookup(h, kp + (base + i) * 8, hash, &value);
-			if (rc < -1)
+			if (rc == LOOKUP_SLOW && (rc = batch_key_slow(h, kp, i, hash, &value)) < -1)
 				return rc;
-			found[base + i] = rc;
+			found[i] = rc;
 			if (rc == 0) {
-				memcpy(vp + (base + i) * 8, &value, 8);
+				memcpy(vp + i * 8, &value, 8);
 				hits++;
 			}
+		}
+		/* later rounds: one bucket further for every key on the list */
+		while (nwalk) {
+			size_t kept = 0;
+			for (size_t w = 0; w < nwalk; w++) {
+				struct batch_walk *p = &walk[w];
+				uint64_t k;
+				memcpy(&k, kp + (size_t)p->i * 8, 8);
+				uint16_t ov = atomic_load_explicit(&h->overflow[p->b],
+				                                   memory_order_relaxed);
+				if (!passes(ov, p->hash)) { /* absent, unless a key moved */
+					rc = (mv & 1) || read_seqretry(moves, mv) ? LOOKUP_SLOW : -1;
+				} else if (++p->probe >= nb) {
+					rc = LOOKUP_SLOW; /* every bucket overflowed */
+				} else {
+					p->b = next_bucket(p->b, p->step, nb);
+					rc = k8v8_bucket(h, p->b, k, &value, true);
+					if (rc == BUCKET_LACKS) {
+						__builtin_prefetch(&h->overflow[p->b]);
+						__builtin_prefetch(
+						        bucket_at(h, next_bucket(p->b, p->step, nb)));
+						walk[kept++] = *p;
+						continue;
+					}
+				}
+				if (rc == LOOKUP_SLOW &&
+				    (rc = batch_key_slow(h, kp, p->i, p->hash, &value)) < -1)
+					return rc;
+				found[p->i] = rc;
+				if (rc == 0) {
+					memcpy(vp + (size_t)p->i * 8, &value, 8);
+					hits++;
+				}
+			}
+			nwalk = kept;
 		}
 	}
 	return hits;
@@ -1781,17 +1937,17 @@ static long search_batch_in(struct generation_map *h, size_t n, const void *keys
 	const unsigned char *kp = keys;
 	unsigned char *vp = values;
 	const uint32_t ks = h->g.key_size, vs = h->g.value_size;
-	uint64_t hashes[BATCH_WINDOW];
+	uint64_t hashes[BATCH_GROUP];
 	long hits = 0;
-	for (size_t i = 0; i < n && i < BATCH_WINDOW; i++) {
+	for (size_t i = 0; i < n && i < BATCH_GROUP; i++) {
 		hashes[i] = key_hash(h, kp + i * ks);
 		prefetch_home(h, hashes[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
-		uint64_t hash = hashes[i % BATCH_WINDOW];
-		if (i + BATCH_WINDOW < n) {
-			hashes[i % BATCH_WINDOW] = key_hash(h, kp + (i + BATCH_WINDOW) * ks);
-			prefetch_home(h, hashes[i % BATCH_WINDOW]);
+		uint64_t hash = hashes[i % BATCH_GROUP];
+		if (i + BATCH_GROUP < n) {
+			hashes[i % BATCH_GROUP] = key_hash(h, kp + (i + BATCH_GROUP) * ks);
+			prefetch_home(h, hashes[i % BATCH_GROUP]);
 		}
 		if (is_sentinel(h, kp + i * ks))
 			return fail(-EINVAL, "key %zu of the batch equals a sentinel", i);
@@ -3475,10 +3631,25 @@ static bool map_in_use(const struct generation_map *m)
 	return used;
 }
 
+/* The kernel may give a detached map's addresses to the next attach of
+ * any thread, an order ThreadSanitizer cannot see: to it, a reader's last
+ * loads from the old map (ordered before the detach through its record)
+ * and the next writer's stores to a new segment at the same addresses
+ * would race.  Counting detaches with a release before each, and loading
+ * the count with an acquire after each attach of a data segment, states
+ * that order in the C11 model.  (Nothing else reads the count.) */
+static _Atomic unsigned long map_detaches;
+
+static void map_attached(void)
+{
+	(void)atomic_load_explicit(&map_detaches, memory_order_acquire);
+}
+
 static void map_free(struct generation_map *m)
 {
 	if (!m)
 		return;
+	atomic_fetch_add_explicit(&map_detaches, 1, memory_order_release); /* see above */
 	if (m->base)
 		shmdt(m->base);
 	free(m->empty);
@@ -3576,7 +3747,7 @@ static __attribute__((noinline)) struct generation_map *reader_get_slow(struct h
 		/* acquire: the map's fields, written before map_publish_locked's
 		 * release store */
 		struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
-		atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
+		atomic_store_explicit(&rec->inside, m, memory_order_release); /* see reader_try */
 		READER_FENCE(); /* see reader_get */
 		if (atomic_load_explicit(&t->map, memory_order_relaxed) != m)
 			continue; /* a switch raced: announce the new map */
@@ -3594,27 +3765,31 @@ static __attribute__((noinline)) struct generation_map *reader_get_slow(struct h
 	}
 }
 
-/* Enters a call: returns a map of the current generation, which stays
- * attached until reader_exit, or NULL (reader_failure says why: the
- * table's data segment is gone or damaged).  The fast path is straight
- * line, returning by value (an out parameter would make the caller keep
- * the map in memory); anything unusual goes to reader_get_slow, which
- * starts over. */
-static inline struct generation_map *reader_get(struct hashtable *t)
+/* reader_get's common case, for a thread whose record is rec: announces
+ * the handle's map and returns it if it is the current generation's, else
+ * NULL (the caller goes to reader_get_slow, which starts over).  Straight
+ * line, for hashtable_search to inline. */
+static inline __attribute__((always_inline)) struct generation_map *
+reader_try(struct hashtable *t, struct reader_record *rec)
 {
 #ifdef SHMKV_BENCH_NO_GENERATION_CHECK
 	/* benchmark only (the check's cost): never follows a commit */
+	(void)rec;
 	return atomic_load_explicit(&t->map, memory_order_acquire);
 #endif
-	struct reader_record *rec = my_record;
-	if (__builtin_expect(!rec, 0))
-		return reader_get_slow(t);
 	/* acquire: the map's fields, written before map_publish_locked's
 	 * release store (free on x86) */
 	struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
-	atomic_store_explicit(&rec->inside, m, memory_order_relaxed);
-	/* announce, then recheck: the store-buffer pattern.  The reclaimer's
-	 * membarrier acts as a full fence here. */
+	/* release, though the fence below does the protocol's work (a plain
+	 * store on x86): the scan that reads this announcement is then
+	 * ordered after this thread's earlier calls, whose exit stores it
+	 * overwrites (C11 release sequences no longer carry a later relaxed
+	 * store, and ThreadSanitizer follows that) */
+	atomic_store_explicit(&rec->inside, m, memory_order_release);
+	/* announce, then recheck: the store-buffer pattern ("Why no thread
+	 * touches a detached mapping" at the top).  The reclaimer's
+	 * membarrier acts as a full fence here.  The map's reload comes
+	 * first: m may not be read until it is known to be still published. */
 	READER_FENCE();
 	/* acquire on current: a new word's data segment is initialised;
 	 * pairs with the committer's seq_cst store */
@@ -3623,6 +3798,44 @@ static inline struct generation_map *reader_get(struct hashtable *t)
 	                             m->word, 1))
 		return m;
 	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
+	return NULL;
+}
+
+/* reader_try for hashtable_search's fast path: the same, but NULL also
+ * when the map is not of the k8v8 shape.  One compare says both, against
+ * the map's fast_word (its word, or FAST_WORD_NONE). */
+static inline __attribute__((always_inline)) struct generation_map *
+reader_try_k8v8(struct hashtable *t, struct reader_record *rec)
+{
+#ifdef SHMKV_BENCH_NO_GENERATION_CHECK
+	(void)rec;
+	struct generation_map *n = atomic_load_explicit(&t->map, memory_order_acquire);
+	return n->k8v8 ? n : NULL;
+#endif
+	/* as in reader_try */
+	struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
+	atomic_store_explicit(&rec->inside, m, memory_order_release);
+	READER_FENCE();
+	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) == m &&
+	                     atomic_load_explicit(&t->root->current, memory_order_acquire) ==
+	                             m->fast_word, 1))
+		return m;
+	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
+	return NULL;
+}
+
+/* Enters a call: returns a map of the current generation, which stays
+ * attached until reader_exit, or NULL (reader_failure says why: the
+ * table's data segment is gone or damaged).  The fast path is straight
+ * line, returning by value (an out parameter would make the caller keep
+ * the map in memory); anything unusual goes to reader_get_slow, which
+ * starts over. */
+static inline struct generation_map *reader_get(struct hashtable *t)
+{
+	struct reader_record *rec = my_record;
+	struct generation_map *m;
+	if (__builtin_expect(rec && (m = reader_try(t, rec)), 1))
+		return m;
 	return reader_get_slow(t);
 }
 
@@ -3636,23 +3849,32 @@ static inline int reader_enter(struct hashtable *t, struct generation_map **out)
 	return 0;
 }
 
-/* Leaves a call: the map may be detached from now on (by this exit's
- * reclaim, another thread's, or a switch's). */
-static inline void reader_exit(struct hashtable *t, struct generation_map *m)
+/* reader_exit for a thread whose record is rec (a call that entered
+ * through reader_try). */
+static inline __attribute__((always_inline)) void reader_leave(struct hashtable *t,
+                                                               struct reader_record *rec)
 {
-	(void)t;
-	(void)m;
 #ifdef SHMKV_BENCH_NO_GENERATION_CHECK
+	(void)t;
+	(void)rec;
 	return;
 #endif
 	/* release: every load from the map is done before it may be freed;
 	 * pairs with map_in_use's acquire */
-	atomic_store_explicit(&my_record->inside, NULL, memory_order_release);
+	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
 	/* A map retired while this thread was inside it (a commit, a grow or
 	 * a switch under the writer lock) is detached now, not at the next
 	 * call: a process that then goes idle must not pin it. */
 	if (__builtin_expect(atomic_load_explicit(&t->retired_pending, memory_order_relaxed), 0))
 		retired_reclaim(t);
+}
+
+/* Leaves a call: the map may be detached from now on (by this exit's
+ * reclaim, another thread's, or a switch's). */
+static inline void reader_exit(struct hashtable *t, struct generation_map *m)
+{
+	(void)m;
+	reader_leave(t, my_record);
 }
 
 /* A data segment whose mode or owner differ from the root's (a chmod
@@ -3697,6 +3919,7 @@ static int map_attach(struct hashtable *t, uint64_t word, struct generation_map 
 	h->word = word;
 	h->segment_bytes = ds.shm_segsz;
 	void *p = shmat(shmid, NULL, t->readonly ? SHM_RDONLY : 0);
+	map_attached();
 	if (p == (void *)-1) {
 		int e = errno;
 		free(h);
@@ -3953,6 +4176,7 @@ static int data_create(struct shm_header *root, int root_shmid, key_t key,
 		shmctl(shmid, IPC_SET, &ds); /* best effort: a non-owner keeps its own */
 	}
 	void *p = shmat(shmid, NULL, 0);
+	map_attached();
 	if (p == (void *)-1) {
 		rc = fail(-errno, "cannot attach the new data segment %d: %s", shmid, strerror(errno));
 		shmctl(shmid, IPC_RMID, NULL);
@@ -5506,9 +5730,12 @@ long hashtable_segments(struct hashtable *h, struct hashtable_segment_info *out,
 
 /* ---- the calls: each brackets its work with reader_enter/reader_exit ---- */
 
-int hashtable_search(struct hashtable *t, void *k, void *datum)
+/* hashtable_search off its common case: any shape, a generation to
+ * follow, a first call of the thread, a version that changed, bad
+ * arguments. */
+static __attribute__((noinline)) int search_slow(struct hashtable *t, void *k, void *datum)
 {
-	if (__builtin_expect(!t, 0))
+	if (!t)
 		return fail(-EINVAL, "NULL table handle");
 	struct generation_map *h = reader_get(t);
 	if (__builtin_expect(!h, 0))
@@ -5516,6 +5743,55 @@ int hashtable_search(struct hashtable *t, void *k, void *datum)
 	int rc = search_in(h, k, datum);
 	reader_exit(t, h);
 	return rc;
+}
+
+/* hashtable_search after lookup_k8v8_near said LOOKUP_SLOW: the whole
+ * walk (long paths, a key moved meanwhile), inside the map the fast path
+ * entered. */
+static __attribute__((noinline)) int search_rest(struct hashtable *t, struct reader_record *rec,
+                                                 struct generation_map *m, uint64_t key,
+                                                 void *datum)
+{
+	uint64_t value;
+	int rc = LOOKUP_SLOW;
+	if (key != m->empty_u64 && key != m->deleted_u64)
+		rc = lookup_k8v8(m, key, hash_u64(key, m->seed), &value);
+	if (rc == LOOKUP_SLOW)
+		return search_slow(t, &key, datum); /* it enters again */
+	if (rc == 0)
+		memcpy(datum, &value, 8);
+	reader_leave(t, rec);
+	return rc;
+}
+
+/* The common case, a hit in an 8-byte-key table, is straight line, with
+ * every helper inlined: enter (reader_try), hash, a bucket read under its
+ * version, leave.  Single lookups overlap their cache misses only as far as
+ * the CPU's reorder window reaches, so each instruction saved here is
+ * throughput; everything else is a tail call (search_rest, search_slow),
+ * so the common case pushes no callee-saved register. */
+int hashtable_search(struct hashtable *t, void *k, void *datum)
+{
+#ifdef SHMKV_BENCH_NO_GENERATION_CHECK
+	struct reader_record *rec = (struct reader_record *)(uintptr_t)1; /* unused */
+#else
+	struct reader_record *rec = my_record;
+#endif
+	if (__builtin_expect(t && k && datum && rec, 1)) {
+		struct generation_map *m = reader_try_k8v8(t, rec);
+		if (__builtin_expect(m != NULL, 1)) {
+			uint64_t key, value;
+			memcpy(&key, k, 8);
+			int rc = lookup_k8v8_near(m, key, &value);
+			if (__builtin_expect(rc == LOOKUP_SLOW, 0))
+				return search_rest(t, rec, m, key, datum);
+			if (__builtin_expect(rc == 0, 1))
+				memcpy(datum, &value, 8);
+			reader_leave(t, rec);
+			return rc;
+		}
+	}
+	return search_slow(t, k, datum);
 }
 
 long hashtable_search_batch(struct hashtable *t, size_t n, const void *keys, void *values,

@@ -25,7 +25,7 @@ fi
 KEY=$(( 0x7eb20000 + ($$ & 0xffff) ))
 cleanup() {
 	id=$(awk -v k="$KEY" 'NR > 1 && $1 == k { print $2 }' /proc/sysvipc/shm)
-	[ -n "$id" ] && "$B/shmkv" rm "$KEY" >/dev/null 2>&1 || true
+	[ -n "$id" ] && "$B/shmkv" rm "$(printf 0x%x "$KEY")" >/dev/null 2>&1 || true
 	id=$(awk -v k="$KEY" 'NR > 1 && $1 == k { print $2 }' /proc/sysvipc/shm)
 	[ -n "$id" ] && ipcrm -m "$id" 2>/dev/null || true
 }

@@ -93,7 +93,7 @@ struct peerres {
 	char err[160];
 };
 
-#define NSWEEP 8
+#define NSWEEP 9
 extern const size_t sweep_sizes[NSWEEP];
 
 #define NCONC 6 /* 1R, 2R, 1R+W, 2R+W; the independent read in 1 and 2 processes */

@@ -149,9 +149,31 @@ elif [ -z "$nover" ] && grep -q SHMKV_BENCH_NO_VERSIONS "$src/hashtable.c"; then
 	fi
 fi
 
+# Lookup targets measured outside shmkv-bench, handed to its report as extra
+# target rows (SHMKV_BENCH_EXTRA, "what|measured|against|at_most|goal" a line):
+# instructions per hit (callgrind, exact; 158.1 before issue 11's work) and
+# the cost of the generation check (gen_check.sh: with and without, same run).
+extra=$tmp/extra
+: > "$extra"
+if command -v valgrind >/dev/null 2>&1 && [ -x "$B/hit_instructions" ]; then
+	# hit_instructions' default: 10000 keys searched 10 times
+	valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.hits" \
+	    --toggle-collect=search_hits "$B/hit_instructions" > "$tmp/hits.out" 2>&1 &&
+	awk '/Collected :/ { printf "instructions per hit (callgrind, bench/hit_instructions) vs 158.1 before issue 11|%.1f|158.1|1|0.5\n", $NF / 100000 }' \
+	    "$tmp/hits.out" >> "$extra"
+fi
+if [ -x "$B/gen_check" ] && [ -x "$B/gen_check-nogen" ]; then
+	if [ "$mode" = full ]; then gc_rounds=7 gc_sizes="16777216 65536"; else gc_rounds=3 gc_sizes=65536; fi
+	# shellcheck disable=SC2086 # the sizes are words
+	(cd "$here/.." && SHMKV_BUILD=$B sh bench/gen_check.sh $gc_rounds $gc_sizes) > "$tmp/gc.out" 2>&1 &&
+	awk '/keys: throughput hit/ { printf "generation check: with / without, throughput hit, %s entries|%s|%s|1|1.05\n", $1, $5, $11 }' \
+	    "$tmp/gc.out" >> "$extra"
+	cat "$tmp/gc.out" >&2
+fi
+
 status=0
 # shellcheck disable=SC2086 # word splitting of the optional flags is wanted
-"$bin" $flags --out "$out" $huge $redis ${nover:+--nover "$nover"} &
+SHMKV_BENCH_EXTRA=$extra "$bin" $flags --out "$out" $huge $redis ${nover:+--nover "$nover"} &
 bpid=$!
 echo "$bpid" > "$tmp/pid"
 wait "$bpid" || status=$?
@@ -192,7 +214,7 @@ plot "$out/plot.dat" using 1:2 with lines lw 3 dt 2 lc rgb "black" title "depend
      "" using 1:5 with linespoints lw 2 pt 5 title "miss, latency", \
      "" using 1:6 with linespoints lw 2 pt 9 title "hit, throughput", \
      "" using 1:7 with linespoints lw 2 pt 11 title "miss, throughput", \
-     "" using 1:8 with linespoints lw 2 pt 13 title "batched hit (32)", \
+     "" using 1:8 with linespoints lw 2 pt 13 title "batched hit (128)", \
      "" using 1:9 with linespoints lw 1 pt 3 title "Zipf hit, throughput"
 EOF
 fi

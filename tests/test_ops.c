@@ -495,6 +495,68 @@ START_TEST(search_batch)
 }
 END_TEST
 
+/* The 8-byte-key fast paths answer keys in their home bucket, the next one
+ * and further (search_rest, the batch's walk rounds) the same as the
+ * general path: at load 0.95 many keys lie two or more buckets past home,
+ * and most misses must walk.  Every present key is found with its value,
+ * every absent one is absent, singly and in batches of every shape. */
+START_TEST(search_long_paths)
+{
+	const size_t n = 4000;
+	struct hashtable *h = test_table_simple(8, 8, n, 0.95);
+	unsigned char k[8], v[8];
+	for (uint64_t i = 0; i < n; i++) {
+		mk_key(k, 8, i);
+		mk_val(v, 8, i, 0);
+		ck_assert_int_eq(hashtable_update(h, k, v), 0);
+	}
+	uint64_t hist[4];
+	ck_assert_int_eq(hashtable_probe_histogram(h, hist, 4), 0);
+	ck_assert_msg(hist[2] + hist[3] > 0, "no key lies two buckets past home: %llu %llu",
+	              (unsigned long long)hist[2], (unsigned long long)hist[3]);
+	/* keys 0..2n-1 interleaved: even ones present (i / 2 < n), odd absent */
+	const size_t q = 2 * n;
+	unsigned char *keys = malloc(q * 8), *vals = malloc(q * 8);
+	int *found = malloc(q * sizeof *found);
+	ck_assert(keys && vals && found);
+	for (size_t i = 0; i < q; i++)
+		mk_key(keys + i * 8, 8, i % 2 ? n + i : i / 2);
+	for (size_t i = 0; i < q; i++) {
+		unsigned char got[8];
+		int rc = hashtable_search(h, keys + i * 8, got);
+		ck_assert_int_eq(rc, i % 2 ? -1 : 0);
+		if (rc == 0) {
+			mk_val(v, 8, i / 2, 0);
+			ck_assert_mem_eq(got, v, 8);
+		}
+	}
+	static const size_t sizes[] = {1, 5, 16, 17, 33, 256, 8000};
+	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+		memset(vals, 0xEE, q * 8);
+		long hits = 0;
+		for (size_t at = 0; at < q; at += sizes[s]) {
+			size_t m = q - at < sizes[s] ? q - at : sizes[s];
+			long rc = hashtable_search_batch(h, m, keys + at * 8, vals + at * 8, found + at);
+			ck_assert_int_ge(rc, 0);
+			hits += rc;
+		}
+		ck_assert_int_eq(hits, (long)n);
+		for (size_t i = 0; i < q; i++) {
+			ck_assert_msg(found[i] == (i % 2 ? -1 : 0), "batch of %zu: key %zu found %d",
+			              sizes[s], i, found[i]);
+			if (i % 2 == 0) {
+				mk_val(v, 8, i / 2, 0);
+				ck_assert_mem_eq(vals + i * 8, v, 8);
+			}
+		}
+	}
+	free(keys);
+	free(vals);
+	free(found);
+	test_table_destroy(h);
+}
+END_TEST
+
 /* ---- odd widths ---------------------------------------------------------- */
 
 /* Inserts n keys of the given widths, overwrites a third, deletes a quarter,
@@ -731,6 +793,7 @@ Suite *suite_ops(void)
 	tcase_add_test(tc, stats_fields);
 	tcase_add_test(tc, iterate_each_once);
 	tcase_add_test(tc, search_batch);
+	tcase_add_test(tc, search_long_paths);
 	tcase_add_test(tc, version_string);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-const size_t sweep_sizes[NSWEEP] = { 1, 2, 4, 8, 16, 32, 64, 128 };
+const size_t sweep_sizes[NSWEEP] = { 1, 2, 4, 8, 16, 32, 64, 128, 256 };
 
 double run_mode(struct runner *r, const struct dataset *d, const struct plan *pl,
                 int mode, uint64_t *bad, uint64_t *checked)
