@@ -803,11 +803,18 @@ static void gs_crash(const char *name, enum gs_mode mode, uint32_t nkeys, uint64
 	struct hashtable *h = gs_table(sh, nkeys, mode == GS_GROWER ? 1.25 : 1.5, &key);
 	atomic_store(&sh->done, 1);
 	atomic_store(&sh->inflight, 1);
-	uint64_t kills = sk_scaled(200, 10), hits[GS_NPHASES] = {0}, commits_seen = 0;
-	struct gs_child *pids = calloc(kills, sizeof *pids);
+	/* A commit lasts microseconds: on a loaded machine a whole run of kills
+	 * can land after it.  The committer's aim shortens after each kill that
+	 * overshot into the next build (and lengthens after one that did not), and
+	 * up to three times the planned kills are made until one lands inside a
+	 * commit. */
+	uint64_t planned = sk_scaled(200, 10), hits[GS_NPHASES] = {0}, commits_seen = 0;
+	uint64_t most = mode == GS_COMMITTER ? 3 * planned : planned, kills = 0;
+	uint64_t aim_ns = max_delay_us * 1000;
+	struct gs_child *pids = calloc(most, sizeof *pids);
 	ck_assert_ptr_nonnull(pids);
 	uint64_t t0 = sk_now_ns();
-	for (uint64_t it = 0; it < kills; it++) {
+	for (uint64_t it = 0; it < most && (it < planned || !hits[GS_COMMIT]); it++, kills++) {
 		atomic_store(&sh->ready, 0);
 		atomic_store(&sh->phase, GS_IDLE);
 		pids[it].born = gs_realtime_s();
@@ -829,13 +836,17 @@ static void gs_crash(const char *name, enum gs_mode mode, uint32_t nkeys, uint64
 				;
 			/* a commit takes tens of microseconds: a sleep would
 			 * overshoot it, so spin */
-			uint64_t until = sk_now_ns() + sk_rand(&rng) % (max_delay_us * 1000 + 1);
+			uint64_t until = sk_now_ns() + sk_rand(&rng) % (aim_ns + 1);
 			while (sk_now_ns() < until)
 				;
 		} else {
 			sk_delay_us(sk_rand(&rng) % (max_delay_us + 1));
 		}
 		int ph = atomic_load(&sh->phase);
+		if (mode == GS_COMMITTER && ph == GS_BEGIN) /* overshot the commit */
+			aim_ns = aim_ns * 3 / 4;
+		else if (mode == GS_COMMITTER && aim_ns < max_delay_us * 1000) /* hovers near it */
+			aim_ns += aim_ns / 8 + 100;
 		ck_assert_int_eq(kill(pid, SIGKILL), 0);
 		int st = sk_reap(pid);
 		pids[it].died = gs_realtime_s();
