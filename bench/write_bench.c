@@ -23,6 +23,7 @@
  * stays behind); the classic table's segment is IPC_PRIVATE and removed
  * when its round ends, or on exit or a signal (install_cleanup). */
 #include "hashtable.h"
+#include "bench/splitmix.h"
 #include "bench/memkv.h"
 
 #include <errno.h>
@@ -44,14 +45,6 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
 }
 
 static key_t next_key(void)
