@@ -234,9 +234,10 @@ $(B)/shmkv-bench: bench/shmkv-bench.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/libshmkv
 	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shmkv-bench.c $(BENCH_PARTS) \
 	    $(B)/libshmkv.a $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
 
-# The scale curve's program uses the benchmark's limits and kernels.
-$(B)/scale: bench/scale.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/libshmkv.a
-	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/scale.c $(BENCH_PARTS) \
+# The scale curve's program uses the benchmark's limits and kernels;
+# write_bench, its reconstruction of the original algorithm (peers/memkv.c).
+$(B)/scale $(B)/write_bench: $(B)/%: bench/%.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/libshmkv.a
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BENCH_PARTS) \
 	    $(B)/libshmkv.a $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
 
 $(B)/%: bench/%.c $(B)/libshmkv.a

@@ -13,20 +13,13 @@
  * library built with -DSHMKV_BENCH_NO_GENERATION_CHECK (readers that skip
  * the per-call check of the current generation) on the same table, in turn. */
 #include "hashtable.h"
+#include "bench/splitmix.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
 
 /* Key i: never 0 or all ones (the sentinels) for the sizes used here. */
 static uint64_t key_of(uint64_t i) { return mix(i) | 1; }

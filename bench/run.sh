@@ -35,32 +35,10 @@ restore() {
 		old_huge=
 	fi
 }
-# Segments the benchmark created (creator pid = its pid) that are still there
-# once it has exited: only possible if it was killed by SIGKILL.  Removed by id.
-reap() {
-	[ -f "$tmp/pid" ] || return 0
-	rp=$(cat "$tmp/pid")
-	kill -0 "$rp" 2>/dev/null && return 0
-	ipcs -m -p | awk -v p="$rp" '$3 == p { print $1 }' | while read -r id; do
-		echo "run.sh: removing segment $id left by the benchmark (pid $rp)" >&2
-		ipcrm -m "$id" || true
-	done
-}
+me=run.sh
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 trap 'restore; reap; rm -rf "$tmp"' EXIT
-# The benchmark runs in the background so that a signal to this script is
-# passed on at once (a foreground command would delay the trap until it ends).
-bpid=
-# shellcheck disable=SC2317 # called from the traps
-stop() {
-	if [ -n "$bpid" ]; then
-		kill -TERM "$bpid" 2>/dev/null || true
-		wait "$bpid" 2>/dev/null || true
-	fi
-	exit "$1"
-}
-trap 'stop 130' INT
-trap 'stop 143' TERM
-trap 'stop 129' HUP
 
 # Our segments have keys 0x5bPPPPNN (PPPP: low bits of the bench's pid).
 ours() { ipcs -m | awk '$1 ~ /^0x5b/ { print $1, $2 }' | sort; }
@@ -173,11 +151,8 @@ fi
 
 status=0
 # shellcheck disable=SC2086 # word splitting of the optional flags is wanted
-SHMKV_BENCH_EXTRA=$extra "$bin" $flags --out "$out" $huge $redis ${nover:+--nover "$nover"} &
-bpid=$!
-echo "$bpid" > "$tmp/pid"
-wait "$bpid" || status=$?
-bpid=
+export SHMKV_BENCH_EXTRA="$extra"
+run_bg "$bin" $flags --out "$out" $huge $redis ${nover:+--nover "$nover"} || status=$?
 restore
 reap
 

@@ -119,6 +119,20 @@ for p in 4k huge; do
 	awk -F'\t' -v p="$p" 'NR > 1 && $2 == p' "$tsv" > "$tmp/$p.dat"
 done
 have_huge=$([ -s "$tmp/huge.dat" ] && echo 1 || echo 0)
+# One panel's plot command: columns $1 (the machine's read, named $4), $2
+# (hit) and $3 (miss), solid from the 4 KiB pages run, dashed from the
+# huge-page run when there is one.
+panel() {
+	printf 'plot "%s" using 1:%s with linespoints lw 3 lc rgb "black" pt 7 title "%s (limit)", ' \
+	    "$tmp/4k.dat" "$1" "$4"
+	printf '     "" using 1:%s with linespoints lw 2 lc rgb "#1f77b4" pt 7 title "hit", ' "$2"
+	printf '     "" using 1:%s with linespoints lw 2 lc rgb "#d62728" pt 5 title "miss"' "$3"
+	[ "$have_huge" = 1 ] || return 0
+	printf ', \\\n     "%s" using 1:%s with linespoints lw 3 dt 2 lc rgb "black" pt 6 title "%s, huge", \\\n' \
+	    "$tmp/huge.dat" "$1" "$4"
+	printf '     "" using 1:%s with linespoints lw 2 dt 2 lc rgb "#1f77b4" pt 6 title "hit, huge", \\\n' "$2"
+	printf '     "" using 1:%s with linespoints lw 2 dt 2 lc rgb "#d62728" pt 4 title "miss, huge"' "$3"
+}
 gnuplot <<EOF
 set terminal pngcairo size 1200,560 font "sans,10"
 set output "$dir/scale.png"
@@ -132,18 +146,8 @@ set ylabel "ns (log scale)"
 set grid
 set key top left
 set title "latency mode: each key from the previous value"
-plot "$tmp/4k.dat" using 1:10 with linespoints lw 3 lc rgb "black" pt 7 title "dependent read (limit)", \
-     "" using 1:12 with linespoints lw 2 lc rgb "#1f77b4" pt 7 title "hit", \
-     "" using 1:13 with linespoints lw 2 lc rgb "#d62728" pt 5 title "miss"$( [ "$have_huge" = 1 ] && printf '%s' ", \\
-     \"$tmp/huge.dat\" using 1:10 with linespoints lw 3 dt 2 lc rgb \"black\" pt 6 title \"dependent read, huge\", \\
-     \"\" using 1:12 with linespoints lw 2 dt 2 lc rgb \"#1f77b4\" pt 6 title \"hit, huge\", \\
-     \"\" using 1:13 with linespoints lw 2 dt 2 lc rgb \"#d62728\" pt 4 title \"miss, huge\"")
+$(panel 10 12 13 "dependent read")
 set title "throughput mode: independent keys"
-plot "$tmp/4k.dat" using 1:11 with linespoints lw 3 lc rgb "black" pt 7 title "independent read (limit)", \
-     "" using 1:14 with linespoints lw 2 lc rgb "#1f77b4" pt 7 title "hit", \
-     "" using 1:15 with linespoints lw 2 lc rgb "#d62728" pt 5 title "miss"$( [ "$have_huge" = 1 ] && printf '%s' ", \\
-     \"$tmp/huge.dat\" using 1:11 with linespoints lw 3 dt 2 lc rgb \"black\" pt 6 title \"independent read, huge\", \\
-     \"\" using 1:14 with linespoints lw 2 dt 2 lc rgb \"#1f77b4\" pt 6 title \"hit, huge\", \\
-     \"\" using 1:15 with linespoints lw 2 dt 2 lc rgb \"#d62728\" pt 4 title \"miss, huge\"")
+$(panel 11 14 15 "independent read")
 unset multiplot
 EOF

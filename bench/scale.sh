@@ -52,19 +52,6 @@ restore() {
 	done
 	restores=
 }
-# Segments made by a process of ours ($tmp/pids: the program runs and the
-# shmkv-load runs) that are still there once it has exited: left only by a
-# SIGKILL, or by a build the kill interrupted.  Removed by id.
-reap() {
-	[ -f "$tmp/pids" ] || return 0
-	while read -r rp; do
-		kill -0 "$rp" 2>/dev/null && continue
-		ipcs -m -p | awk -v p="$rp" '$3 == p { print $1 }' | while read -r id; do
-			echo "scale.sh: removing segment $id left by pid $rp" >&2
-			ipcrm -m "$id" || true
-		done
-	done < "$tmp/pids"
-}
 # The shmkv-load table of the size being measured: its root's id, removed
 # with its data segments by `shmkv rm` once the id still matches.
 load_key=
@@ -76,32 +63,11 @@ drop_load_table() {
 	fi
 	load_id=
 }
-bpid=
-stop() {
-	if [ -n "$bpid" ]; then
-		kill -TERM "$bpid" 2>/dev/null || true
-		wait "$bpid" 2>/dev/null || true
-	fi
-	exit "$1"
-}
+me=scale.sh
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 trap 'drop_load_table; restore; reap; rm -rf "$tmp"' EXIT
-trap 'stop 130' INT
-trap 'stop 143' TERM
-trap 'stop 129' HUP
 
-# Runs a command in the background (so that a signal reaches it at once)
-# and waits for it; its pid goes to $tmp/pids for reap (at exit, and after
-# each run of the program, which must leave no segment behind; a table
-# shmkv-load made is meant to outlive it, until drop_load_table).
-run() {
-	"$@" &
-	bpid=$!
-	echo "$bpid" >> "$tmp/pids"
-	st=0
-	wait "$bpid" || st=$?
-	bpid=
-	return $st
-}
 
 # 16M -> 16777216 (K and M: 2^10 and 2^20, as the program reads them)
 count() {
@@ -118,7 +84,7 @@ status=0
 
 echo "scale.sh: $(avail_kb) kB available; sizes $sizes" >&2
 "$bin" --header > "$tmp/scale.tsv"
-run "$bin" --sizes "$sizes" --out "$tmp/scale.tsv" || status=$?
+run_bg "$bin" --sizes "$sizes" --out "$tmp/scale.tsv" || status=$?
 reap
 
 # ---- shmkv-load --replace ------------------------------------------------
@@ -137,9 +103,9 @@ if [ "${SHMKV_SCALE_LOAD:-1}" = 1 ]; then
 			echo "scale.sh: a segment already has key $load_key: shmkv-load runs skipped" >&2
 			break
 		fi
-		run "$bin" --write-bin "$tmp/records.bin" --n "$n" || { status=2; break; }
+		run_bg "$bin" --write-bin "$tmp/records.bin" --n "$n" || { status=2; break; }
 		lst=0
-		run "$bin" --time "$load" --replace -v -f bin -K 8 -V 8 -l 0.8 -m 0.8 "$load_key" \
+		run_bg "$bin" --time "$load" --replace -v -f bin -K 8 -V 8 -l 0.8 -m 0.8 "$load_key" \
 		    "$tmp/records.bin" > "$tmp/time" 2> "$tmp/load.err" || lst=$?
 		load_id=$(ipcs -m | awk -v k="$load_key" '$1 == k { print $2 }')
 		rm -f "$tmp/records.bin"
@@ -149,7 +115,7 @@ if [ "${SHMKV_SCALE_LOAD:-1}" = 1 ]; then
 			status=2
 			break
 		fi
-		run "$bin" --check-key "$load_key" --n "$n" > "$tmp/check" || status=1
+		run_bg "$bin" --check-key "$load_key" --n "$n" > "$tmp/check" || status=1
 		seg=$("$shmkv" stat "$load_key" | awk '/^generation/ { print $(NF - 1) }' | tr -d '(')
 		drop_load_table
 		# shmkv-load -v says "reading 0.02 s, building 0.23 s, committing 0.00 s"
@@ -215,7 +181,7 @@ else
 		echo "scale.sh: only $free of $most huge pages: the program skips the sizes that need more" >&2
 	fi
 	if [ -n "$hsizes" ]; then
-		run "$bin" --sizes "$hsizes" --huge --out "$tmp/scale.tsv" || status=$?
+		run_bg "$bin" --sizes "$hsizes" --huge --out "$tmp/scale.tsv" || status=$?
 		reap
 	fi
 	restore

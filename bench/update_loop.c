@@ -12,6 +12,7 @@
  *
  * Plain C against the library's API only: bench/load_bench.sh runs it. */
 #include "hashtable.h"
+#include "bench/splitmix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,16 +30,6 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* A bijection on 64-bit integers (splitmix64's finaliser): distinct inputs
- * give distinct, well-spread keys. */
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
 }
 
 static char *put_u64(char *p, uint64_t v)

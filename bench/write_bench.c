@@ -4,12 +4,12 @@
  *   write_bench [N [ROUNDS]]      (defaults 16777216 and 3)
  *
  * Each round, with the same N distinct 8-byte keys and 8-byte values:
- *   classic   the classic MemKeyValue algorithm's insert, as this project's
- *             README describes the seed it replaced: one [key][value] slot
- *             per probe (no buckets), double hashing from a multiplicative
- *             hash of the 8-byte key (slot h % slots, step (h >> 5) + 1), key
- *             0 empty, no lock, journal or seqlock; slots for N keys at load
- *             0.8, in a SysV segment like shmkv's;
+ *   classic   the original MemKeyValue algorithm's insert, as
+ *             bench/peers/memkv.c reconstructs it (the same yardstick as the
+ *             peers' table and the shapes section): packed [key][value]
+ *             slots, no buckets, double hashing, key 0 empty, no lock,
+ *             journal or seqlock; slots for N keys at load 0.8, in a SysV
+ *             segment like shmkv's;
  *   update    hashtable_update() of each key into an empty table sized for N
  *             at load 0.8;
  *   batch     hashtable_update_batch(), 256 records a call, likewise;
@@ -20,9 +20,11 @@
  * Times are this thread's CPU time (the machine is shared).
  * Prints a markdown table of the targets with their verdicts (met/missed).
  * Segments: keys 0x5bPPPPNN (PPPP from the pid; run.sh checks that none
- * stays behind); the classic table's segment is removed as soon as it is
- * attached. */
+ * stays behind); the classic table's segment is IPC_PRIVATE and removed
+ * when its round ends, or on exit or a signal (install_cleanup). */
 #include "hashtable.h"
+#include "bench/splitmix.h"
+#include "bench/memkv.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -30,8 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ipc.h>
-#include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,14 +45,6 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
 }
 
 static key_t next_key(void)
@@ -70,40 +62,26 @@ static void die(const char *what, int rc)
 
 /* ---- the classic algorithm ------------------------------------------------ */
 
+/* void install_cleanup(void), from bench/core/common.c: not bench.h, whose
+ * die() is not this program's. */
+void install_cleanup(void);
+
 static double classic_insert(const uint64_t *keys, const uint64_t *values, uint64_t n)
 {
-	uint64_t slots = (uint64_t)((double)n / 0.8) + 1;
-	size_t bytes = slots * 16;
-	int id = shmget(IPC_PRIVATE, bytes, IPC_CREAT | 0600);
-	if (id < 0) {
-		perror("write_bench: shmget");
-		exit(1);
-	}
-	uint64_t *t = shmat(id, NULL, 0);
-	shmctl(id, IPC_RMID, NULL); /* freed at detach, whatever happens */
-	if (t == (void *)-1) {
-		perror("write_bench: shmat");
+	char err[160];
+	struct memkv *m = memkv_new(n, 0.8, 8, 8, err, sizeof err);
+	if (!m) {
+		fprintf(stderr, "write_bench: the classic table: %s\n", err);
 		exit(1);
 	}
 	double t0 = now();
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t k = keys[i], h = k * 0x9e3779b97f4a7c15ull;
-		uint64_t s = h % slots, step = ((h >> 5) + 1) % slots;
-		if (!step)
-			step = 1;
-		for (uint64_t p = 0; p < slots; p++) {
-			if (t[2 * s] == 0 || t[2 * s] == k) {
-				t[2 * s] = k;
-				t[2 * s + 1] = values[i];
-				break;
-			}
-			s += step;
-			if (s >= slots)
-				s -= slots;
+	for (uint64_t i = 0; i < n; i++)
+		if (memkv_put(m, &keys[i], &values[i]) != 0) {
+			fprintf(stderr, "write_bench: the classic table is full\n");
+			exit(1);
 		}
-	}
 	double el = now() - t0;
-	shmdt(t);
+	memkv_free(m);
 	return el / (double)n * 1e9;
 }
 
@@ -206,6 +184,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: write_bench [N >= 1000 [ROUNDS >= 1]]\n");
 		return 2;
 	}
+	install_cleanup();
 	uint64_t *keys = malloc(n * 8), *values = malloc(n * 8);
 	if (!keys || !values)
 		return 1;

@@ -132,6 +132,26 @@ static void leave(TableObject *t)
 		detach(t);
 }
 
+/* rc = call, made without the GIL while the handle is held (enter/leave):
+ * the one way a method calls the library on t->h for longer than a lookup. */
+#define CALL_UNLOCKED(t, rc, call)                                              \
+	do {                                                                    \
+		enter(t);                                                       \
+		Py_BEGIN_ALLOW_THREADS                                          \
+		rc = (call);                                                    \
+		Py_END_ALLOW_THREADS                                            \
+		leave(t);                                                       \
+	} while (0)
+
+/* What a method that returns nothing answers for the library's code rc:
+ * None, or the exception (raise_code) for a failure. */
+static PyObject *none_or_raise(int rc)
+{
+	if (rc < 0)
+		return raise_code(rc, 0);
+	Py_RETURN_NONE;
+}
+
 /* ---- Keys and values ---------------------------------------------------- */
 
 /* A key or value argument: its bytes, and the buffer to release after. */
@@ -465,12 +485,8 @@ static int table_ass_subscript(TableObject *t, PyObject *key, PyObject *value)
 	/* A bytes key or value stays put (immutable, and referenced by the
 	 * caller); a buffer is pinned by its export; a str's UTF-8 copy lives as
 	 * long as the str. */
-	enter(t);
-	Py_BEGIN_ALLOW_THREADS
-	rc = value ? hashtable_put(t->h, k.p, (size_t)k.n, v.p, (size_t)v.n)
-	           : hashtable_del(t->h, k.p, (size_t)k.n);
-	Py_END_ALLOW_THREADS
-	leave(t);
+	CALL_UNLOCKED(t, rc, value ? hashtable_put(t->h, k.p, (size_t)k.n, v.p, (size_t)v.n)
+	                           : hashtable_del(t->h, k.p, (size_t)k.n));
 	field_release(&k);
 	if (value)
 		field_release(&v);
@@ -531,11 +547,7 @@ static PyObject *table_get_many(TableObject *t, PyObject *keys)
 		goto out;
 	long rc;
 	if (n >= GIL_RELEASE_BATCH) {
-		enter(t);
-		Py_BEGIN_ALLOW_THREADS
-		rc = hashtable_search_batch(t->h, (size_t)n, keybuf, valbuf, found);
-		Py_END_ALLOW_THREADS
-		leave(t);
+		CALL_UNLOCKED(t, rc, hashtable_search_batch(t->h, (size_t)n, keybuf, valbuf, found));
 	} else {
 		rc = n ? hashtable_search_batch(t->h, (size_t)n, keybuf, valbuf, found) : 0;
 	}
@@ -603,11 +615,7 @@ static PyObject *table_stats(TableObject *t, PyObject *unused)
 		return NULL;
 	struct hashtable_stats st;
 	int rc;
-	enter(t);
-	Py_BEGIN_ALLOW_THREADS
-	rc = hashtable_stats(t->h, &st);
-	Py_END_ALLOW_THREADS
-	leave(t);
+	CALL_UNLOCKED(t, rc, hashtable_stats(t->h, &st));
 	if (rc < 0)
 		return raise_code(rc, 0);
 	PyObject *d = PyDict_New();
@@ -634,14 +642,8 @@ static PyObject *table_verify(TableObject *t, PyObject *unused)
 	if (check_writable(t))
 		return NULL;
 	int rc;
-	enter(t);
-	Py_BEGIN_ALLOW_THREADS
-	rc = hashtable_verify(t->h);
-	Py_END_ALLOW_THREADS
-	leave(t);
-	if (rc < 0)
-		return raise_code(rc, 0);
-	Py_RETURN_NONE;
+	CALL_UNLOCKED(t, rc, hashtable_verify(t->h));
+	return none_or_raise(rc);
 }
 
 static PyObject *table_generation(TableObject *t, void *closure)
@@ -849,9 +851,7 @@ static PyObject *table_replace(TableObject *t, PyObject *pairs)
 	leave(t);
 	if (failed)
 		return NULL;
-	if (rc < 0)
-		return raise_code(rc, 0);
-	Py_RETURN_NONE;
+	return none_or_raise(rc);
 }
 
 static PyObject *table_grow(TableObject *t, PyObject *arg)
@@ -862,14 +862,8 @@ static PyObject *table_grow(TableObject *t, PyObject *arg)
 	if (PyErr_Occurred())
 		return NULL;
 	int rc;
-	enter(t);
-	Py_BEGIN_ALLOW_THREADS
-	rc = hashtable_grow(t->h, entries);
-	Py_END_ALLOW_THREADS
-	leave(t);
-	if (rc < 0)
-		return raise_code(rc, 0);
-	Py_RETURN_NONE;
+	CALL_UNLOCKED(t, rc, hashtable_grow(t->h, entries));
+	return none_or_raise(rc);
 }
 
 /* ---- Closing and removing ------------------------------------------------- */
@@ -887,10 +881,7 @@ static PyObject *table_unlink(TableObject *t, PyObject *unused)
 	(void)unused;
 	if (check_open(t))
 		return NULL;
-	int rc = hashtable_unlink(t->h);
-	if (rc < 0)
-		return raise_code(rc, 0);
-	Py_RETURN_NONE;
+	return none_or_raise(hashtable_unlink(t->h));
 }
 
 static PyObject *table_enter(TableObject *t, PyObject *unused)
@@ -1158,9 +1149,7 @@ static PyObject *mod_remove(PyObject *mod, PyObject *name)
 		Py_END_ALLOW_THREADS
 		Py_DECREF(path);
 	}
-	if (rc < 0)
-		return raise_code(rc, 0);
-	Py_RETURN_NONE;
+	return none_or_raise(rc);
 }
 
 /* Runs shmkv-load's own code (tools/shmkv-load.c, linked in) on an argv the

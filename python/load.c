@@ -12,8 +12,8 @@
  *  - the tool's messages, written to stderr, are captured (stderr points to
  *    a memory stream during the run) and handed back, so the caller can put
  *    them in the exception;
- *  - main() itself is not called (run_loader below repeats it), because
- *    its last step re-raises a caught signal with the default action;
+ *  - main() itself is not called but load_run(), main() without its last
+ *    step, which re-raises a caught signal with the default action;
  *  - the tool's SIGINT/SIGTERM/SIGHUP handlers are the process's only
  *    during the run: the caller's handlers are put back afterwards, and a
  *    signal the tool caught (it then removes what it was making) is raised
@@ -53,29 +53,11 @@ static void load_child(void)
 
 static void register_atfork(void) { pthread_atfork(NULL, NULL, load_child); }
 
-/* The tool's main() without its last step (re-raising a caught signal
- * with the default action, which would end the Python process). */
-static int run_loader(int argc, char **argv)
+/* No progress meter: the output is a message buffer, not a terminal. */
+static void show_in_messages(struct loader *L)
 {
-	struct loader L;
-	memset(&L, 0, sizeof L);
-	tool_name = "shmkv-load";
-	L.t0 = now_seconds();
-	int rc = parse_args(&L.o, argc, argv);
-	if (rc != RC_OK) {
-		cleanup(&L, 0);
-		return rc < 0 ? RC_OK : rc;
-	}
-	if ((rc = table_name_parse(argv[optind], &L.tn)) != RC_OK) {
-		cleanup(&L, 0);
-		return rc;
-	}
-	/* No progress meter: the output is a message buffer, not a terminal. */
-	L.show_progress = 0;
-	L.show_summary = L.o.verbose;
-	rc = load(&L, argc - optind - 1, argv + optind + 1);
-	cleanup(&L, rc != RC_OK);
-	return rc;
+	L->show_progress = 0;
+	L->show_summary = L->o.verbose;
 }
 
 /* Returns the tool's exit code (RC_*) with *messages a malloc'd string of
@@ -99,7 +81,7 @@ int shmkv_py_load(int argc, char **argv, char **messages)
 	stderr = capture;
 	optind = 0;
 	stop_signal = 0;
-	int rc = run_loader(argc, argv);
+	int rc = load_run(argc, argv, show_in_messages);
 	stderr = run_real_stderr;
 	fclose(capture);
 	int caught = stop_signal;

@@ -408,7 +408,7 @@ static void assert_open_refused(key_t key, const char *field)
 
 #define HDR_FIELD(f) #f, offsetof(struct seg_prefix, f), sizeof(((struct seg_prefix *)0)->f)
 
-static const struct {
+static const struct derived_field {
 	const char *name;
 	size_t offset, width;
 	int64_t delta; /* added to the stored value */
@@ -432,22 +432,28 @@ static const struct {
 	{HDR_FIELD(libc), 7},
 };
 
+/* Opening the table of s is refused while field f is off by its delta, and
+ * allowed again once it is put back: returns that read-only handle. */
+static struct hashtable *derived_field_checked(struct seg *s, const struct derived_field *f)
+{
+	unsigned char *at = s->base + f->offset;
+	uint64_t orig = 0, bad;
+	memcpy(&orig, at, f->width);
+	bad = orig + (uint64_t)f->delta;
+	memcpy(at, &bad, f->width);
+	assert_open_refused(s->st.ipc_key, f->name);
+	memcpy(at, &orig, f->width);
+	struct hashtable *again = hashtable_open_key(s->st.ipc_key, HASHTABLE_RDONLY);
+	ck_assert_ptr_nonnull(again);
+	return again;
+}
+
 START_TEST(derived_header_field_is_checked)
 {
 	struct hashtable *h = filled_table(1000, NKEYS);
 	struct seg s;
 	seg_open(&s, h);
-	const char *name = derived_fields[_i].name;
-	unsigned char *at = s.base + derived_fields[_i].offset;
-	size_t width = derived_fields[_i].width;
-	uint64_t orig = 0, bad;
-	memcpy(&orig, at, width);
-	bad = orig + (uint64_t)derived_fields[_i].delta;
-	memcpy(at, &bad, width);
-	assert_open_refused(s.st.ipc_key, name);
-	memcpy(at, &orig, width);
-	struct hashtable *again = hashtable_open_key(s.st.ipc_key, HASHTABLE_RDONLY);
-	ck_assert_ptr_nonnull(again);
+	struct hashtable *again = derived_field_checked(&s, &derived_fields[_i]);
 	assert_keys_readable(again, NKEYS);
 	hashtable_close(again);
 	seg_close(&s);
@@ -524,17 +530,7 @@ START_TEST(wide_derived_header_field_is_checked)
 	struct hashtable *h = wide_table(500);
 	struct seg s;
 	seg_open(&s, h);
-	const char *name = derived_fields[_i].name;
-	unsigned char *at = s.base + derived_fields[_i].offset;
-	size_t width = derived_fields[_i].width;
-	uint64_t orig = 0, bad;
-	memcpy(&orig, at, width);
-	bad = orig + (uint64_t)derived_fields[_i].delta;
-	memcpy(at, &bad, width);
-	assert_open_refused(s.st.ipc_key, name);
-	memcpy(at, &orig, width);
-	struct hashtable *again = hashtable_open_key(s.st.ipc_key, HASHTABLE_RDONLY);
-	ck_assert_ptr_nonnull(again);
+	struct hashtable *again = derived_field_checked(&s, &derived_fields[_i]);
 	assert_wide_readable(again, 500);
 	hashtable_close(again);
 	seg_close(&s);

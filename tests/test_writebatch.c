@@ -36,12 +36,32 @@ static void fill(uint64_t *keys, uint64_t *values, size_t n, uint64_t from, uint
 	}
 }
 
+/* n records as fill() makes them, in new arrays (the caller frees both). */
+static void records(size_t n, uint64_t from, uint64_t tag, uint64_t **keys, uint64_t **values)
+{
+	*keys = malloc(n * 8);
+	*values = malloc(n * 8);
+	ck_assert(*keys && *values);
+	fill(*keys, *values, n, from, tag);
+}
+
+/* Each of the n keys is found with its value. */
+static void assert_stored(struct hashtable *h, uint64_t *keys, const uint64_t *values,
+                          size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t got = 0;
+		ck_assert_int_eq(hashtable_search(h, &keys[i], &got), 0);
+		ck_assert_uint_eq(got, values[i]);
+	}
+}
+
 START_TEST(batch_stores_every_record)
 {
 	struct hashtable *h = test_table_simple(8, 8, 20000, 0.8);
 	enum { N = 10000 };
-	uint64_t *k = malloc(N * 8), *v = malloc(N * 8);
-	fill(k, v, N, 0, 0);
+	uint64_t *k, *v;
+	records(N, 0, 0, &k, &v);
 	uint64_t old = 7; /* one key already present: overwritten by the batch */
 	ck_assert_int_eq(hashtable_update(h, &k[10], &old), 0);
 	size_t applied = 12345;
@@ -50,11 +70,8 @@ START_TEST(batch_stores_every_record)
 	/* a key given twice ends with its later value */
 	uint64_t dk[2] = {k[3], k[3]}, dv[2] = {111, 222};
 	ck_assert_int_eq(hashtable_update_batch(h, 2, dk, dv, NULL), 2);
-	for (size_t i = 0; i < N; i++) {
-		uint64_t got = 0;
-		ck_assert_int_eq(hashtable_search(h, &k[i], &got), 0);
-		ck_assert_uint_eq(got, i == 3 ? 222 : v[i]);
-	}
+	v[3] = 222;
+	assert_stored(h, k, v, N);
 	struct hashtable_stats st;
 	ck_assert_int_eq(hashtable_stats(h, &st), 0);
 	ck_assert_uint_eq(st.count, N);
@@ -100,8 +117,8 @@ START_TEST(batch_stops_at_load_limit)
 	ck_assert_int_eq(hashtable_stats(h, &st), 0);
 	uint64_t room = st.max_count;
 	enum { N = 2000 };
-	uint64_t *k = malloc(N * 8), *v = malloc(N * 8);
-	fill(k, v, N, 0, 1);
+	uint64_t *k, *v;
+	records(N, 0, 1, &k, &v);
 	ck_assert_int_eq(hashtable_update_batch(h, room - 10, k, v, NULL), (long)(room - 10));
 	/* 30 more new keys, with an overwrite of an old one among them: room
 	 * for 10 */
@@ -257,18 +274,14 @@ START_TEST(batch_autogrow)
 	cfg.flags = HASHTABLE_AUTOGROW;
 	struct hashtable *h = test_table_create(&cfg);
 	enum { N = 5000 };
-	uint64_t *k = malloc(N * 8), *v = malloc(N * 8);
-	fill(k, v, N, 40000, 6);
+	uint64_t *k, *v;
+	records(N, 40000, 6, &k, &v);
 	uint64_t gen0 = hashtable_generation(h);
 	size_t applied = 0;
 	ck_assert_int_eq(hashtable_update_batch(h, N, k, v, &applied), N);
 	ck_assert_uint_eq(applied, N);
 	ck_assert_uint_gt(hashtable_generation(h), gen0);
-	for (size_t i = 0; i < N; i++) {
-		uint64_t got;
-		ck_assert_int_eq(hashtable_search(h, &k[i], &got), 0);
-		ck_assert_uint_eq(got, v[i]);
-	}
+	assert_stored(h, k, v, N);
 	ck_assert_int_eq(hashtable_verify(h), 0);
 	test_register_table(h);
 	free(k);
@@ -281,17 +294,13 @@ END_TEST
  * and the build it leaves committed as single puts would. */
 START_TEST(builder_batch_counts_and_limits)
 {
-	struct hashtable_config cfg = {0};
-	cfg.key_size = 8;
-	cfg.value_size = 8;
-	cfg.entries = 1000;
-	struct hashtable *h = test_table_create(&cfg);
+	struct hashtable *h = test_table_simple(8, 8, 1000, 0); /* 0: the default load */
 	struct hashtable_stats st;
 	ck_assert_int_eq(hashtable_stats(h, &st), 0);
 	uint64_t room = st.max_count;
 	enum { N = 2000 };
-	uint64_t *k = malloc(N * 8), *v = malloc(N * 8);
-	fill(k, v, N, 7000, 5);
+	uint64_t *k, *v;
+	records(N, 7000, 5, &k, &v);
 	struct hashtable_builder *b;
 	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
 	size_t applied = 99;

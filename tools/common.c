@@ -65,6 +65,13 @@ void option_error(int c, int optopt_char, const char *arg)
 		msg("unknown option '%s'", arg);
 }
 
+int option_rejected(int c, int optopt_char, const char *arg)
+{
+	option_error(c, optopt_char, arg);
+	msg("try '%s --help' for more information", tool_name);
+	return RC_USAGE;
+}
+
 void print_version(void)
 {
 	printf("%s (shmkv) %s, library %s\n", tool_name, SHMKV_VERSION_STRING,

@@ -56,6 +56,10 @@ const char *table_error(int rc);
  * silent: its own messages start with argv[0], not the tool's name). */
 void option_error(int c, int optopt_char, const char *arg);
 
+/* option_error(), then where to read the options: "try 'TOOL --help'".
+ * Returns RC_USAGE. */
+int option_rejected(int c, int optopt_char, const char *arg);
+
 /* Prints the tool's name and version, library version included. */
 void print_version(void);
 

@@ -1199,9 +1199,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case 'h': usage(stdout); return -1;
 		case OPT_VERSION: print_version(); return -1;
 		default:
-			option_error(c, optopt, argv[optind - 1]);
-			msg("try '%s --help' for more information", tool_name);
-			return RC_USAGE;
+			return option_rejected(c, optopt, argv[optind - 1]);
 		}
 	}
 	if (rc != RC_OK)
@@ -2000,7 +1998,11 @@ static int load(struct loader *L, int nfiles, char **files)
 	return RC_OK;
 }
 
-int main(int argc, char **argv)
+/* A run of the tool, all but main()'s last step (re-raising a caught
+ * signal): parses argv, loads, cleans up; returns the exit code.  show()
+ * sets L->show_progress and L->show_summary once the options are parsed.
+ * Python's shmkv.load() runs it too (python/load.c). */
+static int load_run(int argc, char **argv, void (*show)(struct loader *L))
 {
 	struct loader L;
 	memset(&L, 0, sizeof L);
@@ -2011,13 +2013,27 @@ int main(int argc, char **argv)
 		cleanup(&L, 0);
 		return rc < 0 ? RC_OK : rc;
 	}
-	if ((rc = table_name_parse(argv[optind], &L.tn)) != RC_OK)
+	if ((rc = table_name_parse(argv[optind], &L.tn)) != RC_OK) {
+		cleanup(&L, 0);
 		return rc;
-	int tty = isatty(2);
-	L.show_progress = !L.o.quiet && (L.o.progress || tty);
-	L.show_summary = !L.o.quiet && (L.o.progress || L.o.verbose || tty);
+	}
+	show(&L);
 	rc = load(&L, argc - optind - 1, argv + optind + 1);
 	cleanup(&L, rc != RC_OK);
+	return rc;
+}
+
+/* A meter when asked for or on a terminal; the summary also with -v. */
+static void show_on_terminal(struct loader *L)
+{
+	int tty = isatty(2);
+	L->show_progress = !L->o.quiet && (L->o.progress || tty);
+	L->show_summary = !L->o.quiet && (L->o.progress || L->o.verbose || tty);
+}
+
+int main(int argc, char **argv)
+{
+	int rc = load_run(argc, argv, show_on_terminal);
 	if (stop_signal) {
 		signal(stop_signal, SIG_DFL);
 		raise(stop_signal);

@@ -1661,9 +1661,7 @@ static int parse_args(struct opts *o, int argc, char **argv, int *no_tcp)
 		case 'h': usage(stdout); return -1;
 		case OPT_VERSION: print_version(); return -1;
 		default:
-			option_error(c, optopt, argv[optind - 1]);
-			msg("try '%s --help' for more information", tool_name);
-			return RC_USAGE;
+			return option_rejected(c, optopt, argv[optind - 1]);
 		}
 	}
 	if (rc != RC_OK)

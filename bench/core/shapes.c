@@ -15,6 +15,7 @@
  * repetition; medians.  Lines per hit are computed from the probe figures
  * and the layout (see lines_*). */
 #include "bench/measure.h"
+#include "bench/memkv.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -121,16 +122,6 @@ static double lines_memkv(double probes, uint32_t ks, uint32_t vs)
 }
 
 /* ---- one shape ------------------------------------------------------------ */
-
-struct memkv;
-struct memkv *memkv_new(uint64_t n, double load, uint32_t ks, uint32_t vs, char *err,
-                        size_t errlen);
-void memkv_free(struct memkv *m);
-uint64_t memkv_fill(struct memkv *m, const struct dataset *d, uint64_t lo, uint64_t hi,
-                    uint64_t *bad);
-double memkv_hit_probes(const struct memkv *m);
-double memkv_bytes(const struct memkv *m);
-const struct kernels *memkv_kernels_of(void);
 
 static void no_sentinel_keys(const struct dataset *d)
 {

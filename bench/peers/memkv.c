@@ -13,6 +13,7 @@
  * and the slot count is prime so that every step visits every slot.
  * Values are copied with memcpy; keys compared with memcmp. */
 #include "bench/peer.h"
+#include "bench/memkv.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -80,7 +81,7 @@ ALWAYS_INLINE int memkv_get(void *c, const void *key, void *val)
 DEFINE_KERNELS(memkv, memkv_get);
 
 /* 0 inserted or overwritten, -1 full. */
-static int memkv_put(struct memkv *m, const void *key, const void *val)
+int memkv_put(struct memkv *m, const void *key, const void *val)
 {
 	uint64_t h = memkv_hash(m, key), i = h % m->nslots;
 	uint64_t step = (h >> 6) % (m->nslots - 1) + 1;
@@ -143,7 +144,6 @@ void memkv_free(struct memkv *m)
 	free(m);
 }
 
-/* Inserts keys [lo, hi) of d (variant 0); returns ns. */
 uint64_t memkv_fill(struct memkv *m, const struct dataset *d, uint64_t lo, uint64_t hi,
                     uint64_t *bad)
 {

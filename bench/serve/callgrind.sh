@@ -7,35 +7,12 @@
 # Servers on 127.0.0.1 ports nothing uses, stopped by pid; the table removed
 # by id on any exit.
 set -u
-B=${SHMKV_BUILD:-build}
-case $B in /*) ;; *) B=$(pwd)/$B ;; esac
 N=${REQ:-40000}
-W=$(mktemp -d "${TMPDIR:-/tmp}/shmkv-bench-cg.XXXXXX")
-PIDS=""
-KEY=""
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	if [ -n "$KEY" ]; then
-		for id in $("$B/shmkv" stat --json "$KEY" 2>/dev/null | grep -o '"id":[0-9]*' | cut -d: -f2 | sort -u); do
-			ipcrm -m "$id" 2>/dev/null
-		done
-	fi
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-KEY=$(python3 -c '
-import random
-used = {int(l.split()[0]) & 0xffffffff for l in open("/proc/sysvipc/shm").readlines()[1:]}
-while True:
-    k = 0x5e000000 | random.randrange(1 << 20)
-    if k not in used:
-        print("0x%08x" % k)
-        break')
+# shellcheck disable=SC2034 # names the work directory, in common.sh
+TAG=cg
+# shellcheck source=bench/serve/common.sh
+. "$(dirname "$0")/common.sh"
+KEY=$(unused_key)
 awk 'BEGIN { for (i = 0; i < 10000; i++) printf "key:%012d\tval:%012d\n", i, i }' >"$W/d.tsv"
 awk 'BEGIN { for (i = 0; i < 10000; i++) printf "SET key:%012d val:%012d\n", i, i }' >"$W/d.cmd"
 "$B/shmkv-load" -q -K 16 -V 16 "$KEY" "$W/d.tsv" || exit 1
@@ -48,11 +25,7 @@ valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$W/cg.redis" 
     --logfile "$W/redis.log" 2>"$W/vg2.err" &
 RPID=$!
 PIDS="$SPID $RPID"
-n=0
-while { [ ! -s "$W/port" ] || ! redis-cli -p "$RP" ping >/dev/null 2>&1; } && [ $n -lt 600 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
+wait_servers "$W/port" "$RP" 600
 SP=$(cat "$W/port")
 redis-cli -p "$RP" <"$W/d.cmd" >/dev/null
 for spec in "$SPID $SP shmkv" "$RPID $RP redis"; do

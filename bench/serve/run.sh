@@ -21,8 +21,10 @@
 # Servers listen on 127.0.0.1 on ports nothing uses, are stopped by pid, and
 # the table is removed by id, on any exit.
 set -u
-B=${SHMKV_BUILD:-build}
-case $B in /*) ;; *) B=$(pwd)/$B ;; esac
+# shellcheck disable=SC2034 # names the work directory, in common.sh
+TAG=serve
+# shellcheck source=bench/serve/common.sh
+. "$(dirname "$0")/common.sh"
 N=${SERVE_KEYS:-1000000}
 ROUNDS=${ROUNDS:-3}
 REQ=${REQ:-200000}        # requests of an unpipelined round
@@ -30,45 +32,12 @@ REQ_P=${REQ_P:-1000000}   # requests of a -P 16 round
 THREADS=${THREADS:-1}
 CLIENTS=${CLIENTS:-50}
 LOAD=${LOAD:-0.95}        # the table's load (shmkv-load -l, -m)
-W=$(mktemp -d "${TMPDIR:-/tmp}/shmkv-bench-serve.XXXXXX")
-PIDS=""
-KEY=""
-
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do
-		n=0
-		while kill -0 "$p" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
-	done
-	if [ -n "$KEY" ]; then
-		for id in $("$B/shmkv" stat --json "$KEY" 2>/dev/null | grep -o '"id":[0-9]*' | cut -d: -f2 | sort -u); do
-			ipcrm -m "$id" 2>/dev/null
-		done
-	fi
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 for t in redis-server redis-benchmark redis-cli; do
 	command -v $t >/dev/null || { echo "bench-serve: needs $t (apt-get install redis-server redis-tools)"; exit 2; }
 done
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# A numeric IPC key with no segment behind it.
-KEY=$(python3 -c '
-import os, random
-used = set()
-for line in open("/proc/sysvipc/shm").readlines()[1:]:
-    used.add(int(line.split()[0]) & 0xffffffff)
-while True:
-    k = 0x5e000000 | random.randrange(1 << 20)
-    if k not in used:
-        print("0x%08x" % k)
-        break')
+KEY=$(unused_key)
 
 cpu_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }   # utime stime
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
@@ -89,11 +58,7 @@ redis-server --bind 127.0.0.1 --port "$RP" --save '' --appendonly no --io-thread
     --dir "$W" --daemonize no --logfile "$W/redis.log" &
 RPID=$!
 PIDS="$PIDS $RPID"
-n=0
-while { [ ! -s "$W/port" ] || ! redis-cli -p "$RP" ping >/dev/null 2>&1; } && [ $n -lt 100 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
+wait_servers "$W/port" "$RP" 100
 SP=$(cat "$W/port")
 redis-cli -p "$RP" --pipe <"$W/data.resp" >"$W/pipe.out" 2>&1 || { cat "$W/pipe.out"; exit 1; }
 [ "$(redis-cli -p "$RP" dbsize)" = "$N" ] || { echo "bench-serve: redis holds $(redis-cli -p "$RP" dbsize) keys, not $N"; exit 1; }

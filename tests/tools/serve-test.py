@@ -254,42 +254,10 @@ def mode_many(port, n, key, value):
         s.close()
 
 
-def mode_replace(port, key, old, new, *cmd):
-    """Reads key in a loop while cmd (a shmkv-load --replace) runs: every
-    answer is old or new, old ones before new ones, and no error."""
-    r = redis.Redis(host="127.0.0.1", port=port)
-    answers = []
-    errors = []
-    stop = threading.Event()
-
-    def reader():
-        c = redis.Redis(host="127.0.0.1", port=port)
-        while not stop.is_set():
-            try:
-                answers.append(c.get(key))
-            except Exception as e:
-                errors.append(e)
-
-    t = threading.Thread(target=reader)
-    t.start()
-    time.sleep(0.2)
-    rc = subprocess.call(list(cmd))
-    time.sleep(0.3)
-    stop.set()
-    t.join()
-    check(rc == 0, "shmkv-load --replace while a client reads", rc)
-    old, new = old.encode(), new.encode()
-    first_new = answers.index(new) if new in answers else len(answers)
-    check(not errors, "no error during the replace", errors[:3])
-    check(all(a == old for a in answers[:first_new]) and all(a == new for a in answers[first_new:])
-          and first_new > 0 and first_new < len(answers),
-          "answers switch from old to new once (%d old, %d new)" % (first_new, len(answers) - first_new),
-          set(answers))
-    check(r.get(key) == new, "a new connection reads the new value")
-
-
-def mode_during(port, key, value, *cmd):
-    """Reads key in a loop while cmd (a grow) runs: every answer is value."""
+def read_while(port, key, cmd, before, after):
+    """GETs key in a loop on one connection from `before` seconds before cmd
+    runs until `after` seconds after it ends.  Returns cmd's exit code, the
+    answers in order and the exceptions raised."""
     answers, errors = [], []
     stop = threading.Event()
 
@@ -303,11 +271,33 @@ def mode_during(port, key, value, *cmd):
 
     t = threading.Thread(target=reader)
     t.start()
-    time.sleep(0.1)
+    time.sleep(before)
     rc = subprocess.call(list(cmd))
-    time.sleep(0.2)
+    time.sleep(after)
     stop.set()
     t.join()
+    return rc, answers, errors
+
+
+def mode_replace(port, key, old, new, *cmd):
+    """Reads key in a loop while cmd (a shmkv-load --replace) runs: every
+    answer is old or new, old ones before new ones, and no error."""
+    r = redis.Redis(host="127.0.0.1", port=port)
+    rc, answers, errors = read_while(port, key, cmd, 0.2, 0.3)
+    check(rc == 0, "shmkv-load --replace while a client reads", rc)
+    old, new = old.encode(), new.encode()
+    first_new = answers.index(new) if new in answers else len(answers)
+    check(not errors, "no error during the replace", errors[:3])
+    check(all(a == old for a in answers[:first_new]) and all(a == new for a in answers[first_new:])
+          and first_new > 0 and first_new < len(answers),
+          "answers switch from old to new once (%d old, %d new)" % (first_new, len(answers) - first_new),
+          set(answers))
+    check(r.get(key) == new, "a new connection reads the new value")
+
+
+def mode_during(port, key, value, *cmd):
+    """Reads key in a loop while cmd (a grow) runs: every answer is value."""
+    rc, answers, errors = read_while(port, key, cmd, 0.1, 0.2)
     check(rc == 0 and not errors and answers and all(a == value.encode() for a in answers),
           "%s while a client reads: %d answers, all right, no error" % (os.path.basename(cmd[0]) + " " + cmd[1], len(answers)),
           (rc, errors[:3], set(answers)))
