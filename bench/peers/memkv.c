@@ -127,10 +127,13 @@ struct memkv *memkv_new(uint64_t n, double load, uint32_t ks, uint32_t vs, char 
 		free(m);
 		return NULL;
 	}
-	reg_seg(m->shmid, 1);
 	m->slots = shmat(m->shmid, NULL, 0);
+	int attach_errno = errno;
+	/* marked for removal at once: the kernel frees it when this process
+	 * detaches or dies, so even a SIGKILL leaves nothing behind */
+	shmctl(m->shmid, IPC_RMID, NULL);
 	if (m->slots == (void *)-1)
-		die("shmat of the memkv segment: %s", strerror(errno));
+		die("shmat of the memkv segment: %s", strerror(attach_errno));
 	return m;
 }
 
@@ -138,9 +141,7 @@ void memkv_free(struct memkv *m)
 {
 	if (!m)
 		return;
-	shmdt(m->slots);
-	shmctl(m->shmid, IPC_RMID, NULL);
-	reg_seg(m->shmid, 0);
+	shmdt(m->slots); /* removed at creation: this frees it */
 	free(m);
 }
 
