@@ -202,11 +202,16 @@ int hashtable_update(struct hashtable *h, void *k, void *d);
  * as n hashtable_update calls would, in array order (a key given twice ends
  * with its later value), under one hold of the writer lock, with the
  * records' buckets fetched ahead so their cache misses overlap.
- * Returns n when every record was stored.  On failure it stops at the first
- * record that fails and returns that record's code, as hashtable_update
- * would return it (-EINVAL for a sentinel key, -ENOMEM at the load limit,
- * HASHTABLE_ECORRUPT), or -EINVAL for a NULL handle, keys or values, or
- * -EROFS on a read-only handle (nothing stored).  Either way, when applied
+ * Returns n when every record was stored (0 for n == 0).  On failure it
+ * stops at the first record that fails and returns that record's code, as
+ * hashtable_update would return it (-EINVAL for a sentinel key, -ENOMEM at
+ * the load limit, or with AUTOGROW past max_bytes or with the grow's own
+ * error, HASHTABLE_ECORRUPT for no free slot where the count says there is
+ * one).  Before any record it may fail with (nothing stored): -EINVAL for a
+ * NULL handle, keys or values, or n > LONG_MAX; -EROFS on a read-only
+ * handle; HASHTABLE_ECORRUPT for a writer lock failure or an impossible
+ * journal, as for hashtable_update; or a code of "Generations" below when
+ * the current generation cannot be attached.  Either way, when applied
  * is not NULL, *applied is the number of records stored: records
  * [0, *applied) are in the table, record *applied (the failing one) and all
  * after it are not.  Readers see each record's change on its own, as for
@@ -386,8 +391,8 @@ int hashtable_stats(struct hashtable *h, struct hashtable_stats *st);
  * load, without the statistics' sampled probe walk (which costs a
  * millisecond on a large table), so a caller may ask on every operation.
  * Under a concurrent writer it may be a few operations apart.  Returns the
- * count (>= 0), -EINVAL for a NULL handle, or -EIDRM, -EACCES or
- * HASHTABLE_ECORRUPT when a new generation cannot be attached (see
+ * count (>= 0), -EINVAL for a NULL handle, or -EIDRM, -EACCES, -ENOMEM
+ * or HASHTABLE_ECORRUPT when a new generation cannot be attached (see
  * "Generations").  Lock-free; safe from any thread. */
 int64_t hashtable_count(struct hashtable *h);
 
@@ -512,9 +517,11 @@ int hashtable_host_check(char *buf, size_t n);
  * Every call that reads a handle's table may also fail, when it finds a new
  * generation it cannot attach, with -EIDRM (its data segment was removed
  * meanwhile, more than 8 times in a row: the table is being removed), -EACCES
- * (this user may not attach it) or HASHTABLE_ECORRUPT (the root names a
- * segment that is not the table's: damaged, or an id the kernel reused); the
- * handle keeps its last generation and the next call tries again.
+ * (this user may not attach it), -ENOMEM (out of memory for its mapping,
+ * or for the calling thread's first reader record) or HASHTABLE_ECORRUPT
+ * (the root names a segment that is not the table's: damaged, or an id the
+ * kernel reused); the handle keeps its last generation and the next call
+ * tries again.
  * hashtable_iterate's cursor is a slot index of one generation: a walk that
  * spans a commit goes on in the new generation, so compare
  * hashtable_generation() before and after it. */
@@ -568,8 +575,9 @@ int hashtable_builder_put(struct hashtable_builder *b, const void *key, const vo
  * records that inserted a new key (0..n; the others overwrote a key put
  * earlier in the build).  On failure it stops at the first failing record
  * and returns its code, as hashtable_builder_put would (-ENOMEM at the load
- * limit, -EINVAL for a sentinel key), or -EINVAL for a NULL builder, keys
- * or values, or a thread other than begin's; the build stays usable.
+ * limit, -EINVAL for a sentinel key), or, before any record, -EINVAL for a
+ * NULL builder, keys or values, n > LONG_MAX, or a thread other than
+ * begin's; the build stays usable.
  * Either way, when applied is not NULL, *applied is the number of records
  * put: [0, *applied) are in the build, *applied and after are not. */
 long hashtable_builder_put_batch(struct hashtable_builder *b, size_t n, const void *keys,
