@@ -33,13 +33,15 @@
  * probe step in [1, nbuckets - 1] visits every bucket.
  *
  * WIDE SLOTS.  Where fewer than four such slots fit a line, a bucket is not
- * exactly one line, and at least two keys fit one (16-byte keys with 64-byte
+ * exactly one line, values are not empty, and at least two keys fit one
+ * line (16-byte keys with 64-byte
  * values: one 80-byte slot a bucket, so a
  * hit read 2.0 buckets, 4 lines, at load 0.8), the header's slot_layout is
  * SLOTS_SPLIT: a bucket is its keys, up to a line of them, then their
  * values, padded to whole lines (16/64: 4 keys in line 0, 4 values in lines
  * 1-4, 320 bytes, 80 a slot as before).  slot_size is then the keys'
- * stride and value_offset where the values start; the key count is the one
+ * stride, value_offset where the values start and value_stride theirs
+ * (split_slots); the key count is the one
  * that pads least per slot, and the layout is used only if it costs at most
  * 3% more memory a slot than the interleaved one (split_allowed).  A search
  * reads one line per bucket on the path, then the one value line.  slot_at,
@@ -68,7 +70,10 @@
  * holds `map`: the attachment of the data segment it last saw, with the
  * word it was attached for.  Per thread (process-wide, as liburcu's
  * readers), a registered record says which map the thread is `inside`.
- *   reader_enter:  (reader_get, reader_try: the same, returning the map)
+ *   reader_enter:  (reader_get: the same, returning the map; its straight
+ *                  line is reader_try, hashtable_search's reader_try_k8v8,
+ *                  and any "again" below is reader_get_slow, which
+ *                  starts over)
  *                  m = map (acquire: pairs with the switch's release of
  *                  map, so m's fields are the switch's);
  *                  inside = m (release: see reader_try);
@@ -193,10 +198,11 @@
  *
  * CONCURRENCY PROTOCOL
  *
- * Writers (update, delete, recovery, replace) hold `lock`, a robust
- * process-shared mutex in the root's header, so there is one writer at a time across processes and
- * threads.  The holder records its pid, thread id and process start time in
- * the header before it changes anything, and clears the pid just before it
+ * Writers (update, update_batch, delete, recovery, replace) hold `lock`, a
+ * robust process-shared mutex in the root's header, so there is one writer
+ * at a time across processes and threads.  The holder records its pid,
+ * thread id and process start time in the header before it changes
+ * anything, and clears the pid just before it
  * unlocks, so readers can tell a live writer from a dead one, and a held
  * lock from a free one.  The mutex's own bytes are distrusted too: a writer
  * waits at most 2 s on a holder that is not a live writer, then reports the
@@ -233,8 +239,10 @@
  * them.  So a reader that stops at a zero count has seen the key's absence at
  * the instant of that load.
  *
- * Deletes do move keys: each one sweeps a few buckets (reclaim_step) and
- * moves displaced keys back to free slots earlier on their paths (J_MOVE).
+ * Deletes do move keys: each one sweeps a few buckets (reclaim_step:
+ * SWEEP_BUCKETS, more at high load limits, their displaced keys' paths
+ * prefetched SWEEP_GROUP buckets at a time) and moves displaced keys back
+ * to free slots earlier on their paths (J_MOVE).
  * A move copies the key to its new slot before it empties the old one, so
  * the key is in some slot at every instant; but a reader walking the path
  * could pass the new slot before the copy and reach the old one after it
@@ -245,7 +253,10 @@
  * checks it before returning -1), else it starts again.  A hit needs no
  * such check.  So a reader never misses a key that stayed present
  * throughout its call, and a value it returns is one that was whole at the
- * instant its bucket's version was validated.
+ * instant its bucket's version was validated.  stats.relocations is bumped
+ * inside the same odd stretch and read between moves (relocations_read),
+ * so a caller of hashtable_iterate that compares it before and after its
+ * walk sees every move that overlapped the walk.
  *
  * A version stays odd only while a writer is inside a slot write, unless a
  * writer died there or the segment was damaged.  A reader that finds it odd
@@ -289,7 +300,10 @@
  * counts, the slot write, the counters; then makes every odd version even,
  * marks the mutex consistent and goes on.  Every step of a redo is
  * idempotent, so a recovery that dies is itself recovered.  Readers are
- * never blocked by the lock.
+ * never blocked by the lock.  hashtable_update_batch holds the lock once for
+ * all its records but journals each one as a single update does, finishing
+ * it before the next begins: a writer killed mid-batch leaves a prefix of
+ * the batch, the record in flight redone by the next writer.
  *
  * The journal is in the segment, so it is checked before a redo writes one
  * byte (journal_check): op known, slots below nslots and in the buckets the
@@ -3728,9 +3742,6 @@ static int generation_switch(struct hashtable *t)
 	return rc;
 }
 
-/* Enters a call: *out is a map of the current generation, which stays
- * attached until reader_exit.  0, or a negative code (the table's data
- * segment is gone or damaged). */
 /* The code of reader_get's last failure in this thread. */
 static _Thread_local int reader_failure;
 
@@ -3748,7 +3759,7 @@ static __attribute__((noinline)) struct generation_map *reader_get_slow(struct h
 		 * release store */
 		struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
 		atomic_store_explicit(&rec->inside, m, memory_order_release); /* see reader_try */
-		READER_FENCE(); /* see reader_get */
+		READER_FENCE(); /* see reader_try */
 		if (atomic_load_explicit(&t->map, memory_order_relaxed) != m)
 			continue; /* a switch raced: announce the new map */
 		if (atomic_load_explicit(&t->root->current, memory_order_acquire) == m->word) {
