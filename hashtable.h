@@ -12,11 +12,11 @@
  *    and "deleted" (default all 0xFF).  They are never stored; passing one as
  *    a key is an error (-EINVAL).
  *  - Any number of readers run concurrently with one writer at a time.
- *    Writers (update, delete) from any process or thread are serialised by a
- *    robust lock stored in the segment; a writer killed while holding it is
- *    recovered from by the next writer.  Readers (search, search_batch,
- *    iterate, stats, probe_histogram) take no lock and never write to the
- *    segment; so does verify on a read-only handle.
+ *    Writers (update, update_batch, delete) from any process or thread are
+ *    serialised by a robust lock stored in the segment; a writer killed while
+ *    holding it is recovered from by the next writer.  Readers (search,
+ *    search_batch, iterate, stats, count, probe_histogram) take no lock and
+ *    never write to the segment; so does verify on a read-only handle.
  *  - A search returns a value that was the key's whole value at some instant
  *    during the call, or "not found" only if the key was absent at some
  *    instant during the call.  Once update or delete returns, every later
@@ -31,10 +31,12 @@
  *    hashtable_last_error() says what this thread's last failure was, with
  *    its specifics and the command that fixes it.  The classic trio keeps
  *    MemKeyValue's historical codes, documented there.
- *  - A failed call leaves the table as it was: nothing already stored is lost.
- *  - Writers (update, delete, put, del, recover, and verify on a read-write
- *    handle) take the writer lock.  If the lock itself cannot be taken (a
- *    damaged segment; never in normal use) they return HASHTABLE_ECORRUPT,
+ *  - A failed call leaves the table as it was, except that a failed
+ *    update_batch keeps the records before the failing one (it says how
+ *    many): nothing already stored is lost.
+ *  - Writers (update, update_batch, delete, put, del, recover, and verify on
+ *    a read-write handle) take the writer lock.  If the lock itself cannot be
+ *    taken (a damaged segment; never in normal use) they return HASHTABLE_ECORRUPT,
  *    and hashtable_last_error() names the lock's error (e.g. "not
  *    recoverable") or its damaged field.  The lists below call this "a
  *    writer lock failure".
