@@ -230,8 +230,9 @@
  * with one exception: the 8-byte-key fast path compares a bucket's keys with
  * aligned 16-byte SSE2 loads (k8v8_match), and the split layout does the
  * same with 16-byte keys (split_find) and aligned values (split_value_copy):
- * the seqlock's usual "equivalent" of relaxed loads (x86 performs aligned 16-byte loads whole, and the
- * version re-check discards any that overlapped a store).  Builds for
+ * the seqlock's usual "equivalent" of relaxed loads (x86 performs aligned
+ * 16-byte loads whole, and the version re-check discards any that
+ * overlapped a store).  Builds for
  * ThreadSanitizer, and non-x86 ones, use the atomic path.
  *
  * overflow[] is written outside the seqlock, with release stores, ordered so
