@@ -74,7 +74,8 @@ uint64_t sk_rand(uint64_t *s); /* xorshift64* */
  * failure can be replayed (the interleaving, of course, cannot). */
 uint64_t sk_seed(const char *test);
 
-/* Time limits stretch when the suites run slowly (valgrind: scale 0.05). */
+/* Time limits stretch when the suites run slowly (valgrind: scale 0.05;
+ * AddressSanitizer: 3x). */
 uint64_t sk_bound_ns(double ms);
 
 /* Sleeps `us` microseconds, stretched like the bounds: a slowed-down child
