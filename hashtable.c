@@ -1758,9 +1758,10 @@ static int lookup_split(const struct generation_map *h, const void *key, uint64_
 	return LOOKUP_SLOW;
 }
 
-/* hashtable_search for a split table.  After a LOOKUP_SLOW (rare: a
- * writer was in the key's bucket, or a key moved) the general path stages
- * the value, as search_general does. */
+/* hashtable_search for a split table.  lookup_split copies a value before
+ * it validates the bucket's version; after a LOOKUP_SLOW (a writer was in
+ * the bucket, or a key moved) the general path may end with -1.  So the
+ * value is staged, as search_general does: a -1 leaves datum untouched. */
 static int search_split(struct generation_map *h, const void *k, void *datum)
 {
 	if (__builtin_expect(!k || split_is_sentinel(h, k), 0))
@@ -1768,13 +1769,14 @@ static int search_split(struct generation_map *h, const void *k, void *datum)
 	if (!datum && h->g.value_size)
 		return fail(-EINVAL, "NULL value buffer");
 	uint64_t hash = split_hash(h, k);
-	int rc = lookup_split(h, k, hash, datum);
-	if (rc != LOOKUP_SLOW)
-		return rc;
-	if (h->g.value_size > SMALL_VALUE)
-		return lookup(h, k, hash, datum);
+	if (h->g.value_size > SMALL_VALUE) { /* too wide to stage (hashtable.h) */
+		int rc = lookup_split(h, k, hash, datum);
+		return rc != LOOKUP_SLOW ? rc : lookup(h, k, hash, datum);
+	}
 	unsigned char staged[SMALL_VALUE];
-	rc = lookup(h, k, hash, staged);
+	int rc = lookup_split(h, k, hash, staged);
+	if (rc == LOOKUP_SLOW)
+		rc = lookup(h, k, hash, staged);
 	if (rc == 0 && h->g.value_size)
 		memcpy(datum, staged, h->g.value_size);
 	return rc;

@@ -305,7 +305,8 @@ int hashtable_delete(struct hashtable *h, const void *key);
 
 /* Looks up key[0..key_len) padded with NUL bytes.  Returns 0 and copies the
  * value (value_size bytes, the full width) to value; -1 if the key is
- * absent (value untouched); -EINVAL for a NULL handle or key, a NULL value
+ * absent (value untouched when value_size <= 256; a wider buffer may hold a
+ * copy that a concurrent writer made stale); -EINVAL for a NULL handle or key, a NULL value
  * buffer when value_size > 0, key_len > key_size, or a padded key equal to
  * a sentinel (with the default sentinels, key_len 0 is the empty key);
  * HASHTABLE_EDEADWRITER as hashtable_search.  Lock-free. */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct hashtable *table_8x8(key_t *key)
@@ -32,6 +34,65 @@ static struct hashtable *table_8x8(key_t *key)
 		*key = cfg.ipc_key;
 	return h;
 }
+
+/* ---- item: a miss leaves the caller's value buffer untouched ------------- */
+
+struct churn_arg {
+	struct hashtable *h;
+	_Atomic int stop;
+};
+
+/* Puts and deletes one key, with a different value each time. */
+static void *churn_one_key(void *p)
+{
+	struct churn_arg *a = p;
+	unsigned char key[16] = "churned-key", value[64];
+	for (uint32_t i = 0; !atomic_load(&a->stop); i++) {
+		memset(value, (int)(i & 0x7f) + 1, sizeof value);
+		hashtable_put(a->h, key, sizeof key, value, sizeof value);
+		hashtable_del(a->h, key, sizeof key);
+	}
+	return NULL;
+}
+
+/* hashtable.h: hashtable_get returns -1 "if the key is absent (value
+ * untouched)".  A search that copies a value and then finds that a writer
+ * was in the bucket must not leave that copy behind when it ends absent.
+ * 16-byte keys with 64-byte values: the split-slot layout's path. */
+START_TEST(miss_leaves_value_untouched)
+{
+	struct hashtable *h = test_table_simple(16, 64, 64, 0.8);
+	ck_assert_ptr_nonnull(h);
+	struct churn_arg a = {.h = h};
+	pthread_t writer;
+	ck_assert_int_eq(pthread_create(&writer, NULL, churn_one_key, &a), 0);
+	unsigned char key[16] = "churned-key", value[64];
+	uint64_t misses = 0, hits = 0, touched = 0;
+	uint64_t end = (uint64_t)time(NULL) + 2;
+	while ((uint64_t)time(NULL) < end && (misses < 200000 || hits == 0)) {
+		memset(value, 0xee, sizeof value);
+		int rc = hashtable_get(h, key, sizeof key, value);
+		ck_assert(rc == 0 || rc == -1);
+		if (rc == 0) {
+			hits++;
+			continue;
+		}
+		misses++;
+		for (size_t i = 0; i < sizeof value; i++)
+			if (value[i] != 0xee) {
+				touched++;
+				break;
+			}
+	}
+	atomic_store(&a.stop, 1);
+	pthread_join(writer, NULL);
+	printf("miss_leaves_value_untouched: %llu hits, %llu misses, %llu left the buffer changed\n",
+	       (unsigned long long)hits, (unsigned long long)misses, (unsigned long long)touched);
+	ck_assert_uint_gt(misses, 0);
+	ck_assert_uint_eq(touched, 0);
+	test_table_destroy(h);
+}
+END_TEST
 
 /* ---- item: hashtable_count follows inserts, deletes and generations ----- */
 
@@ -569,6 +630,7 @@ Suite *suite_api(void)
 	tcase_add_test(tc, name_identity_recorded_and_checked);
 	tcase_add_test(tc, host_check_names_shm_rmid_forced);
 	tcase_add_test(tc, count_follows_writes_and_replaces);
+	tcase_add_test(tc, miss_leaves_value_untouched);
 	suite_add_tcase(s, tc);
 	return s;
 }
