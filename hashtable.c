@@ -1570,7 +1570,8 @@ lookup_k8v8_near(const struct generation_map *h, uint64_t k, uint64_t *out)
 	uint64_t b = home_bucket(hash, n);
 	/* probe_step without its n < 2 case: with one bucket the "next" one
 	 * is the home again, which is harmless */
-	uint64_t second = b + 1 + (((uint64_t)(uint32_t)hash * (n - 1)) >> 32);
+	uint64_t second =
+		b + 1 + (uint64_t)(((unsigned __int128)(uint32_t)hash * (n - 1)) >> 32);
 	second = second >= n ? second - n : second;
 	/* the second bucket's miss beside the home's: see lookup_k8v8 */
 	__builtin_prefetch(h->buckets + second * 64);
@@ -5767,12 +5768,12 @@ static __attribute__((noinline)) int search_rest(struct hashtable *t, struct rea
                                                  struct generation_map *m, uint64_t key,
                                                  void *datum)
 {
-	uint64_t value;
-	int rc = LOOKUP_SLOW;
-	if (key != m->empty_u64 && key != m->deleted_u64)
-		rc = lookup_k8v8(m, key, hash_u64(key, m->seed), &value);
-	if (rc == LOOKUP_SLOW)
-		return search_slow(t, &key, datum); /* it enters again */
+	if (key == m->empty_u64 || key == m->deleted_u64)
+		return search_slow(t, &key, datum); /* reports the sentinel */
+	uint64_t value, hash = hash_u64(key, m->seed);
+	int rc = lookup_k8v8(m, key, hash, &value);
+	if (rc == LOOKUP_SLOW) /* a version changed: the general path, same hash */
+		rc = lookup(m, &key, hash, &value);
 	if (rc == 0)
 		memcpy(datum, &value, 8);
 	reader_leave(t, rec);
