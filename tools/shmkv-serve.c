@@ -80,6 +80,15 @@ struct resp_limits {
 
 enum { RESP_INCOMPLETE = 0, RESP_ERROR = -1 };
 
+/* How far a request that has not all arrived was checked: its elements
+ * before `off` (`done` of its `n`) are whole and valid, so the next parse
+ * checks only what came since, and a request sent in many reads is walked
+ * about twice in all, not once a read.  off == 0: nothing to resume. */
+struct resp_progress {
+	size_t off;
+	long long n, done;
+};
+
 /* Reads a decimal number ending in CRLF at buf[*off..len).  Returns 1 and
  * advances *off past the CRLF, 0 if the CRLF has not arrived yet, or -1 if
  * what is there cannot be such a number. */
@@ -149,60 +158,94 @@ static long resp_parse_inline(const char *buf, size_t len, struct resp_arg *args
 	return (long)(nl - buf) + 1;
 }
 
+/* RESP_INCOMPLETE, remembering in pg (if any) that element `done` of n
+ * begins at off. */
+static long resp_incomplete(struct resp_progress *pg, size_t off, long long n, long long done)
+{
+	if (pg)
+		*pg = (struct resp_progress){.off = off, .n = n, .done = done};
+	return RESP_INCOMPLETE;
+}
+
 /* Parses one request at the start of buf[0..len): a RESP array of bulk
  * strings, or an inline line.  Returns the bytes it takes (> 0) with
  * args[0..*argc) pointing into buf (*argc may be 0: an empty request, to be
  * skipped), RESP_INCOMPLETE when more bytes are needed, or RESP_ERROR with
  * *err naming what is wrong (the connection cannot be resynchronised).
- * Every length is checked against lim before it is used.  Reads no byte
- * past len and writes nothing but args, *argc and *err. */
+ * Every length is checked against lim before it is used.  pg (NULL: none)
+ * carries a partial request's progress from one call to the next, for the
+ * same request growing in the same buffer; it is cleared when the request
+ * completes or fails.  Reads no byte past len and writes nothing but args,
+ * *argc, *err and *pg. */
 static long resp_parse(const char *buf, size_t len, struct resp_arg *args, size_t *argc,
-                       const struct resp_limits *lim, const char **err)
+                       const struct resp_limits *lim, const char **err,
+                       struct resp_progress *pg)
 {
-	long long n, blen;
+	long long n, blen, i = 0;
 	size_t off = 1;
 	int r;
 	*argc = 0;
-	if (len == 0)
-		return RESP_INCOMPLETE;
-	if (buf[0] != '*')
-		return resp_parse_inline(buf, len, args, argc, lim, err);
-	if ((r = resp_number(buf, len, &off, &n)) <= 0) {
-		*err = "invalid multibulk length";
-		return r < 0 ? RESP_ERROR : RESP_INCOMPLETE;
-	}
-	if (n > (long long)lim->max_args) {
-		*err = "invalid multibulk length";
-		return RESP_ERROR;
-	}
-	for (long long i = 0; i < n; i++) {
-		if (off >= len)
+	int resumed = pg && pg->off && pg->off <= len;
+	if (resumed) {
+		off = pg->off;
+		n = pg->n;
+		i = pg->done;
+	} else {
+		if (pg)
+			*pg = (struct resp_progress){0};
+		if (len == 0)
 			return RESP_INCOMPLETE;
+		if (buf[0] != '*')
+			return resp_parse_inline(buf, len, args, argc, lim, err);
+		if ((r = resp_number(buf, len, &off, &n)) <= 0) {
+			*err = "invalid multibulk length";
+			return r < 0 ? RESP_ERROR : RESP_INCOMPLETE;
+		}
+		if (n > (long long)lim->max_args) {
+			*err = "invalid multibulk length";
+			return RESP_ERROR;
+		}
+	}
+	for (; i < n; i++) {
+		size_t start = off;
+		if (off >= len)
+			return resp_incomplete(pg, start, n, i);
 		if (buf[off] != '$') {
 			*err = "expected '$'";
-			return RESP_ERROR;
+			goto bad;
 		}
 		off++;
 		if ((r = resp_number(buf, len, &off, &blen)) <= 0) {
 			*err = "invalid bulk length";
-			return r < 0 ? RESP_ERROR : RESP_INCOMPLETE;
+			if (r < 0)
+				goto bad;
+			return resp_incomplete(pg, start, n, i);
 		}
 		if (blen < 0 || (unsigned long long)blen > lim->max_bulk) {
 			*err = "invalid bulk length";
-			return RESP_ERROR;
+			goto bad;
 		}
 		if (len - off < (size_t)blen + 2)
-			return RESP_INCOMPLETE;
+			return resp_incomplete(pg, start, n, i);
 		if (buf[off + blen] != '\r' || buf[off + blen + 1] != '\n') {
 			*err = "expected CRLF after a bulk string";
-			return RESP_ERROR;
+			goto bad;
 		}
 		args[i].p = buf + off;
 		args[i].len = (size_t)blen;
 		off += (size_t)blen + 2;
 	}
+	if (resumed) { /* args before pg->done were set by earlier calls, on
+	                * another buffer: one more pass, whole, sets them all */
+		*pg = (struct resp_progress){0};
+		return resp_parse(buf, len, args, argc, lim, err, NULL);
+	}
 	*argc = n > 0 ? (size_t)n : 0;
 	return (long)off;
+bad:
+	if (pg)
+		*pg = (struct resp_progress){0};
+	return RESP_ERROR;
 }
 
 /* ---- Options and shared state --------------------------------------------- */
@@ -224,6 +267,7 @@ struct client {
 	size_t out_len, out_pos, out_cap;
 	time_t last_active;
 	int authed, closing, want_out;
+	struct resp_progress progress; /* of the request at in[0] */
 };
 
 struct worker {
@@ -1095,7 +1139,8 @@ static void client_process(struct worker *w, struct client *c, const struct serv
 	while (!c->closing && off < c->in_len && c->out_len - c->out_pos < OUT_PAUSE) {
 		size_t argc;
 		const char *err = NULL;
-		long n = resp_parse(c->in + off, c->in_len - off, w->args, &argc, &S.lim, &err);
+		long n = resp_parse(c->in + off, c->in_len - off, w->args, &argc, &S.lim, &err,
+		                    &c->progress);
 		if (n == RESP_INCOMPLETE) {
 			if (c->in_len - off > S.o.max_request) {
 				out_err(c, "ERR Protocol error: request larger than %zu bytes "

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (off < size) {
 		size_t argc = 0;
 		const char *err = NULL;
-		long n = resp_parse(buf + off, size - off, args, &argc, &lim, &err);
+		long n = resp_parse(buf + off, size - off, args, &argc, &lim, &err, NULL);
 		if (n == RESP_ERROR) {
 			assert(err != NULL);
 			break;
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n == RESP_INCOMPLETE) {
 			/* any shorter prefix is incomplete or an error too */
 			for (size_t cut = 0; cut < size - off; cut += 1 + (size - off) / 16) {
-				long m = resp_parse(buf + off, cut, args, &argc, &lim, &err);
+				long m = resp_parse(buf + off, cut, args, &argc, &lim, &err, NULL);
 				assert(m == RESP_INCOMPLETE || m == RESP_ERROR);
 			}
 			break;
@@ -48,6 +48,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(args[i].p >= buf + off && args[i].p + args[i].len <= buf + off + n);
 			assert(args[i].len <= lim.max_bulk || buf[off] != '*');
 		}
+		/* the same request arriving in pieces, parsed with progress carried
+		 * over: incomplete until its last byte, then the same answer */
+		struct resp_progress pg = {0};
+		size_t want_argc = argc;
+		for (size_t cut = 1; cut < (size_t)n; cut += 1 + (size_t)n / 8) {
+			size_t c2;
+			long m = resp_parse(buf + off, cut, args, &c2, &lim, &err, &pg);
+			assert(m == RESP_INCOMPLETE);
+			assert(pg.off <= cut);
+		}
+		size_t c2;
+		long m = resp_parse(buf + off, (size_t)n, args, &c2, &lim, &err, &pg);
+		assert(m == n && c2 == want_argc && pg.off == 0);
+		for (size_t i = 0; i < c2; i++)
+			assert(args[i].p >= buf + off && args[i].p + args[i].len <= buf + off + n);
 		off += (size_t)n;
 	}
 	free(buf);
