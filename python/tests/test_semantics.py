@@ -318,7 +318,7 @@ def test_get_many_of_a_generator_that_closes_the_table(tables):
     table handle", from a lookup on a detached handle)."""
     t = tables.create(8, 8)
     t[b"a"] = b"1"
-    for n in (3, 40):  # under and over the GIL-release batch size
+    for n in (3, 40, 3000):  # under and over the GIL-release batch size (2048)
         u = shmkv.open(key_of(t), "r")
 
         def keys():
