@@ -333,8 +333,10 @@ int hashtable_del(struct hashtable *h, const void *key, size_t key_len);
 /* Looks up n keys (contiguous, key_size bytes each) at once, overlapping
  * their cache misses.  Found values go to values + i * value_size and
  * found[i] is set to 0; absent keys get found[i] = -1 and their value bytes
- * are left alone.  Returns the number of keys found, or -EINVAL,
- * HASHTABLE_EDEADWRITER (as hashtable_search; found[] is then partial).
+ * are left alone.  Returns the number of keys found, -EINVAL (a NULL
+ * argument or a sentinel key) or HASHTABLE_EDEADWRITER (as
+ * hashtable_search); after either of the last two, found[] and values may
+ * already be set for some other keys (keys are checked a group at a time).
  * Per key it gives the same guarantee as hashtable_search, each answer
  * current at some instant of the call; keys are not answered in array order,
  * so a key given twice may get a newer value at its earlier position. */
