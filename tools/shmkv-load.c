@@ -1838,7 +1838,7 @@ static int build_run(struct loader *L, struct build_batch *bb, const unsigned ch
 /* The build's walk over the good records.  When they lie in memory whole
  * and in input order -- the text parsed into an array, or bin inputs in
  * which the parse pass found no bad record and no --shard filter drops any
- * -- and no record needs a look of its own (--dups first keeps a set of
+ * -- and no record needs a look of its own (--duplicates first keeps a set of
  * the keys written), they go to the builder in runs: the per-record parse,
  * key check (the parse pass made it) and call are a third of the build's
  * instructions otherwise.  Same records, same order, same results. */
