@@ -5459,6 +5459,39 @@ static inline struct k8v8_masks k8v8_bucket_masks(const uint64_t *slot, uint64_t
 	return m;
 }
 
+/* One k8v8 record of a batch, with the builder's count in *count (a
+ * register in the caller's loop).  Most records land in their home bucket:
+ * no probe, no overflow count to raise, done here; the rest go to
+ * builder_insert_k8v8, which walks the path and raises the counts.  The
+ * home bucket holds the key if any bucket does: a key put earlier went
+ * past it only when it was full, and nothing is deleted in a build.
+ * 0 inserted, 1 overwrote, AT_LOAD_LIMIT. */
+static inline __attribute__((always_inline)) int builder_put_k8v8(struct hashtable_builder *b,
+                                                                   uint64_t *count, uint64_t k,
+                                                                   uint64_t v, uint64_t hash)
+{
+	const struct generation_map *h = b->m;
+	uint64_t *slot = (uint64_t *)(void *)bucket_at(h, home_bucket(hash, h->g.nbuckets));
+	struct k8v8_masks m = k8v8_bucket_masks(slot, k, h->empty_u64);
+	if (m.match) {
+		slot[2 * (unsigned)__builtin_ctz(m.match) + 1] = v;
+		return 1;
+	}
+	if (m.free) {
+		if (__builtin_expect(*count >= h->max_count, 0))
+			return AT_LOAD_LIMIT;
+		uint64_t *free_slot = slot + 2 * (unsigned)__builtin_ctz(m.free);
+		free_slot[0] = k;
+		free_slot[1] = v;
+		++*count;
+		return 0;
+	}
+	b->count = *count;
+	int r = builder_insert_k8v8(b, k, v, hash);
+	*count = b->count;
+	return r;
+}
+
 /* hashtable_builder_put_batch for k8v8.  Two passes over each chunk of
  * BUILDER_BATCH_AHEAD records, software-pipelined: the keys of the next
  * chunk are hashed and their home buckets prefetched for writing while
@@ -5502,28 +5535,7 @@ static long builder_put_batch_k8v8(struct hashtable_builder *b, size_t n, const 
 				rc = -EINVAL;
 				goto out;
 			}
-			uint64_t *slot = (uint64_t *)(void *)bucket_at(h, home_bucket(hash, nb));
-			struct k8v8_masks m = k8v8_bucket_masks(slot, k, empty);
-			if (m.match) {
-				slot[2 * (unsigned)__builtin_ctz(m.match) + 1] = v;
-				continue;
-			}
-			if (m.free) {
-				if (__builtin_expect(count >= max_count, 0)) {
-					rc = AT_LOAD_LIMIT;
-					goto out;
-				}
-				uint64_t *free_slot = slot + 2 * (unsigned)__builtin_ctz(m.free);
-				free_slot[0] = k;
-				free_slot[1] = v;
-				count++;
-				inserted++;
-				continue;
-			}
-			/* home bucket full: walk the path, raising its counts */
-			b->count = count;
-			int r = builder_insert_k8v8(b, k, v, hash);
-			count = b->count;
+			int r = builder_put_k8v8(b, &count, k, v, hash);
 			if (r == AT_LOAD_LIMIT) {
 				rc = AT_LOAD_LIMIT;
 				goto out;
