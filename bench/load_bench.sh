@@ -100,7 +100,7 @@ timed() {
 
 # Records per CPU second; 0 (no rate) when /usr/bin/time, which counts CPU
 # time in hundredths, saw none: a short run.
-cpurate() { awk -v n="$N" -v s="$CPU" 'BEGIN { printf "%.0f", s > 0 ? n / s : 0 }'; }
+cpurate() { awk -v n="$N" -v s="$CPU" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 
 best() { # best NAME VALUE: keeps the larger rate in BEST_<NAME>
 	eval "cur=\${BEST_$1:-0}"
