@@ -5496,10 +5496,9 @@ static inline __attribute__((always_inline)) int builder_put_k8v8(struct hashtab
  * BUILDER_BATCH_AHEAD records, software-pipelined: the keys of the next
  * chunk are hashed and their home buckets prefetched for writing while
  * this chunk is inserted, so each bucket's miss has a chunk's work to
- * overlap with.  Most records land in their home bucket (no probe, no
- * overflow count to raise): that case is done here with the counters in
- * registers; the rest go to builder_insert_k8v8, which walks the path and
- * raises the counts.  Same results as a builder_put a record. */
+ * overlap with.  The overflow words are not fetched ahead: only a record
+ * whose home bucket is full writes one.  Same results as a builder_put a
+ * record; on failure *applied is the failing record's index. */
 static long builder_put_batch_k8v8(struct hashtable_builder *b, size_t n, const unsigned char *kp,
                                    const unsigned char *vp, size_t *applied)
 {
@@ -5509,7 +5508,7 @@ static long builder_put_batch_k8v8(struct hashtable_builder *b, size_t n, const 
 	uint64_t hashes[2][BUILDER_BATCH_AHEAD]; /* this chunk's, the next chunk's */
 	uint64_t count = b->count;
 	long inserted = 0;
-	size_t i = 0, rc_at = n; /* rc_at: the failing record, if any */
+	size_t i = 0; /* the next record to put; on failure, the failing one */
 	int rc = 0;
 	for (size_t j = 0; j < n && j < BUILDER_BATCH_AHEAD; j++) {
 		uint64_t k;
@@ -5545,16 +5544,15 @@ static long builder_put_batch_k8v8(struct hashtable_builder *b, size_t n, const 
 	}
 out:
 	b->count = count;
-	rc_at = i;
 	if (applied)
-		*applied = rc_at;
+		*applied = i;
 	if (rc == -EINVAL)
 		return fail(-EINVAL, "record %zu: the key equals the table's empty or deleted "
-		                     "sentinel", rc_at);
+		                     "sentinel", i);
 	if (rc == AT_LOAD_LIMIT)
 		return fail(-ENOMEM, "record %zu: the new generation is at its load limit (%llu "
 		                     "keys); begin the replace with a larger capacity or more "
-		                     "entries", rc_at, (unsigned long long)max_count);
+		                     "entries", i, (unsigned long long)max_count);
 	return inserted;
 }
 
