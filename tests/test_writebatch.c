@@ -336,6 +336,95 @@ START_TEST(builder_batch_counts_and_limits)
 }
 END_TEST
 
+/* Builds the records into h with one builder_put a record (batch 0) or
+ * put_batch calls of `batch` records; returns the new keys counted. */
+static uint64_t build_records(struct hashtable *h, const uint64_t *k, const uint64_t *v, size_t n,
+                              size_t batch)
+{
+	struct hashtable_builder *b;
+	uint64_t fresh = 0;
+	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
+	for (size_t i = 0; i < n;) {
+		if (!batch) {
+			int rc = hashtable_builder_put(b, &k[i], &v[i]);
+			ck_assert_int_ge(rc, 0);
+			fresh += rc == 0;
+			i++;
+			continue;
+		}
+		size_t m = n - i < batch ? n - i : batch, applied = 0;
+		long r = hashtable_builder_put_batch(b, m, k + i, v + i, &applied);
+		ck_assert_int_ge(r, 0);
+		ck_assert_uint_eq(applied, m);
+		fresh += (uint64_t)r;
+		i += m;
+	}
+	ck_assert_int_eq(hashtable_replace_commit(b), 0);
+	return fresh;
+}
+
+/* put_batch at a high load, with keys repeated near and far (within a
+ * chunk of its pipeline, across chunks, across calls): the same table as
+ * single puts: the later value wins, the same new-key count, and exact
+ * overflow counts along the probe paths it took (verify clean). */
+START_TEST(builder_batch_matches_single_puts)
+{
+	enum { ROOM = 6000 };
+	struct hashtable *one = test_table_simple(8, 8, ROOM, 0.95);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(one, &st), 0);
+	size_t distinct = (size_t)st.max_count, n = distinct + distinct / 4;
+	uint64_t *k = malloc(n * 8), *v = malloc(n * 8);
+	ck_assert(k && v);
+	for (size_t i = 0; i < n; i++) {
+		/* the last quarter repeats earlier keys: 1 to 50 records back (one
+		 * chunk of the batch's pipeline), and far back, in turn */
+		size_t r = i - distinct;
+		if (i < distinct)
+			k[i] = key_of(i);
+		else
+			k[i] = k[r % 3 == 0 ? r : r % 3 == 1 ? i - 1 - r % 50 : r * 7919 % distinct];
+		v[i] = i * 1000003u;
+	}
+	uint64_t fresh_one = build_records(one, k, v, n, 0);
+	ck_assert_uint_eq(fresh_one, distinct);
+	struct hashtable_stats want;
+	ck_assert_int_eq(hashtable_stats(one, &want), 0);
+	ck_assert_int_eq(hashtable_verify(one), 0);
+	ck_assert_uint_gt(want.collisions, 0); /* the load reaches the probe path */
+	const size_t batches[] = {n, 777, 1};
+	for (size_t t = 0; t < sizeof batches / sizeof batches[0]; t++) {
+		struct hashtable *h = test_table_simple(8, 8, ROOM, 0.95);
+		ck_assert_uint_eq(build_records(h, k, v, n, batches[t]), distinct);
+		ck_assert_int_eq(hashtable_stats(h, &st), 0);
+		ck_assert_uint_eq(st.count, want.count);
+		ck_assert_uint_gt(st.collisions, 0); /* each generation has its own seed: */
+		ck_assert_uint_gt(st.overflowed_buckets, 0); /* paths differ, but both exist */
+		ck_assert_int_eq(hashtable_verify(h), 0);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t got = 0, exp = 0;
+			ck_assert_int_eq(hashtable_search(h, &k[i], &got), 0);
+			ck_assert_int_eq(hashtable_search(one, &k[i], &exp), 0);
+			ck_assert_uint_eq(got, exp);
+		}
+		test_table_destroy(h);
+	}
+	/* and the later value won: the last record of each key */
+	for (size_t i = n; i-- > 0;) {
+		uint64_t got = 0;
+		ck_assert_int_eq(hashtable_search(one, &k[i], &got), 0);
+		size_t last = i;
+		for (size_t j = i + 1; j < n; j++)
+			if (k[j] == k[i])
+				last = j;
+		ck_assert_uint_eq(got, v[last]);
+	}
+	free(k);
+	free(v);
+	test_table_destroy(one);
+}
+END_TEST
+
 Suite *suite_writebatch(void)
 {
 	Suite *s = suite_create("writebatch");
@@ -343,6 +432,7 @@ Suite *suite_writebatch(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, batch_stores_every_record);
 	tcase_add_test(tc, batch_general_widths);
+	tcase_add_test(tc, builder_batch_matches_single_puts);
 	tcase_add_test(tc, batch_stops_at_load_limit);
 	tcase_add_test(tc, batch_sentinel_and_arguments);
 	tcase_add_test(tc, batch_killed_leaves_prefix);

@@ -689,6 +689,39 @@ static int interrupted_early(struct loader *L)
 
 /* ---- Pass 1: parse and check every record ----------------------------------- */
 
+/* Pass 1 over bin input without --shard, in a tight loop: a bin record
+ * is good unless its key is a sentinel or it is cut short, so the only work
+ * a record is that check -- no parse call, no position kept (the general
+ * loop's per-record calls were as many instructions as the whole build).
+ * Stops before the first record that is not good, leaving it and the rest
+ * to the general loop from cursor c; counts and progress as that loop
+ * keeps them.  Returns 1 when a signal asks to stop. */
+static int parse_bin_run(struct loader *L, const struct input *in, struct cursor *c)
+{
+	const char *which;
+	while (in->len - c->off >= L->rs) {
+		/* up to the next multiple of TICK, where the general loop looks
+		 * at the clock and signals */
+		uint64_t room = (in->len - c->off) / L->rs, m = TICK - L->nread % TICK, i = 0;
+		if (m > room)
+			m = room;
+		for (; i < m && !is_sentinel(L, in->data + c->off + i * L->rs, &which); i++)
+			;
+		c->off += i * L->rs;
+		c->recno += i;
+		L->nread += i;
+		L->good += i;
+		if (i < m)
+			return 0; /* a sentinel: the general loop reports it */
+		if (L->nread % TICK == 0) {
+			progress(L, L->nread);
+			if (stop_signal)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 static void parse_pass(struct loader *L)
 {
 	char why[512];
@@ -699,6 +732,8 @@ static void parse_pass(struct loader *L)
 		struct cursor c = {0};
 		struct where w = {0};
 		const unsigned char *rec;
+		if (L->fmt == FMT_BIN && L->rs && !L->o.nshards && !L->array_mode && parse_bin_run(L, in, &c))
+			return;
 		for (;;) {
 			unsigned char *dst = L->array_mode ? L->arr + L->arr_n * L->rs : L->scratch;
 			int r = parse_next(L, in, &c, &w, dst, &rec, why, sizeof why);
@@ -1791,6 +1826,74 @@ static int build_one(struct loader *L, const unsigned char *rec, const struct wh
 	return ++bb->n == BUILD_BATCH ? build_flush(L, bb) : 0;
 }
 
+/* Copies n whole records (key then value, L->rs bytes each) into the
+ * batch's key and value arrays.  Constant widths for the common 8 + 8 so
+ * the compiler makes each copy one load and one store, not a libc call. */
+static void build_gather(const struct loader *L, struct build_batch *bb,
+                         const unsigned char *rec, size_t n)
+{
+	unsigned char *k = bb->keys + bb->n * L->ks, *v = bb->values + bb->n * L->vs;
+	if (L->ks == 8 && L->vs == 8) {
+		for (size_t i = 0; i < n; i++, rec += 16) {
+			memcpy(k + 8 * i, rec, 8);
+			memcpy(v + 8 * i, rec + 8, 8);
+		}
+	} else {
+		for (size_t i = 0; i < n; i++, rec += L->rs) {
+			memcpy(k + i * L->ks, rec, L->ks);
+			memcpy(v + i * L->vs, rec + L->ks, L->vs);
+		}
+	}
+	bb->n += n;
+}
+
+/* Puts n records that lie one after another in memory, a batch at a time:
+ * no call, parse or check per record.  *done counts them for progress.
+ * 0, 1 with bb->err set, or -EINTR (as for_each_good). */
+static int build_run(struct loader *L, struct build_batch *bb, const unsigned char *rec,
+                     uint64_t n, uint64_t *done)
+{
+	while (n) {
+		size_t m = BUILD_BATCH - bb->n;
+		if (m > n)
+			m = (size_t)n;
+		build_gather(L, bb, rec, m);
+		rec += m * L->rs;
+		n -= m;
+		*done += m;
+		if (bb->n == BUILD_BATCH && build_flush(L, bb))
+			return 1;
+		progress(L, *done);
+		if (stop_signal)
+			return -EINTR;
+	}
+	return 0;
+}
+
+/* The build's walk over the good records.  When they lie in memory whole
+ * and in input order -- the text parsed into an array, or bin inputs in
+ * which the parse pass found no bad record and no --shard filter drops any
+ * -- and no record needs a look of its own (--duplicates first keeps a set of
+ * the keys written), they go to the builder in runs: the per-record parse,
+ * key check (the parse pass made it) and call are a third of the build's
+ * instructions otherwise.  Same records, same order, same results. */
+static int build_records(struct loader *L, struct build_batch *bb)
+{
+	uint64_t done = 0;
+	if (L->written || L->o.nshards)
+		return for_each_good(L, build_one, bb);
+	if (L->array_mode)
+		return build_run(L, bb, L->arr, L->arr_n, &done);
+	if (L->fmt != FMT_BIN || L->bad)
+		return for_each_good(L, build_one, bb);
+	for (size_t i = 0; i < L->nin; i++) {
+		int r = build_run(L, bb, L->in[i].data, L->in[i].len / L->rs, &done);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 /* Says why replace_begin refused; the old generation is untouched. */
 static int explain_begin(struct loader *L, int r)
 {
@@ -1837,7 +1940,7 @@ static int build_pass(struct loader *L)
 	}
 	if (L->o.dups == DUP_FIRST)
 		L->written = &written;
-	r = stop_signal ? -EINTR : for_each_good(L, build_one, &bb);
+	r = stop_signal ? -EINTR : build_records(L, &bb);
 	if (r == 0)
 		r = build_flush(L, &bb);
 	int err = bb.err;

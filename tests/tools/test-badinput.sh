@@ -126,6 +126,18 @@ bad "bin: partial record" "$T/partial.bin" "partial.bin: record 2 (byte offset 1
 head -c 16 /dev/zero >"$T/zero.bin"
 bad "bin: sentinel key" "$T/zero.bin" "zero.bin: record 1 (byte offset 0): key 0x0000000000000000 is the table's empty-slot marker" -- -f bin
 
+# Bad bin records after more good ones than a progress tick (8192): each
+# is found at its own record number and offset, the good ones between too.
+awk 'BEGIN { for (i = 1; i <= 9000; i++) printf "k%07dv%07d", i, i }' >"$T/late.bin"
+head -c 16 /dev/zero >>"$T/late.bin"
+printf 'k0009002v0009002' >>"$T/late.bin"
+head -c 16 /dev/zero >>"$T/late.bin"
+printf 'k000' >>"$T/late.bin"
+bad "bin: bad records after 9000 good ones" "$T/late.bin" \
+	"late.bin: record 9001 (byte offset 144000): key 0x0000000000000000 is the table's empty-slot marker" \
+	"late.bin: record 9003 (byte offset 144032): key 0x0000000000000000" \
+	"late.bin: record 9004 (byte offset 144048): 4 trailing bytes" -- -f bin
+
 # An error on the last of 3000 lines: nothing before it is written either.
 awk 'BEGIN { for (i = 0; i < 2999; i++) printf "n%d\tv\n", i; print "toolongkey\tv" }' >"$T/late.tsv"
 bad "error on the last line" "$T/late.tsv" "late.tsv:3000: key: 10 bytes"
