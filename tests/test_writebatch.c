@@ -321,6 +321,7 @@ START_TEST(builder_batch_counts_and_limits)
 	records(N, 7000, 5, &k, &v);
 	struct hashtable_builder *b;
 	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
+	test_register_table(h); /* the build's segment too, should an assertion fail */
 	size_t applied = 99;
 	ck_assert_int_eq(hashtable_builder_put_batch(b, 100, k, v, &applied), 100);
 	ck_assert_uint_eq(applied, 100);
@@ -362,6 +363,7 @@ static uint64_t build_records(struct hashtable *h, const uint64_t *k, const uint
 	struct hashtable_builder *b;
 	uint64_t fresh = 0;
 	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
+	test_register_table(h); /* the build's segment too, should an assertion fail */
 	for (size_t i = 0; i < n;) {
 		if (!batch) {
 			int rc = hashtable_builder_put(b, &k[i], &v[i]);
