@@ -1438,6 +1438,29 @@ static int lookup_once(const struct generation_map *h, const void *key, uint64_t
  * moved meanwhile. */
 #define LOOKUP_SLOW 1
 
+/* A bucket's "this bucket does not hold the key": go on (or decide). */
+#define BUCKET_LACKS 2
+
+/* A walk's step past bucket *b, which lacks the key (read under version v
+ * of its stripe; m is `moves` when the walk began; the table's overflow
+ * words and bucket count n passed as the caller's locals): LOOKUP_SLOW if
+ * either changed meanwhile, -1 if *b's overflow word says no key with this key's
+ * bit passes it, else BUCKET_LACKS with *b the next bucket on the path. */
+static inline __attribute__((always_inline)) int
+walk_past(_Atomic uint16_t *overflow, _Atomic uint32_t *moves, uint64_t n, uint64_t *b,
+          uint64_t *step, uint64_t hash, _Atomic uint32_t *stripe, uint32_t v, uint32_t m)
+{
+	uint16_t ov = atomic_load_explicit(&overflow[*b], memory_order_relaxed);
+	if (read_seqretry(stripe, v) || (v & 1))
+		return LOOKUP_SLOW;
+	if (!passes(ov, hash))
+		return (m & 1) || read_seqretry(moves, m) ? LOOKUP_SLOW : -1;
+	if (!*step)
+		*step = probe_step(hash, n);
+	*b = next_bucket(*b, *step, n);
+	return BUCKET_LACKS;
+}
+
 /* Non-zero when a slot of a 4 x (8-byte key, 8-byte value) bucket holds k,
  * and then its lowest set bit is 4i for the first such slot i: so
  * ctz(mask) * 4 is that slot's byte offset, and the value's load needs no
@@ -1510,23 +1533,12 @@ lookup_k8v8(const struct generation_map *h, uint64_t k, uint64_t hash, uint64_t 
 			*out = value;
 			return 0;
 		}
-		uint16_t ov = atomic_load_explicit(&overflow[b], memory_order_relaxed);
-		if (read_seqretry(stripe, v) || (v & 1))
-			return LOOKUP_SLOW;
-		if (!passes(ov, hash)) {
-			if ((m & 1) || read_seqretry(moves, m))
-				return LOOKUP_SLOW;
-			return -1;
-		}
-		if (!step)
-			step = probe_step(hash, n);
-		b = next_bucket(b, step, n);
+		int rc = walk_past(overflow, moves, n, &b, &step, hash, stripe, v, m);
+		if (rc != BUCKET_LACKS)
+			return rc;
 	}
 	return LOOKUP_SLOW;
 }
-
-/* k8v8_bucket's "this bucket does not hold the key": go on (or decide). */
-#define BUCKET_LACKS 2
 
 /* One bucket of an 8-byte-key lookup: 0 with the value in *out when the
  * bucket holds k under an even, unchanged version; BUCKET_LACKS when it
@@ -1744,17 +1756,9 @@ static int lookup_split(const struct generation_map *h, const void *key, uint64_
 				return LOOKUP_SLOW;
 			return 0;
 		}
-		uint16_t ov = atomic_load_explicit(&h->overflow[b], memory_order_relaxed);
-		if (read_seqretry(stripe, v) || (v & 1))
-			return LOOKUP_SLOW;
-		if (!passes(ov, hash)) {
-			if ((m & 1) || read_seqretry(moves, m))
-				return LOOKUP_SLOW;
-			return -1;
-		}
-		if (!step)
-			step = probe_step(hash, n);
-		b = next_bucket(b, step, n);
+		int rc = walk_past(h->overflow, moves, n, &b, &step, hash, stripe, v, m);
+		if (rc != BUCKET_LACKS)
+			return rc;
 	}
 	return LOOKUP_SLOW;
 }
@@ -3750,48 +3754,18 @@ static int generation_switch(struct hashtable *t)
 /* The code of reader_get's last failure in this thread. */
 static _Thread_local int reader_failure;
 
-/* reader_get's slow path: registration, a raced switch, a commit to
- * follow, retired maps to reclaim.  The map, or NULL (reader_failure). */
-static __attribute__((noinline)) struct generation_map *reader_get_slow(struct hashtable *t)
-{
-	struct reader_record *rec = my_record;
-	if (!rec && !(rec = record_register())) {
-		reader_failure = fail(-ENOMEM, "out of memory registering a reader thread");
-		return NULL;
-	}
-	for (;;) {
-		/* acquire: the map's fields, written before map_publish_locked's
-		 * release store */
-		struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
-		atomic_store_explicit(&rec->inside, m, memory_order_release); /* see reader_try */
-		READER_FENCE(); /* see reader_try */
-		if (atomic_load_explicit(&t->map, memory_order_relaxed) != m)
-			continue; /* a switch raced: announce the new map */
-		if (atomic_load_explicit(&t->root->current, memory_order_acquire) == m->word) {
-			if (atomic_load_explicit(&t->retired_pending, memory_order_relaxed))
-				retired_reclaim(t); /* never m: it is current */
-			return m;
-		}
-		atomic_store_explicit(&rec->inside, NULL, memory_order_release);
-		int rc = generation_switch(t);
-		if (rc) {
-			reader_failure = rc;
-			return NULL;
-		}
-	}
-}
-
 /* reader_get's common case, for a thread whose record is rec: announces
  * the handle's map and returns it if it is the current generation's, else
  * NULL (the caller goes to reader_get_slow, which starts over).  Straight
  * line, for hashtable_search to inline. */
 static inline __attribute__((always_inline)) struct generation_map *
-reader_try(struct hashtable *t, struct reader_record *rec)
+reader_announce(struct hashtable *t, struct reader_record *rec, bool k8v8_only)
 {
 #ifdef SHMKV_BENCH_NO_GENERATION_CHECK
 	/* benchmark only (the check's cost): never follows a commit */
 	(void)rec;
-	return atomic_load_explicit(&t->map, memory_order_acquire);
+	struct generation_map *n = atomic_load_explicit(&t->map, memory_order_acquire);
+	return k8v8_only && !n->k8v8 ? NULL : n;
 #endif
 	/* acquire: the map's fields, written before map_publish_locked's
 	 * release store (free on x86) */
@@ -3807,37 +3781,60 @@ reader_try(struct hashtable *t, struct reader_record *rec)
 	 * membarrier acts as a full fence here.  The map's reload comes
 	 * first: m may not be read until it is known to be still published. */
 	READER_FENCE();
-	/* acquire on current: a new word's data segment is initialised;
-	 * pairs with the committer's seq_cst store */
-	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) == m &&
+	/* acquire on the map's reload too: the map at m may have been freed
+	 * and a new one allocated at the same address and published since the
+	 * first load; this load is then the one that makes the new map's
+	 * fields visible (free on x86; ThreadSanitizer saw the race).
+	 * acquire on current: a new word's data segment is initialised;
+	 * pairs with the committer's seq_cst store.  k8v8_only compares with
+	 * fast_word (the word, or FAST_WORD_NONE for other shapes): one
+	 * compare says both "current" and "k8v8". */
+	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_acquire) == m &&
 	                     atomic_load_explicit(&t->root->current, memory_order_acquire) ==
-	                             m->word, 1))
+	                             (k8v8_only ? m->fast_word : m->word), 1))
 		return m;
 	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
 	return NULL;
 }
 
-/* reader_try for hashtable_search's fast path: the same, but NULL also
- * when the map is not of the k8v8 shape.  One compare says both, against
- * the map's fast_word (its word, or FAST_WORD_NONE). */
+static inline __attribute__((always_inline)) struct generation_map *
+reader_try(struct hashtable *t, struct reader_record *rec)
+{
+	return reader_announce(t, rec, false);
+}
+
+/* reader_try for hashtable_search's fast path: NULL also when the map is
+ * not of the k8v8 shape. */
 static inline __attribute__((always_inline)) struct generation_map *
 reader_try_k8v8(struct hashtable *t, struct reader_record *rec)
 {
-#ifdef SHMKV_BENCH_NO_GENERATION_CHECK
-	(void)rec;
-	struct generation_map *n = atomic_load_explicit(&t->map, memory_order_acquire);
-	return n->k8v8 ? n : NULL;
-#endif
-	/* as in reader_try */
-	struct generation_map *m = atomic_load_explicit(&t->map, memory_order_acquire);
-	atomic_store_explicit(&rec->inside, m, memory_order_release);
-	READER_FENCE();
-	if (__builtin_expect(atomic_load_explicit(&t->map, memory_order_relaxed) == m &&
-	                     atomic_load_explicit(&t->root->current, memory_order_acquire) ==
-	                             m->fast_word, 1))
-		return m;
-	atomic_store_explicit(&rec->inside, NULL, memory_order_release);
-	return NULL;
+	return reader_announce(t, rec, true);
+}
+
+/* reader_get's slow path: registration, a raced switch, a commit to
+ * follow, retired maps to reclaim.  The map, or NULL (reader_failure). */
+static __attribute__((noinline)) struct generation_map *reader_get_slow(struct hashtable *t)
+{
+	struct reader_record *rec = my_record;
+	if (!rec && !(rec = record_register())) {
+		reader_failure = fail(-ENOMEM, "out of memory registering a reader thread");
+		return NULL;
+	}
+	for (;;) {
+		struct generation_map *m = reader_try(t, rec);
+		if (m) {
+			if (atomic_load_explicit(&t->retired_pending, memory_order_relaxed))
+				retired_reclaim(t); /* never m: it is current */
+			return m;
+		}
+		/* a commit to follow, or a switch raced (then generation_switch
+		 * finds the map current and returns at once) */
+		int rc = generation_switch(t);
+		if (rc) {
+			reader_failure = rc;
+			return NULL;
+		}
+	}
 }
 
 /* Enters a call: returns a map of the current generation, which stays
