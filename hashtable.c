@@ -71,15 +71,17 @@
  * word it was attached for.  Per thread (process-wide, as liburcu's
  * readers), a registered record says which map the thread is `inside`.
  *   reader_enter:  (reader_get: the same, returning the map; its straight
- *                  line is reader_try, hashtable_search's reader_try_k8v8,
- *                  and any "again" below is reader_get_slow, which
- *                  starts over)
+ *                  line is reader_announce, as reader_try and
+ *                  hashtable_search's reader_try_k8v8, and any "again"
+ *                  below is reader_get_slow, which starts over)
  *                  m = map (acquire: pairs with the switch's release of
  *                  map, so m's fields are the switch's);
- *                  inside = m (release: see reader_try);
+ *                  inside = m (release: see reader_announce);
  *                  compiler fence (membarrier, below, makes it a full
  *                  one when it matters);
- *                  if map != m: again (a switch raced: re-announce);
+ *                  if map (acquire: a map freed and re-allocated at m's
+ *                      address since is then seen whole) != m: again (a
+ *                      switch raced: re-announce);
  *                  if root.current (acquire) != m.word: inside = NULL,
  *                      generation_switch, again;
  *                  use m.
