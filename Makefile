@@ -197,17 +197,20 @@ check-valgrind: $(TEST_BIN)
 	SHMKV_BUILD=$(B) SHMKV_SLOW=1 valgrind --trace-children=yes --vgdb=no --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite -q $(TEST_BIN)
 
-# ThreadSanitizer over the threaded suites (no fork: TSan and fork mix badly):
-# threads, genthreads (readers sharing a handle across generation switches) and
-# generations.  Not genstress: its kill loops fork hundreds of children, and
-# under TSan only (1 run in 3; never in the plain build with CK_FORK=no, nor
-# under strace) the test process was seen still attached to a retired
-# generation after a switch; an open finding, not understood yet.
+# ThreadSanitizer over the threaded suites, with CK_FORK=no (Check forks no
+# child per test; TSan and fork mix badly): threads, genthreads (readers
+# sharing a handle across generation switches), generations and genstress
+# (whose tests fork their own reader and crash children).  genstress was left
+# out while its crash tests failed 1 run in 3 here: not a reclaim bug, but
+# another process's hashtable_segments() holding a retired generation for a
+# moment, which its segment check now waits for (gs_only_root_and_current in
+# tests/test_genstress.c).
 check-tsan:
 	$(MAKE) B=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" tests
 	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests threads
 	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests genthreads
 	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests generations
+	CK_FORK=no SHMKV_BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 build/tsan/shmkv-tests genstress
 
 # The library, the tools and the demo built against musl (Debian: musl-tools),
 # then the demo run: the code needs no glibc-only interface.

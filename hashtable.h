@@ -631,7 +631,11 @@ struct hashtable_segment_info {
  * pending build, and older generations still attached somewhere (found in
  * /proc/sysvipc/shm).  Fills up to n entries of out (the root first, then
  * the current one) and returns how many exist (may be more than n), or
- * -EINVAL (NULL handle, or NULL out with n > 0).  Safe from any thread. */
+ * -EINVAL (NULL handle, or NULL out with n > 0).  Safe from any thread.
+ * To tell its own older generations from other tables', it attaches each
+ * removed key-0 segment of the root's owner for a moment: so a call, in any
+ * process and for any table, can hold another table's retired generation
+ * for that moment, and a call for that table then lists it, attached. */
 long hashtable_segments(struct hashtable *h, struct hashtable_segment_info *out, size_t n);
 
 /* Text for a code returned by this library: 0, -1 ("not found"), a negative
