@@ -1822,11 +1822,20 @@ split_find(const struct generation_map *h, const unsigned char *bucket, const vo
 		/* One aligned 16-byte load a key, as k8v8_match (and with its
 		 * justification: the version re-check decides whether they count). */
 		__m128i k = _mm_loadu_si128((const __m128i *)key);
-		unsigned mask = 0;
-		for (uint32_t i = 0; i < 4; i++) {
-			__m128i x = _mm_load_si128((const __m128i *)(const void *)(bucket + i * 16));
-			mask |= (unsigned)(_mm_movemask_epi8(_mm_cmpeq_epi8(x, k)) == 0xffff) << i;
-		}
+		__m128i e0 = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)(const void *)bucket), k);
+		__m128i e1 = _mm_cmpeq_epi32(
+		        _mm_load_si128((const __m128i *)(const void *)(bucket + 16)), k);
+		__m128i e2 = _mm_cmpeq_epi32(
+		        _mm_load_si128((const __m128i *)(const void *)(bucket + 32)), k);
+		__m128i e3 = _mm_cmpeq_epi32(
+		        _mm_load_si128((const __m128i *)(const void *)(bucket + 48)), k);
+		/* four bytes a key, one per 32-bit quarter: its nibble of the
+		 * movemask is 0xf when all four quarters match */
+		unsigned q = (unsigned)_mm_movemask_epi8(
+		        _mm_packs_epi16(_mm_packs_epi32(e0, e1), _mm_packs_epi32(e2, e3)));
+		q &= q >> 2;
+		q &= q >> 1;
+		return q & 0x1111u ? __builtin_ctz(q & 0x1111u) / 4 : -1;
 #else
 		uint64_t k0, k1;
 		memcpy(&k0, key, 8);
@@ -1836,8 +1845,8 @@ split_find(const struct generation_map *h, const unsigned char *bucket, const vo
 			const unsigned char *p = bucket + i * 16;
 			mask |= (unsigned)(((load_u64(p) ^ k0) | (load_u64(p + 8) ^ k1)) == 0) << i;
 		}
-#endif
 		return mask ? __builtin_ctz(mask) : -1;
+#endif
 	}
 	if (s.ks == 24)
 		return split_find_words(bucket, s.ss, s.spb, key, 3);
@@ -2159,6 +2168,183 @@ static long search_batch_k8v8(const struct generation_map *h, size_t n, const un
 	return hits;
 }
 
+/* A key of a wide batch found in a bucket whose value is not copied yet:
+ * copied in a later round, so that the value lines' misses (split tables)
+ * overlap the other keys' work, and validated then by the version read
+ * with the key. */
+struct batch_hit {
+	const unsigned char *value;
+	_Atomic uint32_t *stripe;
+	uint64_t hash;
+	uint32_t v, i;
+};
+
+/* One bucket of a wide batch's key: 0 when bucket b holds it (*hit names
+ * the value, its line prefetched), BUCKET_LACKS when it does not, under an
+ * even version unchanged since, LOOKUP_SLOW when that version was odd or
+ * changed. */
+static inline __attribute__((always_inline)) int
+wide_bucket(const struct generation_map *h, uint64_t b, const void *key, struct batch_hit *hit,
+            const struct wide_shape s)
+{
+	_Atomic uint32_t *stripe = stripe_of(h, b);
+	const unsigned char *bucket = h->buckets + b * s.bb;
+	uint32_t v = raw_read_seqbegin(stripe);
+	int i = split_find(h, bucket, key, s);
+	if (i < 0)
+		return read_seqretry_or_odd(stripe, v) ? LOOKUP_SLOW : BUCKET_LACKS;
+	hit->value = wide_value(bucket, (uint32_t)i, s);
+	hit->stripe = stripe;
+	hit->v = v;
+	__builtin_prefetch(hit->value);
+	if (s.vs > 1 && ((uintptr_t)hit->value & (LINE - 1)) + s.vs > LINE)
+		__builtin_prefetch(hit->value + s.vs - 1);
+	return 0;
+}
+
+/* Answers key i of a wide batch on the general path (a version changed, a
+ * key moved, a long path), its value staged: 0 found, -1 absent, or the
+ * error. */
+static __attribute__((noinline)) int batch_wide_slow(const struct generation_map *h,
+                                                     const unsigned char *kp, unsigned char *vp,
+                                                     size_t i, uint64_t hash)
+{
+	const uint32_t ks = h->g.key_size, vs = h->g.value_size;
+	unsigned char staged[SMALL_VALUE];
+	void *out = vs > SMALL_VALUE ? vp + i * vs : staged;
+	int rc = lookup(h, kp + i * ks, hash, out);
+	if (rc == 0 && out == staged && vs)
+		memcpy(vp + i * vs, staged, vs);
+	return rc;
+}
+
+/* Hashes keys [from, to) of a wide batch into hashes[] and starts their
+ * home buckets' misses.  0, or -EINVAL for a sentinel key. */
+static inline __attribute__((always_inline)) int
+batch_start_wide(const struct generation_map *h, const unsigned char *kp, size_t from, size_t to,
+                 uint64_t *hashes, const struct wide_shape s)
+{
+	for (size_t i = from; i < to; i++) {
+		const unsigned char *key = kp + i * s.ks;
+		if (split_is_sentinel(h, key, s.ks))
+			return fail(-EINVAL, "key %zu of the batch equals a sentinel", i);
+		hashes[i - from] = split_hash(h, key, s.ks);
+		prefetch_home(h, hashes[i - from]);
+	}
+	return 0;
+}
+
+/* search_batch_k8v8's group prefetching for every other shape: the keys go
+ * in groups of BATCH_GROUP, the next group's home buckets on their way
+ * while this one is answered; keys not in their home bucket walk on in
+ * rounds (their next buckets and overflow words prefetched a round ahead,
+ * the overflow word read outside the bucket's version, as there), and the
+ * values of the keys found are copied last, their lines prefetched when
+ * the key was found, so that a split table's second miss of every key
+ * overlaps too.  A value is validated by the version read with its key:
+ * unchanged, no writer touched the bucket between the key's compare and
+ * the copy. */
+static inline __attribute__((always_inline)) long
+search_batch_wide(const struct generation_map *h, size_t n, const unsigned char *kp,
+                  unsigned char *vp, int *found, const struct wide_shape s)
+{
+	const uint64_t nb = h->g.nbuckets;
+	_Atomic uint32_t *const moves = &h->hdr->moves;
+	uint64_t hashes[2][BATCH_GROUP];
+	struct batch_walk walk[BATCH_GROUP];
+	struct batch_hit hit[BATCH_GROUP];
+	long hits = 0;
+	uint32_t mv = raw_read_seqbegin(moves);
+	int rc = batch_start_wide(h, kp, 0, n < BATCH_GROUP ? n : BATCH_GROUP, hashes[0], s);
+	if (rc)
+		return rc;
+	for (size_t base = 0, c = 0; base < n; base += BATCH_GROUP, c ^= 1) {
+		size_t m = n - base < BATCH_GROUP ? n - base : BATCH_GROUP, nwalk = 0, nhit = 0;
+		size_t next = base + m;
+		if (next < n && (rc = batch_start_wide(h, kp, next,
+		                                       n - next < BATCH_GROUP ? n : next + BATCH_GROUP,
+		                                       hashes[c ^ 1], s)))
+			return rc;
+		/* round 1: the home buckets */
+		for (size_t j = 0; j < m; j++) {
+			size_t i = base + j;
+			uint64_t hash = hashes[c][j], b = home_bucket(hash, nb);
+			rc = wide_bucket(h, b, kp + i * s.ks, &hit[nhit], s);
+			if (rc == 0) {
+				hit[nhit].hash = hash;
+				hit[nhit++].i = (uint32_t)i;
+				continue;
+			}
+			if (rc == BUCKET_LACKS) {
+				uint64_t step = probe_step(hash, nb);
+				__builtin_prefetch(&h->overflow[b]);
+				__builtin_prefetch(h->buckets + next_bucket(b, step, nb) * s.bb);
+				walk[nwalk++] = (struct batch_walk){hash, b, step, (uint32_t)i, 0};
+				continue;
+			}
+			if ((rc = batch_wide_slow(h, kp, vp, i, hash)) < -1)
+				return rc;
+			found[i] = rc;
+			hits += rc == 0;
+		}
+		/* later rounds: one bucket further for every key on the list */
+		while (nwalk) {
+			size_t kept = 0;
+			for (size_t w = 0; w < nwalk; w++) {
+				struct batch_walk *p = &walk[w];
+				uint16_t ov = atomic_load_explicit(&h->overflow[p->b],
+				                                   memory_order_relaxed);
+				if (!passes(ov, p->hash)) { /* absent, unless a key moved */
+					rc = (mv & 1) || read_seqretry(moves, mv) ? LOOKUP_SLOW : -1;
+				} else if (++p->probe >= nb) {
+					rc = LOOKUP_SLOW; /* every bucket overflowed */
+				} else {
+					p->b = next_bucket(p->b, p->step, nb);
+					rc = wide_bucket(h, p->b, kp + (size_t)p->i * s.ks, &hit[nhit], s);
+					if (rc == 0) {
+						hit[nhit].hash = p->hash;
+						hit[nhit++].i = p->i;
+						continue;
+					}
+					if (rc == BUCKET_LACKS) {
+						__builtin_prefetch(&h->overflow[p->b]);
+						__builtin_prefetch(h->buckets +
+						                   next_bucket(p->b, p->step, nb) * s.bb);
+						walk[kept++] = *p;
+						continue;
+					}
+				}
+				if (rc == LOOKUP_SLOW &&
+				    (rc = batch_wide_slow(h, kp, vp, p->i, p->hash)) < -1)
+					return rc;
+				found[p->i] = rc;
+				hits += rc == 0;
+			}
+			nwalk = kept;
+		}
+		/* last: the values of the keys found, staged until validated (an
+		 * answer that ends absent leaves its value bytes alone) */
+		for (size_t j = 0; j < nhit; j++) {
+			const struct batch_hit *p = &hit[j];
+			unsigned char staged[SMALL_VALUE] __attribute__((aligned(16)));
+			void *out = s.vs > SMALL_VALUE ? vp + (size_t)p->i * s.vs : staged;
+			split_value_copy(out, p->value, s.vs);
+			if (read_seqretry(p->stripe, p->v) || (p->v & 1)) {
+				rc = batch_wide_slow(h, kp, vp, p->i, p->hash);
+			} else {
+				rc = 0;
+				if (out == staged && s.vs)
+					memcpy(vp + (size_t)p->i * s.vs, staged, s.vs);
+			}
+			if (rc < -1)
+				return rc;
+			found[p->i] = rc;
+			hits += rc == 0;
+		}
+	}
+	return hits;
+}
+
 static long search_batch_in(struct generation_map *h, size_t n, const void *keys,
                             void *values, int *found)
 {
@@ -2166,36 +2352,17 @@ static long search_batch_in(struct generation_map *h, size_t n, const void *keys
 		return fail(-EINVAL, "NULL table handle, keys, values or found array");
 	if (h->k8v8)
 		return search_batch_k8v8(h, n, keys, values, found);
-	const unsigned char *kp = keys;
-	unsigned char *vp = values;
-	const uint32_t ks = h->g.key_size, vs = h->g.value_size;
-	uint64_t hashes[BATCH_GROUP];
-	long hits = 0;
-	for (size_t i = 0; i < n && i < BATCH_GROUP; i++) {
-		hashes[i] = key_hash(h, kp + i * ks);
-		prefetch_home(h, hashes[i]);
+	switch (h->wide) { /* the instance for the map's shape (see search_split) */
+	case WIDE_K4V8: return search_batch_wide(h, n, keys, values, found, wide_shapes[WIDE_K4V8]);
+	case WIDE_K8V32:
+		return search_batch_wide(h, n, keys, values, found, wide_shapes[WIDE_K8V32]);
+	case WIDE_K16V64:
+		return search_batch_wide(h, n, keys, values, found, wide_shapes[WIDE_K16V64]);
+	case WIDE_K24V40:
+		return search_batch_wide(h, n, keys, values, found, wide_shapes[WIDE_K24V40]);
+	default:
+		return search_batch_wide(h, n, keys, values, found, wide_shape_of(&h->g));
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t hash = hashes[i % BATCH_GROUP];
-		if (i + BATCH_GROUP < n) {
-			hashes[i % BATCH_GROUP] = key_hash(h, kp + (i + BATCH_GROUP) * ks);
-			prefetch_home(h, hashes[i % BATCH_GROUP]);
-		}
-		if (is_sentinel(h, kp + i * ks))
-			return fail(-EINVAL, "key %zu of the batch equals a sentinel", i);
-		unsigned char staged[SMALL_VALUE];
-		void *out = vs > SMALL_VALUE ? vp + i * vs : staged;
-		int rc = lookup(h, kp + i * ks, hash, out);
-		if (rc < -1)
-			return rc;
-		found[i] = rc;
-		if (rc == 0) {
-			if (out == staged && vs)
-				memcpy(vp + i * vs, staged, vs);
-			hits++;
-		}
-	}
-	return hits;
 }
 
 /* ---- the writer lock -------------------------------------------------------- */
