@@ -770,7 +770,8 @@ static inline uint64_t hash_u64(uint64_t k, uint64_t seed)
 
 /* Any width: 8-byte chunks folded through a 128-bit multiply (wyhash-like
  * avalanche), the length mixed in so keys of zero bytes differ by width. */
-static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t seed)
+static inline __attribute__((always_inline)) uint64_t
+hash_bytes_inline(const unsigned char *p, size_t n, uint64_t seed)
 {
 	uint64_t h = seed ^ (n * UINT64_C(0xa0761d6478bd642f));
 	while (n >= 8) {
@@ -786,6 +787,13 @@ static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t seed)
 		h = mum(h ^ w, UINT64_C(0x8ebc6af09c88c6e3));
 	}
 	return mum(h, UINT64_C(0x589965cc75374cc3));
+}
+
+/* hash_bytes_inline is that function's body, for readers that hash keys of
+ * a constant width (split_hash): the loop then folds away. */
+static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t seed)
+{
+	return hash_bytes_inline(p, n, seed);
 }
 
 static inline uint64_t key_hash(const struct generation_map *h, const void *key)
@@ -1790,9 +1798,12 @@ split_find_words(const unsigned char *bucket, uint32_t ss, uint32_t spb, const v
 	uint64_t k[4];
 	memcpy(k, key, words * 8);
 	unsigned mask = 0;
+	/* unrolled: GCC -O2 keeps even a 3-word constant loop as a loop */
+#pragma GCC unroll 8
 	for (uint32_t i = 0; i < spb; i++) {
 		const unsigned char *p = bucket + i * ss;
 		uint64_t diff = 0;
+#pragma GCC unroll 4
 		for (uint32_t w = 0; w < words; w++)
 			diff |= load_u64(p + 8 * w) ^ k[w];
 		mask |= (unsigned)(diff == 0) << i;
@@ -1815,8 +1826,26 @@ split_find(const struct generation_map *h, const unsigned char *bucket, const vo
 		unsigned mask = k4v8_match(bucket, k);
 		return mask ? __builtin_ctz(mask) / 4 : -1;
 	}
-	if (s.ks == 8 && s.ss == 8 && s.spb == 8) /* 8-byte keys, a line of them (8/32) */
+	if (s.ks == 8 && s.ss == 8 && s.spb == 8) { /* 8-byte keys, a line of them (8/32) */
+#if defined(__SSE2__) && !defined(SHMKV_TSAN)
+		/* as k8v8_match, two keys a load (and justified as it is) */
+		uint64_t k;
+		memcpy(&k, key, 8);
+		__m128i kk = _mm_set1_epi64x((long long)k), e[4];
+		for (int j = 0; j < 4; j++) {
+			e[j] = _mm_cmpeq_epi32(
+			        _mm_load_si128((const __m128i *)(const void *)(bucket + 16 * j)), kk);
+			/* a 64-bit lane matches when both its 32-bit halves do */
+			e[j] = _mm_and_si128(e[j], _mm_shuffle_epi32(e[j], 0xb1));
+		}
+		/* two bytes a key: its movemask bits 2i, 2i + 1 */
+		unsigned q = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(
+		        _mm_packs_epi32(e[0], e[1]), _mm_packs_epi32(e[2], e[3])));
+		return q ? __builtin_ctz(q) / 2 : -1;
+#else
 		return split_find_words(bucket, 8, 8, key, 1);
+#endif
+	}
 	if (s.ks == 16 && s.ss == 16 && s.spb == 4) {
 #if defined(__SSE2__) && !defined(SHMKV_TSAN)
 		/* One aligned 16-byte load a key, as k8v8_match (and with its
@@ -1870,6 +1899,8 @@ split_hash(const struct generation_map *h, const void *key, const uint32_t ks)
 {
 	if (ks == 4)
 		return hash_k4(key, h->seed);
+	if (ks == 24 || ks == 32)
+		return hash_bytes_inline(key, ks, h->seed);
 	if (ks != 16)
 		return key_hash(h, key);
 	uint64_t w0, w1, x = h->seed ^ (16 * UINT64_C(0xa0761d6478bd642f));
@@ -1887,6 +1918,11 @@ split_is_sentinel(const struct generation_map *h, const void *key, const uint32_
 {
 	switch (ks) {
 	case 4: return memcmp(key, h->empty, 4) == 0 || memcmp(key, h->deleted, 4) == 0;
+	case 8: {
+		uint64_t k;
+		memcpy(&k, key, 8);
+		return k == h->empty_u64 || k == h->deleted_u64;
+	}
 	case 16: return memcmp(key, h->empty, 16) == 0 || memcmp(key, h->deleted, 16) == 0;
 	case 24: return memcmp(key, h->empty, 24) == 0 || memcmp(key, h->deleted, 24) == 0;
 	case 32: return memcmp(key, h->empty, 32) == 0 || memcmp(key, h->deleted, 32) == 0;
@@ -1908,10 +1944,12 @@ split_value_copy(void *out, const unsigned char *src, uint32_t n)
 	uint32_t w = 0;
 #if defined(__SSE2__) && !defined(SHMKV_TSAN)
 	if (((uintptr_t)src & 15) == 0)
+#pragma GCC unroll 8
 		for (; w + 16 <= n; w += 16)
 			_mm_storeu_si128((__m128i *)(void *)(d + w),
 			                 _mm_load_si128((const __m128i *)(const void *)(src + w)));
 #endif
+#pragma GCC unroll 8
 	for (; w < n; w += 8) {
 		uint64_t x = load_u64(src + w);
 		memcpy(d + w, &x, 8);
