@@ -230,8 +230,9 @@
  * accessed through relaxed atomics, so there is no data race in the C11
  * sense (and ThreadSanitizer agrees),
  * with one exception: the 8-byte-key fast path compares a bucket's keys with
- * aligned 16-byte SSE2 loads (k8v8_match), and the split layout does the
- * same with 16-byte keys (split_find) and aligned values (split_value_copy):
+ * aligned 16-byte SSE2 loads (k8v8_match), and the other shapes' reads do
+ * the same with 4-byte keys (k4v8_match), 8- and 16-byte keys (split_find)
+ * and aligned values (split_value_copy):
  * the seqlock's usual "equivalent" of relaxed loads (x86 performs aligned
  * 16-byte loads whole, and the version re-check discards any that
  * overlapped a store).  Builds for
