@@ -230,8 +230,9 @@
  * accessed through relaxed atomics, so there is no data race in the C11
  * sense (and ThreadSanitizer agrees),
  * with one exception: the 8-byte-key fast path compares a bucket's keys with
- * aligned 16-byte SSE2 loads (k8v8_match), and the split layout does the
- * same with 16-byte keys (split_find) and aligned values (split_value_copy):
+ * aligned 16-byte SSE2 loads (k8v8_match), and the other shapes' reads do
+ * the same with 4-byte keys (k4v8_match), 8- and 16-byte keys (split_find)
+ * and aligned values (split_value_copy):
  * the seqlock's usual "equivalent" of relaxed loads (x86 performs aligned
  * 16-byte loads whole, and the version re-check discards any that
  * overlapped a store).  Builds for
@@ -555,11 +556,14 @@ struct generation_map {
 	_Atomic uint16_t *overflow;
 	unsigned char *buckets;
 	unsigned char *empty, *deleted; /* private copies of the sentinels */
-	uint64_t empty_u64, deleted_u64;
+	uint64_t empty_u64, deleted_u64; /* the sentinels as integers: 8-byte keys, and
+	                                    4-byte ones (zero-extended) */
 	int shmid;             /* the data segment */
 	key_t ipc_key;         /* the table's key (for messages) */
 	bool readonly;
 	bool k8v8;             /* lookup_k8v8() applies */
+	bool k4v8;             /* lookup_k4v8() applies */
+	uint8_t wide;          /* which of wide_shapes[] the geometry is (search_split) */
 	uint64_t stripe_mask;  /* nstripes - 1 */
 	uint64_t word;         /* the root's current word this map was attached for */
 	uint64_t fast_word;    /* word if k8v8, else FAST_WORD_NONE (reader_try_k8v8) */
@@ -767,7 +771,8 @@ static inline uint64_t hash_u64(uint64_t k, uint64_t seed)
 
 /* Any width: 8-byte chunks folded through a 128-bit multiply (wyhash-like
  * avalanche), the length mixed in so keys of zero bytes differ by width. */
-static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t seed)
+static inline __attribute__((always_inline)) uint64_t
+hash_bytes_inline(const unsigned char *p, size_t n, uint64_t seed)
 {
 	uint64_t h = seed ^ (n * UINT64_C(0xa0761d6478bd642f));
 	while (n >= 8) {
@@ -785,6 +790,13 @@ static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t seed)
 	return mum(h, UINT64_C(0x589965cc75374cc3));
 }
 
+/* hash_bytes_inline is that function's body, for readers that hash keys of
+ * a constant width (split_hash): the loop then folds away. */
+static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t seed)
+{
+	return hash_bytes_inline(p, n, seed);
+}
+
 static inline uint64_t key_hash(const struct generation_map *h, const void *key)
 {
 	if (h->key_class == KEY_U64) {
@@ -793,6 +805,16 @@ static inline uint64_t key_hash(const struct generation_map *h, const void *key)
 		return hash_u64(k, h->seed);
 	}
 	return hash_bytes(key, h->g.key_size, h->seed);
+}
+
+/* key_hash of a 4-byte key: hash_bytes's steps for n == 4, inline (a
+ * 4-byte-key hit spends no call on it).  Must stay equal to hash_bytes. */
+static inline uint64_t hash_k4(const void *key, uint64_t seed)
+{
+	uint64_t w = 0;
+	memcpy(&w, key, 4);
+	uint64_t x = seed ^ (4 * UINT64_C(0xa0761d6478bd642f));
+	return mum(mum(x ^ w, UINT64_C(0x8ebc6af09c88c6e3)), UINT64_C(0x589965cc75374cc3));
 }
 
 static inline uint64_t home_bucket(uint64_t hash, uint64_t nbuckets)
@@ -1085,6 +1107,55 @@ static inline bool is_k8v8(const struct generation_map *h)
 	       h->g.value_offset == 8 && h->g.slots_per_bucket == 4;
 }
 
+/* 4-byte keys with 8-byte values: [key][pad][value] slots of 16 bytes,
+ * four to a line (the interleaved layout; split_allowed refuses it). */
+static inline bool is_k4v8(const struct generation_map *h)
+{
+	return h->key_class == KEY_U32 && h->g.slot_layout == SLOTS_INTERLEAVED &&
+	       h->g.slot_size == 16 && h->g.value_size == 8 && h->g.value_offset == 8 &&
+	       h->g.slots_per_bucket == 4;
+}
+
+/* A table's shape as the wide search reads it (lookup_split): its widths,
+ * where its keys and values are, its bucket's bytes.  Passed by value to
+ * always_inline functions, a constant one folds every width into code. */
+struct wide_shape {
+	uint32_t ks, vs, ss, spb, value_offset, value_stride, bb;
+	bool split;
+};
+
+static inline struct wide_shape wide_shape_of(const struct geometry *g)
+{
+	return (struct wide_shape){g->key_size, g->value_size, g->slot_size, g->slots_per_bucket,
+	                           g->value_offset, g->value_stride, g->bucket_bytes,
+	                           g->slot_layout == SLOTS_SPLIT};
+}
+
+/* The shapes search_split and search_batch_in have instances of (the
+ * benchmark's wide shapes, the k4v8 one for batches); WIDE_OTHER, any
+ * geometry, read through wide_shape_of. */
+enum { WIDE_OTHER, WIDE_K4V8, WIDE_K8V32, WIDE_K16V64, WIDE_K24V40, WIDE_SHAPES };
+static const struct wide_shape wide_shapes[WIDE_SHAPES] = {
+	[WIDE_K4V8] = {4, 8, 16, 4, 8, 0, 64, false},
+	[WIDE_K8V32] = {8, 32, 8, 8, 64, 32, 320, true},     /* 8 keys, then 8 values */
+	[WIDE_K16V64] = {16, 64, 16, 4, 64, 64, 320, true},  /* 4 keys, then 4 values */
+	[WIDE_K24V40] = {24, 40, 64, 1, 24, 0, 64, false},   /* one [key][value] a line */
+};
+
+/* Which of wide_shapes[] a geometry is: every field equal. */
+static uint8_t wide_kind(const struct geometry *g)
+{
+	struct wide_shape s = wide_shape_of(g);
+	for (uint8_t i = 1; i < WIDE_SHAPES; i++) {
+		const struct wide_shape *w = &wide_shapes[i];
+		if (s.ks == w->ks && s.vs == w->vs && s.ss == w->ss && s.spb == w->spb &&
+		    s.value_offset == w->value_offset && s.bb == w->bb && s.split == w->split &&
+		    (!s.split || s.value_stride == w->value_stride))
+			return i;
+	}
+	return WIDE_OTHER;
+}
+
 static void bind_handle(struct generation_map *h, const struct geometry *g)
 {
 	h->g = *g;
@@ -1099,11 +1170,19 @@ static void bind_handle(struct generation_map *h, const struct geometry *g)
 	else if (g->key_size == 4 && g->slot_size % 4 == 0)
 		h->key_class = KEY_U32;
 	h->k8v8 = is_k8v8(h);
+	h->k4v8 = is_k4v8(h);
+	h->wide = wide_kind(g);
 	h->fast_word = h->k8v8 ? h->word : FAST_WORD_NONE; /* word is set before */
 	h->stripe_mask = g->nstripes - 1;
 	if (g->key_size == 8) {
 		memcpy(&h->empty_u64, h->empty, 8);
 		memcpy(&h->deleted_u64, h->deleted, 8);
+	} else if (g->key_size == 4) {
+		uint32_t e, d;
+		memcpy(&e, h->empty, 4);
+		memcpy(&d, h->deleted, 4);
+		h->empty_u64 = e;
+		h->deleted_u64 = d;
 	}
 }
 
@@ -1619,7 +1698,98 @@ static int search_general(struct generation_map *h, const void *k, void *datum)
 	return rc;
 }
 
+/* ---- 4-byte keys with 8-byte values --------------------------------------- */
+
+/* Non-zero when a slot of a k4v8 bucket (four 16-byte [key][pad][value]
+ * slots) holds k, and then its lowest set bit is 4i for the first such slot
+ * i, as k8v8_match's (so ctz(mask) * 4 is the slot's byte offset); a slot's
+ * pad bytes are never compared. */
+#define K4V8_NO_MATCH (1u << 12)
+static inline unsigned k4v8_match(const unsigned char *bucket, uint32_t k)
+{
+#if defined(__SSE2__) && !defined(SHMKV_TSAN)
+	/* aligned 16-byte loads, as k8v8_match's (and justified as they are:
+	 * the version re-check decides whether they count); the four keys
+	 * gathered into one vector, one compare */
+	__m128i s0 = _mm_load_si128((const __m128i *)(const void *)bucket);
+	__m128i s1 = _mm_load_si128((const __m128i *)(const void *)(bucket + 16));
+	__m128i s2 = _mm_load_si128((const __m128i *)(const void *)(bucket + 32));
+	__m128i s3 = _mm_load_si128((const __m128i *)(const void *)(bucket + 48));
+	__m128i keys = _mm_unpacklo_epi64(_mm_unpacklo_epi32(s0, s1), _mm_unpacklo_epi32(s2, s3));
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi32(keys, _mm_set1_epi32((int)k)));
+#else
+	return (unsigned)(load_u32(bucket) == k) | (unsigned)(load_u32(bucket + 16) == k) << 4 |
+	       (unsigned)(load_u32(bucket + 32) == k) << 8 |
+	       (unsigned)(load_u32(bucket + 48) == k) << 12;
+#endif
+}
+
+/* The byte offset in its bucket of the slot a k4v8_match mask names. */
+static inline size_t k4v8_slot_offset(unsigned mask)
+{
+	return (size_t)(unsigned)__builtin_ctz(mask | K4V8_NO_MATCH) * 4;
+}
+
+/* lookup_k8v8 for 4-byte keys: the same walk (the second bucket's miss
+ * started beside the home's, a hit valid on its bucket's version alone,
+ * a miss on `moves` too), k4v8_match for the compare.  Returns 0 with the
+ * value in *out, -1, or LOOKUP_SLOW (the general path decides). */
+static int lookup_k4v8(const struct generation_map *h, uint32_t k, uint64_t hash, uint64_t *out)
+{
+	const uint64_t n = h->g.nbuckets;
+	_Atomic uint32_t *const moves = &h->hdr->moves;
+	uint64_t b = home_bucket(hash, n), step = 0;
+	if (n > 1) {
+		step = probe_step(hash, n);
+		__builtin_prefetch(bucket_at(h, next_bucket(b, step, n)));
+	}
+	uint32_t m = raw_read_seqbegin(moves);
+	for (uint64_t probe = 0; probe < n; probe++) {
+		_Atomic uint32_t *stripe = stripe_of(h, b);
+		const unsigned char *bucket = bucket_at(h, b);
+		uint32_t v = raw_read_seqbegin(stripe);
+		unsigned mask = k4v8_match(bucket, k);
+		/* loaded before the branch on mask, as k8v8_bucket's */
+		uint64_t value = load_u64(bucket + k4v8_slot_offset(mask) + 8);
+		if (__builtin_expect(mask != 0, 1)) {
+			if (read_seqretry(stripe, v) || (v & 1))
+				return LOOKUP_SLOW;
+			*out = value;
+			return 0;
+		}
+		int rc = walk_past(h->overflow, moves, n, &b, &step, hash, stripe, v, m);
+		if (rc != BUCKET_LACKS)
+			return rc;
+	}
+	return LOOKUP_SLOW;
+}
+
+/* hashtable_search for a k4v8 table.  The value travels in a register:
+ * a miss leaves datum untouched. */
+static int search_k4v8(struct generation_map *h, const void *k, void *datum)
+{
+	uint32_t key;
+	uint64_t value;
+	memcpy(&key, k, 4);
+	if (__builtin_expect(key == (uint32_t)h->empty_u64 || key == (uint32_t)h->deleted_u64, 0))
+		return search_general(h, k, datum); /* reports the sentinel */
+	uint64_t hash = hash_k4(k, h->seed);
+	int rc = lookup_k4v8(h, key, hash, &value);
+	if (rc == LOOKUP_SLOW) /* a version changed: the general path, same hash */
+		rc = lookup(h, k, hash, &value);
+	if (rc == 0)
+		memcpy(datum, &value, 8);
+	return rc;
+}
+
 /* ---- wide slots: the split layout's read path ---------------------------- */
+
+/* The search for every shape but k8v8 and k4v8 (hashtable_search and
+ * search_in take those) is written once, over a struct wide_shape passed by
+ * value to always_inline functions: search_split instantiates it for the
+ * fixed shapes of wide_shapes[] (every width a constant: no loop over slots
+ * of unknown count, no call to compare or copy) and once for any other
+ * geometry (wide_shape_of). */
 
 /* split_find for keys of `words` words (a constant where it is inlined). */
 static inline __attribute__((always_inline)) int
@@ -1629,9 +1799,12 @@ split_find_words(const unsigned char *bucket, uint32_t ss, uint32_t spb, const v
 	uint64_t k[4];
 	memcpy(k, key, words * 8);
 	unsigned mask = 0;
+	/* unrolled: GCC -O2 keeps even a 3-word constant loop as a loop */
+#pragma GCC unroll 8
 	for (uint32_t i = 0; i < spb; i++) {
 		const unsigned char *p = bucket + i * ss;
 		uint64_t diff = 0;
+#pragma GCC unroll 4
 		for (uint32_t w = 0; w < words; w++)
 			diff |= load_u64(p + 8 * w) ^ k[w];
 		mask |= (unsigned)(diff == 0) << i;
@@ -1639,24 +1812,60 @@ split_find_words(const unsigned char *bucket, uint32_t ss, uint32_t spb, const v
 	return mask ? __builtin_ctz(mask) : -1;
 }
 
-/* Index within a split bucket of the slot holding key, or -1.  Keys of
+/* Index within a bucket of shape s of the slot holding key, or -1.  Keys of
  * whole words (8, 16, 24, 32 bytes) are compared a word at a time with
  * relaxed loads, every slot, into a mask (no branch on which matched, as
- * bucket_find); other widths take bucket_find. */
-static inline int split_find(const struct generation_map *h, const unsigned char *bucket,
-                             const void *key)
+ * bucket_find); 4-byte keys in k4v8 buckets by k4v8_match; other widths
+ * take bucket_find. */
+static inline __attribute__((always_inline)) int
+split_find(const struct generation_map *h, const unsigned char *bucket, const void *key,
+           const struct wide_shape s)
 {
-	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size, ks = h->g.key_size;
-	if (ks == 16 && spb == 4) {
+	if (s.ks == 4 && s.ss == 16 && s.spb == 4 && !s.split) {
+		uint32_t k;
+		memcpy(&k, key, 4);
+		unsigned mask = k4v8_match(bucket, k);
+		return mask ? __builtin_ctz(mask) / 4 : -1;
+	}
+	if (s.ks == 8 && s.ss == 8 && s.spb == 8) { /* 8-byte keys, a line of them (8/32) */
+#if defined(__SSE2__) && !defined(SHMKV_TSAN)
+		/* as k8v8_match, two keys a load (and justified as it is) */
+		uint64_t k;
+		memcpy(&k, key, 8);
+		__m128i kk = _mm_set1_epi64x((long long)k), e[4];
+		for (int j = 0; j < 4; j++) {
+			e[j] = _mm_cmpeq_epi32(
+			        _mm_load_si128((const __m128i *)(const void *)(bucket + 16 * j)), kk);
+			/* a 64-bit lane matches when both its 32-bit halves do */
+			e[j] = _mm_and_si128(e[j], _mm_shuffle_epi32(e[j], 0xb1));
+		}
+		/* two bytes a key: its movemask bits 2i, 2i + 1 */
+		unsigned q = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(
+		        _mm_packs_epi32(e[0], e[1]), _mm_packs_epi32(e[2], e[3])));
+		return q ? __builtin_ctz(q) / 2 : -1;
+#else
+		return split_find_words(bucket, 8, 8, key, 1);
+#endif
+	}
+	if (s.ks == 16 && s.ss == 16 && s.spb == 4) {
 #if defined(__SSE2__) && !defined(SHMKV_TSAN)
 		/* One aligned 16-byte load a key, as k8v8_match (and with its
 		 * justification: the version re-check decides whether they count). */
 		__m128i k = _mm_loadu_si128((const __m128i *)key);
-		unsigned mask = 0;
-		for (uint32_t i = 0; i < 4; i++) {
-			__m128i s = _mm_load_si128((const __m128i *)(const void *)(bucket + i * 16));
-			mask |= (unsigned)(_mm_movemask_epi8(_mm_cmpeq_epi8(s, k)) == 0xffff) << i;
-		}
+		__m128i e0 = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)(const void *)bucket), k);
+		__m128i e1 = _mm_cmpeq_epi32(
+		        _mm_load_si128((const __m128i *)(const void *)(bucket + 16)), k);
+		__m128i e2 = _mm_cmpeq_epi32(
+		        _mm_load_si128((const __m128i *)(const void *)(bucket + 32)), k);
+		__m128i e3 = _mm_cmpeq_epi32(
+		        _mm_load_si128((const __m128i *)(const void *)(bucket + 48)), k);
+		/* four bytes a key, one per 32-bit quarter: its nibble of the
+		 * movemask is 0xf when all four quarters match */
+		unsigned q = (unsigned)_mm_movemask_epi8(
+		        _mm_packs_epi16(_mm_packs_epi32(e0, e1), _mm_packs_epi32(e2, e3)));
+		q &= q >> 2;
+		q &= q >> 1;
+		return q & 0x1111u ? __builtin_ctz(q & 0x1111u) / 4 : -1;
 #else
 		uint64_t k0, k1;
 		memcpy(&k0, key, 8);
@@ -1666,22 +1875,34 @@ static inline int split_find(const struct generation_map *h, const unsigned char
 			const unsigned char *p = bucket + i * 16;
 			mask |= (unsigned)(((load_u64(p) ^ k0) | (load_u64(p + 8) ^ k1)) == 0) << i;
 		}
-#endif
 		return mask ? __builtin_ctz(mask) : -1;
+#endif
 	}
-	if (ks == 24)
-		return split_find_words(bucket, ss, spb, key, 3);
-	if (ks == 32)
-		return split_find_words(bucket, ss, spb, key, 4);
+	if (s.ks == 24)
+		return split_find_words(bucket, s.ss, s.spb, key, 3);
+	if (s.ks == 32)
+		return split_find_words(bucket, s.ss, s.spb, key, 4);
 	return bucket_find(h, bucket, key); /* 8- and 4-byte keys: its word paths */
 }
 
-/* key_hash for a split table: 16-byte keys (the common wide key) hash
- * inline, as hash_bytes would hash them (two words, then the finish), so
- * a hit spends no call on it. */
-static inline uint64_t split_hash(const struct generation_map *h, const void *key)
+/* The value of slot i of a bucket of shape s (bucket_value's rule). */
+static inline __attribute__((always_inline)) const unsigned char *
+wide_value(const unsigned char *bucket, uint32_t i, const struct wide_shape s)
 {
-	if (h->g.key_size != 16)
+	return s.split ? bucket + s.value_offset + i * s.value_stride
+	               : bucket + i * s.ss + s.value_offset;
+}
+
+/* key_hash for keys of ks bytes: 4 and 16 bytes (the common wide key) hash
+ * inline, as hash_bytes would hash them, so a hit spends no call on it. */
+static inline __attribute__((always_inline)) uint64_t
+split_hash(const struct generation_map *h, const void *key, const uint32_t ks)
+{
+	if (ks == 4)
+		return hash_k4(key, h->seed);
+	if (ks == 24 || ks == 32)
+		return hash_bytes_inline(key, ks, h->seed);
+	if (ks != 16)
 		return key_hash(h, key);
 	uint64_t w0, w1, x = h->seed ^ (16 * UINT64_C(0xa0761d6478bd642f));
 	memcpy(&w0, key, 8);
@@ -1691,11 +1912,18 @@ static inline uint64_t split_hash(const struct generation_map *h, const void *ke
 	return mum(x, UINT64_C(0x589965cc75374cc3));
 }
 
-/* is_sentinel for a split table, without a call for keys of 16, 24 or 32
- * bytes (constant-size compares the compiler makes word compares). */
-static inline bool split_is_sentinel(const struct generation_map *h, const void *key)
+/* is_sentinel without a call for keys of 4, 16, 24 or 32 bytes
+ * (constant-size compares the compiler makes word compares). */
+static inline __attribute__((always_inline)) bool
+split_is_sentinel(const struct generation_map *h, const void *key, const uint32_t ks)
 {
-	switch (h->g.key_size) {
+	switch (ks) {
+	case 4: return memcmp(key, h->empty, 4) == 0 || memcmp(key, h->deleted, 4) == 0;
+	case 8: {
+		uint64_t k;
+		memcpy(&k, key, 8);
+		return k == h->empty_u64 || k == h->deleted_u64;
+	}
 	case 16: return memcmp(key, h->empty, 16) == 0 || memcmp(key, h->deleted, 16) == 0;
 	case 24: return memcmp(key, h->empty, 24) == 0 || memcmp(key, h->deleted, 24) == 0;
 	case 32: return memcmp(key, h->empty, 32) == 0 || memcmp(key, h->deleted, 32) == 0;
@@ -1706,7 +1934,8 @@ static inline bool split_is_sentinel(const struct generation_map *h, const void 
 /* Copies a value out of a slot: whole words by relaxed loads where it is
  * aligned and a whole number of words (16-byte SSE2 loads where aligned
  * to them, as split_find's), else shared_load. */
-static inline void split_value_copy(void *out, const unsigned char *src, uint32_t n)
+static inline __attribute__((always_inline)) void
+split_value_copy(void *out, const unsigned char *src, uint32_t n)
 {
 	if ((n & 7) || ((uintptr_t)src & 7)) {
 		shared_load(out, src, n);
@@ -1716,26 +1945,33 @@ static inline void split_value_copy(void *out, const unsigned char *src, uint32_
 	uint32_t w = 0;
 #if defined(__SSE2__) && !defined(SHMKV_TSAN)
 	if (((uintptr_t)src & 15) == 0)
+#pragma GCC unroll 8
 		for (; w + 16 <= n; w += 16)
 			_mm_storeu_si128((__m128i *)(void *)(d + w),
 			                 _mm_load_si128((const __m128i *)(const void *)(src + w)));
 #endif
+#pragma GCC unroll 8
 	for (; w < n; w += 8) {
 		uint64_t x = load_u64(src + w);
 		memcpy(d + w, &x, 8);
 	}
 }
 
-/* The split layout's search: the keys' line of each bucket on the path,
- * then the one value, copied once, straight into out, and validated by the
- * bucket's version.  `moves` is read once at the start and re-checked only
+/* The wide search: the keys' line of each bucket on the path, then the one
+ * value, copied once, straight into out, and validated by the bucket's
+ * version.  For split tables, and interleaved ones of no fixed shape:
+ * slot_size is the keys' stride in both layouts and wide_value finds the
+ * value in either.  `moves` is read once at the start and re-checked only
  * by a miss (as lookup_k8v8).  Returns 0 (found: out holds the value), -1
  * (absent), or LOOKUP_SLOW when the general path must decide (a version
  * odd or changed, a key moved meanwhile): out may then have been written. */
-static int lookup_split(const struct generation_map *h, const void *key, uint64_t hash, void *out)
+static inline __attribute__((always_inline)) int
+lookup_split(const struct generation_map *h, const void *key, uint64_t hash, void *out,
+             const struct wide_shape s)
 {
 	const uint64_t n = h->g.nbuckets;
 	_Atomic uint32_t *const moves = &h->hdr->moves;
+	const unsigned char *const buckets = h->buckets;
 	/* The value's line is read after the keys' line (its address depends
 	 * on which key matched).  Prefetching the home bucket's value lines
 	 * beside the keys' line was measured (4M 16/64 and 8/32 entries, two
@@ -1744,16 +1980,32 @@ static int lookup_split(const struct generation_map *h, const void *key, uint64_
 	 * the fill buffers that overlap independent lookups), so it is not
 	 * done. */
 	uint64_t b = home_bucket(hash, n), step = 0;
+	/* The next buckets' key lines, though, are started now, beside the
+	 * home's (as lookup_k8v8 does): 16/64 hits go on past the home bucket
+	 * 24% of the time, 8/32's 10%, and a bucket of one slot (24/40) holds
+	 * a hit's key about half the time, so there two more are started.
+	 * Measured at 4M entries, load 0.8, against MemKeyValue in the same
+	 * runs (two alternating runs, throughput / latency): 16/64 1.21x /
+	 * 1.17x without, 0.93x / 1.03-1.09x with; 8/32 0.88-1.02x / 0.90-1.05x
+	 * without, 0.91-0.94x / 0.94-0.98x with; 24/40 1.23-1.27x /
+	 * 1.16-1.20x without, 0.98-1.09x / 0.95-1.04x with two (three more:
+	 * no better). */
+	if (n > 1) {
+		step = probe_step(hash, n);
+		uint64_t ahead = next_bucket(b, step, n);
+		__builtin_prefetch(buckets + ahead * s.bb);
+		if (s.spb == 1)
+			__builtin_prefetch(buckets + next_bucket(ahead, step, n) * s.bb);
+	}
 	uint32_t m = raw_read_seqbegin(moves);
 	for (uint64_t probe = 0; probe < n; probe++) {
 		_Atomic uint32_t *stripe = stripe_of(h, b);
-		const unsigned char *bucket = bucket_at(h, b);
+		const unsigned char *bucket = buckets + b * s.bb;
 		uint32_t v = raw_read_seqbegin(stripe);
-		int i = split_find(h, bucket, key);
+		int i = split_find(h, bucket, key, s);
 		if (i >= 0) {
 			if (out)
-				split_value_copy(out, bucket_value(&h->g, bucket, (uint32_t)i),
-				                 h->g.value_size);
+				split_value_copy(out, wide_value(bucket, (uint32_t)i, s), s.vs);
 			if (read_seqretry(stripe, v) || (v & 1))
 				return LOOKUP_SLOW;
 			return 0;
@@ -1765,28 +2017,42 @@ static int lookup_split(const struct generation_map *h, const void *key, uint64_
 	return LOOKUP_SLOW;
 }
 
-/* hashtable_search for a split table.  lookup_split copies a value before
- * it validates the bucket's version; after a LOOKUP_SLOW (a writer was in
- * the bucket, or a key moved) the general path may end with -1.  So the
- * value is staged, as search_general does: a -1 leaves datum untouched. */
-static int search_split(struct generation_map *h, const void *k, void *datum)
+/* hashtable_search over lookup_split for shape s.  lookup_split copies a
+ * value before it validates the bucket's version; after a LOOKUP_SLOW (a
+ * writer was in the bucket, or a key moved) the general path may end with
+ * -1.  So the value is staged, as search_general does: a -1 leaves datum
+ * untouched. */
+static inline __attribute__((always_inline)) int
+search_split_as(struct generation_map *h, const void *k, void *datum, const struct wide_shape s)
 {
-	if (__builtin_expect(!k || split_is_sentinel(h, k), 0))
+	if (__builtin_expect(!k || split_is_sentinel(h, k, s.ks), 0))
 		return check_key(h, k); /* says which */
-	if (!datum && h->g.value_size)
+	if (!datum && s.vs)
 		return fail(-EINVAL, "NULL value buffer");
-	uint64_t hash = split_hash(h, k);
-	if (h->g.value_size > SMALL_VALUE) { /* too wide to stage (hashtable.h) */
-		int rc = lookup_split(h, k, hash, datum);
+	uint64_t hash = split_hash(h, k, s.ks);
+	if (s.vs > SMALL_VALUE) { /* too wide to stage (hashtable.h) */
+		int rc = lookup_split(h, k, hash, datum, s);
 		return rc != LOOKUP_SLOW ? rc : lookup(h, k, hash, datum);
 	}
-	unsigned char staged[SMALL_VALUE];
-	int rc = lookup_split(h, k, hash, staged);
+	unsigned char staged[SMALL_VALUE] __attribute__((aligned(16)));
+	int rc = lookup_split(h, k, hash, staged, s);
 	if (rc == LOOKUP_SLOW)
 		rc = lookup(h, k, hash, staged);
-	if (rc == 0 && h->g.value_size)
-		memcpy(datum, staged, h->g.value_size);
+	if (rc == 0 && s.vs)
+		memcpy(datum, staged, s.vs);
 	return rc;
+}
+
+/* hashtable_search for a split table, and an interleaved one of no fixed
+ * shape (search_in): the instance for the map's shape. */
+static int search_split(struct generation_map *h, const void *k, void *datum)
+{
+	switch (h->wide) {
+	case WIDE_K16V64: return search_split_as(h, k, datum, wide_shapes[WIDE_K16V64]);
+	case WIDE_K8V32: return search_split_as(h, k, datum, wide_shapes[WIDE_K8V32]);
+	case WIDE_K24V40: return search_split_as(h, k, datum, wide_shapes[WIDE_K24V40]);
+	default: return search_split_as(h, k, datum, wide_shape_of(&h->g));
+	}
 }
 
 /* Kept to a few dozen instructions for the common shape: independent
@@ -1807,9 +2073,15 @@ static int search_in(struct generation_map *h, void *k, void *datum)
 			memcpy(datum, &value, 8);
 		return rc;
 	}
-	if (h && h->g.slot_layout == SLOTS_SPLIT) /* the wide-slot path */
-		return search_split(h, k, datum);
-	return search_general(h, k, datum);
+	if (!h || !k || !datum)
+		return search_general(h, k, datum); /* says which */
+	if (h->k4v8)
+		return search_k4v8(h, k, datum);
+	/* every other shape: lookup_split reads either layout (slot_size is the
+	 * keys' stride in both, bucket_value finds the value), with word
+	 * compares for whole-word keys where the general path compares through
+	 * a call per slot */
+	return search_split(h, k, datum);
 }
 
 /* Keys per group of a batch: the home buckets of the next group are on
@@ -1952,6 +2224,183 @@ static long search_batch_k8v8(const struct generation_map *h, size_t n, const un
 	return hits;
 }
 
+/* A key of a wide batch found in a bucket whose value is not copied yet:
+ * copied in a later round, so that the value lines' misses (split tables)
+ * overlap the other keys' work, and validated then by the version read
+ * with the key. */
+struct batch_hit {
+	const unsigned char *value;
+	_Atomic uint32_t *stripe;
+	uint64_t hash;
+	uint32_t v, i;
+};
+
+/* One bucket of a wide batch's key: 0 when bucket b holds it (*hit names
+ * the value, its line prefetched), BUCKET_LACKS when it does not, under an
+ * even version unchanged since, LOOKUP_SLOW when that version was odd or
+ * changed. */
+static inline __attribute__((always_inline)) int
+wide_bucket(const struct generation_map *h, uint64_t b, const void *key, struct batch_hit *hit,
+            const struct wide_shape s)
+{
+	_Atomic uint32_t *stripe = stripe_of(h, b);
+	const unsigned char *bucket = h->buckets + b * s.bb;
+	uint32_t v = raw_read_seqbegin(stripe);
+	int i = split_find(h, bucket, key, s);
+	if (i < 0)
+		return read_seqretry_or_odd(stripe, v) ? LOOKUP_SLOW : BUCKET_LACKS;
+	hit->value = wide_value(bucket, (uint32_t)i, s);
+	hit->stripe = stripe;
+	hit->v = v;
+	__builtin_prefetch(hit->value);
+	if (s.vs > 1 && ((uintptr_t)hit->value & (LINE - 1)) + s.vs > LINE)
+		__builtin_prefetch(hit->value + s.vs - 1);
+	return 0;
+}
+
+/* Answers key i of a wide batch on the general path (a version changed, a
+ * key moved, a long path), its value staged: 0 found, -1 absent, or the
+ * error. */
+static __attribute__((noinline)) int batch_wide_slow(const struct generation_map *h,
+                                                     const unsigned char *kp, unsigned char *vp,
+                                                     size_t i, uint64_t hash)
+{
+	const uint32_t ks = h->g.key_size, vs = h->g.value_size;
+	unsigned char staged[SMALL_VALUE];
+	void *out = vs > SMALL_VALUE ? vp + i * vs : staged;
+	int rc = lookup(h, kp + i * ks, hash, out);
+	if (rc == 0 && out == staged && vs)
+		memcpy(vp + i * vs, staged, vs);
+	return rc;
+}
+
+/* Hashes keys [from, to) of a wide batch into hashes[] and starts their
+ * home buckets' misses.  0, or -EINVAL for a sentinel key. */
+static inline __attribute__((always_inline)) int
+batch_start_wide(const struct generation_map *h, const unsigned char *kp, size_t from, size_t to,
+                 uint64_t *hashes, const struct wide_shape s)
+{
+	for (size_t i = from; i < to; i++) {
+		const unsigned char *key = kp + i * s.ks;
+		if (split_is_sentinel(h, key, s.ks))
+			return fail(-EINVAL, "key %zu of the batch equals a sentinel", i);
+		hashes[i - from] = split_hash(h, key, s.ks);
+		prefetch_home(h, hashes[i - from]);
+	}
+	return 0;
+}
+
+/* search_batch_k8v8's group prefetching for every other shape: the keys go
+ * in groups of BATCH_GROUP, the next group's home buckets on their way
+ * while this one is answered; keys not in their home bucket walk on in
+ * rounds (their next buckets and overflow words prefetched a round ahead,
+ * the overflow word read outside the bucket's version, as there), and the
+ * values of the keys found are copied last, their lines prefetched when
+ * the key was found, so that a split table's second miss of every key
+ * overlaps too.  A value is validated by the version read with its key:
+ * unchanged, no writer touched the bucket between the key's compare and
+ * the copy. */
+static inline __attribute__((always_inline)) long
+search_batch_wide(const struct generation_map *h, size_t n, const unsigned char *kp,
+                  unsigned char *vp, int *found, const struct wide_shape s)
+{
+	const uint64_t nb = h->g.nbuckets;
+	_Atomic uint32_t *const moves = &h->hdr->moves;
+	uint64_t hashes[2][BATCH_GROUP];
+	struct batch_walk walk[BATCH_GROUP];
+	struct batch_hit hit[BATCH_GROUP];
+	long hits = 0;
+	uint32_t mv = raw_read_seqbegin(moves);
+	int rc = batch_start_wide(h, kp, 0, n < BATCH_GROUP ? n : BATCH_GROUP, hashes[0], s);
+	if (rc)
+		return rc;
+	for (size_t base = 0, c = 0; base < n; base += BATCH_GROUP, c ^= 1) {
+		size_t m = n - base < BATCH_GROUP ? n - base : BATCH_GROUP, nwalk = 0, nhit = 0;
+		size_t next = base + m;
+		if (next < n && (rc = batch_start_wide(h, kp, next,
+		                                       n - next < BATCH_GROUP ? n : next + BATCH_GROUP,
+		                                       hashes[c ^ 1], s)))
+			return rc;
+		/* round 1: the home buckets */
+		for (size_t j = 0; j < m; j++) {
+			size_t i = base + j;
+			uint64_t hash = hashes[c][j], b = home_bucket(hash, nb);
+			rc = wide_bucket(h, b, kp + i * s.ks, &hit[nhit], s);
+			if (rc == 0) {
+				hit[nhit].hash = hash;
+				hit[nhit++].i = (uint32_t)i;
+				continue;
+			}
+			if (rc == BUCKET_LACKS) {
+				uint64_t step = probe_step(hash, nb);
+				__builtin_prefetch(&h->overflow[b]);
+				__builtin_prefetch(h->buckets + next_bucket(b, step, nb) * s.bb);
+				walk[nwalk++] = (struct batch_walk){hash, b, step, (uint32_t)i, 0};
+				continue;
+			}
+			if ((rc = batch_wide_slow(h, kp, vp, i, hash)) < -1)
+				return rc;
+			found[i] = rc;
+			hits += rc == 0;
+		}
+		/* later rounds: one bucket further for every key on the list */
+		while (nwalk) {
+			size_t kept = 0;
+			for (size_t w = 0; w < nwalk; w++) {
+				struct batch_walk *p = &walk[w];
+				uint16_t ov = atomic_load_explicit(&h->overflow[p->b],
+				                                   memory_order_relaxed);
+				if (!passes(ov, p->hash)) { /* absent, unless a key moved */
+					rc = (mv & 1) || read_seqretry(moves, mv) ? LOOKUP_SLOW : -1;
+				} else if (++p->probe >= nb) {
+					rc = LOOKUP_SLOW; /* every bucket overflowed */
+				} else {
+					p->b = next_bucket(p->b, p->step, nb);
+					rc = wide_bucket(h, p->b, kp + (size_t)p->i * s.ks, &hit[nhit], s);
+					if (rc == 0) {
+						hit[nhit].hash = p->hash;
+						hit[nhit++].i = p->i;
+						continue;
+					}
+					if (rc == BUCKET_LACKS) {
+						__builtin_prefetch(&h->overflow[p->b]);
+						__builtin_prefetch(h->buckets +
+						                   next_bucket(p->b, p->step, nb) * s.bb);
+						walk[kept++] = *p;
+						continue;
+					}
+				}
+				if (rc == LOOKUP_SLOW &&
+				    (rc = batch_wide_slow(h, kp, vp, p->i, p->hash)) < -1)
+					return rc;
+				found[p->i] = rc;
+				hits += rc == 0;
+			}
+			nwalk = kept;
+		}
+		/* last: the values of the keys found, staged until validated (an
+		 * answer that ends absent leaves its value bytes alone) */
+		for (size_t j = 0; j < nhit; j++) {
+			const struct batch_hit *p = &hit[j];
+			unsigned char staged[SMALL_VALUE] __attribute__((aligned(16)));
+			void *out = s.vs > SMALL_VALUE ? vp + (size_t)p->i * s.vs : staged;
+			split_value_copy(out, p->value, s.vs);
+			if (read_seqretry(p->stripe, p->v) || (p->v & 1)) {
+				rc = batch_wide_slow(h, kp, vp, p->i, p->hash);
+			} else {
+				rc = 0;
+				if (out == staged && s.vs)
+					memcpy(vp + (size_t)p->i * s.vs, staged, s.vs);
+			}
+			if (rc < -1)
+				return rc;
+			found[p->i] = rc;
+			hits += rc == 0;
+		}
+	}
+	return hits;
+}
+
 static long search_batch_in(struct generation_map *h, size_t n, const void *keys,
                             void *values, int *found)
 {
@@ -1959,36 +2408,17 @@ static long search_batch_in(struct generation_map *h, size_t n, const void *keys
 		return fail(-EINVAL, "NULL table handle, keys, values or found array");
 	if (h->k8v8)
 		return search_batch_k8v8(h, n, keys, values, found);
-	const unsigned char *kp = keys;
-	unsigned char *vp = values;
-	const uint32_t ks = h->g.key_size, vs = h->g.value_size;
-	uint64_t hashes[BATCH_GROUP];
-	long hits = 0;
-	for (size_t i = 0; i < n && i < BATCH_GROUP; i++) {
-		hashes[i] = key_hash(h, kp + i * ks);
-		prefetch_home(h, hashes[i]);
+	switch (h->wide) { /* the instance for the map's shape (see search_split) */
+	case WIDE_K4V8: return search_batch_wide(h, n, keys, values, found, wide_shapes[WIDE_K4V8]);
+	case WIDE_K8V32:
+		return search_batch_wide(h, n, keys, values, found, wide_shapes[WIDE_K8V32]);
+	case WIDE_K16V64:
+		return search_batch_wide(h, n, keys, values, found, wide_shapes[WIDE_K16V64]);
+	case WIDE_K24V40:
+		return search_batch_wide(h, n, keys, values, found, wide_shapes[WIDE_K24V40]);
+	default:
+		return search_batch_wide(h, n, keys, values, found, wide_shape_of(&h->g));
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t hash = hashes[i % BATCH_GROUP];
-		if (i + BATCH_GROUP < n) {
-			hashes[i % BATCH_GROUP] = key_hash(h, kp + (i + BATCH_GROUP) * ks);
-			prefetch_home(h, hashes[i % BATCH_GROUP]);
-		}
-		if (is_sentinel(h, kp + i * ks))
-			return fail(-EINVAL, "key %zu of the batch equals a sentinel", i);
-		unsigned char staged[SMALL_VALUE];
-		void *out = vs > SMALL_VALUE ? vp + i * vs : staged;
-		int rc = lookup(h, kp + i * ks, hash, out);
-		if (rc < -1)
-			return rc;
-		found[i] = rc;
-		if (rc == 0) {
-			if (out == staged && vs)
-				memcpy(vp + i * vs, staged, vs);
-			hits++;
-		}
-	}
-	return hits;
 }
 
 /* ---- the writer lock -------------------------------------------------------- */

@@ -18,7 +18,7 @@
 #define SHMKV_SUITES(X) \
 	X(lifecycle) X(ops) X(limits) X(corruption) X(multiproc) \
 	X(churn) X(stress) X(threads) X(crash) X(writers) X(api) X(hardening) \
-	X(fuzz) X(generations) X(genstress) X(genthreads) X(writebatch)
+	X(fuzz) X(generations) X(genstress) X(genthreads) X(writebatch) X(shapes)
 #define SHMKV_DECLARE_SUITE(name) Suite *suite_##name(void);
 SHMKV_SUITES(SHMKV_DECLARE_SUITE)
 
