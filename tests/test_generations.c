@@ -182,6 +182,12 @@ START_TEST(old_generation_freed_after_last_detach)
 	ck_assert(ds.shm_perm.mode & SHM_DEST);
 	ck_assert_uint_ge(ds.shm_nattch, 1);
 	ck_assert_int_eq(test_self_mappings(old), 1);
+	/* so the checks below fail at once, without waiting for it */
+	char why[1024];
+	ck_assert(!test_segment_freed(old, 1000, why, sizeof why));
+	ck_assert_msg(strstr(why, "still maps it"), "%s", why);
+	ck_assert(!test_only_root_and_current(w, 1000, why, sizeof why));
+	ck_assert_msg(strstr(why, "still maps it"), "%s", why);
 	struct hashtable_segment_info seg[8];
 	long n = hashtable_segments(w, seg, 8);
 	ck_assert_int_eq(n, 3);
