@@ -39,7 +39,7 @@
  *  generation (the last committed or the one in flight), hashtable_recover +
  *  hashtable_verify clean, hashtable_segments() the root and the current
  *  data segment (and, for a moment, a retired one this process does not map:
- *  gs_only_root_and_current), and /proc/sysvipc/shm no key-0 segment created
+ *  test_only_root_and_current), and /proc/sysvipc/shm no key-0 segment created
  *  by a killed child except the current one.
  *
  * Every data segment the tests see is registered for removal by id
@@ -182,117 +182,19 @@ static int gs_shm_exists(int shmid)
 	return f.found;
 }
 
-/* Waits up to `ms` (stretched like every bound) for shmid to be freed. */
-static int gs_shm_gone_within(int shmid, double ms)
-{
-	uint64_t end = sk_now_ns() + sk_bound_ns(ms);
-	for (;;) {
-		if (!gs_shm_exists(shmid))
-			return 1;
-		if (sk_now_ns() > end)
-			return 0;
-		sk_sleep_us(1000);
-	}
-}
-
-/* Whether this process maps segment shmid: 1, 0, or -1 if /proc/self/maps
- * cannot be read.  (A SysV segment's line names /SYSV<key>, with the shmid
- * as its inode.) */
-static int gs_self_maps(int shmid)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	if (!f)
-		return -1;
-	char line[512];
-	int found = 0;
-	while (!found && fgets(line, sizeof line, f)) {
-		unsigned long ino;
-		if (strstr(line, "/SYSV") && sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 &&
-		    ino == (unsigned long)shmid)
-			found = 1;
-	}
-	fclose(f);
-	return found;
-}
-
-/* Whether the table is down to its root and current data segment: 1, or 0
- * with why[] saying what remains.  A pending segment, or a retired one that
- * this process still maps (a reclaim its handle missed), fails at once.  A
- * retired one that this process does not map only has to go within
- * settle_ms: another process may hold it for a moment, and on a shared
- * machine one does.  hashtable_segments(), called in any process of the
- * same user for any table, attaches every removed key-0 segment for a
- * moment to read whose it is; the library promises that a generation is
- * freed when the last process holding it detaches, not when that is.
- * (This check once asked for exactly two segments at once: it failed when
- * another test process's hashtable_segments() held the retired generation,
- * about 1 run in 3 under ThreadSanitizer, whose slower test process widens
- * the window, and in every run of the plain build with a second process
- * calling hashtable_segments() in a loop; test_genstress_foreign_attach
- * makes that case on purpose.) */
-static int gs_only_root_and_current(struct hashtable *h, double settle_ms, char *why, size_t n)
-{
-	struct hashtable_segment_info seg[16];
-	long count = hashtable_segments(h, seg, 16);
-	int roots = 0, current = 0;
-	size_t used = (size_t)snprintf(why, n, "hashtable_segments says %ld segments:", count);
-	for (long i = 0; i < count && i < 16; i++) {
-		roots += seg[i].role == HASHTABLE_SEG_ROOT;
-		current += seg[i].role == HASHTABLE_SEG_CURRENT;
-		if (seg[i].role != HASHTABLE_SEG_ROOT && seg[i].role != HASHTABLE_SEG_CURRENT)
-			test_register_shmid(seg[i].shmid);
-		if (used < n)
-			used += (size_t)snprintf(why + used, n - used,
-			                         " [shmid %d role %d gen %" PRIu64 " nattch %" PRIu64
-			                         " cpid %d lpid %d]", seg[i].shmid, seg[i].role,
-			                         seg[i].generation, seg[i].nattch,
-			                         (int)seg[i].creator_pid, (int)seg[i].last_pid);
-	}
-	if (used < n)
-		used += (size_t)snprintf(why + used, n - used, " (this process %d)", (int)getpid());
-	if (count < 2 || count > 16 || roots != 1 || current != 1)
-		return 0;
-	for (long i = 0; i < count; i++) {
-		int id = seg[i].shmid;
-		if (seg[i].role == HASHTABLE_SEG_ROOT || seg[i].role == HASHTABLE_SEG_CURRENT)
-			continue;
-		if (seg[i].role != HASHTABLE_SEG_RETIRED) {
-			if (used < n)
-				snprintf(why + used, n - used, "; segment %d is pending", id);
-			return 0;
-		}
-		if (gs_self_maps(id) != 0) {
-			if (used < n)
-				snprintf(why + used, n - used, "; this process still maps retired "
-				         "segment %d", id);
-			return 0;
-		}
-		if (!gs_shm_gone_within(id, settle_ms)) {
-			char d[160];
-			if (used < n)
-				snprintf(why + used, n - used, "; retired segment %d, which this process "
-				         "does not map, stayed %.0f ms (%s)", id, settle_ms,
-				         gs_shm_describe(id, d, sizeof d));
-			return 0;
-		}
-	}
-	/* the retired ones are freed (an id freed is never attached again) */
-	count = hashtable_segments(h, seg, 16);
-	if (count != 2) {
-		if (used < n)
-			snprintf(why + used, n - used, "; then %ld segments", count);
-		return 0;
-	}
-	return 1;
-}
-
 /* The root and the current data segment, and nothing else once other
- * processes' moments are over (gs_only_root_and_current). */
+ * processes' moments are over (test_only_root_and_current, testutil.h).
+ * The crash tests once asked for exactly two segments at once: that failed
+ * when another test process's hashtable_segments() held the retired
+ * generation, about 1 run in 3 under ThreadSanitizer, whose slower test
+ * process widens the window, and in every run of the plain build with a
+ * second process calling hashtable_segments() in a loop;
+ * test_genstress_foreign_attach makes that case on purpose. */
 static void gs_assert_only_root_and_current(struct hashtable *h, const char *when, int it)
 {
-	char why[768];
-	ck_assert_msg(gs_only_root_and_current(h, 1000, why, sizeof why),
-	              "%s %d: want exactly the root and the current data segment: %s", when, it, why);
+	char at[96];
+	snprintf(at, sizeof at, "%s %d", when, it);
+	test_assert_only_root_and_current(h, at);
 }
 
 /* ---- the control block ------------------------------------------------------ */
@@ -1090,17 +992,14 @@ START_TEST(test_genstress_idle_reader_pins)
 		if (g == 2) {
 			/* its next call follows, and the old segment goes */
 			ck_assert_uint_eq(gs_ask(to[1], from[0], 's'), 2);
-			char d[160];
-			ck_assert_msg(gs_shm_gone_within(old, 1000), "generation 1's segment %d remains "
-			              "after its last reader moved on (%s; this process is %d, the "
-			              "reader %d)", old, gs_shm_describe(old, d, sizeof d), (int)getpid(),
-			              (int)pid);
+			char why[256];
+			ck_assert_msg(test_segment_freed(old, 1000, why, sizeof why), "generation 1 "
+			              "remains after its last reader (%d) moved on: %s", (int)pid, why);
 		} else {
 			ck_assert_uint_eq(gs_ask(to[1], from[0], 'c'), 1);
-			char d[160];
-			ck_assert_msg(gs_shm_gone_within(old, 1000), "generation 2's segment %d remains "
-			              "after its last reader closed (%s; this process is %d, the reader "
-			              "%d)", old, gs_shm_describe(old, d, sizeof d), (int)getpid(), (int)pid);
+			char why[256];
+			ck_assert_msg(test_segment_freed(old, 1000, why, sizeof why), "generation 2 "
+			              "remains after its last reader (%d) closed: %s", (int)pid, why);
 		}
 		gs_assert_only_root_and_current(h, "idle reader", (int)g);
 	}
@@ -1173,9 +1072,9 @@ START_TEST(test_genstress_foreign_attach)
 	ck_assert_msg(rc == 0, "%s: %d (%s)", where, rc, hashtable_strerror(rc));
 	gs_register(h);
 	ck_assert_int_eq(gs_role_of(h, old), HASHTABLE_SEG_RETIRED);
-	ck_assert_int_eq(gs_self_maps(old), 0); /* this handle moved on and let go */
+	ck_assert_int_eq(test_self_mappings(old), 0); /* this handle moved on and let go */
 	/* so the segments are not yet down to two, and no wait makes them */
-	ck_assert_msg(!gs_only_root_and_current(h, 0, why, sizeof why),
+	ck_assert_msg(!test_only_root_and_current(h, 0, why, sizeof why),
 	              "generation 1 is held by the holder, yet: %s", why);
 	/* released hold_ns after this byte: the check waits for it */
 	uint64_t t0 = sk_now_ns();
@@ -1200,9 +1099,9 @@ START_TEST(test_genstress_foreign_attach)
 	ck_assert_msg(rc == 0, "%s: %d (%s)", where, rc, hashtable_strerror(rc));
 	gs_register(h);
 	t0 = sk_now_ns();
-	ck_assert_msg(!gs_only_root_and_current(h, 1000, why, sizeof why),
+	ck_assert_msg(!test_only_root_and_current(h, 1000, why, sizeof why),
 	              "an idle handle of this process holds generation 2, yet: %s", why);
-	ck_assert_msg(strstr(why, "this process still maps retired segment"), "%s", why);
+	ck_assert_msg(strstr(why, "still maps it"), "%s", why);
 	ck_assert_msg(sk_now_ns() - t0 < sk_bound_ns(500), "reported after %.0f ms, not at once",
 	              (double)(sk_now_ns() - t0) / 1e6);
 	hashtable_close(h2); /* its map goes with it */

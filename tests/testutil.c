@@ -2,12 +2,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <unistd.h>
+
+#include "concur.h" /* sk_bound_ns, sk_now_ns, sk_sleep_us */
 
 static char registry_path[300];
 static char tempdir_path[256];
@@ -108,6 +111,126 @@ void test_table_destroy(struct hashtable *h)
 		return;
 	hashtable_unlink(h);
 	hashtable_close(h);
+}
+
+int test_self_mappings(int shmid)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return -1;
+	char line[512];
+	int found = 0;
+	/* a SysV segment's line names /SYSV<key>, with the shmid as its inode;
+	 * each shmat is a line of its own (nothing here splits one) */
+	while (fgets(line, sizeof line, f)) {
+		unsigned long ino;
+		if (strstr(line, "/SYSV") && sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 &&
+		    ino == (unsigned long)shmid)
+			found++;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Whether shmid is gone (IPC_STAT: EINVAL or EIDRM once freed). */
+static int segment_gone(int shmid)
+{
+	struct shmid_ds ds;
+	return shmctl(shmid, IPC_STAT, &ds) != 0 && (errno == EINVAL || errno == EIDRM);
+}
+
+/* "size 65536 nattch 1 cpid 12 lpid 34 mode 01600" for a message. */
+static const char *segment_describe(int shmid, char *buf, size_t n)
+{
+	struct shmid_ds ds;
+	if (shmctl(shmid, IPC_STAT, &ds) != 0)
+		snprintf(buf, n, "IPC_STAT: %s", strerror(errno));
+	else
+		snprintf(buf, n, "size %zu nattch %lu cpid %d lpid %d mode 0%o", (size_t)ds.shm_segsz,
+		         (unsigned long)ds.shm_nattch, (int)ds.shm_cpid, (int)ds.shm_lpid,
+		         (unsigned)ds.shm_perm.mode);
+	return buf;
+}
+
+int test_segment_freed(int shmid, double settle_ms, char *why, size_t n)
+{
+	if (test_self_mappings(shmid) != 0) {
+		snprintf(why, n, "segment %d: this process %d still maps it", shmid, (int)getpid());
+		return 0;
+	}
+	uint64_t end = sk_now_ns() + sk_bound_ns(settle_ms);
+	while (!segment_gone(shmid)) {
+		if (sk_now_ns() > end) {
+			char d[160];
+			snprintf(why, n, "segment %d: this process %d does not map it, yet it "
+			         "stayed %.0f ms (%s)", shmid, (int)getpid(), settle_ms,
+			         segment_describe(shmid, d, sizeof d));
+			return 0;
+		}
+		sk_sleep_us(1000);
+	}
+	return 1;
+}
+
+int test_only_root_and_current(struct hashtable *h, double settle_ms, char *why, size_t n)
+{
+	struct hashtable_segment_info seg[16];
+	long count = hashtable_segments(h, seg, 16);
+	int roots = 0, current = 0;
+	size_t used = (size_t)snprintf(why, n, "hashtable_segments says %ld segments:", count);
+	for (long i = 0; i < count && i < 16; i++) {
+		roots += seg[i].role == HASHTABLE_SEG_ROOT;
+		current += seg[i].role == HASHTABLE_SEG_CURRENT;
+		if (seg[i].role != HASHTABLE_SEG_ROOT && seg[i].role != HASHTABLE_SEG_CURRENT)
+			test_register_shmid(seg[i].shmid);
+		if (used < n)
+			used += (size_t)snprintf(why + used, n - used,
+			                         " [shmid %d role %d gen %" PRIu64 " nattch %" PRIu64
+			                         " cpid %d lpid %d]", seg[i].shmid, seg[i].role,
+			                         seg[i].generation, seg[i].nattch,
+			                         (int)seg[i].creator_pid, (int)seg[i].last_pid);
+	}
+	if (used < n)
+		used += (size_t)snprintf(why + used, n - used, " (this process %d)", (int)getpid());
+	if (count < 2 || count > 16 || roots != 1 || current != 1)
+		return 0;
+	for (long i = 0; i < count; i++) {
+		int id = seg[i].shmid;
+		if (seg[i].role == HASHTABLE_SEG_ROOT || seg[i].role == HASHTABLE_SEG_CURRENT)
+			continue;
+		if (seg[i].role != HASHTABLE_SEG_RETIRED) {
+			if (used < n)
+				snprintf(why + used, n - used, "; segment %d is pending", id);
+			return 0;
+		}
+		char freed_why[256];
+		if (!test_segment_freed(id, settle_ms, freed_why, sizeof freed_why)) {
+			if (used < n)
+				snprintf(why + used, n - used, "; retired %s", freed_why);
+			return 0;
+		}
+	}
+	/* the retired ones are freed (an id freed is never attached again) */
+	count = hashtable_segments(h, seg, 16);
+	if (count != 2) {
+		if (used < n)
+			snprintf(why + used, n - used, "; then %ld segments", count);
+		return 0;
+	}
+	return 1;
+}
+
+void test_assert_only_root_and_current(struct hashtable *h, const char *when)
+{
+	char why[1024];
+	ck_assert_msg(test_only_root_and_current(h, 1000, why, sizeof why),
+	              "%s: want exactly the root and the current data segment: %s", when, why);
+}
+
+void test_assert_segment_freed(int shmid, const char *when)
+{
+	char why[256];
+	ck_assert_msg(test_segment_freed(shmid, 1000, why, sizeof why), "%s: %s", when, why);
 }
 
 int test_is_root(void) { return geteuid() == 0; }

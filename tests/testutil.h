@@ -52,6 +52,41 @@ struct hashtable *test_table_simple(uint32_t key_size, uint32_t value_size,
 /* Unlinks (IPC_RMID) and closes. */
 void test_table_destroy(struct hashtable *h);
 
+/* ---- a table's segments, on a machine other processes share ----------------
+ * hashtable_segments(), called in any process of the same user for any table
+ * (another test run, an operator's `shmkv segments`), attaches every removed
+ * key-0 segment for a moment to read whose it is.  So right after a switch a
+ * retired generation can still exist, attached, held by someone else; the
+ * library promises only that it is freed when its last holder detaches.
+ * These checks wait for that moment to pass, and only for it: a segment this
+ * process still maps (a detach or reclaim its handles missed) fails at once. */
+
+/* How many times this process maps segment shmid (one per shmat not yet
+ * detached: 0 once every handle of this process let it go), or -1 if
+ * /proc/self/maps cannot be read. */
+int test_self_mappings(int shmid);
+
+/* Whether segment shmid is freed: 1, or 0 with why[] saying what remains.
+ * Fails at once if this process still maps it; otherwise waits up to
+ * settle_ms (stretched like every bound, sk_bound_ns) for another process
+ * to let it go. */
+int test_segment_freed(int shmid, double settle_ms, char *why, size_t n);
+
+/* Whether the table is down to its root and its current data segment: 1,
+ * or 0 with why[] listing every segment and what is wrong.  A pending
+ * segment, or a retired one this process still maps, fails at once; a
+ * retired one it does not map must be freed within settle_ms
+ * (test_segment_freed), then the table must list exactly those two.
+ * Registers every other segment it sees for removal. */
+int test_only_root_and_current(struct hashtable *h, double settle_ms, char *why, size_t n);
+
+/* Fails the test unless test_only_root_and_current(h, 1000 ms) holds; `when`
+ * says at which step, for the message. */
+void test_assert_only_root_and_current(struct hashtable *h, const char *when);
+
+/* Fails the test unless test_segment_freed(shmid, 1000 ms) holds. */
+void test_assert_segment_freed(int shmid, const char *when);
+
 /* 1 when running as root. */
 int test_is_root(void);
 
