@@ -1586,12 +1586,13 @@ k8v8_bucket(const struct generation_map *h, uint64_t b, uint64_t k, uint64_t *ou
  * there (see lookup_k8v8).  Every map field is loaded before the stripe's
  * acquire load, after which the compiler would have to load it again. */
 static inline __attribute__((always_inline)) int
-k8v8_home_hit(const struct generation_map *h, uint64_t k, uint64_t *out)
+k8v8_home_hit(const struct generation_map *h, uint64_t k, uint64_t *out, uint64_t *hashp)
 {
 	if (__builtin_expect(k == h->empty_u64 || k == h->deleted_u64, 0))
 		return LOOKUP_SLOW;
 	const uint64_t n = h->g.nbuckets, hash = hash_u64(k, h->seed);
 	const uint64_t b = home_bucket(hash, n);
+	*hashp = hash;
 	const unsigned char *const buckets = h->buckets;
 	_Atomic uint32_t *const stripes = h->stripes;
 	const uint64_t stripe_mask = h->stripe_mask;
@@ -3562,7 +3563,10 @@ static int check_config(const struct hashtable_config *cfg, double *fraction)
 /* One per thread that ever called the library: which map it is inside. */
 struct reader_record {
 	_Alignas(64) _Atomic(struct generation_map *) inside;
-	uint32_t moves_seen; /* this thread's hashtable_search: SEARCH_MOVES */
+	/* this thread's last hashtable_search, for its out-of-line steps
+	 * (SEARCH_SEEN): `moves` before the home bucket, the key's hash */
+	uint32_t moves_seen;
+	uint64_t hash_seen;
 	struct reader_record *next;
 	bool unused;     /* its thread exited: the next new thread takes it */
 };
@@ -5914,19 +5918,17 @@ static inline __attribute__((always_inline)) int search_leave(struct hashtable *
 #define SEARCH_MAP(t, rec) atomic_load_explicit(&(rec)->inside, memory_order_relaxed)
 #endif
 
-/* `moves` as hashtable_search read it before the home bucket (acquire:
- * the bucket's loads come after it), kept in the thread's own record for
- * a miss to be validated against (SEARCH_MOVES): a store to the line the
- * announcement just wrote, where a register would have to be saved and
- * restored on every hit. */
+/* What hashtable_search's out-of-line steps need from its hit path, kept
+ * in the thread's own record (stores to the line the announcement just
+ * wrote, where registers would have to be saved and restored, or the
+ * work redone): `moves` as read before the home bucket (acquire: the
+ * bucket's loads come after it), for a miss to be validated against, and
+ * the key's hash. */
 #ifdef SHMKV_BENCH_NO_GENERATION_CHECK
-static _Thread_local uint32_t search_moves;
-#define SEARCH_MOVES_SAVE(rec, m) \
-	(search_moves = raw_read_seqbegin(&(m)->hdr->moves), (void)(rec))
-#define SEARCH_MOVES(rec) ((void)(rec), search_moves)
+static _Thread_local struct reader_record search_seen;
+#define SEARCH_SEEN(rec) ((void)(rec), &search_seen)
 #else
-#define SEARCH_MOVES_SAVE(rec, m) ((rec)->moves_seen = raw_read_seqbegin(&(m)->hdr->moves))
-#define SEARCH_MOVES(rec) ((rec)->moves_seen)
+#define SEARCH_SEEN(rec) (rec)
 #endif
 
 /* hashtable_search's whole walk, after its first buckets did not decide:
@@ -5980,12 +5982,19 @@ static __attribute__((noinline)) int search_past_home(struct hashtable *t, void 
 	memcpy(&key, k, 8);
 	if (key == m->empty_u64 || key == m->deleted_u64)
 		return search_slow(t, k, datum); /* reports the sentinel */
-	uint64_t hash = hash_u64(key, m->seed);
+	const uint64_t hash = SEARCH_SEEN(rec)->hash_seen;
 	const uint64_t b = home_bucket(hash, m->g.nbuckets);
 	uint16_t ov = atomic_load_explicit(&m->overflow[b], memory_order_relaxed);
-	if (passes(ov, hash))
-		return search_walk_hits(t, key, hash, datum); /* a hit further on, mostly */
-	const uint32_t mv = SEARCH_MOVES(rec);
+	if (passes(ov, hash)) { /* a hit further on, mostly in the next bucket */
+		const uint64_t n = m->g.nbuckets;
+		uint64_t value, second = b + 1 + (((uint64_t)(uint32_t)hash * m->nbuckets_less1) >> 32);
+		second = second >= n ? second - n : second;
+		if (__builtin_expect(k8v8_bucket(m, second, key, &value, false) != 0, 0))
+			return search_walk_hits(t, key, hash, datum);
+		memcpy(datum, &value, 8);
+		return search_leave(t, rec, 0);
+	}
+	const uint32_t mv = SEARCH_SEEN(rec)->moves_seen;
 	if (__builtin_expect((mv & 1) || read_seqretry(&m->hdr->moves, mv), 0))
 		return search_walk(t, key, hash, datum); /* a key moved meanwhile */
 	return search_leave(t, rec, -1);
@@ -6023,10 +6032,11 @@ int hashtable_search(struct hashtable *t, void *k, void *datum)
 	if (__builtin_expect(t && k && datum && rec, 1)) {
 		struct generation_map *m = reader_try_k8v8(t, rec);
 		if (__builtin_expect(m != NULL, 1)) {
-			SEARCH_MOVES_SAVE(rec, m);
+			struct reader_record *seen = SEARCH_SEEN(rec);
+			seen->moves_seen = raw_read_seqbegin(&m->hdr->moves);
 			uint64_t key, value;
 			memcpy(&key, k, 8);
-			int rc = k8v8_home_hit(m, key, &value);
+			int rc = k8v8_home_hit(m, key, &value, &seen->hash_seen);
 			if (__builtin_expect(rc == BUCKET_LACKS, 0))
 				return search_past_home(t, k, datum);
 			if (__builtin_expect(rc != 0, 0))
