@@ -88,8 +88,12 @@
  *                  On the hit path: the record pointer is thread-local,
  *                  the map's reload hits the line just read, and the
  *                  word compare is one load of a line only commits
- *                  write (hashtable_search folds the k8v8 shape into it
- *                  too: fast_word); then a store to leave.
+ *                  write (hashtable_search folds the k8v8 shape, and
+ *                  a table of at most 2^32 buckets, into it too:
+ *                  fast_word); then a store to leave.  (hashtable_search
+ *                  also stores `moves` and the key's hash in its own
+ *                  record, beside `inside`, for its out-of-line miss and
+ *                  walk steps: no other thread reads them.)
  *   reader_exit:   inside = NULL (release); if the handle has retired
  *                  maps: retired_reclaim.  (An old map is detached by the
  *                  switch that retires it if no thread is inside it, else
@@ -253,9 +257,11 @@
  * was emptied, and miss a key that stayed present.  So the header's `moves`
  * counter is a seqlock of its own, odd for the duration of a move: a lookup
  * reads it before it starts, and a lookup that ends in a miss counts only
- * if `moves` was even and unchanged throughout (lookup(); the fast path
- * checks it before returning -1), else it starts again.  A hit needs no
- * such check.  So a reader never misses a key that stayed present
+ * if `moves` was even and unchanged throughout (lookup(); hashtable_search
+ * reads it before the home bucket and keeps it in the thread's reader
+ * record, where search_past_home checks it before returning -1; a batch
+ * reads it once before its first bucket), else it starts again.  A hit
+ * needs no such check.  So a reader never misses a key that stayed present
  * throughout its call, and a value it returns is one that was whole at the
  * instant its bucket's version was validated.  stats.relocations is bumped
  * inside the same odd stretch and read between moves (relocations_read),
