@@ -1858,11 +1858,15 @@ static int search_in(struct generation_map *h, void *k, void *datum)
 }
 
 /* Keys per group of a batch: the home buckets of the next group are on
- * their way while this one is answered.  32 kept the most misses in
- * flight here: at 16M entries, batches of 32 to 256 keys took 1.9-2.0x
- * the independent read per key with groups of 32, 2.1-2.4x with 16 (same
- * runs); 64 measured within the noise of 32 (bench/README.md). */
-#define BATCH_GROUP 32
+ * their way while this one is answered.  At 16M entries, with both
+ * libraries in one process on one table, rounds interleaved (best of 9),
+ * groups of 64 took 0.90x the time of groups of 32 a key for batches of
+ * 64, 0.97-0.99x for 128 and 256 (two runs agreed); groups of 16 took
+ * 1.06-1.12x; 128 measured within 4% of 64 either way.  Prefetching each
+ * key's second bucket with its home (as hashtable_search does, for
+ * latency) took 1.33-1.37x: a batch is bound by the lines in flight, not
+ * by instructions. */
+#define BATCH_GROUP 64
 
 /* Starts the cache miss of a key's home bucket. */
 static inline __attribute__((always_inline)) void prefetch_home(const struct generation_map *h,
