@@ -1583,7 +1583,7 @@ k8v8_bucket(const struct generation_map *h, uint64_t b, uint64_t k, uint64_t *ou
 }
 
 /* hashtable_search's common case: an 8-byte key found in its home bucket
- * (three hits in four at load 0.8).  0 with the value in *out when the
+ * (three hits in four or more at load 0.8).  0 with the value in *out when the
  * home bucket holds k under an even, unchanged version: a hit needs its
  * own bucket's version and nothing else (no overflow word, no `moves`).
  * BUCKET_LACKS when it does not hold it, under such a version;
@@ -1627,10 +1627,10 @@ k8v8_home_hit(const struct generation_map *h, uint64_t k, uint64_t *out, uint64_
  * the next buckets on its path while the overflow words say a key like it
  * passes (a quarter of hits at load 0.8 lie in the second bucket).  0 with
  * the value in *out, each hit valid on its own bucket's version alone; or
- * BUCKET_LACKS when the walk found nothing, for lookup_k8v8 to decide
- * with `moves` read before the home bucket (the overflow words read here
- * only guide the walk: a word read stale makes it stop early or go on
- * needlessly, never answer wrongly). */
+ * BUCKET_LACKS when the walk found nothing, or LOOKUP_SLOW, for
+ * search_walk to decide (lookup_k8v8 reads `moves` anew before the home
+ * bucket).  The overflow words read here only guide the walk: a word read
+ * stale makes it stop early or go on needlessly, never answer wrongly. */
 static inline __attribute__((always_inline)) int
 k8v8_walk_hit(const struct generation_map *h, uint64_t k, uint64_t hash, uint64_t *out)
 {
@@ -5978,7 +5978,7 @@ static __attribute__((noinline)) int search_walk_hits(struct hashtable *t, uint6
  * the map the fast path entered: the next buckets while the home's
  * overflow word says a key like it passes (hits there need no `moves`:
  * search_walk_hits); else a miss, valid if `moves` is still the even
- * value hashtable_search read before the home bucket (SEARCH_MOVES): a
+ * value hashtable_search read before the home bucket (SEARCH_SEEN): a
  * key present throughout and not moved, absent from the home bucket, lay
  * further on its path throughout, so by Invariant C the home's word had
  * its bit when it was read.  Anything undecided walks again
@@ -6026,8 +6026,8 @@ static __attribute__((noinline)) int search_home_changed(struct hashtable *t, vo
 
 /* The common case, a hit in an 8-byte-key table's home bucket, is straight
  * line, with every helper inlined: enter (reader_try_k8v8), `moves` kept
- * for a miss (SEARCH_MOVES_SAVE), hash, the home bucket read under its
- * version (k8v8_home_hit), leave.  Single lookups overlap their cache
+ * for a miss (SEARCH_SEEN), hash, the home bucket read under its version
+ * (k8v8_home_hit), leave.  Single lookups overlap their cache
  * misses only as far as the CPU's reorder window reaches, so each
  * instruction saved here is throughput.  Everything else is a tail call
  * (search_past_home, search_home_changed, search_slow,
