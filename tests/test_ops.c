@@ -209,6 +209,62 @@ START_TEST(search_sentinel_key)
 }
 END_TEST
 
+/* hashtable_search's 8-byte-key fast path takes its sentinels from the
+ * table, not as constants: with custom ones, the default patterns (all
+ * 0x00, all 0xFF) are keys like any other, found wherever they lie, and
+ * the custom ones are refused; a miss, decided in its home bucket or past
+ * it (load 0.95: long paths), leaves the value buffer as it was. */
+START_TEST(search_k8v8_custom_sentinels)
+{
+	const size_t n = 3000;
+	unsigned char empty[8], deleted[8], zero[8] = {0}, ones[8], k[8], v[8], out[8];
+	memset(empty, 0x11, 8);
+	memset(deleted, 0x22, 8);
+	memset(ones, 0xFF, 8);
+	struct hashtable_config cfg = {0};
+	cfg.key_size = 8;
+	cfg.value_size = 8;
+	cfg.entries = n + 2;
+	cfg.max_load = 0.95;
+	cfg.empty_key = empty;
+	cfg.deleted_key = deleted;
+	struct hashtable *h = test_table_create(&cfg);
+	for (uint64_t i = 0; i < n; i++) {
+		mk_key(k, 8, i);
+		mk_val(v, 8, i, 0);
+		ck_assert_int_eq(hashtable_update(h, k, v), 0);
+	}
+	ck_assert_int_eq(hashtable_update(h, zero, "zero-key"), 0);
+	ck_assert_int_eq(hashtable_update(h, ones, "ones-key"), 0);
+	uint64_t hist[3];
+	ck_assert_int_eq(hashtable_probe_histogram(h, hist, 3), 0);
+	ck_assert_msg(hist[1] > 0 && hist[2] > 0, "no key past its home bucket: %llu %llu",
+	              (unsigned long long)hist[1], (unsigned long long)hist[2]);
+
+	ck_assert_int_eq(hashtable_search(h, zero, out), 0);
+	ck_assert_mem_eq(out, "zero-key", 8);
+	ck_assert_int_eq(hashtable_search(h, ones, out), 0);
+	ck_assert_mem_eq(out, "ones-key", 8);
+	for (uint64_t i = 0; i < n; i++) {
+		mk_key(k, 8, i);
+		mk_val(v, 8, i, 0);
+		ck_assert_int_eq(hashtable_search(h, k, out), 0);
+		ck_assert_mem_eq(out, v, 8);
+	}
+	for (uint64_t i = n; i < 4 * n; i++) {
+		mk_key(k, 8, i);
+		memset(out, 0x77, 8);
+		ck_assert_int_eq(hashtable_search(h, k, out), -1);
+		ck_assert_mem_eq(out, "\x77\x77\x77\x77\x77\x77\x77\x77", 8);
+	}
+	memset(out, 0x77, 8);
+	ck_assert_int_eq(hashtable_search(h, empty, out), -EINVAL);
+	ck_assert_int_eq(hashtable_search(h, deleted, out), -EINVAL);
+	ck_assert_mem_eq(out, "\x77\x77\x77\x77\x77\x77\x77\x77", 8);
+	test_table_destroy(h);
+}
+END_TEST
+
 /* At the load limit a new key gets -ENOMEM, an existing key is still
  * overwritten, and nothing is lost. */
 START_TEST(classic_full_table)
@@ -784,6 +840,7 @@ Suite *suite_ops(void)
 	tcase_add_test(tc, classic_percent_and_sentinels);
 	tcase_add_test(tc, classic_invalid_args);
 	tcase_add_test(tc, search_sentinel_key);
+	tcase_add_test(tc, search_k8v8_custom_sentinels);
 	tcase_add_test(tc, classic_full_table);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
