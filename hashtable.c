@@ -243,10 +243,11 @@
  * them.  So a reader that stops at a zero count has seen the key's absence at
  * the instant of that load.
  *
- * Deletes do move keys: each one sweeps a few buckets (reclaim_step:
- * SWEEP_BUCKETS, more at high load limits, their displaced keys' paths
- * prefetched SWEEP_GROUP buckets at a time) and moves displaced keys back
- * to free slots earlier on their paths (J_MOVE).
+ * Deletes do move keys: a delete whose freed slot has live keys passing
+ * its bucket sweeps a few buckets (reclaim_step: SWEEP_BUCKETS, more at
+ * high load limits, their displaced keys' paths prefetched SWEEP_GROUP
+ * buckets at a time) and moves displaced keys back to free slots earlier
+ * on their paths (J_MOVE).
  * A move copies the key to its new slot before it empties the old one, so
  * the key is in some slot at every instant; but a reader walking the path
  * could pass the new slot before the copy and reach the old one after it
@@ -379,15 +380,19 @@
                                     a wider word for a case that only lengthens misses */
 #define SMALL_VALUE 256u /* values up to this size are staged on the stack */
 
-/* Buckets each delete sweeps for displaced keys (reclaim_step): enough to
- * hold hits at a fresh fill's cost under steady churn, measured with
- * tests/test_churn.c (4 left the churned hit at 1.29-1.30 buckets at load
- * 0.8, on the 1.3 target; 8 holds it at 1.26-1.27); more near a full table,
- * where displaced keys are common.  Sequential bucket reads, so cheap. */
-#define SWEEP_BUCKETS 8u
-#define SWEEP_BUCKETS_FULL 16u      /* load limit above SWEEP_FULL_PERCENT */
+/* Buckets a delete sweeps for displaced keys (reclaim_step), when the slot
+ * it freed has keys passing its bucket (delete_locked; elsewhere no key can
+ * take the slot, and the delete sweeps nothing): enough to hold hits at a
+ * fresh fill's cost under steady churn, measured with tests/test_churn.c.
+ * Sweeping every delete, 4 left the churned hit at 1.29-1.30 buckets at
+ * load 0.8, on the 1.3 target, and 8 held it at 1.26-1.27; sweeping only
+ * past such slots, 12 (and 64 above load 0.9) hold the same figures, 1.26
+ * and 1.64-1.66, with a half to a tenth of the sweeps.  More near a full
+ * table, where displaced keys are common.  Sequential bucket reads. */
+#define SWEEP_BUCKETS 12u
+#define SWEEP_BUCKETS_FULL 24u      /* load limit above SWEEP_FULL_PERCENT */
 #define SWEEP_FULL_PERCENT 85u
-#define SWEEP_BUCKETS_FULLER 48u    /* load limit above SWEEP_FULLER_PERCENT */
+#define SWEEP_BUCKETS_FULLER 64u    /* load limit above SWEEP_FULLER_PERCENT */
 #define SWEEP_FULLER_PERCENT 90u
 
 /* A reader meeting an odd version spins this many pause instructions (tens
@@ -2031,7 +2036,9 @@ static void writer_unlock(struct generation_map *h)
 	/* release: the last write_seqend is visible before the record reads
 	 * free; pairs with the acquire load in holder_alive */
 	atomic_store_explicit(&h->root->holder_pid, 0, memory_order_release);
+#ifndef SHMKV_BENCH_NO_LOCK
 	pthread_mutex_unlock(&h->root->lock.mutex);
+#endif
 }
 
 /* ---- the writer lock's bytes ------------------------------------------------
@@ -2048,6 +2055,11 @@ static void writer_unlock(struct generation_map *h)
  * word intact, damage to the other words (lock, owner, count, nusers, list;
  * 300 random cases with dead, own and impossible thread ids) made glibc
  * 2.36 return 0, ETIMEDOUT, EOWNERDEAD or ENOTRECOVERABLE, never abort. */
+
+/* SHMKV_BENCH_NO_LOCK builds writers that skip the mutex's lock and unlock
+ * (and so their locked instructions), for bench/write_bench.c to measure
+ * what the lock costs an update beside the work it guards.  Never for use:
+ * concurrent writers would corrupt the table. */
 
 #define LOCK_PATIENCE_MS 2000 /* hashtable.h documents this bound */
 #define LOCK_SLICE_MS 50
@@ -2162,6 +2174,10 @@ static bool lock_held_by_live_writer(const struct generation_map *h)
 static int mutex_lock_bounded(struct generation_map *h, bool *damaged)
 {
 	pthread_mutex_t *m = &h->root->lock.mutex;
+#ifdef SHMKV_BENCH_NO_LOCK
+	*damaged = false; /* see SHMKV_BENCH_NO_LOCK: one writer, never for use */
+	return 0;
+#endif
 	*damaged = true;
 	int rc = lock_bytes_check(h);
 	if (rc)
@@ -2386,10 +2402,29 @@ static inline bool slot_is_free(const struct generation_map *h, const unsigned c
 	       shared_equal(p, h->deleted, h->g.key_size);
 }
 
+/* The free slots of a k8v8 bucket (four 16-byte slots) as a 4-bit mask:
+ * four compares, no per-slot branches (occupancy is random, so those
+ * mispredict); the sweep asks this of every bucket on a displaced key's
+ * path. */
+static inline unsigned k8v8_free_mask(const struct generation_map *h, const unsigned char *bucket)
+{
+	const uint64_t empty = h->empty_u64, deleted = h->deleted_u64;
+	uint64_t s0 = load_u64(bucket), s1 = load_u64(bucket + 16);
+	uint64_t s2 = load_u64(bucket + 32), s3 = load_u64(bucket + 48);
+	return (unsigned)((s0 == empty) | (s0 == deleted)) |
+	       (unsigned)((s1 == empty) | (s1 == deleted)) << 1 |
+	       (unsigned)((s2 == empty) | (s2 == deleted)) << 2 |
+	       (unsigned)((s3 == empty) | (s3 == deleted)) << 3;
+}
+
 /* Index of the bucket's first free slot, or -1. */
 static int bucket_free_slot_locked(const struct generation_map *h, const unsigned char *bucket)
 {
 	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size;
+	if (h->k8v8) {
+		unsigned free_mask = k8v8_free_mask(h, bucket);
+		return free_mask ? __builtin_ctz(free_mask) : -1;
+	}
 	if (h->key_class == KEY_U64) {
 		for (uint32_t i = 0; i < spb; i++) {
 			uint64_t k = load_u64(bucket + i * ss);
@@ -2811,6 +2846,14 @@ static int load_limit_reached(const struct generation_map *h)
 	            (unsigned long long)h->max_count);
 }
 
+/* Buckets a sweep prefetches for together: the paths of their displaced
+ * keys are fetched at once, so those misses overlap (16 against 4: deletes
+ * 15-25% faster at loads 0.8-0.95 in write_bench at 16M keys). */
+#define SWEEP_GROUP 16u
+/* Path buckets prefetched per displaced key, at most (further ones are
+ * rare and read as the walk meets them). */
+#define SWEEP_PREFETCH_DEPTH 8u
+
 /* Moves the key in slot `slot` of bucket c, whose hash is `hash`, back to
  * the first free slot on its path, if one lies before c.  Returns true if
  * it moved. */
@@ -2841,12 +2884,16 @@ static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot, uin
 	return true;
 }
 
-/* Buckets a sweep prefetches for together: the paths of their displaced
- * keys are fetched at once, so those misses overlap. */
-#define SWEEP_GROUP 4u
-/* Path buckets prefetched per displaced key, at most (further ones are
- * rare and read as the walk meets them). */
-#define SWEEP_PREFETCH_DEPTH 8u
+/* Starts the misses of the path buckets, from its home up to c (at most
+ * SWEEP_PREFETCH_DEPTH), of a key in bucket c whose hash is `hash`. */
+static inline __attribute__((always_inline)) void reclaim_prefetch_path(const struct generation_map *h,
+                                                                        uint64_t c, uint64_t hash)
+{
+	const uint64_t n = h->g.nbuckets;
+	uint64_t b = home_bucket(hash, n), step = probe_step(hash, n);
+	for (unsigned d = 0; b != c && d < SWEEP_PREFETCH_DEPTH; d++, b = next_bucket(b, step, n))
+		__builtin_prefetch(bucket_at(h, b));
+}
 
 /* Starts the misses of the path buckets a reclaim_key of the key in slot
  * `slot` of bucket c will read: from its home up to c.  Returns false if
@@ -2858,22 +2905,39 @@ static bool reclaim_prefetch(const struct generation_map *h, uint64_t c, uint64_
 	const unsigned char *p = slot_at(h, slot);
 	if (slot_is_free(h, p))
 		return false;
-	uint64_t n = h->g.nbuckets;
 	*hash = key_hash(h, p); /* writer: the slot's bytes are stable */
-	uint64_t b = home_bucket(*hash, n), step = probe_step(*hash, n);
-	if (b == c)
+	if (home_bucket(*hash, h->g.nbuckets) == c)
 		return false;
-	for (unsigned d = 0; b != c && d < SWEEP_PREFETCH_DEPTH; d++, b = next_bucket(b, step, n))
-		__builtin_prefetch(bucket_at(h, b));
+	reclaim_prefetch_path(h, c, *hash);
 	return true;
+}
+
+/* reclaim_prefetch for the four slots of k8v8 bucket c at once: straight-
+ * line loads, hashes and compares (the sweep asks this of every slot it
+ * passes, most of them at home).  Returns the mask of displaced slots, with
+ * their hashes in hash[]. */
+static unsigned reclaim_prefetch_k8v8(const struct generation_map *h, uint64_t c, uint64_t hash[4])
+{
+	const unsigned char *bucket = bucket_at(h, c);
+	const uint64_t n = h->g.nbuckets;
+	unsigned displaced = 0;
+	for (unsigned i = 0; i < 4; i++) {
+		uint64_t k = load_u64(bucket + 16 * i); /* writer: the slot's bytes are stable */
+		hash[i] = hash_u64(k, h->seed);
+		bool live = k != h->empty_u64 && k != h->deleted_u64;
+		displaced |= (unsigned)(live && home_bucket(hash[i], n) != c) << i;
+	}
+	for (unsigned m = displaced; m; m &= m - 1)
+		reclaim_prefetch_path(h, c, hash[__builtin_ctz(m)]);
+	return displaced;
 }
 
 /* Reclaims as it goes.  With no tombstones a delete needs no clean-up, but
  * keys that overflowed stay displaced after their home bucket frees up: under
  * steady churn every insert lands at the load limit, and hits drift from the
- * cost of a fresh fill towards the cost of a miss.  So each delete also
- * sweeps a few buckets, moving their displaced keys back to free slots
- * earlier on their paths.  The buckets are read in order (from a cursor);
+ * cost of a fresh fill towards the cost of a miss.  So a delete that freed a
+ * slot some key passes also sweeps a few buckets, moving their displaced
+ * keys back to free slots earlier on their paths.  The buckets are read in order (from a cursor);
  * the paths of their displaced keys are random lines, prefetched a group of
  * buckets at a time so that their misses overlap (read one after the other
  * they cost 2-7 us a delete above load 0.9).  A move copies the key forward
@@ -2900,9 +2964,12 @@ static void reclaim_step(struct generation_map *h)
 		uint64_t displaced[SWEEP_GROUP] = {0}; /* bit i: slot i of the bucket */
 		uint64_t hashes[SWEEP_GROUP][64];       /* slots_per_bucket <= 64 */
 		for (unsigned g = 0; g < ng; g++)
-			for (uint64_t i = 0; i < spb; i++)
-				if (reclaim_prefetch(h, group[g], group[g] * spb + i, &hashes[g][i]))
-					displaced[g] |= UINT64_C(1) << i;
+			if (h->k8v8)
+				displaced[g] = reclaim_prefetch_k8v8(h, group[g], hashes[g]);
+			else
+				for (uint64_t i = 0; i < spb; i++)
+					if (reclaim_prefetch(h, group[g], group[g] * spb + i, &hashes[g][i]))
+						displaced[g] |= UINT64_C(1) << i;
 		for (unsigned g = 0; g < ng; g++)
 			for (uint64_t m = displaced[g]; m; m &= m - 1) {
 				uint64_t i = (uint64_t)__builtin_ctzll(m);
@@ -2926,7 +2993,13 @@ static int delete_locked(struct generation_map *h, const void *key)
 	journal_begin(h, J_DELETE, &loc, NULL, NULL);
 	journal_run(h);
 	bump(&h->hdr->deletes);
-	reclaim_step(h);
+	/* A sweep only pays where a displaced key can move back, and the slot
+	 * just freed can take one only if some live key passes its bucket
+	 * (the exact count, Invariant C): where none does, as in most buckets
+	 * below load 0.8, the delete skips it (SWEEP_BUCKETS). */
+	uint64_t b = loc.slot / h->g.slots_per_bucket;
+	if (atomic_load_explicit(&h->overflow[b], memory_order_relaxed) & OVERFLOW_COUNT)
+		reclaim_step(h);
 	return 0;
 }
 
@@ -5951,8 +6024,9 @@ static int upsert_growing_locked(struct hashtable *t, struct generation_map **hp
 	return rc;
 }
 
-/* The checks of update on a read-only handle, which cannot take the lock:
- * the codes in the order a writable handle would give them. */
+/* The checks of update or delete on a read-only handle (or with a NULL
+ * key), which cannot take the lock: the codes in the order a writable
+ * handle would give them. */
 static int update_refused(struct hashtable *t, const void *k)
 {
 	struct generation_map *h = NULL;
@@ -6062,15 +6136,17 @@ int hashtable_delete(struct hashtable *t, const void *key)
 {
 	if (!t)
 		return fail(-EINVAL, "NULL table handle");
+	if (!key || t->readonly)
+		return update_refused(t, key); /* the codes in update's order */
+	/* As update_in: the key is checked under the lock (one entry into the
+	 * map, not two), and its lines are prefetched while the lock is taken. */
 	struct generation_map *h = NULL;
-	int rc = reader_enter(t, &h);
-	if (rc)
+	int rc = writer_lock_mode(t, false, key, &h);
+	if (rc < 0)
 		return rc;
 	rc = check_key(h, key);
-	reader_exit(t, h);
-	if (rc || (rc = writable_table(t)) || (rc = writer_lock(t, &h)) < 0)
-		return rc;
-	rc = delete_locked(h, key);
+	if (!rc)
+		rc = delete_locked(h, key);
 	writer_unlock_exit(t, h);
 	return rc;
 }
