@@ -2392,14 +2392,36 @@ struct location {
 	uint64_t from_slot; /* J_MOVE: the key's current slot */
 };
 
+/* Whether the slot at p holds a sentinel (is free).  4-byte keys are one
+ * load, and keys of whole aligned words are compared with both sentinels in
+ * one pass: an insert asks this of every slot of a bucket, and two
+ * shared_equal calls (a staging buffer and memcmp for 4-byte keys) were
+ * 200-560 of an insert's 1,000-1,700 instructions in those shapes. */
 static inline bool slot_is_free(const struct generation_map *h, const unsigned char *p)
 {
+	const uint32_t n = h->g.key_size;
 	if (h->key_class == KEY_U64) {
 		uint64_t k = load_u64(p);
 		return k == h->empty_u64 || k == h->deleted_u64;
 	}
-	return shared_equal(p, h->empty, h->g.key_size) ||
-	       shared_equal(p, h->deleted, h->g.key_size);
+	if (h->key_class == KEY_U32) {
+		uint32_t k = load_u32(p), empty, deleted;
+		memcpy(&empty, h->empty, 4);
+		memcpy(&deleted, h->deleted, 4);
+		return k == empty || k == deleted;
+	}
+	if (n % 8 == 0 && ((uintptr_t)p & 7) == 0) {
+		uint64_t from_empty = 0, from_deleted = 0;
+		for (uint32_t i = 0; i < n; i += 8) {
+			uint64_t w = load_u64(p + i), e, d;
+			memcpy(&e, h->empty + i, 8);
+			memcpy(&d, h->deleted + i, 8);
+			from_empty |= w ^ e;
+			from_deleted |= w ^ d;
+		}
+		return from_empty == 0 || from_deleted == 0;
+	}
+	return shared_equal(p, h->empty, n) || shared_equal(p, h->deleted, n);
 }
 
 /* The free slots of a k8v8 bucket (four 16-byte slots) as a 4-bit mask:
