@@ -386,10 +386,12 @@
  * fresh fill's cost under steady churn, measured with tests/test_churn.c.
  * Sweeping every delete, 4 left the churned hit at 1.29-1.30 buckets at
  * load 0.8, on the 1.3 target, and 8 held it at 1.26-1.27; sweeping only
- * past such slots, 12 (and 64 above load 0.9) hold the same figures, 1.26
- * and 1.64-1.66, with a half to a tenth of the sweeps.  More near a full
- * table, where displaced keys are common.  Sequential bucket reads. */
-#define SWEEP_BUCKETS 12u
+ * past such slots, 16 (24 above load 0.85, 64 above 0.9) hold the same
+ * figures or better: 1.16 at 0.7, 1.26 at 0.8, 1.46 at 0.9, 1.64-1.66 at
+ * 0.95, though 1.06 at 0.5 against 1.05 (few deletes there sweep, so the
+ * sweep comes round more slowly).  More near a full table, where displaced
+ * keys are common.  Sequential bucket reads. */
+#define SWEEP_BUCKETS 16u
 #define SWEEP_BUCKETS_FULL 24u      /* load limit above SWEEP_FULL_PERCENT */
 #define SWEEP_FULL_PERCENT 85u
 #define SWEEP_BUCKETS_FULLER 64u    /* load limit above SWEEP_FULLER_PERCENT */
