@@ -2442,7 +2442,7 @@ static inline unsigned k8v8_free_mask(const struct generation_map *h, const unsi
 }
 
 /* Index of the bucket's first free slot, or -1. */
-static int bucket_free_slot_locked(const struct generation_map *h, const unsigned char *bucket)
+static inline int bucket_free_slot_locked(const struct generation_map *h, const unsigned char *bucket)
 {
 	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size;
 	if (h->k8v8) {
@@ -2501,6 +2501,36 @@ static void locate_k8v8_locked(const struct generation_map *h, uint64_t k, uint6
 	}
 }
 
+/* locate_locked's look at one bucket, for keys of whole words in 8-aligned
+ * slots (16 and 24-byte keys): the slots holding the key and the free slots
+ * as masks, each slot's words read once against the key and both sentinels
+ * (bucket_find then bucket_free_slot_locked read them three times, through
+ * calls).  Writer only. */
+static inline void bucket_scan_words_locked(const struct generation_map *h,
+                                            const unsigned char *bucket, const unsigned char *key,
+                                            uint64_t *match, uint64_t *free_mask)
+{
+	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size, n = h->g.key_size;
+	uint64_t m = 0, f = 0;
+	for (uint32_t i = 0; i < spb; i++) {
+		const unsigned char *p = bucket + (size_t)i * ss;
+		uint64_t from_key = 0, from_empty = 0, from_deleted = 0;
+		for (uint32_t w = 0; w < n; w += 8) {
+			uint64_t x = load_u64(p + w), k, e, d;
+			memcpy(&k, key + w, 8);
+			memcpy(&e, h->empty + w, 8);
+			memcpy(&d, h->deleted + w, 8);
+			from_key |= x ^ k;
+			from_empty |= x ^ e;
+			from_deleted |= x ^ d;
+		}
+		m |= (uint64_t)(from_key == 0) << i;
+		f |= (uint64_t)(from_empty == 0 || from_deleted == 0) << i;
+	}
+	*match = m;
+	*free_mask = f;
+}
+
 /* Finds the key, or the first free slot on its path, walking at most
  * nbuckets buckets (a path visits each once).  Writer only. */
 static void locate_locked(const struct generation_map *h, const void *key, uint64_t hash,
@@ -2528,6 +2558,30 @@ static void locate_locked(const struct generation_map *h, const void *key, uint6
 	loc->from_slot = 0;
 	loc->home = b;
 	loc->step = probe_step(hash, n);
+	const bool words = h->key_class == KEY_GENERIC && h->g.key_size % 8 == 0 &&
+	                   h->g.slot_size % 8 == 0;
+	for (uint64_t probe = 0; words && probe < n && (searching || !have_free); probe++) {
+		uint64_t match, free_mask;
+		bucket_scan_words_locked(h, bucket_at(h, b), key, &match, &free_mask);
+		if (searching) {
+			if (match) {
+				loc->found = true;
+				loc->slot = b * spb + (unsigned)__builtin_ctzll(match);
+				loc->probe = probe;
+				return;
+			}
+			if (!passes(atomic_load_explicit(&h->overflow[b], memory_order_relaxed), hash))
+				searching = false;
+		}
+		if (!have_free && free_mask) {
+			have_free = loc->free_found = true;
+			loc->slot = b * spb + (unsigned)__builtin_ctzll(free_mask);
+			loc->probe = probe;
+		}
+		b = next_bucket(b, loc->step, n);
+	}
+	if (words)
+		return;
 	for (uint64_t probe = 0; probe < n && (searching || !have_free); probe++) {
 		const unsigned char *bucket = bucket_at(h, b);
 		if (searching) {
