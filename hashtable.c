@@ -2926,7 +2926,7 @@ static int load_limit_reached(const struct generation_map *h)
 
 /* Buckets a sweep prefetches for together: the paths of their displaced
  * keys are fetched at once, so those misses overlap (16 against 4: deletes
- * 15-25% faster at loads 0.8-0.95 in write_bench at 16M keys). */
+ * 10-27% faster at loads 0.8-0.95, write_bench at 16M keys, one run). */
 #define SWEEP_GROUP 16u
 /* Path buckets prefetched per displaced key, at most (further ones are
  * rare and read as the walk meets them). */
