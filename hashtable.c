@@ -3075,8 +3075,8 @@ static int delete_locked(struct generation_map *h, const void *key)
 	bump(&h->hdr->deletes);
 	/* A sweep only pays where a displaced key can move back, and the slot
 	 * just freed can take one only if some live key passes its bucket
-	 * (the exact count, Invariant C): where none does, as in most buckets
-	 * below load 0.8, the delete skips it (SWEEP_BUCKETS). */
+	 * (Invariant C: a zero count means none does).  Where none does, as in
+	 * most buckets at low loads, the delete skips it (SWEEP_BUCKETS). */
 	uint64_t b = loc.slot / h->g.slots_per_bucket;
 	if (atomic_load_explicit(&h->overflow[b], memory_order_relaxed) & OVERFLOW_COUNT)
 		reclaim_step(h);
