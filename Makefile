@@ -217,7 +217,7 @@ check-tsan:
 check-musl:
 	$(MAKE) B=build/musl CC=musl-gcc lib tools demo
 
-bench-build: $(BENCH_BIN) $(B)/shmkv-bench-noversions $(B)/gen_check-nogen
+bench-build: $(BENCH_BIN) $(B)/shmkv-bench-noversions $(B)/gen_check-nogen $(B)/write_bench-nolock
 
 # The same benchmark over a library whose readers skip the version checks,
 # to measure what the concurrency protocol costs.  Never installed.
@@ -239,6 +239,15 @@ $(B)/gen_check-nogen: bench/gen_check.c $(B)/hashtable-nogencheck.o
 $(B)/shmkv-bench: bench/shmkv-bench.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/libshmkv.a
 	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shmkv-bench.c $(BENCH_PARTS) \
 	    $(B)/libshmkv.a $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
+
+# write_bench over a library whose writers skip the mutex (its locked
+# instructions), to measure what the lock costs an update.  Never installed.
+$(B)/hashtable-nolock.o: hashtable.c hashtable.h
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) -DSHMKV_BENCH_NO_LOCK -c -o $@ $<
+
+$(B)/write_bench-nolock: bench/write_bench.c $(BENCH_PARTS) $(BENCH_HDRS) $(B)/hashtable-nolock.o
+	$(CC) $(SHMKV_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/write_bench.c $(BENCH_PARTS) \
+	    $(B)/hashtable-nolock.o $(BENCH_LIBS) $(SHMKV_LDLIBS) -lm
 
 # The scale curve's program uses the benchmark's limits and kernels;
 # write_bench, its reconstruction of the original algorithm (peers/memkv.c).

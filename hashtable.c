@@ -248,10 +248,11 @@
  * them.  So a reader that stops at a zero count has seen the key's absence at
  * the instant of that load.
  *
- * Deletes do move keys: each one sweeps a few buckets (reclaim_step:
- * SWEEP_BUCKETS, more at high load limits, their displaced keys' paths
- * prefetched SWEEP_GROUP buckets at a time) and moves displaced keys back
- * to free slots earlier on their paths (J_MOVE).
+ * Deletes do move keys: a delete whose freed slot has live keys passing
+ * its bucket sweeps a few buckets (reclaim_step: SWEEP_BUCKETS, more at
+ * high load limits, their displaced keys' paths prefetched SWEEP_GROUP
+ * buckets at a time) and moves displaced keys back to free slots earlier
+ * on their paths (J_MOVE).
  * A move copies the key to its new slot before it empties the old one, so
  * the key is in some slot at every instant; but a reader walking the path
  * could pass the new slot before the copy and reach the old one after it
@@ -386,15 +387,23 @@
                                     a wider word for a case that only lengthens misses */
 #define SMALL_VALUE 256u /* values up to this size are staged on the stack */
 
-/* Buckets each delete sweeps for displaced keys (reclaim_step): enough to
- * hold hits at a fresh fill's cost under steady churn, measured with
- * tests/test_churn.c (4 left the churned hit at 1.29-1.30 buckets at load
- * 0.8, on the 1.3 target; 8 holds it at 1.26-1.27); more near a full table,
- * where displaced keys are common.  Sequential bucket reads, so cheap. */
-#define SWEEP_BUCKETS 8u
-#define SWEEP_BUCKETS_FULL 16u      /* load limit above SWEEP_FULL_PERCENT */
+/* Buckets a delete sweeps for displaced keys (reclaim_step), when the slot
+ * it freed has keys passing its bucket (delete_locked; elsewhere no key can
+ * take the slot, and the delete sweeps nothing): enough to hold hits at a
+ * fresh fill's cost under steady churn, measured with tests/test_churn.c.
+ * Sweeping every delete, 4 left the churned hit at 1.29-1.30 buckets at
+ * load 0.8, on the 1.3 target, and 8 held it at 1.26-1.27; sweeping only
+ * past such slots, 12 (24 above load 0.85, 64 above 0.9) hold 1.26-1.27 at
+ * 0.8, 1.46 at 0.9 and 1.64-1.67 at 0.95, as before, but 1.16 at 0.7 and
+ * 1.06 at 0.5 against 1.155 and 1.05 (few deletes there sweep, so the
+ * sweep comes round more slowly).  16 would hold 0.7 too (1.155; 0.8:
+ * 1.255) but cost a delete at 0.8 1.83-1.89x an insert against 1.50-1.66x
+ * (write_bench, 16M keys, alternate runs): the 2x target's margin.  More
+ * near a full table, where displaced keys are common.  Sequential reads. */
+#define SWEEP_BUCKETS 12u
+#define SWEEP_BUCKETS_FULL 24u      /* load limit above SWEEP_FULL_PERCENT */
 #define SWEEP_FULL_PERCENT 85u
-#define SWEEP_BUCKETS_FULLER 48u    /* load limit above SWEEP_FULLER_PERCENT */
+#define SWEEP_BUCKETS_FULLER 64u    /* load limit above SWEEP_FULLER_PERCENT */
 #define SWEEP_FULLER_PERCENT 90u
 
 /* A reader meeting an odd version spins this many pause instructions (tens
@@ -2510,7 +2519,9 @@ static void writer_unlock(struct generation_map *h)
 	/* release: the last write_seqend is visible before the record reads
 	 * free; pairs with the acquire load in holder_alive */
 	atomic_store_explicit(&h->root->holder_pid, 0, memory_order_release);
+#ifndef SHMKV_BENCH_NO_LOCK
 	pthread_mutex_unlock(&h->root->lock.mutex);
+#endif
 }
 
 /* ---- the writer lock's bytes ------------------------------------------------
@@ -2527,6 +2538,11 @@ static void writer_unlock(struct generation_map *h)
  * word intact, damage to the other words (lock, owner, count, nusers, list;
  * 300 random cases with dead, own and impossible thread ids) made glibc
  * 2.36 return 0, ETIMEDOUT, EOWNERDEAD or ENOTRECOVERABLE, never abort. */
+
+/* SHMKV_BENCH_NO_LOCK builds writers that skip the mutex's lock and unlock
+ * (and so their locked instructions), for bench/write_bench.c to measure
+ * what the lock costs an update beside the work it guards.  Never for use:
+ * concurrent writers would corrupt the table. */
 
 #define LOCK_PATIENCE_MS 2000 /* hashtable.h documents this bound */
 #define LOCK_SLICE_MS 50
@@ -2641,6 +2657,10 @@ static bool lock_held_by_live_writer(const struct generation_map *h)
 static int mutex_lock_bounded(struct generation_map *h, bool *damaged)
 {
 	pthread_mutex_t *m = &h->root->lock.mutex;
+#ifdef SHMKV_BENCH_NO_LOCK
+	*damaged = false; /* see SHMKV_BENCH_NO_LOCK: one writer, never for use */
+	return 0;
+#endif
 	*damaged = true;
 	int rc = lock_bytes_check(h);
 	if (rc)
@@ -2855,20 +2875,61 @@ struct location {
 	uint64_t from_slot; /* J_MOVE: the key's current slot */
 };
 
+/* Whether the slot at p holds a sentinel (is free).  4-byte keys are one
+ * load, and keys of whole aligned words are compared with both sentinels in
+ * one pass: an insert asks this of every slot of a bucket, and two
+ * shared_equal calls (a staging buffer and memcmp for 4-byte keys) were
+ * 200-560 of an insert's 1,000-1,700 instructions in those shapes. */
 static inline bool slot_is_free(const struct generation_map *h, const unsigned char *p)
 {
+	const uint32_t n = h->g.key_size;
 	if (h->key_class == KEY_U64) {
 		uint64_t k = load_u64(p);
 		return k == h->empty_u64 || k == h->deleted_u64;
 	}
-	return shared_equal(p, h->empty, h->g.key_size) ||
-	       shared_equal(p, h->deleted, h->g.key_size);
+	if (h->key_class == KEY_U32) {
+		uint32_t k = load_u32(p), empty, deleted;
+		memcpy(&empty, h->empty, 4);
+		memcpy(&deleted, h->deleted, 4);
+		return k == empty || k == deleted;
+	}
+	if (n % 8 == 0 && ((uintptr_t)p & 7) == 0) {
+		uint64_t from_empty = 0, from_deleted = 0;
+		for (uint32_t i = 0; i < n; i += 8) {
+			uint64_t w = load_u64(p + i), e, d;
+			memcpy(&e, h->empty + i, 8);
+			memcpy(&d, h->deleted + i, 8);
+			from_empty |= w ^ e;
+			from_deleted |= w ^ d;
+		}
+		return from_empty == 0 || from_deleted == 0;
+	}
+	return shared_equal(p, h->empty, n) || shared_equal(p, h->deleted, n);
+}
+
+/* The free slots of a k8v8 bucket (four 16-byte slots) as a 4-bit mask:
+ * four compares, no per-slot branches (occupancy is random, so those
+ * mispredict); the sweep asks this of every bucket on a displaced key's
+ * path. */
+static inline unsigned k8v8_free_mask(const struct generation_map *h, const unsigned char *bucket)
+{
+	const uint64_t empty = h->empty_u64, deleted = h->deleted_u64;
+	uint64_t s0 = load_u64(bucket), s1 = load_u64(bucket + 16);
+	uint64_t s2 = load_u64(bucket + 32), s3 = load_u64(bucket + 48);
+	return (unsigned)((s0 == empty) | (s0 == deleted)) |
+	       (unsigned)((s1 == empty) | (s1 == deleted)) << 1 |
+	       (unsigned)((s2 == empty) | (s2 == deleted)) << 2 |
+	       (unsigned)((s3 == empty) | (s3 == deleted)) << 3;
 }
 
 /* Index of the bucket's first free slot, or -1. */
-static int bucket_free_slot_locked(const struct generation_map *h, const unsigned char *bucket)
+static inline int bucket_free_slot_locked(const struct generation_map *h, const unsigned char *bucket)
 {
 	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size;
+	if (h->k8v8) {
+		unsigned free_mask = k8v8_free_mask(h, bucket);
+		return free_mask ? __builtin_ctz(free_mask) : -1;
+	}
 	if (h->key_class == KEY_U64) {
 		for (uint32_t i = 0; i < spb; i++) {
 			uint64_t k = load_u64(bucket + i * ss);
@@ -2921,6 +2982,36 @@ static void locate_k8v8_locked(const struct generation_map *h, uint64_t k, uint6
 	}
 }
 
+/* locate_locked's look at one bucket, for keys of whole words in 8-aligned
+ * slots (16 and 24-byte keys): the slots holding the key and the free slots
+ * as masks, each slot's words read once against the key and both sentinels
+ * (bucket_find then bucket_free_slot_locked read them three times, through
+ * calls).  Writer only. */
+static inline void bucket_scan_words_locked(const struct generation_map *h,
+                                            const unsigned char *bucket, const unsigned char *key,
+                                            uint64_t *match, uint64_t *free_mask)
+{
+	const uint32_t spb = h->g.slots_per_bucket, ss = h->g.slot_size, n = h->g.key_size;
+	uint64_t m = 0, f = 0;
+	for (uint32_t i = 0; i < spb; i++) {
+		const unsigned char *p = bucket + (size_t)i * ss;
+		uint64_t from_key = 0, from_empty = 0, from_deleted = 0;
+		for (uint32_t w = 0; w < n; w += 8) {
+			uint64_t x = load_u64(p + w), k, e, d;
+			memcpy(&k, key + w, 8);
+			memcpy(&e, h->empty + w, 8);
+			memcpy(&d, h->deleted + w, 8);
+			from_key |= x ^ k;
+			from_empty |= x ^ e;
+			from_deleted |= x ^ d;
+		}
+		m |= (uint64_t)(from_key == 0) << i;
+		f |= (uint64_t)(from_empty == 0 || from_deleted == 0) << i;
+	}
+	*match = m;
+	*free_mask = f;
+}
+
 /* Finds the key, or the first free slot on its path, walking at most
  * nbuckets buckets (a path visits each once).  Writer only. */
 static void locate_locked(const struct generation_map *h, const void *key, uint64_t hash,
@@ -2948,6 +3039,30 @@ static void locate_locked(const struct generation_map *h, const void *key, uint6
 	loc->from_slot = 0;
 	loc->home = b;
 	loc->step = probe_step(hash, n);
+	const bool words = h->key_class == KEY_GENERIC && h->g.key_size % 8 == 0 &&
+	                   h->g.slot_size % 8 == 0;
+	for (uint64_t probe = 0; words && probe < n && (searching || !have_free); probe++) {
+		uint64_t match, free_mask;
+		bucket_scan_words_locked(h, bucket_at(h, b), key, &match, &free_mask);
+		if (searching) {
+			if (match) {
+				loc->found = true;
+				loc->slot = b * spb + (unsigned)__builtin_ctzll(match);
+				loc->probe = probe;
+				return;
+			}
+			if (!passes(atomic_load_explicit(&h->overflow[b], memory_order_relaxed), hash))
+				searching = false;
+		}
+		if (!have_free && free_mask) {
+			have_free = loc->free_found = true;
+			loc->slot = b * spb + (unsigned)__builtin_ctzll(free_mask);
+			loc->probe = probe;
+		}
+		b = next_bucket(b, loc->step, n);
+	}
+	if (words)
+		return;
 	for (uint64_t probe = 0; probe < n && (searching || !have_free); probe++) {
 		const unsigned char *bucket = bucket_at(h, b);
 		if (searching) {
@@ -3290,6 +3405,14 @@ static int load_limit_reached(const struct generation_map *h)
 	            (unsigned long long)h->max_count);
 }
 
+/* Buckets a sweep prefetches for together: the paths of their displaced
+ * keys are fetched at once, so those misses overlap (16 against 4: deletes
+ * 10-27% faster at loads 0.8-0.95, write_bench at 16M keys, one run). */
+#define SWEEP_GROUP 16u
+/* Path buckets prefetched per displaced key, at most (further ones are
+ * rare and read as the walk meets them). */
+#define SWEEP_PREFETCH_DEPTH 8u
+
 /* Moves the key in slot `slot` of bucket c, whose hash is `hash`, back to
  * the first free slot on its path, if one lies before c.  Returns true if
  * it moved. */
@@ -3320,12 +3443,16 @@ static bool reclaim_key(struct generation_map *h, uint64_t c, uint64_t slot, uin
 	return true;
 }
 
-/* Buckets a sweep prefetches for together: the paths of their displaced
- * keys are fetched at once, so those misses overlap. */
-#define SWEEP_GROUP 4u
-/* Path buckets prefetched per displaced key, at most (further ones are
- * rare and read as the walk meets them). */
-#define SWEEP_PREFETCH_DEPTH 8u
+/* Starts the misses of the path buckets, from its home up to c (at most
+ * SWEEP_PREFETCH_DEPTH), of a key in bucket c whose hash is `hash`. */
+static inline __attribute__((always_inline)) void reclaim_prefetch_path(const struct generation_map *h,
+                                                                        uint64_t c, uint64_t hash)
+{
+	const uint64_t n = h->g.nbuckets;
+	uint64_t b = home_bucket(hash, n), step = probe_step(hash, n);
+	for (unsigned d = 0; b != c && d < SWEEP_PREFETCH_DEPTH; d++, b = next_bucket(b, step, n))
+		__builtin_prefetch(bucket_at(h, b));
+}
 
 /* Starts the misses of the path buckets a reclaim_key of the key in slot
  * `slot` of bucket c will read: from its home up to c.  Returns false if
@@ -3337,22 +3464,39 @@ static bool reclaim_prefetch(const struct generation_map *h, uint64_t c, uint64_
 	const unsigned char *p = slot_at(h, slot);
 	if (slot_is_free(h, p))
 		return false;
-	uint64_t n = h->g.nbuckets;
 	*hash = key_hash(h, p); /* writer: the slot's bytes are stable */
-	uint64_t b = home_bucket(*hash, n), step = probe_step(*hash, n);
-	if (b == c)
+	if (home_bucket(*hash, h->g.nbuckets) == c)
 		return false;
-	for (unsigned d = 0; b != c && d < SWEEP_PREFETCH_DEPTH; d++, b = next_bucket(b, step, n))
-		__builtin_prefetch(bucket_at(h, b));
+	reclaim_prefetch_path(h, c, *hash);
 	return true;
+}
+
+/* reclaim_prefetch for the four slots of k8v8 bucket c at once: straight-
+ * line loads, hashes and compares (the sweep asks this of every slot it
+ * passes, most of them at home).  Returns the mask of displaced slots, with
+ * their hashes in hash[]. */
+static unsigned reclaim_prefetch_k8v8(const struct generation_map *h, uint64_t c, uint64_t hash[4])
+{
+	const unsigned char *bucket = bucket_at(h, c);
+	const uint64_t n = h->g.nbuckets;
+	unsigned displaced = 0;
+	for (unsigned i = 0; i < 4; i++) {
+		uint64_t k = load_u64(bucket + 16 * i); /* writer: the slot's bytes are stable */
+		hash[i] = hash_u64(k, h->seed);
+		bool live = k != h->empty_u64 && k != h->deleted_u64;
+		displaced |= (unsigned)(live && home_bucket(hash[i], n) != c) << i;
+	}
+	for (unsigned m = displaced; m; m &= m - 1)
+		reclaim_prefetch_path(h, c, hash[__builtin_ctz(m)]);
+	return displaced;
 }
 
 /* Reclaims as it goes.  With no tombstones a delete needs no clean-up, but
  * keys that overflowed stay displaced after their home bucket frees up: under
  * steady churn every insert lands at the load limit, and hits drift from the
- * cost of a fresh fill towards the cost of a miss.  So each delete also
- * sweeps a few buckets, moving their displaced keys back to free slots
- * earlier on their paths.  The buckets are read in order (from a cursor);
+ * cost of a fresh fill towards the cost of a miss.  So a delete that freed a
+ * slot some key passes also sweeps a few buckets, moving their displaced
+ * keys back to free slots earlier on their paths.  The buckets are read in order (from a cursor);
  * the paths of their displaced keys are random lines, prefetched a group of
  * buckets at a time so that their misses overlap (read one after the other
  * they cost 2-7 us a delete above load 0.9).  A move copies the key forward
@@ -3379,9 +3523,12 @@ static void reclaim_step(struct generation_map *h)
 		uint64_t displaced[SWEEP_GROUP] = {0}; /* bit i: slot i of the bucket */
 		uint64_t hashes[SWEEP_GROUP][64];       /* slots_per_bucket <= 64 */
 		for (unsigned g = 0; g < ng; g++)
-			for (uint64_t i = 0; i < spb; i++)
-				if (reclaim_prefetch(h, group[g], group[g] * spb + i, &hashes[g][i]))
-					displaced[g] |= UINT64_C(1) << i;
+			if (h->k8v8)
+				displaced[g] = reclaim_prefetch_k8v8(h, group[g], hashes[g]);
+			else
+				for (uint64_t i = 0; i < spb; i++)
+					if (reclaim_prefetch(h, group[g], group[g] * spb + i, &hashes[g][i]))
+						displaced[g] |= UINT64_C(1) << i;
 		for (unsigned g = 0; g < ng; g++)
 			for (uint64_t m = displaced[g]; m; m &= m - 1) {
 				uint64_t i = (uint64_t)__builtin_ctzll(m);
@@ -3405,7 +3552,13 @@ static int delete_locked(struct generation_map *h, const void *key)
 	journal_begin(h, J_DELETE, &loc, NULL, NULL);
 	journal_run(h);
 	bump(&h->hdr->deletes);
-	reclaim_step(h);
+	/* A sweep only pays where a displaced key can move back, and the slot
+	 * just freed can take one only if some live key passes its bucket
+	 * (Invariant C: a zero count means none does).  Where none does, as in
+	 * most buckets at low loads, the delete skips it (SWEEP_BUCKETS). */
+	uint64_t b = loc.slot / h->g.slots_per_bucket;
+	if (atomic_load_explicit(&h->overflow[b], memory_order_relaxed) & OVERFLOW_COUNT)
+		reclaim_step(h);
 	return 0;
 }
 
@@ -6554,8 +6707,9 @@ static int upsert_growing_locked(struct hashtable *t, struct generation_map **hp
 	return rc;
 }
 
-/* The checks of update on a read-only handle, which cannot take the lock:
- * the codes in the order a writable handle would give them. */
+/* The checks of update or delete on a read-only handle (or with a NULL
+ * key), which cannot take the lock: the codes in the order a writable
+ * handle would give them. */
 static int update_refused(struct hashtable *t, const void *k)
 {
 	struct generation_map *h = NULL;
@@ -6665,15 +6819,17 @@ int hashtable_delete(struct hashtable *t, const void *key)
 {
 	if (!t)
 		return fail(-EINVAL, "NULL table handle");
+	if (!key || t->readonly)
+		return update_refused(t, key); /* the codes in update's order */
+	/* As update_in: the key is checked under the lock (one entry into the
+	 * map, not two), and its lines are prefetched while the lock is taken. */
 	struct generation_map *h = NULL;
-	int rc = reader_enter(t, &h);
-	if (rc)
+	int rc = writer_lock_mode(t, false, key, &h);
+	if (rc < 0)
 		return rc;
 	rc = check_key(h, key);
-	reader_exit(t, h);
-	if (rc || (rc = writable_table(t)) || (rc = writer_lock(t, &h)) < 0)
-		return rc;
-	rc = delete_locked(h, key);
+	if (!rc)
+		rc = delete_locked(h, key);
 	writer_unlock_exit(t, h);
 	return rc;
 }

@@ -832,6 +832,72 @@ START_TEST(version_string)
 }
 END_TEST
 
+/* Custom sentinels in the widths whose free-slot test has its own code
+ * (4-byte keys: one load; 16 and 24 bytes: whole words against both
+ * sentinels at once): keys of all 0x00 and all 0xFF bytes are ordinary
+ * keys there, and a table filled to a 0.95 load limit, half deleted and
+ * filled again keeps every key with its value (a free-slot test that took
+ * them for free would let an insert overwrite them) and passes verify. */
+static const unsigned sentinel_widths[] = {4, 16, 24};
+
+static void wide_pattern(unsigned char *k, unsigned w, uint64_t i)
+{
+	if (i == 0 || i == 1) { /* the default sentinels, ordinary keys here */
+		memset(k, i == 0 ? 0x00 : 0xFF, w);
+		return;
+	}
+	for (unsigned b = 0; b < w; b++)
+		k[b] = (unsigned char)((i * 0x9E3779B97F4A7C15ull) >> (8 * (b % 8)) ^ b ^ (i >> 24));
+	memcpy(k, &i, w < 8 ? w : 8);
+}
+
+START_TEST(custom_sentinels_by_width)
+{
+	const unsigned w = sentinel_widths[_i];
+	unsigned char empty[24], deleted[24], k[24];
+	memset(empty, 0x5A, w);
+	memset(deleted, 0xA5, w);
+	struct hashtable_config cfg = {0};
+	cfg.ipc_key = test_unique_key();
+	cfg.key_size = w;
+	cfg.value_size = 8;
+	cfg.entries = 2000;
+	cfg.max_load = 0.95;
+	cfg.empty_key = empty;
+	cfg.deleted_key = deleted;
+	struct hashtable *h = test_table_create(&cfg);
+	struct hashtable_stats st;
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	const uint64_t n = st.max_count;
+	for (uint64_t i = 0; i < n; i++) {
+		wide_pattern(k, w, i);
+		uint64_t v = i * 3 + 1;
+		ck_assert_msg(hashtable_update(h, k, &v) == 0, "width %u: insert %llu", w,
+		              (unsigned long long)i);
+	}
+	for (uint64_t i = 2; i < n; i += 2) {
+		wide_pattern(k, w, i);
+		ck_assert_int_eq(hashtable_delete(h, k), 0);
+	}
+	for (uint64_t i = 2; i < n; i += 2) {
+		wide_pattern(k, w, i);
+		uint64_t v = i * 3 + 1;
+		ck_assert_int_eq(hashtable_update(h, k, &v), 0);
+	}
+	ck_assert_int_eq(hashtable_stats(h, &st), 0);
+	ck_assert_uint_eq(st.count, n);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t v = 0;
+		wide_pattern(k, w, i);
+		ck_assert_msg(hashtable_search(h, k, &v) == 0 && v == i * 3 + 1,
+		              "width %u: key %llu lost or wrong (%llu)", w, (unsigned long long)i,
+		              (unsigned long long)v);
+	}
+	ck_assert_int_eq(hashtable_verify(h), 0);
+	test_table_destroy(h);
+}
+END_TEST
+
 Suite *suite_ops(void)
 {
 	Suite *s = suite_create("ops");
@@ -865,6 +931,8 @@ Suite *suite_ops(void)
 	tcase_add_test(tc, width_64k_value);
 	tcase_add_test(tc, width_value_zero_set);
 	tcase_add_test(tc, custom_sentinels);
+	tcase_add_loop_test(tc, custom_sentinels_by_width, 0,
+	                    (int)(sizeof sentinel_widths / sizeof sentinel_widths[0]));
 	tcase_add_test(tc, keys_differ_in_last_byte);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
