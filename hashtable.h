@@ -333,7 +333,8 @@ int hashtable_del(struct hashtable *h, const void *key, size_t key_len);
 /* Looks up n keys (contiguous, key_size bytes each) at once, overlapping
  * their cache misses.  Found values go to values + i * value_size and
  * found[i] is set to 0; absent keys get found[i] = -1 and their value bytes
- * are left alone.  Returns the number of keys found, -EINVAL (a NULL
+ * are left alone when value_size <= 256 (a wider value's bytes may hold a
+ * copy that a concurrent writer made stale, as for hashtable_get).  Returns the number of keys found, -EINVAL (a NULL
  * argument or a sentinel key) or HASHTABLE_EDEADWRITER (as
  * hashtable_search); after either of the last two, found[] and values may
  * already be set for some other keys (keys are checked a group at a time).
