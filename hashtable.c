@@ -3512,8 +3512,11 @@ static void reclaim_step(struct generation_map *h)
 	                                                                   : SWEEP_BUCKETS;
 	uint64_t group[SWEEP_GROUP];
 	for (unsigned done = 0; done < sweep; done += SWEEP_GROUP) {
+		/* at most n buckets a group: a bucket in a group twice (tables
+		 * of fewer than SWEEP_GROUP buckets) would have its keys moved by
+		 * its first turn and its stale hashes[] used by its second */
 		unsigned ng = 0;
-		for (; ng < SWEEP_GROUP && done + ng < sweep; ng++) {
+		for (; ng < SWEEP_GROUP && ng < n && done + ng < sweep; ng++) {
 			uint64_t c = h->hdr->sweep_cursor;
 			if (c >= n)
 				c = 0;
