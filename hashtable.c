@@ -90,7 +90,9 @@
  *                  word compare is one load of a line only commits
  *                  write (hashtable_search folds the k8v8 shape, and
  *                  a table of at most 2^32 buckets, into it too:
- *                  fast_word); then a store to leave.  (hashtable_search
+ *                  fast_word; a map it refuses stays announced, and
+ *                  search_other_shape makes the word compare itself);
+ *                  then a store to leave.  (hashtable_search
  *                  also stores `moves` and the key's hash in its own
  *                  record, beside `inside`, for its out-of-line miss and
  *                  walk steps: no other thread reads them.)
