@@ -170,7 +170,8 @@ static const struct shape entry_shapes[] = {
 /* Every key i < NKEYS through hashtable_search, hashtable_get and a batch
  * of one: found with value generation g when present(i) (keys i % period
  * == 0 when period is not 0, else all), else -1 with the value buffer
- * untouched; then all NKEYS keys in one batch, with as many hits. */
+ * untouched; then all NKEYS keys in one batch, with as many hits; either
+ * sentinel in a batch of one refused. */
 static void check_entries(struct hashtable *r, const struct shape *s, uint32_t g,
                           uint64_t period)
 {
@@ -212,6 +213,11 @@ static void check_entries(struct hashtable *r, const struct shape *s, uint32_t g
 			ck_assert_uint_eq(vals[i * s->vs + b], (present ? want[b] : 0xee));
 	}
 	ck_assert_uint_eq(vals[NKEYS * s->vs], 0xee);
+	unsigned char sentinel[64];
+	ck_assert_int_eq(hashtable_sentinels(r, sentinel, NULL), 0);
+	ck_assert_int_eq(hashtable_search_batch(r, 1, sentinel, v, &one), -EINVAL);
+	ck_assert_int_eq(hashtable_sentinels(r, NULL, sentinel), 0);
+	ck_assert_int_eq(hashtable_search_batch(r, 1, sentinel, v, &one), -EINVAL);
 	free(keys);
 	free(vals);
 	free(found);
