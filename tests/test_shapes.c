@@ -267,6 +267,51 @@ START_TEST(every_entry_across_generations)
 }
 END_TEST
 
+/* Keys that differ only past their first 8 bytes, in generic shapes whose
+ * slots are 8-aligned (12/20: 32-byte slots; 20/4: 24): split_find_prefix
+ * passes every slot on the first word, and the rest of the key decides.
+ * Each key found with its own value (search and batch), same-prefix keys
+ * never stored absent. */
+START_TEST(keys_alike_in_first_word)
+{
+	static const struct shape alike[] = {{12, 20}, {20, 4}};
+	const struct shape *s = &alike[_i];
+	enum { N = 300 };
+	struct hashtable *h = test_table_simple(s->ks, s->vs, 2 * N, 0.8);
+	unsigned char k[64], v[64], want[64];
+	unsigned char *keys = malloc(2 * N * s->ks), *vals = malloc(2 * N * s->vs);
+	int *found = malloc(2 * N * sizeof *found);
+	ck_assert(keys && vals && found);
+	for (uint64_t i = 0; i < 2 * N; i++) {
+		memset(k, 0x5a, s->ks);
+		memcpy(k + 8, &i, 4); /* bytes 8-11: i; the first word the same */
+		memcpy(keys + i * s->ks, k, s->ks);
+		if (i < N) {
+			mk_val(v, s->vs, i, 0);
+			ck_assert_int_eq(hashtable_update(h, k, v), 0);
+		}
+	}
+	for (uint64_t i = 0; i < 2 * N; i++) {
+		memset(v, 0xee, sizeof v);
+		ck_assert_int_eq(hashtable_search(h, keys + i * s->ks, v), i < N ? 0 : -1);
+		mk_val(want, s->vs, i, 0);
+		for (uint32_t b = 0; b < s->vs; b++)
+			ck_assert_uint_eq(v[b], (i < N ? want[b] : 0xee));
+	}
+	ck_assert_int_eq(hashtable_search_batch(h, 2 * N, keys, vals, found), N);
+	for (uint64_t i = 0; i < 2 * N; i++) {
+		ck_assert_int_eq(found[i], i < N ? 0 : -1);
+		mk_val(want, s->vs, i, 0);
+		if (i < N)
+			ck_assert_int_eq(memcmp(vals + i * s->vs, want, s->vs), 0);
+	}
+	free(keys);
+	free(vals);
+	free(found);
+	test_table_destroy(h);
+}
+END_TEST
+
 /* ---- against a concurrent writer ------------------------------------------ */
 
 #define STABLE 1000 /* keys 0..STABLE-1: rewritten, never deleted */
@@ -374,6 +419,7 @@ Suite *suite_shapes(void)
 	tcase_add_loop_test(tc, batch_equals_single, 0, NSHAPES);
 	tcase_add_loop_test(tc, reads_under_writer, 0, NSHAPES);
 	tcase_add_loop_test(tc, every_entry_across_generations, 0, NENTRY_SHAPES);
+	tcase_add_loop_test(tc, keys_alike_in_first_word, 0, 2);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
