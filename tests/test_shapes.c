@@ -4,7 +4,8 @@
  * and 24/40 (interleaved), and its generic one), single and batched: hits,
  * misses that leave the value buffer alone, sentinel keys, batch answers
  * equal to single ones, and whole values and no lost keys while a writer
- * rewrites, deletes and moves keys. */
+ * rewrites, deletes and moves keys; and every shape, 8/8 too, through each
+ * read entry point across a grow and a replace. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -156,6 +157,161 @@ START_TEST(batch_equals_single)
 }
 END_TEST
 
+/* ---- every entry point across generations ---------------------------------- */
+
+/* The shapes of every_entry_across_generations: 8/8 too, since there
+ * hashtable_search's fast path takes the map and for every other shape it
+ * refuses it (search_other_shape then uses the read path bound to it). */
+static const struct shape entry_shapes[] = {
+	{8, 8}, {4, 8}, {8, 32}, {16, 64}, {24, 40}, {3, 5}, {12, 20}, {32, 0},
+};
+#define NENTRY_SHAPES (sizeof entry_shapes / sizeof entry_shapes[0])
+
+/* Every key i < NKEYS through hashtable_search, hashtable_get and a batch
+ * of one: found with value generation g when present(i) (keys i % period
+ * == 0 when period is not 0, else all), else -1 with the value buffer
+ * untouched; then all NKEYS keys in one batch, with as many hits; either
+ * sentinel in a batch of one refused. */
+static void check_entries(struct hashtable *r, const struct shape *s, uint32_t g,
+                          uint64_t period)
+{
+	unsigned char k[64], v[65], want[64];
+	unsigned char *keys = malloc(NKEYS * s->ks), *vals = malloc(NKEYS * s->vs + 1);
+	int *found = malloc(NKEYS * sizeof *found), one;
+	ck_assert(keys && vals && found);
+	long want_hits = 0;
+	for (uint64_t i = 0; i < NKEYS; i++) {
+		bool present = !period || i % period == 0;
+		int want_rc = present ? 0 : -1;
+		want_hits += present;
+		mk_key(k, s->ks, i);
+		memcpy(keys + i * s->ks, k, s->ks);
+		mk_val(want, s->vs, i, g);
+		memset(v, 0xee, sizeof v);
+		ck_assert_int_eq(hashtable_search(r, k, v), want_rc);
+		for (uint32_t b = 0; b < s->vs; b++)
+			ck_assert_uint_eq(v[b], (present ? want[b] : 0xee));
+		ck_assert_uint_eq(v[s->vs], 0xee);
+		memset(v, 0xee, sizeof v);
+		ck_assert_int_eq(hashtable_get(r, k, s->ks, v), want_rc);
+		for (uint32_t b = 0; b < s->vs; b++)
+			ck_assert_uint_eq(v[b], (present ? want[b] : 0xee));
+		memset(v, 0xee, sizeof v);
+		ck_assert_int_eq(hashtable_search_batch(r, 1, k, v, &one), present);
+		ck_assert_int_eq(one, want_rc);
+		for (uint32_t b = 0; b < s->vs; b++)
+			ck_assert_uint_eq(v[b], (present ? want[b] : 0xee));
+		ck_assert_uint_eq(v[s->vs], 0xee);
+	}
+	memset(vals, 0xee, NKEYS * s->vs + 1);
+	ck_assert_int_eq(hashtable_search_batch(r, NKEYS, keys, vals, found), want_hits);
+	for (uint64_t i = 0; i < NKEYS; i++) {
+		bool present = !period || i % period == 0;
+		ck_assert_int_eq(found[i], present ? 0 : -1);
+		mk_val(want, s->vs, i, g);
+		for (uint32_t b = 0; b < s->vs; b++)
+			ck_assert_uint_eq(vals[i * s->vs + b], (present ? want[b] : 0xee));
+	}
+	ck_assert_uint_eq(vals[NKEYS * s->vs], 0xee);
+	unsigned char sentinel[64];
+	ck_assert_int_eq(hashtable_sentinels(r, sentinel, NULL), 0);
+	ck_assert_int_eq(hashtable_search_batch(r, 1, sentinel, v, &one), -EINVAL);
+	ck_assert_int_eq(hashtable_sentinels(r, NULL, sentinel), 0);
+	ck_assert_int_eq(hashtable_search_batch(r, 1, sentinel, v, &one), -EINVAL);
+	free(keys);
+	free(vals);
+	free(found);
+}
+
+/* Each shape found through every read entry point (hashtable_search,
+ * hashtable_get, the batch call) on a second handle, across a grow (a new
+ * generation of the same shape: that handle's map is stale at its next
+ * call and refused) and a replace that keeps every third key with new
+ * values (the others then read as absent, from the new generation). */
+START_TEST(every_entry_across_generations)
+{
+	const struct shape *s = &entry_shapes[_i];
+	struct hashtable_config cfg = {.ipc_key = test_unique_key(), .entries = NKEYS,
+	                               .max_load = 0.8, .key_size = s->ks, .value_size = s->vs};
+	struct hashtable *h = test_table_create(&cfg);
+	unsigned char k[64], v[64];
+	for (uint64_t i = 0; i < NKEYS; i++) {
+		mk_key(k, s->ks, i);
+		mk_val(v, s->vs, i, 0);
+		ck_assert_int_eq(hashtable_update(h, k, v), 0);
+	}
+	struct hashtable *r = hashtable_open_key(cfg.ipc_key, 0);
+	ck_assert_ptr_nonnull(r);
+	check_entries(r, s, 0, 0);
+	check_entries(h, s, 0, 0);
+
+	ck_assert_int_eq(hashtable_grow(h, 2 * NKEYS), 0);
+	test_register_table(h);
+	ck_assert_uint_eq(hashtable_generation(r), 2);
+	check_entries(r, s, 0, 0);
+
+	struct hashtable_builder *b = NULL;
+	ck_assert_int_eq(hashtable_replace_begin(h, NULL, &b), 0);
+	test_register_table(h);
+	for (uint64_t i = 0; i < NKEYS; i += 3) {
+		mk_key(k, s->ks, i);
+		mk_val(v, s->vs, i, 1);
+		ck_assert_int_eq(hashtable_builder_put(b, k, v), 0);
+	}
+	ck_assert_int_eq(hashtable_replace_commit(b), 0);
+	ck_assert_uint_eq(hashtable_generation(r), 3);
+	check_entries(r, s, 1, 3);
+	check_entries(h, s, 1, 3);
+	ck_assert_int_eq(hashtable_close(r), 0);
+	test_table_destroy(h);
+}
+END_TEST
+
+/* Keys that differ only past their first 8 bytes, in generic shapes whose
+ * slots are 8-aligned (12/20: 32-byte slots; 20/4: 24): split_find_prefix
+ * passes every slot on the first word, and the rest of the key decides.
+ * Each key found with its own value (search and batch), same-prefix keys
+ * never stored absent. */
+START_TEST(keys_alike_in_first_word)
+{
+	static const struct shape alike[] = {{12, 20}, {20, 4}};
+	const struct shape *s = &alike[_i];
+	enum { N = 300 };
+	struct hashtable *h = test_table_simple(s->ks, s->vs, 2 * N, 0.8);
+	unsigned char k[64], v[64], want[64];
+	unsigned char *keys = malloc(2 * N * s->ks), *vals = malloc(2 * N * s->vs);
+	int *found = malloc(2 * N * sizeof *found);
+	ck_assert(keys && vals && found);
+	for (uint64_t i = 0; i < 2 * N; i++) {
+		memset(k, 0x5a, s->ks);
+		memcpy(k + 8, &i, 4); /* bytes 8-11: i; the first word the same */
+		memcpy(keys + i * s->ks, k, s->ks);
+		if (i < N) {
+			mk_val(v, s->vs, i, 0);
+			ck_assert_int_eq(hashtable_update(h, k, v), 0);
+		}
+	}
+	for (uint64_t i = 0; i < 2 * N; i++) {
+		memset(v, 0xee, sizeof v);
+		ck_assert_int_eq(hashtable_search(h, keys + i * s->ks, v), i < N ? 0 : -1);
+		mk_val(want, s->vs, i, 0);
+		for (uint32_t b = 0; b < s->vs; b++)
+			ck_assert_uint_eq(v[b], (i < N ? want[b] : 0xee));
+	}
+	ck_assert_int_eq(hashtable_search_batch(h, 2 * N, keys, vals, found), N);
+	for (uint64_t i = 0; i < 2 * N; i++) {
+		ck_assert_int_eq(found[i], i < N ? 0 : -1);
+		mk_val(want, s->vs, i, 0);
+		if (i < N)
+			ck_assert_int_eq(memcmp(vals + i * s->vs, want, s->vs), 0);
+	}
+	free(keys);
+	free(vals);
+	free(found);
+	test_table_destroy(h);
+}
+END_TEST
+
 /* ---- against a concurrent writer ------------------------------------------ */
 
 #define STABLE 1000 /* keys 0..STABLE-1: rewritten, never deleted */
@@ -262,6 +418,8 @@ Suite *suite_shapes(void)
 	tcase_add_loop_test(tc, single_hits_misses_sentinels, 0, NSHAPES);
 	tcase_add_loop_test(tc, batch_equals_single, 0, NSHAPES);
 	tcase_add_loop_test(tc, reads_under_writer, 0, NSHAPES);
+	tcase_add_loop_test(tc, every_entry_across_generations, 0, NENTRY_SHAPES);
+	tcase_add_loop_test(tc, keys_alike_in_first_word, 0, 2);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
