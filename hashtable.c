@@ -2538,11 +2538,32 @@ search_batch_wide(const struct generation_map *h, size_t n, const unsigned char 
 	return hits;
 }
 
+/* The batch paths keep a key's index in a 32-bit field (struct
+ * batch_walk, struct batch_hit): a longer batch is answered a chunk at a
+ * time.  A build may lower it to test the chunking. */
+#ifndef SHMKV_BATCH_CHUNK
+#define SHMKV_BATCH_CHUNK (UINT32_C(1) << 30)
+#endif
+
 static long search_batch_in(struct generation_map *h, size_t n, const void *keys,
                             void *values, int *found)
 {
 	if (!h || (n && (!keys || !found || (!values && h->g.value_size))))
 		return fail(-EINVAL, "NULL table handle, keys, values or found array");
+	if (n > SHMKV_BATCH_CHUNK) {
+		const size_t ks = h->g.key_size, vs = h->g.value_size;
+		long hits = 0;
+		for (size_t done = 0; done < n; done += SHMKV_BATCH_CHUNK) {
+			size_t part = n - done < SHMKV_BATCH_CHUNK ? n - done : SHMKV_BATCH_CHUNK;
+			long rc = search_batch_in(h, part, (const unsigned char *)keys + done * ks,
+			                          vs ? (unsigned char *)values + done * vs : values,
+			                          found + done);
+			if (rc < 0)
+				return rc;
+			hits += rc;
+		}
+		return hits;
+	}
 	if (h->k8v8)
 		return search_batch_k8v8(h, n, keys, values, found);
 	switch (h->wide) { /* the instance for the map's shape (see search_split) */
