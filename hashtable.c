@@ -6899,7 +6899,8 @@ static int update_batch_locked(struct hashtable *t, struct generation_map **hp, 
 		}
 		int rc = check_key(h, k);
 		if (!rc)
-			rc = upsert_growing_locked(t, hp, k, hash, vs ? values + i * vs : no_value);
+			rc = h->k8v8 ? upsert_k8v8_locked(t, hp, k, hash, values + i * vs)
+			             : upsert_growing_locked(t, hp, k, hash, vs ? values + i * vs : no_value);
 		if (rc < 0)
 			return rc;
 		*applied = i + 1;
