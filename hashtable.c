@@ -2600,8 +2600,11 @@ static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_pid); }
 /* Records the caller as the lock's holder, before it changes anything. */
 static void record_holder(struct generation_map *h)
 {
-	pthread_once(&atfork_once, register_atfork);
 	if (cached_pid == 0) { /* under the writer lock: one thread at a time */
+		/* once per process (and again in a fork()ed child, whose handler
+		 * zeroed cached_pid): a nonzero pid says the handler is registered,
+		 * so an update spends no pthread_once call on it */
+		pthread_once(&atfork_once, register_atfork);
 		cached_start = process_start_time(getpid());
 		cached_pid = getpid();
 	}
@@ -2675,14 +2678,16 @@ static bool thread_exists(pid_t tid)
 /* glibc's mutex fields (public in <bits/struct_mutex.h>): the lock word
  * holds the owner's thread id in its low 30 bits. */
 #define LOCK_TID_MASK 0x3fffffff
-static int robust_kind;
+/* 0 until learnt; atomic so that lock_bytes_check can test it without a
+ * pthread_once call on every write (the value, once stored, never changes) */
+static _Atomic int robust_kind;
 static pthread_once_t robust_kind_once = PTHREAD_ONCE_INIT;
 
 static void learn_robust_kind(void)
 {
 	pthread_mutex_t m;
 	if (init_mutex(&m) == 0) {
-		robust_kind = m.__data.__kind;
+		atomic_store_explicit(&robust_kind, m.__data.__kind, memory_order_relaxed);
 		pthread_mutex_destroy(&m);
 	}
 }
@@ -2727,13 +2732,17 @@ static bool lock_names_other_thread(const struct generation_map *h, pid_t tid)
 static int lock_bytes_check(const struct generation_map *h)
 {
 #ifdef __GLIBC__
-	pthread_once(&robust_kind_once, learn_robust_kind);
+	int want = atomic_load_explicit(&robust_kind, memory_order_relaxed);
+	if (__builtin_expect(want == 0, 0)) {
+		pthread_once(&robust_kind_once, learn_robust_kind);
+		want = atomic_load_explicit(&robust_kind, memory_order_relaxed);
+	}
 	int kind = lock_kind(&h->root->lock.mutex);
-	if (kind != robust_kind)
+	if (kind != want)
 		return fail(HASHTABLE_ECORRUPT, "the table's writer lock is damaged: its kind word is "
 		                                "%d, not %d (a robust process-shared mutex); `shmkv "
 		                                "verify --repair` re-initialises it when no process "
-		                                "holds it", kind, robust_kind);
+		                                "holds it", kind, want);
 #else
 	(void)h;
 #endif
@@ -2861,6 +2870,9 @@ static void generation_recover_locked(struct hashtable *t);
  * mutex_lock_bounded) is re-initialised when `repair` is set and no live
  * thread holds it.  Returns 1 if it recovered or repaired, 0 if not, or a
  * negative code with the lock released. */
+static int writer_lock_entered(struct hashtable *t, struct generation_map *h, bool repair,
+                               struct generation_map **out);
+
 static int writer_lock_mode(struct hashtable *t, bool repair, const void *prefetch_key,
                             struct generation_map **out)
 {
@@ -2870,8 +2882,17 @@ static int writer_lock_mode(struct hashtable *t, bool repair, const void *prefet
 		return rc;
 	if (prefetch_key) /* its lines come in while the lock is taken */
 		prefetch_write_path(h, key_hash(h, prefetch_key));
+	return writer_lock_entered(t, h, repair, out);
+}
+
+/* writer_lock_mode's work once the caller has entered map h (which it
+ * leaves on failure): update_in enters the map itself, to hash the key
+ * once for the prefetch and the write. */
+static int writer_lock_entered(struct hashtable *t, struct generation_map *h, bool repair,
+                               struct generation_map **out)
+{
 	bool damaged;
-	rc = mutex_lock_bounded(h, &damaged);
+	int rc = mutex_lock_bounded(h, &damaged);
 	bool reinitialised = false;
 	if (rc < 0 && damaged && repair) {
 		int again = lock_reinit(h);
@@ -6863,6 +6884,96 @@ static int upsert_growing_locked(struct hashtable *t, struct generation_map **hp
 	return rc;
 }
 
+/* upsert_growing_locked for the k8v8 shape's common cases, with fewer
+ * instructions: the key in its home bucket (an overwrite), or a new key
+ * whose home bucket has a free slot and no passing key with its filter
+ * bit (an insert at path index 0: no overflow word changes), below the
+ * load limit.  Everything else goes to upsert_growing_locked.
+ *
+ * It writes the journal record journal_begin would (every field, so a
+ * redo and journal_check see exactly what they see after the general
+ * path), publishes op, then does what journal_run does for such a record:
+ * the slot under its stripe's seqlock (the value before the key, as
+ * slot_write_locked; an odd stripe left by damage is not made odder),
+ * then journal_finish's counters and op idle.  A writer killed at any
+ * instruction leaves either an idle journal and an untouched slot (before
+ * op is published), or a busy journal that recovery redoes from the
+ * start: each step rewrites the same words.  An update of new keys at
+ * 16M entries is memory bound with ~800 instructions a call, because the
+ * next call's misses stay out of the reorder window; this path is short
+ * enough to let them overlap (see bench/README.md). */
+static int upsert_k8v8_locked(struct hashtable *t, struct generation_map **hp, const void *key,
+                              uint64_t hash, const void *value)
+{
+	struct generation_map *h = *hp;
+	struct shm_header *hd = h->hdr;
+	const uint64_t n = h->g.nbuckets, empty = h->empty_u64, deleted = h->deleted_u64;
+	uint64_t k, v;
+	memcpy(&k, key, 8);
+	memcpy(&v, value, 8);
+	const uint64_t b = home_bucket(hash, n);
+	unsigned char *bucket = bucket_at(h, b);
+	uint64_t s0 = load_u64(bucket), s1 = load_u64(bucket + 16);
+	uint64_t s2 = load_u64(bucket + 32), s3 = load_u64(bucket + 48);
+	unsigned match = (unsigned)(s0 == k) | (unsigned)(s1 == k) << 1 | (unsigned)(s2 == k) << 2 |
+	                 (unsigned)(s3 == k) << 3;
+	uint64_t count = atomic_load_explicit(&hd->count, memory_order_relaxed);
+	uint64_t slot;
+	enum journal_op op;
+	if (match) {
+		op = J_OVERWRITE;
+		slot = b * 4 + (unsigned)__builtin_ctz(match);
+	} else {
+		unsigned free_mask = (unsigned)((s0 == empty) | (s0 == deleted)) |
+		                     (unsigned)((s1 == empty) | (s1 == deleted)) << 1 |
+		                     (unsigned)((s2 == empty) | (s2 == deleted)) << 2 |
+		                     (unsigned)((s3 == empty) | (s3 == deleted)) << 3;
+		/* a passing key with this bit may be the key, further on */
+		if (!free_mask || count >= h->max_count ||
+		    passes(atomic_load_explicit(&h->overflow[b], memory_order_relaxed), hash))
+			return upsert_growing_locked(t, hp, key, hash, value);
+		op = J_INSERT;
+		slot = b * 4 + (unsigned)__builtin_ctz(free_mask);
+	}
+	struct journal *j = &hd->journal;
+	if (op == J_INSERT)
+		memcpy(journal_key(h), &k, 8);
+	memcpy(journal_value(h), &v, 8);
+	j->slot = slot;
+	j->bit = filter_bit(hash);
+	j->from_slot = 0;
+	j->home = b;
+	j->step = probe_step(hash, n);
+	j->first = 0;
+	j->probe = 0;
+	j->count_after = count + (op == J_INSERT);
+	j->collisions_after = atomic_load_explicit(&hd->collisions, memory_order_relaxed);
+	j->max_probe_after = atomic_load_explicit(&hd->max_probe, memory_order_relaxed);
+	atomic_store_explicit(&j->progress, 0, memory_order_relaxed);
+	/* release: the journal's fields are complete before it is marked busy */
+	atomic_store_explicit(&j->op, op, memory_order_release);
+
+	_Atomic uint32_t *stripe = stripe_of(h, b);
+	unsigned char *p = bucket + (slot & 3) * 16;
+	if (!(atomic_load_explicit(stripe, memory_order_relaxed) & 1))
+		write_seqbegin(stripe);
+	atomic_store_explicit((_Atomic uint64_t *)(void *)(p + 8), v, memory_order_relaxed);
+	if (op == J_INSERT)
+		atomic_store_explicit((_Atomic uint64_t *)(void *)p, k, memory_order_relaxed);
+	write_seqend(stripe);
+
+	if (op == J_INSERT) /* journal_finish: the other counters are unchanged */
+		atomic_store_explicit(&hd->count, count + 1, memory_order_relaxed);
+	/* release: the counters are final before the journal reads idle */
+	atomic_store_explicit(&j->op, J_IDLE, memory_order_release);
+	if (op == J_INSERT) {
+		bump(&hd->inserts);
+		return 0;
+	}
+	bump(&hd->updates);
+	return 1;
+}
+
 /* The checks of update or delete on a read-only handle (or with a NULL
  * key), which cannot take the lock: the codes in the order a writable
  * handle would give them. */
@@ -6884,16 +6995,30 @@ static int update_in(struct hashtable *t, const void *k, const void *d)
 	if (t->readonly)
 		return update_refused(t, k);
 	/* The key is checked under the lock: one entry into the map, not two.
-	 * Its lines are prefetched while the lock is taken. */
-	struct generation_map *h = NULL;
-	int rc = writer_lock_mode(t, false, k, &h);
+	 * Its lines are prefetched while the lock is taken, and its hash
+	 * computed once, unless the lock brought another generation (another
+	 * seed). */
+	struct generation_map *h = NULL, *entered = NULL;
+	int rc = reader_enter(t, &entered); /* any map: all share the root's lock */
+	if (rc)
+		return rc;
+	const uint64_t word = entered->word; /* names the generation, as h may not */
+	uint64_t hash = key_hash(entered, k);
+	prefetch_write_path(entered, hash);
+	rc = writer_lock_entered(t, entered, false, &h);
 	if (rc < 0)
 		return rc;
-	rc = check_key(h, k);
+	if (h->word != word) /* a commit since: that map's seed */
+		hash = key_hash(h, k);
+	uint64_t kw = 0;
+	if (h->k8v8) /* check_key's test inline; it names the failure */
+		memcpy(&kw, k, 8);
+	rc = h->k8v8 && kw != h->empty_u64 && kw != h->deleted_u64 ? 0 : check_key(h, k);
 	if (!rc && !d && h->g.value_size)
 		rc = fail(-EINVAL, "NULL value");
 	if (!rc)
-		rc = upsert_growing_locked(t, &h, k, key_hash(h, k), d);
+		rc = h->k8v8 ? upsert_k8v8_locked(t, &h, k, hash, d)
+		             : upsert_growing_locked(t, &h, k, hash, d);
 	if (h)
 		writer_unlock_exit(t, h);
 	return rc;
@@ -6930,7 +7055,8 @@ static int update_batch_locked(struct hashtable *t, struct generation_map **hp, 
 		}
 		int rc = check_key(h, k);
 		if (!rc)
-			rc = upsert_growing_locked(t, hp, k, hash, vs ? values + i * vs : no_value);
+			rc = h->k8v8 ? upsert_k8v8_locked(t, hp, k, hash, values + i * vs)
+			             : upsert_growing_locked(t, hp, k, hash, vs ? values + i * vs : no_value);
 		if (rc < 0)
 			return rc;
 		*applied = i + 1;
