@@ -6633,7 +6633,10 @@ static inline __attribute__((always_inline)) int search_leave(struct hashtable *
 
 /* The map this thread announced in hashtable_search (passing it, and the
  * record, to the tail-called helpers would keep two more values live
- * across the hit path). */
+ * across the hit path).  NULL when another call of this thread ran in
+ * between (a signal handler's; its leave cleared the record, and its
+ * SEARCH_SEEN overwrote ours): the helpers then search afresh
+ * (search_slow), though the calls are not async-signal-safe (hashtable.h). */
 #ifdef SHMKV_BENCH_NO_GENERATION_CHECK
 #define SEARCH_MAP(t, rec) atomic_load_explicit(&(t)->map, memory_order_acquire)
 #else
@@ -6661,6 +6664,8 @@ static __attribute__((noinline)) int search_walk(struct hashtable *t, uint64_t k
 {
 	struct reader_record *rec = SEARCH_RECORD();
 	struct generation_map *m = SEARCH_MAP(t, rec);
+	if (__builtin_expect(!m, 0))
+		return search_slow(t, &key, datum);
 	uint64_t value;
 	int rc = lookup_k8v8(m, key, hash, &value);
 	if (rc == LOOKUP_SLOW) /* a version changed: the general path, same hash */
@@ -6677,6 +6682,8 @@ static __attribute__((noinline)) int search_walk_hits(struct hashtable *t, uint6
 {
 	struct reader_record *rec = SEARCH_RECORD();
 	struct generation_map *m = SEARCH_MAP(t, rec);
+	if (__builtin_expect(!m, 0))
+		return search_slow(t, &key, datum);
 	uint64_t value;
 	int rc = k8v8_walk_hit(m, key, hash, &value);
 	if (__builtin_expect(rc != 0, 0))
@@ -6700,6 +6707,8 @@ static __attribute__((noinline)) int search_past_home(struct hashtable *t, void 
 {
 	struct reader_record *rec = SEARCH_RECORD();
 	struct generation_map *m = SEARCH_MAP(t, rec);
+	if (__builtin_expect(!m, 0))
+		return search_slow(t, k, datum);
 	uint64_t key;
 	memcpy(&key, k, 8);
 	if (key == m->empty_u64 || key == m->deleted_u64)
@@ -6729,6 +6738,8 @@ static __attribute__((noinline)) int search_home_changed(struct hashtable *t, vo
                                                          void *datum)
 {
 	struct generation_map *m = SEARCH_MAP(t, SEARCH_RECORD());
+	if (__builtin_expect(!m, 0))
+		return search_slow(t, k, datum);
 	uint64_t key;
 	memcpy(&key, k, 8);
 	if (key == m->empty_u64 || key == m->deleted_u64)

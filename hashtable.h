@@ -225,9 +225,12 @@ long hashtable_update_batch(struct hashtable *h, size_t n, const void *keys, con
                             size_t *applied);
 
 /* Looks up key k.  Returns 0 and copies the value to datum (value_size bytes)
- * if found, -1 if not, -EINVAL for NULL arguments (datum may be NULL when
- * value_size is 0), HASHTABLE_EDEADWRITER as described above.
- * Lock-free; never writes to the segment. */
+ * if found, -1 if not (datum untouched when value_size <= 256; a wider
+ * buffer may hold a stale copy, as for hashtable_get), -EINVAL for NULL
+ * arguments (datum may be NULL when value_size is 0), HASHTABLE_EDEADWRITER
+ * as described above.  Lock-free; never writes to the segment.  Like every
+ * call here it is not async-signal-safe: a signal handler must not call the
+ * library while the thread it interrupted may be inside a call. */
 int hashtable_search(struct hashtable *h, void *k, void *datum);
 
 /* ---- Extended API ------------------------------------------------------- */
