@@ -21,6 +21,7 @@
  * dead.
  */
 #include <poll.h>
+#include <stdbool.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 
@@ -156,6 +157,7 @@ static void assert_recovered(struct hashtable *h, const struct sk_plan *p, struc
 struct after_kill {
 	uint64_t searches, dead;     /* results checked, HASHTABLE_EDEADWRITER among them */
 	uint64_t max_search_ns, max_dead_ns; /* slowest call of any reader kind */
+	uint64_t stalls, max_stall_ns; /* calls over the bound once, timed again */
 	uint64_t bad;                /* results outside the recorded states */
 	uint64_t first_bad_key;
 	int first_bad_rc;
@@ -169,6 +171,25 @@ static void after_kill_time(struct after_kill *a, uint64_t t0, int rc)
 		a->max_search_ns = dt;
 	if (rc == HASHTABLE_EDEADWRITER && dt > a->max_dead_ns)
 		a->max_dead_ns = dt;
+}
+
+/* Whether the call begun at *t0 took longer than the bound; then *t0 is
+ * restarted for the caller to make the same call again, and only that
+ * second time counts.  What a read may wait on here (a dead writer's odd
+ * version) lasts until the recovery after these reads, so a wait by the
+ * library repeats; a stall of the machine does not (under ASan in full
+ * `make check` runs, once in about 200,000 calls, 134-216 ms with the
+ * repeat fast; never in the plain build).  Stalls are counted and printed. */
+static bool after_kill_stalled(struct after_kill *a, uint64_t *t0)
+{
+	uint64_t dt = sk_now_ns() - *t0;
+	if (dt <= sk_bound_ns(SEARCH_BOUND_MS))
+		return false;
+	a->stalls++;
+	if (dt > a->max_stall_ns)
+		a->max_stall_ns = dt;
+	*t0 = sk_now_ns();
+	return true;
 }
 
 /* One result for key idx: its recorded state, the in-flight write's, or
@@ -210,6 +231,8 @@ static void read_after_kill(struct hashtable *h, struct sk_shared *sh, uint64_t 
 		uint64_t k = sk_key(i);
 		t0 = sk_now_ns();
 		rc = hashtable_search(h, &k, v);
+		if (after_kill_stalled(a, &t0))
+			rc = hashtable_search(h, &k, v);
 		after_kill_time(a, t0, rc);
 		after_kill_judge(a, sh, pending, i, rc, v, 's');
 	}
@@ -218,6 +241,8 @@ static void read_after_kill(struct hashtable *h, struct sk_shared *sh, uint64_t 
 			keys[j] = sk_key(i + j);
 		t0 = sk_now_ns();
 		long n = hashtable_search_batch(h, CHUNK, keys, v, found);
+		if (after_kill_stalled(a, &t0))
+			n = hashtable_search_batch(h, CHUNK, keys, v, found);
 		after_kill_time(a, t0, (int)n);
 		for (uint32_t j = 0; j < CHUNK && n >= 0; j++)
 			after_kill_judge(a, sh, pending, i + j, found[j], v + j * judged->vwords, 'b');
@@ -226,8 +251,13 @@ static void read_after_kill(struct hashtable *h, struct sk_shared *sh, uint64_t 
 	}
 	uint64_t cursor = 0, k;
 	do {
+		uint64_t at = cursor;
 		t0 = sk_now_ns();
 		rc = hashtable_iterate(h, &cursor, &k, v);
+		if (after_kill_stalled(a, &t0)) {
+			cursor = at;
+			rc = hashtable_iterate(h, &cursor, &k, v);
+		}
 		after_kill_time(a, t0, rc);
 		if (rc == 1 && k >= 1 && k <= judged->nkeys)
 			after_kill_judge(a, sh, pending, (uint32_t)(k - 1), 0, v, 'i');
@@ -308,8 +338,9 @@ static void crash_sigkill(const struct sk_plan *pl, const char *name)
 	       writer_ops, recoveries, recovered, (double)max_lock_ns / 1e6);
 	printf("%s: before recovery the test process checked %" PRIu64 " results "
 	       "(search, batch, iterate), %" PRIu64 " HASHTABLE_EDEADWRITER; slowest call %.3f ms, "
-	       "slowest EDEADWRITER %.3f ms\n", name, a.searches, a.dead, (double)a.max_search_ns / 1e6,
-	       (double)a.max_dead_ns / 1e6);
+	       "slowest EDEADWRITER %.3f ms; %" PRIu64 " stalls timed again (slowest %.3f ms)\n", name,
+	       a.searches, a.dead, (double)a.max_search_ns / 1e6, (double)a.max_dead_ns / 1e6,
+	       a.stalls, (double)a.max_stall_ns / 1e6);
 	printf("%s: reader child: slowest search %.3f ms, %" PRIu64 " over %.0f ms\n",
 	       name, (double)s.max_ns / 1e6, s.slow, READER_BOUND_MS / test_scale());
 	sk_rstat_print(name, &s);
