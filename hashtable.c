@@ -45,10 +45,10 @@
  * that pads least per slot, and the layout is used only if it costs at most
  * 3% more memory a slot than the interleaved one (split_allowed).  A search
  * reads one line per bucket on the path, then the one value line.  slot_at,
- * value_of and bucket_value are the only places that know where a slot's
- * key and value are; everything else (locate, journal, moves, verify,
- * iteration, builder) goes through them, so both layouts share the whole
- * protocol.  Tables made before slot_layout existed have 0 there
+ * value_of and bucket_value know where a slot's key and value are (and
+ * wide_value, the readers' copy of bucket_value's rule for a constant
+ * shape); everything else (locate, journal, moves, verify, iteration,
+ * builder) goes through them, so both layouts share the whole protocol.  Tables made before slot_layout existed have 0 there
  * (SLOTS_INTERLEAVED) and keep their layout.
  *
  * Attach trusts no header field it can recompute: every field derived from
@@ -580,7 +580,8 @@ struct generation_map {
 	bool readonly;
 	bool k8v8;             /* lookup_k8v8() applies */
 	bool k4v8;             /* lookup_k4v8() applies */
-	uint8_t wide;          /* which of wide_shapes[] the geometry is (search_split) */
+	uint8_t wide;          /* which of wide_shapes[] the geometry is (the search and
+	                          batch paths' instance) */
 	/* hashtable_search's read path for this map's shape, for a key and
 	 * value buffer that are not NULL (shape_search; search_other_shape) */
 	int (*search)(struct generation_map *h, const void *k, void *datum);
@@ -1973,7 +1974,7 @@ split_find(const struct generation_map *h, const unsigned char *bucket, const vo
 		return split_find_words(bucket, s.ss, s.spb, key, 4);
 	if (h->key_class == KEY_GENERIC && s.ss % 8 == 0)
 		return split_find_prefix(bucket, key, s);
-	return bucket_find(h, bucket, key); /* 8- and 4-byte keys: its word paths */
+	return bucket_find(h, bucket, key); /* other widths: its word and byte paths */
 }
 
 /* The value of slot i of a bucket of shape s (bucket_value's rule). */
